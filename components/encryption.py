@@ -1,0 +1,210 @@
+"""Customer-managed KMS keys, one per data domain, with rotation, aliases and explicit key policies."""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components._util import POLICY_VERSION, account_id, child_opts, partition
+
+# Actions a service principal needs to encrypt and decrypt with a key. From the CloudWatch Logs
+# guide "Encrypt log data in CloudWatch Logs using AWS KMS":
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+SERVICE_USE_ACTIONS = (
+    "kms:Encrypt*",
+    "kms:Decrypt*",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:Describe*",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceGrant:
+    """A service principal allowed to use a key directly (not through a caller's IAM role).
+
+    Attributes:
+        service: The principal, e.g. ``logs.{region}.amazonaws.com``; ``{region}`` is filled in.
+        actions: KMS actions granted.
+        encryption_context_arn_like: If set, the grant only applies when the request's encryption
+            context key ``context_key`` matches this ARN pattern (``{region}``/``{account}``/
+            ``{partition}`` are filled in). This is how AWS recommends scoping the logs service.
+        context_key: The encryption context key checked by the condition above.
+        source_account_condition: Add ``aws:SourceAccount`` = this account (confused-deputy guard).
+    """
+
+    service: str
+    actions: Sequence[str] = SERVICE_USE_ACTIONS
+    encryption_context_arn_like: str | None = None
+    context_key: str = "kms:EncryptionContext:aws:logs:arn"
+    source_account_condition: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeySpec:
+    """One data domain's key.
+
+    Attributes:
+        domain: Short name (``datalake``, ``logs``, ``ml``); used in the alias and outputs.
+        description: What the key protects; shown in the KMS console.
+        service_grants: Service principals that use the key on their own behalf.
+    """
+
+    domain: str
+    description: str
+    service_grants: Sequence[ServiceGrant] = ()
+
+
+def default_key_specs() -> tuple[KeySpec, ...]:
+    """The platform's three domains: lake data, logs, and ML artifacts/endpoints."""
+    return (
+        KeySpec(
+            domain="datalake",
+            description="Data lake objects (raw, curated, features) and the Glue/Athena data on them",
+        ),
+        KeySpec(
+            domain="logs",
+            description="CloudWatch log groups of the platform (flow logs, EKS, jobs, MWAA)",
+            service_grants=(
+                ServiceGrant(
+                    service="logs.{region}.amazonaws.com",
+                    encryption_context_arn_like="arn:{partition}:logs:{region}:{account}:log-group:*",
+                ),
+            ),
+        ),
+        KeySpec(
+            domain="ml",
+            description="ML artifacts, model data, endpoint storage and data capture",
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncryptionArgs:
+    """Arguments of :class:`Encryption`.
+
+    Attributes:
+        name_prefix: Prefix for aliases, e.g. ``mlops-prod`` gives ``alias/mlops-prod/logs``.
+        region: Region the keys live in (fills ``{region}`` in service principals).
+        tags: Tags for every key.
+        keys: The keys to create; defaults to :func:`default_key_specs`.
+        deletion_window_days: Pending-deletion window (7-30 days) when a key is destroyed.
+        protect: Mark keys ``protect`` and ``retain_on_delete`` (prod): destroying a key destroys
+            every object encrypted with it.
+    """
+
+    name_prefix: str
+    region: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    keys: Sequence[KeySpec] = field(default_factory=default_key_specs)
+    deletion_window_days: int = 30
+    protect: bool = False
+
+    def __post_init__(self) -> None:
+        if not 7 <= self.deletion_window_days <= 30:
+            raise ValueError(f"EncryptionArgs.deletion_window_days={self.deletion_window_days}: KMS accepts 7-30")
+        domains = [k.domain for k in self.keys]
+        if len(set(domains)) != len(domains):
+            raise ValueError(f"EncryptionArgs.keys: duplicate domains in {domains}")
+        for required in ("datalake", "logs", "ml"):
+            if required not in domains:
+                raise ValueError(f"EncryptionArgs.keys: the platform needs a {required!r} key")
+
+
+class Encryption(pulumi.ComponentResource):
+    """Customer-managed KMS keys (rotation on) per data domain, each with an alias and a key policy.
+
+    Every key policy lets the account root administer the key (so IAM policies can grant use and
+    the key can never become unmanageable) and names the service principals that use it directly,
+    with the conditions AWS documents for each. Roles elsewhere in the platform get ``kms:Decrypt``
+    / ``kms:GenerateDataKey`` on the specific key ARN through their own IAM policies.
+
+    Outputs:
+        key_arns: ``{domain: key ARN}``.
+        key_ids: ``{domain: key ID}``.
+        alias_names: ``{domain: alias name}``.
+    """
+
+    key_arns: dict[str, pulumi.Output[str]]
+    key_ids: dict[str, pulumi.Output[str]]
+    alias_names: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:encryption:Encryption", name, None, opts)
+        account = account_id(self)
+        part = partition(self)
+        self.key_arns, self.key_ids, self.alias_names = {}, {}, {}
+        for spec in args.keys:
+            policy = pulumi.Output.all(account, part).apply(
+                lambda ap, spec=spec: _key_policy(spec, region=args.region, account=ap[0], partition=ap[1])
+            )
+            key = aws.kms.Key(
+                f"{name}-{spec.domain}",
+                description=f"{args.name_prefix}: {spec.description}",
+                enable_key_rotation=True,
+                deletion_window_in_days=args.deletion_window_days,
+                key_usage="ENCRYPT_DECRYPT",
+                customer_master_key_spec="SYMMETRIC_DEFAULT",
+                bypass_policy_lockout_safety_check=False,
+                policy=policy,
+                tags={**args.tags, "data-domain": spec.domain},
+                opts=child_opts(self, protect=args.protect, retain_on_delete=args.protect),
+            )
+            alias = aws.kms.Alias(
+                f"{name}-{spec.domain}-alias",
+                name=f"alias/{args.name_prefix}/{spec.domain}",
+                target_key_id=key.key_id,
+                opts=child_opts(self),
+            )
+            self.key_arns[spec.domain] = key.arn
+            self.key_ids[spec.domain] = key.key_id
+            self.alias_names[spec.domain] = alias.name
+        self.register_outputs(
+            {"key_arns": self.key_arns, "key_ids": self.key_ids, "alias_names": self.alias_names}
+        )
+
+    def key_arn(self, domain: str) -> pulumi.Output[str]:
+        """The ARN of one domain's key, with a clear error for an unknown domain."""
+        try:
+            return self.key_arns[domain]
+        except KeyError:
+            raise KeyError(f"no KMS key for domain {domain!r}; have {sorted(self.key_arns)}") from None
+
+
+def _key_policy(spec: KeySpec, *, region: str, account: str, partition: str) -> str:
+    fill = {"region": region, "account": account, "partition": partition}
+    statements: list[dict[str, Any]] = [
+        {
+            # The default key policy statement: lets IAM policies in this account grant use of the
+            # key and keeps the account able to manage it.
+            # https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
+            "Sid": "EnableAccountAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    for i, grant in enumerate(spec.service_grants):
+        statement: dict[str, Any] = {
+            "Sid": f"AllowService{i}",
+            "Effect": "Allow",
+            "Principal": {"Service": grant.service.format(**fill)},
+            "Action": list(grant.actions),
+            "Resource": "*",
+        }
+        condition: dict[str, Any] = {}
+        if grant.encryption_context_arn_like:
+            condition["ArnLike"] = {grant.context_key: grant.encryption_context_arn_like.format(**fill)}
+        if grant.source_account_condition:
+            condition["StringEquals"] = {"aws:SourceAccount": account}
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return json.dumps({"Version": POLICY_VERSION, "Statement": statements})

@@ -1,0 +1,29 @@
+"""The ``mlops`` command: one front door for the platform's offline tools and pipeline steps.
+
+Sub-commands import their modules lazily so ``mlops --help`` stays fast and the pipeline commands
+never import Pulumi.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mlops_cli import synth as synth_cmd
+
+app = typer.Typer(
+    name="mlops",
+    help="MLOps platform blueprint: synthesize stacks offline, run pipeline steps, rehearse the lifecycle.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.command("synth")(synth_cmd.synth)
+
+
+@app.callback()
+def _root() -> None:
+    """MLOps platform blueprint for AWS."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,355 @@
+"""Offline synthesis: run the real stack program under Pulumi's mock engine and record the graph.
+
+No Pulumi CLI, provider plugin, AWS credentials or network is involved. The program is the same
+``stacks.platform.build`` that ``pulumi up`` runs; the config comes from the same
+``stacks/Pulumi.<stack>.yaml`` file. Every resource registration is recorded with its type token,
+URN, parent, resource options that matter for safety (``protect``, ``retainOnDelete``) and its
+inputs exactly as the provider would receive them.
+
+The recording mock is also what the component tests use (``tests/conftest.py``), and what the
+offline rehearsal extends to create resources in an AWS emulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.config import PROJECT
+
+ACCOUNT_ID = "123456789012"
+"""The account the mock engine pretends to be (AWS's documentation account ID)."""
+
+STACKS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One resource registration as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    provider: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape printed by ``mlops synth --json``."""
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "inputs": self.inputs,
+        }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _stable_suffix(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:7]
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Pulumi mocks that return realistic AWS identifiers (ARNs, IDs, names) for each resource.
+
+    Outputs echo the inputs plus what AWS would compute: ``id``, ``arn`` and, where the resource
+    auto-names, a physical name derived from the logical name. Identifiers are deterministic so
+    two synths of the same stack are identical.
+    """
+
+    def __init__(self, region: str = "us-east-1", account_id: str = ACCOUNT_ID) -> None:
+        self.region = region
+        self.account_id = account_id
+
+    # -- resources -------------------------------------------------------------------------
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if not args.custom:
+            return None, {}
+        outputs = dict(args.inputs)
+        token = args.typ
+        module = token.split(":")[1].split("/")[0] if ":" in token else ""
+        suffix = _stable_suffix(token, args.name)
+        physical = f"{args.name}-{suffix}"
+        rid = f"{args.name}-{suffix}"
+        acct, region = self.account_id, self.region
+        arn = f"arn:aws:{module}:{region}:{acct}:{args.name}/{rid}"
+
+        if token == "aws:s3/bucket:Bucket":
+            physical = outputs.get("bucket") or physical
+            rid, arn = physical, f"arn:aws:s3:::{physical}"
+            outputs.update(bucket=physical, bucketDomainName=f"{physical}.s3.amazonaws.com",
+                           bucketRegionalDomainName=f"{physical}.s3.{region}.amazonaws.com")
+        elif token == "aws:kms/key:Key":
+            rid = str(uuid.UUID(hashlib.md5(args.name.encode()).hexdigest()))  # noqa: S324 - not security
+            arn = f"arn:aws:kms:{region}:{acct}:key/{rid}"
+            outputs["keyId"] = rid
+        elif token == "aws:kms/alias:Alias":
+            arn = f"arn:aws:kms:{region}:{acct}:{outputs.get('name', 'alias/' + physical)}"
+        elif module == "iam" and token.endswith(("Role", "Policy", "InstanceProfile", "User")):
+            kind = token.rsplit(":", 1)[1].lower().replace("instanceprofile", "instance-profile")
+            physical = outputs.get("name") or physical
+            rid, arn = physical, f"arn:aws:iam::{acct}:{kind}/{physical}"
+            outputs.setdefault("name", physical)
+            outputs.setdefault("uniqueId", f"AROA{suffix.upper()}")
+        elif token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            url = str(outputs.get("url", "")).removeprefix("https://")
+            arn = f"arn:aws:iam::{acct}:oidc-provider/{url}"
+        elif token == "aws:cloudwatch/logGroup:LogGroup":
+            physical = outputs.get("name") or physical
+            rid, arn = physical, f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
+            outputs.setdefault("name", physical)
+        elif token.startswith("aws:ec2/"):
+            prefix = {"vpc:Vpc": "vpc", "subnet:Subnet": "subnet", "securityGroup:SecurityGroup": "sg",
+                      "natGateway:NatGateway": "nat", "internetGateway:InternetGateway": "igw",
+                      "routeTable:RouteTable": "rtb", "eip:Eip": "eipalloc", "vpcEndpoint:VpcEndpoint": "vpce",
+                      "flowLog:FlowLog": "fl"}.get(token.split("/", 1)[1], "res")
+            rid = f"{prefix}-{hashlib.sha256(args.name.encode()).hexdigest()[:17]}"
+            arn = f"arn:aws:ec2:{region}:{acct}:{prefix}/{rid}"
+            if token == "aws:ec2/vpcEndpoint:VpcEndpoint":
+                outputs.setdefault("dnsEntries", [{"dnsName": f"{rid}.{region}.vpce.amazonaws.com"}])
+        else:
+            if "name" in _input_names(token) and not outputs.get("name"):
+                outputs["name"] = physical
+            physical = outputs.get("name") or physical
+        outputs.setdefault("arn", arn)
+        outputs.setdefault("id", rid)
+        outputs.setdefault("tagsAll", outputs.get("tags", {}))
+        return rid, outputs
+
+    # -- data sources ------------------------------------------------------------------------
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        token, region, acct = args.token, self.region, self.account_id
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": acct, "arn": f"arn:aws:iam::{acct}:user/synth", "userId": "AIDASYNTH",
+                    "id": acct}, []
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region, "id": region,
+                    "endpoint": f"ec2.{region}.amazonaws.com"}, []
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{c}" for c in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}, []
+        return {}, []
+
+
+_INPUT_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _input_names(token: str) -> frozenset[str]:
+    """camelCase input property names a pulumi-aws resource type accepts (empty if unknown)."""
+    if token in _INPUT_CACHE:
+        return _INPUT_CACHE[token]
+    names: frozenset[str] = frozenset()
+    cls = resource_class(token)
+    if cls is not None:
+        import inspect
+
+        params = inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
+        names = frozenset(_camel(p) for p in params if p not in {"self", "resource_name", "opts", "__props__"})
+    _INPUT_CACHE[token] = names
+    return names
+
+
+def resource_class(token: str) -> type | None:
+    """The Python class for a ``aws:<module>/<x>:<Class>`` type token, or None."""
+    import importlib
+
+    try:
+        pkg, mod_path, cls_name = token.split(":")
+    except ValueError:
+        return None
+    if pkg != "aws":
+        return None
+    mod = mod_path.split("/")[0]
+    try:
+        module = importlib.import_module("pulumi_aws" if mod == "index" else f"pulumi_aws.{mod}")
+    except ImportError:
+        return None
+    return getattr(module, cls_name, None)
+
+
+def is_taggable(token: str) -> bool:
+    """True when the pulumi-aws resource type accepts a ``tags`` input."""
+    return "tags" in _input_names(token)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also records parent, protection and the provider of every resource."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.records: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        state = self.resources.get(response.urn)
+        inputs = _sync_await(_deserialize(request.object))
+        self.records.append(
+            RecordedResource(
+                urn=_real_urn(response.urn),
+                type=request.type,
+                name=request.name,
+                parent=_real_urn(request.parent) if request.parent else None,
+                custom=bool(request.custom),
+                inputs=_plain(inputs),
+                outputs=_plain(state.state if state else {}),
+                protect=bool(getattr(request, "protect", False)),
+                retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
+                provider=request.provider or None,
+            )
+        )
+        return response
+
+
+def _real_urn(urn: str) -> str:
+    """The mock monitor prefixes children of the stack with the Stack type; the engine does not."""
+    return urn.replace("::pulumi:pulumi:Stack$", "::")
+
+
+async def _deserialize(obj: Any) -> dict[str, Any]:
+    from pulumi.runtime import rpc
+
+    return rpc.deserialize_properties(obj)
+
+
+def _plain(value: Any) -> Any:
+    """Make recorded values JSON-friendly (unknowns become None, secrets are unwrapped)."""
+    if isinstance(value, Mapping):
+        if value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270":  # secret sig
+            return _plain(value.get("value"))
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+@dataclass
+class SynthResult:
+    """What a synth produced: the recorded resources and the resolved stack outputs."""
+
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, token: str) -> list[RecordedResource]:
+        """All resources of one type token, in registration order."""
+        return [r for r in self.resources if r.type == token]
+
+    def named(self, name: str) -> RecordedResource:
+        """The one resource with this logical name (raises KeyError if absent or ambiguous)."""
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        """The resource with this URN."""
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def custom(self) -> Iterator[RecordedResource]:
+        """Only cloud resources (not component resources)."""
+        return (r for r in self.resources if r.custom)
+
+
+def stack_config_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    """Path of ``Pulumi.<stack>.yaml``, with a helpful error if it does not exist."""
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(
+            f"no stack config {path.name} in {stacks_dir}; known stacks: {', '.join(known) or 'none'}"
+        )
+    return path
+
+
+def read_stack_config(path: Path) -> dict[str, str]:
+    """Read a ``Pulumi.<stack>.yaml`` into the flat ``{"ns:key": "string"}`` map the runtime uses."""
+    doc = yaml.safe_load(path.read_text()) or {}
+    config = doc.get("config") or {}
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            # Encrypted values cannot be decrypted offline; give them a recognisable placeholder.
+            flat[key] = "offline-synth-secret"
+        elif isinstance(value, str):
+            flat[key] = value
+        else:
+            flat[key] = json.dumps(value)
+    return flat
+
+
+def run_program(
+    program: Callable[[], Mapping[str, Any] | None],
+    config: Mapping[str, str],
+    *,
+    stack: str = "test",
+    region: str | None = None,
+    mocks: RecordingMocks | None = None,
+) -> SynthResult:
+    """Run ``program`` under the recording mock with ``config`` and return what it registered.
+
+    ``program`` may return a mapping of outputs (Inputs/Outputs allowed); they are resolved.
+    """
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.stack import run_pulumi_func
+
+    region = region or config.get("aws:region", "us-east-1")
+    mocks = mocks or RecordingMocks(region=region)
+    monitor = RecordingMonitor(mocks)
+    runtime_config.set_all_config(dict(config), [])
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    SETTINGS.rpc_manager.clear()
+    resolved: dict[str, Any] = {}
+
+    def _body() -> None:
+        outputs = program() or {}
+        value = _sync_await(pulumi.Output.from_input(dict(outputs)).future(with_unknowns=True))
+        resolved.update(_plain(value or {}))
+
+    _sync_await(run_pulumi_func(_body))
+    return SynthResult(stack=stack, resources=list(monitor.records), outputs=resolved)
+
+
+def synthesize(stack: str, stacks_dir: Path = STACKS_DIR) -> SynthResult:
+    """Synthesize a named stack (``dev``, ``staging``, ``prod`` ...) from its config file."""
+    from stacks.config import load_config
+    from stacks.platform import build
+
+    config = read_stack_config(stack_config_file(stack, stacks_dir))
+
+    def program() -> Mapping[str, Any]:
+        return build(load_config()).outputs
+
+    return run_program(program, config, stack=stack)
