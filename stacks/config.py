@@ -161,6 +161,7 @@ class PlatformConfig(_Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     data_protection: DataProtectionConfig = Field(default_factory=DataProtectionConfig)
+    # --- sections of later layers: one line each, the model in stacks/config_<layer>.py ---
 
     @field_validator("region")
     @classmethod

@@ -56,6 +56,8 @@ class Platform:
     network: Network
     datalake: DataLake
     outputs: dict[str, Any] = field(default_factory=dict)
+    layers: dict[str, Any] = field(default_factory=dict)
+    """Components of later layers by name (e.g. ``cluster``, ``analytics``, ``registry``)."""
 
 
 def _bucket_output_key(role: str) -> str:
@@ -134,4 +136,7 @@ def build(config: PlatformConfig) -> Platform:
     for role, bucket_name in datalake.bucket_names.items():
         outputs[_bucket_output_key(role)] = bucket_name
         outputs[_bucket_output_key(role) + "Arn"] = datalake.bucket_arns[role]
-    return Platform(config=config, encryption=encryption, network=network, datalake=datalake, outputs=outputs)
+    platform = Platform(config=config, encryption=encryption, network=network, datalake=datalake, outputs=outputs)
+    # --- later layers: one call each to stacks/<layer>.py, which adds its components to
+    # `platform.layers` and its keys to `platform.outputs` (and documents them in OUTPUT_KEYS) ---
+    return platform
