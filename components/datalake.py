@@ -37,16 +37,30 @@ class BucketSpec:
 def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
     """The platform's data buckets (the access-log bucket is always added separately)."""
     return (
-        BucketSpec(role="raw", purpose="Landed source batches, as received", key_domain="datalake",
-                   tiering_after_days=30),
-        BucketSpec(role="curated", purpose="Validated, typed datasets", key_domain="datalake",
-                   tiering_after_days=30),
-        BucketSpec(role="features", purpose="Feature tables written by the Spark job", key_domain="datalake",
-                   tiering_after_days=30),
-        BucketSpec(role="artifacts", purpose="Models, evaluation reports, code, DAGs, query results",
-                   key_domain="ml"),
-        BucketSpec(role="capture", purpose="SageMaker endpoint data capture", key_domain="ml",
-                   expire_after_days=capture_days),
+        BucketSpec(
+            role="raw",
+            purpose="Landed source batches, as received",
+            key_domain="datalake",
+            tiering_after_days=30,
+        ),
+        BucketSpec(
+            role="curated", purpose="Validated, typed datasets", key_domain="datalake", tiering_after_days=30
+        ),
+        BucketSpec(
+            role="features",
+            purpose="Feature tables written by the Spark job",
+            key_domain="datalake",
+            tiering_after_days=30,
+        ),
+        BucketSpec(
+            role="artifacts", purpose="Models, evaluation reports, code, DAGs, query results", key_domain="ml"
+        ),
+        BucketSpec(
+            role="capture",
+            purpose="SageMaker endpoint data capture",
+            key_domain="ml",
+            expire_after_days=capture_days,
+        ),
     )
 
 
@@ -78,7 +92,9 @@ class DataLakeArgs:
 
     def __post_init__(self) -> None:
         if self.protect and self.force_destroy:
-            raise ValueError("DataLakeArgs: protect=True and force_destroy=True contradict each other; pick one")
+            raise ValueError(
+                "DataLakeArgs: protect=True and force_destroy=True contradict each other; pick one"
+            )
         missing = {b.key_domain for b in self.buckets} - set(self.key_arns)
         if missing:
             raise ValueError(f"DataLakeArgs.key_arns is missing keys for domains {sorted(missing)}")
@@ -127,8 +143,8 @@ class DataLake(pulumi.ComponentResource):
             opts=child_opts(self, **protection),
         )
         logs_guards = self._baseline(logs, "access-logs", sse=None)
-        self.bucket_names: dict[str, pulumi.Output[str]] = {"access-logs": logs.bucket}
-        self.bucket_arns: dict[str, pulumi.Output[str]] = {"access-logs": logs.arn}
+        self.bucket_names = {"access-logs": logs.bucket}
+        self.bucket_arns = {"access-logs": logs.arn}
 
         data_buckets: list[tuple[BucketSpec, aws.s3.Bucket]] = []
         for spec in args.buckets:
@@ -225,13 +241,17 @@ class DataLake(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         if sse is None:
-            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="AES256"
+            default = (
+                aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"
+                )
             )
             bucket_key = None
         else:
-            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="aws:kms", kms_master_key_id=sse
+            default = (
+                aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=sse
+                )
             )
             bucket_key = True  # S3 Bucket Keys cut KMS request costs by ~99% for SSE-KMS
         encryption = aws.s3.BucketServerSideEncryptionConfiguration(
@@ -274,7 +294,9 @@ class DataLake(pulumi.ComponentResource):
                     noncurrent_days=args.noncurrent_version_days
                 ),
                 # Delete markers left behind once all versions are gone.
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    expired_object_delete_marker=True
+                ),
             ),
         ]
         if tiering_after_days is not None:

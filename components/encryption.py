@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +107,9 @@ class EncryptionArgs:
 
     def __post_init__(self) -> None:
         if not 7 <= self.deletion_window_days <= 30:
-            raise ValueError(f"EncryptionArgs.deletion_window_days={self.deletion_window_days}: KMS accepts 7-30")
+            raise ValueError(
+                f"EncryptionArgs.deletion_window_days={self.deletion_window_days}: KMS accepts 7-30"
+            )
         domains = [k.domain for k in self.keys]
         if len(set(domains)) != len(domains):
             raise ValueError(f"EncryptionArgs.keys: duplicate domains in {domains}")

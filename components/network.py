@@ -157,7 +157,10 @@ class Network(pulumi.ComponentResource):
                 opts=child_opts(self),
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}-rta", subnet_id=public.id, route_table_id=public_rt.id, opts=child_opts(self)
+                f"{name}-public-{i}-rta",
+                subnet_id=public.id,
+                route_table_id=public_rt.id,
+                opts=child_opts(self),
             )
             public_subnets.append(public)
             private_subnets.append(
@@ -180,7 +183,10 @@ class Network(pulumi.ComponentResource):
         nats: list[aws.ec2.NatGateway] = []
         for i in range(nat_count):
             eip = aws.ec2.Eip(
-                f"{name}-nat-{i}-eip", domain="vpc", tags={**tags, "Name": f"{name}-nat-{i}"}, opts=child_opts(self)
+                f"{name}-nat-{i}-eip",
+                domain="vpc",
+                tags={**tags, "Name": f"{name}-nat-{i}"},
+                opts=child_opts(self),
             )
             nats.append(
                 aws.ec2.NatGateway(

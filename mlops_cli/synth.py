@@ -14,8 +14,12 @@ from rich.table import Table
 
 
 def synth(
-    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads stacks/Pulumi.<stack>.yaml.")] = "dev",
-    as_json: Annotated[bool, typer.Option("--json", help="Print every resource as JSON instead of a summary.")] = False,
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack name: reads stacks/Pulumi.<stack>.yaml.")
+    ] = "dev",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every resource as JSON instead of a summary.")
+    ] = False,
     outputs: Annotated[bool, typer.Option("--outputs", help="Print the stack outputs as JSON.")] = False,
     stacks_dir: Annotated[
         Path | None, typer.Option("--stacks-dir", help="Folder holding Pulumi.<stack>.yaml files.")
@@ -38,7 +42,7 @@ def synth(
             with err.status(f"synthesizing stack [bold]{stack}[/] under the mock engine..."):
                 result = synthesize(stack, stacks_dir or STACKS_DIR)
     except (ConfigError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     if as_json:
         json.dump([r.to_json() for r in result.resources], sys.stdout, indent=2, sort_keys=False)
@@ -60,7 +64,9 @@ def _summary(result: object, console: Console) -> None:
     for r in result.resources:
         if r.custom:
             by_parent.setdefault(r.parent, Counter())[r.type] += 1
-    table = Table(title=f"stack [bold]{result.stack}[/]: {sum(1 for r in result.resources if r.custom)} resources")
+    table = Table(
+        title=f"stack [bold]{result.stack}[/]: {sum(1 for r in result.resources if r.custom)} resources"
+    )
     table.add_column("component")
     table.add_column("resource type")
     table.add_column("count", justify="right")
@@ -69,13 +75,21 @@ def _summary(result: object, console: Console) -> None:
         counts = by_parent.get(comp.urn, Counter())
         first = True
         for token, n in sorted(counts.items()):
-            protected = sum(1 for r in result.resources if r.parent == comp.urn and r.type == token and r.protect)
-            table.add_row(f"{comp.type.split(':')[-1]} {comp.name}" if first else "", token, str(n),
-                          str(protected) if protected else "")
+            protected = sum(
+                1 for r in result.resources if r.parent == comp.urn and r.type == token and r.protect
+            )
+            table.add_row(
+                f"{comp.type.split(':')[-1]} {comp.name}" if first else "",
+                token,
+                str(n),
+                str(protected) if protected else "",
+            )
             first = False
         table.add_section()
     loose = by_parent.get(None, Counter())
     for token, n in sorted(loose.items()):
         table.add_row("(stack)", token, str(n), "")
     console.print(table)
-    console.print(f"[dim]{len(result.outputs)} stack outputs; `mlops synth --stack {result.stack} --outputs` lists them.[/]")
+    console.print(
+        f"[dim]{len(result.outputs)} stack outputs; `mlops synth --stack {result.stack} --outputs` lists them.[/]"
+    )

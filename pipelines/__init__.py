@@ -1,0 +1,1 @@
+"""The ML pipeline code that runs on the platform. Never imports Pulumi."""

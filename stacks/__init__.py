@@ -1,0 +1,1 @@
+"""Stack composition: config model, ``build()``, per-environment config files and the offline synth."""

@@ -60,9 +60,7 @@ class ConfigError(ValueError):
 class _Section(BaseModel):
     """Base for config sections: camelCase aliases, unknown keys rejected, immutable."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class NetworkConfig(_Section):
@@ -88,9 +86,13 @@ class NetworkConfig(_Section):
             raise ValueError(f"must be an IPv4 network like 10.0.0.0/16 ({exc})") from None
         private = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
         if not any(net.subnet_of(p) for p in private):
-            raise ValueError("must be a private RFC 1918 range (10/8, 172.16/12 or 192.168/16), not a public one")
+            raise ValueError(
+                "must be a private RFC 1918 range (10/8, 172.16/12 or 192.168/16), not a public one"
+            )
         if not 16 <= net.prefixlen <= 20:
-            raise ValueError("prefix length must be between /16 and /20 so each AZ gets a /20-or-smaller pair")
+            raise ValueError(
+                "prefix length must be between /16 and /20 so each AZ gets a /20-or-smaller pair"
+            )
         return value
 
     @field_validator("az_count")
@@ -228,7 +230,9 @@ def _describe(errors: list[Any]) -> list[str]:
             problems.append(f"{_key_for(loc)} is required but not set")
             continue
         if err.get("type") == "extra_forbidden":
-            problems.append(f"{_key_for(loc)} is not a known setting (check the spelling; see docs/configuration.md)")
+            problems.append(
+                f"{_key_for(loc)} is not a known setting (check the spelling; see docs/configuration.md)"
+            )
             continue
         value = err.get("input")
         shown = json.dumps(value, default=str) if not isinstance(value, Mapping) else "{...}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
 import pulumi_aws as aws
 
 from components.datalake import DataLake, DataLakeArgs, default_bucket_specs
@@ -136,7 +135,9 @@ def build(config: PlatformConfig) -> Platform:
     for role, bucket_name in datalake.bucket_names.items():
         outputs[_bucket_output_key(role)] = bucket_name
         outputs[_bucket_output_key(role) + "Arn"] = datalake.bucket_arns[role]
-    platform = Platform(config=config, encryption=encryption, network=network, datalake=datalake, outputs=outputs)
+    platform = Platform(
+        config=config, encryption=encryption, network=network, datalake=datalake, outputs=outputs
+    )
     # --- later layers: one call each to stacks/<layer>.py, which adds its components to
     # `platform.layers` and its keys to `platform.outputs` (and documents them in OUTPUT_KEYS) ---
     return platform

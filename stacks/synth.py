@@ -85,52 +85,63 @@ class RecordingMocks(pulumi_mocks.Mocks):
 
     # -- resources -------------------------------------------------------------------------
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        """Return the ID and outputs AWS would give this resource (components get none)."""
         if not args.custom:
             return None, {}
         outputs = dict(args.inputs)
-        token = args.typ
-        module = token.split(":")[1].split("/")[0] if ":" in token else ""
-        suffix = _stable_suffix(token, args.name)
+        type_token = args.typ
+        module = type_token.split(":")[1].split("/")[0] if ":" in type_token else ""
+        suffix = _stable_suffix(type_token, args.name)
         physical = f"{args.name}-{suffix}"
         rid = f"{args.name}-{suffix}"
         acct, region = self.account_id, self.region
         arn = f"arn:aws:{module}:{region}:{acct}:{args.name}/{rid}"
 
-        if token == "aws:s3/bucket:Bucket":
+        if type_token == "aws:s3/bucket:Bucket":
             physical = outputs.get("bucket") or physical
             rid, arn = physical, f"arn:aws:s3:::{physical}"
-            outputs.update(bucket=physical, bucketDomainName=f"{physical}.s3.amazonaws.com",
-                           bucketRegionalDomainName=f"{physical}.s3.{region}.amazonaws.com")
-        elif token == "aws:kms/key:Key":
+            outputs.update(
+                bucket=physical,
+                bucketDomainName=f"{physical}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{physical}.s3.{region}.amazonaws.com",
+            )
+        elif type_token == "aws:kms/key:Key":
             rid = str(uuid.UUID(hashlib.md5(args.name.encode()).hexdigest()))  # noqa: S324 - not security
             arn = f"arn:aws:kms:{region}:{acct}:key/{rid}"
             outputs["keyId"] = rid
-        elif token == "aws:kms/alias:Alias":
+        elif type_token == "aws:kms/alias:Alias":
             arn = f"arn:aws:kms:{region}:{acct}:{outputs.get('name', 'alias/' + physical)}"
-        elif module == "iam" and token.endswith(("Role", "Policy", "InstanceProfile", "User")):
-            kind = token.rsplit(":", 1)[1].lower().replace("instanceprofile", "instance-profile")
+        elif module == "iam" and type_token.endswith(("Role", "Policy", "InstanceProfile", "User")):
+            kind = type_token.rsplit(":", 1)[1].lower().replace("instanceprofile", "instance-profile")
             physical = outputs.get("name") or physical
             rid, arn = physical, f"arn:aws:iam::{acct}:{kind}/{physical}"
             outputs.setdefault("name", physical)
             outputs.setdefault("uniqueId", f"AROA{suffix.upper()}")
-        elif token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        elif type_token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             url = str(outputs.get("url", "")).removeprefix("https://")
             arn = f"arn:aws:iam::{acct}:oidc-provider/{url}"
-        elif token == "aws:cloudwatch/logGroup:LogGroup":
+        elif type_token == "aws:cloudwatch/logGroup:LogGroup":
             physical = outputs.get("name") or physical
             rid, arn = physical, f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
             outputs.setdefault("name", physical)
-        elif token.startswith("aws:ec2/"):
-            prefix = {"vpc:Vpc": "vpc", "subnet:Subnet": "subnet", "securityGroup:SecurityGroup": "sg",
-                      "natGateway:NatGateway": "nat", "internetGateway:InternetGateway": "igw",
-                      "routeTable:RouteTable": "rtb", "eip:Eip": "eipalloc", "vpcEndpoint:VpcEndpoint": "vpce",
-                      "flowLog:FlowLog": "fl"}.get(token.split("/", 1)[1], "res")
+        elif type_token.startswith("aws:ec2/"):
+            prefix = {
+                "vpc:Vpc": "vpc",
+                "subnet:Subnet": "subnet",
+                "securityGroup:SecurityGroup": "sg",
+                "natGateway:NatGateway": "nat",
+                "internetGateway:InternetGateway": "igw",
+                "routeTable:RouteTable": "rtb",
+                "eip:Eip": "eipalloc",
+                "vpcEndpoint:VpcEndpoint": "vpce",
+                "flowLog:FlowLog": "fl",
+            }.get(type_token.split("/", 1)[1], "res")
             rid = f"{prefix}-{hashlib.sha256(args.name.encode()).hexdigest()[:17]}"
             arn = f"arn:aws:ec2:{region}:{acct}:{prefix}/{rid}"
-            if token == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            if type_token == "aws:ec2/vpcEndpoint:VpcEndpoint":
                 outputs.setdefault("dnsEntries", [{"dnsName": f"{rid}.{region}.vpce.amazonaws.com"}])
         else:
-            if "name" in _input_names(token) and not outputs.get("name"):
+            if "name" in _input_names(type_token) and not outputs.get("name"):
                 outputs["name"] = physical
             physical = outputs.get("name") or physical
         outputs.setdefault("arn", arn)
@@ -140,17 +151,30 @@ class RecordingMocks(pulumi_mocks.Mocks):
 
     # -- data sources ------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        token, region, acct = args.token, self.region, self.account_id
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": acct, "arn": f"arn:aws:iam::{acct}:user/synth", "userId": "AIDASYNTH",
-                    "id": acct}, []
-        if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
-                    "reverseDnsPrefix": "com.amazonaws"}, []
-        if token == "aws:index/getRegion:getRegion":
-            return {"name": region, "region": region, "id": region,
-                    "endpoint": f"ec2.{region}.amazonaws.com"}, []
-        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        """Answer the data sources the program calls (caller identity, partition, region, AZs)."""
+        type_token, region, acct = args.token, self.region, self.account_id
+        if type_token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": acct,
+                "arn": f"arn:aws:iam::{acct}:user/synth",
+                "userId": "AIDASYNTH",
+                "id": acct,
+            }, []
+        if type_token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws",
+            }, []
+        if type_token == "aws:index/getRegion:getRegion":
+            return {
+                "name": region,
+                "region": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+            }, []
+        if type_token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{c}" for c in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}, []
         return {}, []
@@ -159,27 +183,29 @@ class RecordingMocks(pulumi_mocks.Mocks):
 _INPUT_CACHE: dict[str, frozenset[str]] = {}
 
 
-def _input_names(token: str) -> frozenset[str]:
+def _input_names(type_token: str) -> frozenset[str]:
     """camelCase input property names a pulumi-aws resource type accepts (empty if unknown)."""
-    if token in _INPUT_CACHE:
-        return _INPUT_CACHE[token]
+    if type_token in _INPUT_CACHE:
+        return _INPUT_CACHE[type_token]
     names: frozenset[str] = frozenset()
-    cls = resource_class(token)
+    cls = resource_class(type_token)
     if cls is not None:
         import inspect
 
         params = inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
-        names = frozenset(_camel(p) for p in params if p not in {"self", "resource_name", "opts", "__props__"})
-    _INPUT_CACHE[token] = names
+        names = frozenset(
+            _camel(p) for p in params if p not in {"self", "resource_name", "opts", "__props__"}
+        )
+    _INPUT_CACHE[type_token] = names
     return names
 
 
-def resource_class(token: str) -> type | None:
+def resource_class(type_token: str) -> type | None:
     """The Python class for a ``aws:<module>/<x>:<Class>`` type token, or None."""
     import importlib
 
     try:
-        pkg, mod_path, cls_name = token.split(":")
+        pkg, mod_path, cls_name = type_token.split(":")
     except ValueError:
         return None
     if pkg != "aws":
@@ -192,9 +218,9 @@ def resource_class(token: str) -> type | None:
     return getattr(module, cls_name, None)
 
 
-def is_taggable(token: str) -> bool:
+def is_taggable(type_token: str) -> bool:
     """True when the pulumi-aws resource type accepts a ``tags`` input."""
-    return "tags" in _input_names(token)
+    return "tags" in _input_names(type_token)
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -205,6 +231,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Register like the stock mock monitor, then record the registration."""
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -259,9 +286,9 @@ class SynthResult:
     resources: list[RecordedResource]
     outputs: dict[str, Any] = field(default_factory=dict)
 
-    def of_type(self, token: str) -> list[RecordedResource]:
+    def of_type(self, type_token: str) -> list[RecordedResource]:
         """All resources of one type token, in registration order."""
-        return [r for r in self.resources if r.type == token]
+        return [r for r in self.resources if r.type == type_token]
 
     def named(self, name: str) -> RecordedResource:
         """The one resource with this logical name (raises KeyError if absent or ambiguous)."""
@@ -286,7 +313,9 @@ def stack_config_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
     """Path of ``Pulumi.<stack>.yaml``, with a helpful error if it does not exist."""
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+        known = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml")
+        )
         raise FileNotFoundError(
             f"no stack config {path.name} in {stacks_dir}; known stacks: {', '.join(known) or 'none'}"
         )
@@ -322,7 +351,6 @@ def run_program(
     ``program`` may return a mapping of outputs (Inputs/Outputs allowed); they are resolved.
     """
     from pulumi.runtime import config as runtime_config
-    from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
 
     region = region or config.get("aws:region", "us-east-1")
@@ -330,7 +358,6 @@ def run_program(
     monitor = RecordingMonitor(mocks)
     runtime_config.set_all_config(dict(config), [])
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    SETTINGS.rpc_manager.clear()
     resolved: dict[str, Any] = {}
 
     def _body() -> None:

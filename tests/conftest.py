@@ -31,8 +31,11 @@ def pulumi_mock() -> Callable[..., SynthResult]:
             bucket = result.of_type("aws:s3/bucket:Bucket")[0]
     """
 
-    def run(program: Callable[[], Mapping[str, Any] | None], config: Mapping[str, str] | None = None,
-            stack: str = "test") -> SynthResult:
+    def run(
+        program: Callable[[], Mapping[str, Any] | None],
+        config: Mapping[str, str] | None = None,
+        stack: str = "test",
+    ) -> SynthResult:
         return run_program(program, {**BASE_CONFIG, **(config or {})}, stack=stack)
 
     return run

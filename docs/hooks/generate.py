@@ -1,0 +1,85 @@
+"""MkDocs hook: generate reference sections from the code so the docs cannot drift from it.
+
+Markers replaced in page Markdown:
+
+* ``<!-- generated:config -->``: every config key (from ``stacks.config.PlatformConfig``,
+  including the sections later layers add), with type, default and description.
+* ``<!-- generated:outputs -->``: the stack output keys (``stacks.platform.OUTPUT_KEYS``).
+* ``<!-- generated:api PACKAGE -->``: a mkdocstrings ``:::`` block for every public module of
+  ``PACKAGE`` (so new modules appear in the reference without editing the page).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    text = text.replace("typing.", "").replace("stacks.config.", "")
+    return re.sub(r"<class '([^']+)'>", r"\1", text)
+
+
+def _config_rows(model: Any, prefix: str) -> list[str]:
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    rows: list[str] = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        full = "aws:region" if name == "region" and not prefix else f"{prefix}{key}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.append(f"| `{full}` | section | | {(annotation.__doc__ or '').strip().splitlines()[0]} |")
+            rows.extend(_config_rows(annotation, f"{full}."))
+            continue
+        if field.default is not PydanticUndefined:
+            default = f"`{field.default!r}`"
+        elif field.default_factory is not None:
+            default = f"`{field.default_factory()!r}`"  # type: ignore[call-arg]
+        else:
+            default = "**required**"
+        desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        type_name = _type_name(annotation).replace("|", "\\|")
+        rows.append(f"| `{full}` | `{type_name}` | {default} | {desc} |")
+    return rows
+
+
+def config_table() -> str:
+    from stacks.config import PROJECT, PlatformConfig
+
+    head = "| key | type | default | description |\n|---|---|---|---|"
+    return head + "\n" + "\n".join(_config_rows(PlatformConfig, f"{PROJECT}:"))
+
+
+def outputs_table() -> str:
+    from stacks.platform import OUTPUT_KEYS
+
+    rows = "\n".join(f"| `{k}` | {v} |" for k, v in OUTPUT_KEYS.items())
+    return "| output | meaning |\n|---|---|\n" + rows
+
+
+def api_blocks(package: str) -> str:
+    pkg = importlib.import_module(package)
+    blocks = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        blocks.append(f"::: {package}.{info.name}\n")
+    return "\n".join(blocks)
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    """Replace the generated-content markers of a page."""
+    markdown = markdown.replace("<!-- generated:config -->", config_table())
+    markdown = markdown.replace("<!-- generated:outputs -->", outputs_table())
+    return re.sub(r"<!-- generated:api ([\w.]+) -->", lambda m: api_blocks(m.group(1)), markdown)
