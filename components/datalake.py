@@ -334,7 +334,9 @@ def _tls_only_statements(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]
     """Deny every request not over TLS, and any over TLS older than 1.2.
 
     ``Principal: *`` is correct here: it is a Deny, which narrows access for everyone
-    (CKV_AWS_70 flags ``*`` only in Allow statements).
+    (CKV_AWS_70 flags ``*`` only in Allow statements). Since February 2024 every AWS API endpoint
+    requires TLS 1.2, so the second statement is defence in depth, and the place to raise the
+    floor to 1.3: https://aws.amazon.com/blogs/storage/enforcing-encryption-in-transit-with-tls1-2-or-higher-with-amazon-s3/
     """
     resources = [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")]
     return [

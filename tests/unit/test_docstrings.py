@@ -17,7 +17,9 @@ def _public_modules() -> list[str]:
     for package in PACKAGES:
         pkg = importlib.import_module(package)
         names.append(package)
-        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+        names += [
+            f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+        ]
     return names
 
 
