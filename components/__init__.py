@@ -6,16 +6,28 @@ outputs (names, ARNs, IDs) registered at the end of ``__init__``. Components nev
 other: they take other components' outputs as inputs.
 """
 
+from components.analytics import Analytics, AnalyticsArgs
+from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
 from components.datalake import DataLake, DataLakeArgs
 from components.encryption import Encryption, EncryptionArgs, KeySpec
 from components.network import Network, NetworkArgs
+from components.spark import JobClass, S3Location, SparkOnEks, SparkOnEksArgs
 
 __all__ = [
+    "Analytics",
+    "AnalyticsArgs",
+    "Cluster",
+    "ClusterArgs",
     "DataLake",
     "DataLakeArgs",
     "Encryption",
     "EncryptionArgs",
+    "JobClass",
     "KeySpec",
     "Network",
     "NetworkArgs",
+    "NodeGroupSpec",
+    "S3Location",
+    "SparkOnEks",
+    "SparkOnEksArgs",
 ]

@@ -63,6 +63,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
+# Sections of later layers subclass _Section, so they are imported after it; stacks/__init__.py
+# imports this module first, so importing a section module first also works.
+from stacks.config_compute import AnalyticsConfig, ClusterConfig, SparkConfig  # noqa: E402
+
+
 class NetworkConfig(_Section):
     """VPC layout. The CIDR must be private (RFC 1918) and big enough for the subnets."""
 
@@ -164,6 +169,9 @@ class PlatformConfig(_Section):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     data_protection: DataProtectionConfig = Field(default_factory=DataProtectionConfig)
     # --- sections of later layers: one line each, the model in stacks/config_<layer>.py ---
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
 
     @field_validator("region")
     @classmethod

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from components.datalake import DataLake, DataLakeArgs, default_bucket_specs
 from components.encryption import Encryption, EncryptionArgs
 from components.network import Network, NetworkArgs
+from stacks.compute import COMPUTE_OUTPUT_KEYS, build_compute
 from stacks.config import PlatformConfig
 
 # Stack output keys are a public contract: pipeline settings, CI and other stacks read them.
@@ -43,6 +44,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "artifactsBucketArn": "Bucket ARN of artifactsBucket.",
     "captureBucketArn": "Bucket ARN of captureBucket.",
     "accessLogsBucketArn": "Bucket ARN of accessLogsBucket.",
+    **COMPUTE_OUTPUT_KEYS,  # cluster, EMR on EKS, EMR Studio, Glue, Athena (stacks/compute.py)
 }
 
 
@@ -140,4 +142,5 @@ def build(config: PlatformConfig) -> Platform:
     )
     # --- later layers: one call each to stacks/<layer>.py, which adds its components to
     # `platform.layers` and its keys to `platform.outputs` (and documents them in OUTPUT_KEYS) ---
+    build_compute(platform)
     return platform

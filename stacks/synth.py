@@ -120,6 +120,28 @@ class RecordingMocks(pulumi_mocks.Mocks):
         elif type_token == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             url = str(outputs.get("url", "")).removeprefix("https://")
             arn = f"arn:aws:iam::{acct}:oidc-provider/{url}"
+        elif type_token == "aws:eks/cluster:Cluster":
+            # What EKS computes: API endpoint, CA bundle and the cluster's OIDC issuer (for IRSA).
+            physical = outputs.get("name") or physical
+            oidc_id = hashlib.sha256(physical.encode()).hexdigest()[:32].upper()
+            rid, arn = physical, f"arn:aws:eks:{region}:{acct}:cluster/{physical}"
+            outputs.update(
+                name=physical,
+                endpoint=f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
+                certificateAuthority={
+                    "data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+                },
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+                vpcConfig={
+                    **(outputs.get("vpcConfig") or {}),
+                    "clusterSecurityGroupId": f"sg-{oidc_id[:17].lower()}",
+                },
+                status="ACTIVE",
+            )
+        elif type_token == "aws:emr/studio:Studio":
+            rid = f"es-{suffix.upper()}"
+            arn = f"arn:aws:elasticmapreduce:{region}:{acct}:studio/{rid}"
+            outputs["url"] = f"https://{rid}.emrstudio-prod.{region}.amazonaws.com"
         elif type_token == "aws:cloudwatch/logGroup:LogGroup":
             physical = outputs.get("name") or physical
             rid, arn = physical, f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
@@ -135,11 +157,15 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 "eip:Eip": "eipalloc",
                 "vpcEndpoint:VpcEndpoint": "vpce",
                 "flowLog:FlowLog": "fl",
+                "launchTemplate:LaunchTemplate": "lt",
             }.get(type_token.split("/", 1)[1], "res")
             rid = f"{prefix}-{hashlib.sha256(args.name.encode()).hexdigest()[:17]}"
             arn = f"arn:aws:ec2:{region}:{acct}:{prefix}/{rid}"
             if type_token == "aws:ec2/vpcEndpoint:VpcEndpoint":
                 outputs.setdefault("dnsEntries", [{"dnsName": f"{rid}.{region}.vpce.amazonaws.com"}])
+            if type_token == "aws:ec2/launchTemplate:LaunchTemplate":
+                outputs.setdefault("latestVersion", 1)
+                outputs.setdefault("defaultVersion", 1)
         else:
             if "name" in _input_names(type_token) and not outputs.get("name"):
                 outputs["name"] = physical

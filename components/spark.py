@@ -1,0 +1,789 @@
+"""EMR on EKS: per-job-class namespaces, RBAC, job execution roles and virtual clusters; EMR Studio.
+
+How a Spark job gets AWS permissions: ``StartJobRun`` names a *job execution role*. EMR creates a
+service account in the job's namespace named
+``emr-containers-sa-<component>-<id>-<account>-<base36(role name)>`` and the driver and executor
+pods assume the role through the cluster's OIDC issuer (IRSA). The role's trust policy therefore
+names the cluster's OIDC provider and a ``StringLike`` on that service-account pattern, exactly as
+``aws emr-containers update-role-trust-policy`` writes it:
+https://docs.aws.amazon.com/emr/latest/EMR-on-EKS-DevelopmentGuide/setting-up-trust-policy.html
+
+**Cluster access for EMR.** EMR's service-linked role ``AWSServiceRoleForAmazonEMRContainers``
+acts in the namespace as the Kubernetes user ``emr-containers``; each namespace gets the Role and
+RoleBinding of the EMR guide's manual setup. The *access entry* for that service-linked role is not
+declared here: EKS refuses ``CreateAccessEntry`` for a service-linked role from any caller
+("The caller is not allowed to modify access entries with a principalArn value of a Service Linked
+Role", https://github.com/hashicorp/terraform-provider-aws/issues/36447; EKS guide "Create access
+entries": access entries do not support service-linked roles). EMR creates that entry itself when
+the virtual cluster is created on a cluster with access entries enabled (EMR guide, "Enable cluster
+access using EKS Access Entry"), which needs ``eks:CreateAccessEntry`` and
+``eks:AssociateAccessPolicy`` on the deployer:
+https://docs.aws.amazon.com/emr/latest/EMR-on-EKS-DevelopmentGuide/setting-up-cluster-access.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+
+EMR_CONTAINERS_USER = "emr-containers"
+"""Kubernetes user name EKS maps EMR's service-linked role to."""
+
+STUDIO_SG_TAG = {"for-use-with-amazon-emr-managed-policies": "true"}
+"""Tag the EMR Studio service-role policy conditions on (EMR Studio guide, service role)."""
+
+STUDIO_ENGINE_PORT = 18888
+"""Workspaces reach the engine (Jupyter Enterprise Gateway / managed endpoint) on this port."""
+
+_VERBS_ALL = [
+    "get",
+    "list",
+    "watch",
+    "describe",
+    "create",
+    "edit",
+    "delete",
+    "deletecollection",
+    "annotate",
+    "patch",
+    "label",
+]
+_VERBS_NO_COLLECTION = [
+    "get",
+    "list",
+    "watch",
+    "describe",
+    "create",
+    "edit",
+    "delete",
+    "annotate",
+    "patch",
+    "label",
+]
+
+# The namespaced Role EMR on EKS needs, as in the EMR guide's manual setup (EKS 1.22 and later):
+# https://docs.aws.amazon.com/emr/latest/EMR-on-EKS-DevelopmentGuide/setting-up-cluster-access.html
+EMR_ROLE_RULES: tuple[dict[str, Any], ...] = (
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+    {
+        "apiGroups": [""],
+        "resources": ["serviceaccounts", "services", "configmaps", "events", "pods", "pods/log"],
+        "verbs": _VERBS_ALL,
+    },
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch", "delete", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["statefulsets", "deployments"], "verbs": _VERBS_NO_COLLECTION},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": _VERBS_NO_COLLECTION},
+    {
+        "apiGroups": ["extensions", "networking.k8s.io"],
+        "resources": ["ingresses"],
+        "verbs": _VERBS_NO_COLLECTION,
+    },
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": _VERBS_ALL},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": _VERBS_ALL},
+)
+
+
+def base36_role_name(role_name: str) -> str:
+    """Base36 of the role name read as a big-endian base-256 number, as the AWS CLI computes it for
+    the EMR service-account name (``awscli/customizations/emrcontainers/base36.py``)."""
+    number = 0
+    for char in role_name:
+        number = number * 256 + ord(char)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
+
+
+def emr_job_role_trust_policy(
+    provider_arn: pulumi.Input[str],
+    issuer_url: pulumi.Input[str],
+    account: pulumi.Input[str],
+    *,
+    namespaces: Sequence[str],
+    role_name: str,
+) -> pulumi.Output[str]:
+    """The IRSA trust of an EMR on EKS job execution role for the given namespaces."""
+
+    def render(values: list[Any]) -> str:
+        import json
+
+        arn, issuer, acct = str(values[0]), str(values[1]).removeprefix("https://"), str(values[2])
+        encoded = base36_role_name(role_name)
+        subjects = [f"system:serviceaccount:{ns}:emr-containers-sa-*-*-{acct}-{encoded}" for ns in namespaces]
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Federated": arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects}},
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    return pulumi.Output.all(provider_arn, issuer_url, account).apply(render)
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Location:
+    """A prefix in a lake bucket.
+
+    Attributes:
+        bucket_arn: The bucket's ARN.
+        prefix: Key prefix ending in ``/`` (``curated/``); the grant covers keys below it only.
+    """
+
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobClass:
+    """One team or job class: its namespace, virtual cluster, job role, log group and log prefix.
+
+    Attributes:
+        name: Short name used in resource names and outputs.
+        namespace: Kubernetes namespace its jobs run in.
+        read: Lake prefixes its jobs read.
+        write: Lake prefixes its jobs read and write.
+    """
+
+    name: str
+    namespace: str
+    read: Sequence[S3Location] = ()
+    write: Sequence[S3Location] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkOnEksArgs:
+    """Arguments of :class:`SparkOnEks`.
+
+    Attributes:
+        cluster_name: EKS cluster name (from :class:`~components.cluster.Cluster`).
+        oidc_provider_arn: The cluster's IAM OIDC provider ARN.
+        oidc_issuer_url: The cluster's OIDC issuer URL.
+        kubernetes_provider: Provider for the cluster (``Cluster.provider``).
+        job_classes: Job classes; the first is the platform default.
+        glue_database_name: Glue database the jobs read and write tables of.
+        data_key_arns: KMS keys of the buckets the jobs touch (decrypt / generate data keys).
+        logs_bucket_arn: Bucket (artifacts) for job logs, under ``logs_prefix``.
+        logs_bucket_name: Name of that bucket (for the ``s3://`` URI output).
+        log_key_arn: KMS key of the job log groups.
+        log_retention_days: Job log group retention.
+        region: Region (log-group ARNs).
+        logs_prefix: ``logUri`` prefix of job logs. EMR writes a job's logs under
+            ``<logUri>/<virtual cluster id>/jobs/<job id>/``, so each class's role may write only
+            below its own virtual cluster's ID.
+        studio: Create an EMR Studio.
+        vpc_id: VPC of the Studio.
+        studio_subnet_ids: Private subnets of the Studio (at most 5).
+        studio_bucket_name: Bucket for Workspace and notebook backups.
+        studio_bucket_arn: ARN of that bucket.
+        studio_prefix: Key prefix in that bucket.
+        studio_key_arn: KMS key encrypting Workspace backups.
+        tags: Tags for every taggable child.
+    """
+
+    cluster_name: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    kubernetes_provider: k8s.Provider
+    job_classes: Sequence[JobClass]
+    glue_database_name: pulumi.Input[str]
+    data_key_arns: Sequence[pulumi.Input[str]]
+    logs_bucket_arn: pulumi.Input[str]
+    logs_bucket_name: pulumi.Input[str]
+    log_key_arn: pulumi.Input[str]
+    region: str
+    log_retention_days: int = 365
+    logs_prefix: str = "logs/emr-on-eks/"
+    studio: bool = True
+    vpc_id: pulumi.Input[str] | None = None
+    studio_subnet_ids: Sequence[pulumi.Input[str]] = ()
+    studio_bucket_name: pulumi.Input[str] | None = None
+    studio_bucket_arn: pulumi.Input[str] | None = None
+    studio_prefix: str = "emr-studio/"
+    studio_key_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.job_classes:
+            raise ValueError("SparkOnEksArgs.job_classes: add at least one job class")
+        for attr in ("name", "namespace"):
+            values = [getattr(j, attr) for j in self.job_classes]
+            if len(set(values)) != len(values):
+                raise ValueError(f"SparkOnEksArgs.job_classes: duplicate {attr}s {values}")
+        for job in self.job_classes:
+            for loc in (*job.read, *job.write):
+                if not loc.prefix.endswith("/") or "*" in loc.prefix or loc.prefix.startswith("/"):
+                    raise ValueError(
+                        f"SparkOnEksArgs.job_classes[{job.name!r}]: prefix {loc.prefix!r} must end with '/', "
+                        "not start with '/', and hold no '*'"
+                    )
+        if not self.logs_prefix.endswith("/") or not self.studio_prefix.endswith("/"):
+            raise ValueError("SparkOnEksArgs.logs_prefix and studio_prefix must end with '/'")
+        if self.studio:
+            missing = [
+                n
+                for n in ("vpc_id", "studio_bucket_name", "studio_bucket_arn", "studio_key_arn")
+                if getattr(self, n) is None
+            ]
+            if missing or not 1 <= len(self.studio_subnet_ids) <= 5:
+                raise ValueError(
+                    f"SparkOnEksArgs: studio=True needs vpc_id, 1-5 studio_subnet_ids, studio_bucket_name/arn "
+                    f"and studio_key_arn (missing: {missing or 'studio_subnet_ids'}); or set studio=False"
+                )
+
+
+class SparkOnEks(pulumi.ComponentResource):
+    """EMR on EKS virtual clusters (one per job class) with least-privilege job roles, and EMR Studio.
+
+    Per job class: a namespace; the ``emr-containers`` Role and RoleBinding; a job execution role
+    trusted only by EMR's service accounts in that namespace (IRSA) and allowed only its lake
+    prefixes, the Glue database, the data keys, its log group and its log prefix; a CloudWatch log
+    group; and an ``aws.emrcontainers.VirtualCluster`` on the namespace.
+
+    EMR Studio (IAM auth mode): a service role trusted by ``elasticmapreduce.amazonaws.com`` from
+    this account only, workspace and engine security groups (workspace egress to the engine on
+    18888 and HTTPS for Git; engine ingress 18888 from the workspace group only), Workspace
+    backups in the artifacts bucket under ``studio_prefix``, encrypted with ``studio_key_arn``.
+
+    Outputs:
+        namespaces, virtual_cluster_ids, virtual_cluster_arns, job_role_arns, log_group_names
+        (each ``{job class: value}``), logs_s3_uri, studio_id, studio_url,
+        studio_service_role_arn, workspace_security_group_id, engine_security_group_id.
+    """
+
+    namespaces: dict[str, str]
+    virtual_cluster_ids: dict[str, pulumi.Output[str]]
+    virtual_cluster_arns: dict[str, pulumi.Output[str]]
+    job_role_arns: dict[str, pulumi.Output[str]]
+    log_group_names: dict[str, pulumi.Output[str]]
+    logs_s3_uri: pulumi.Output[str]
+    studio_id: pulumi.Output[str] | None
+    studio_url: pulumi.Output[str] | None
+    studio_service_role_arn: pulumi.Output[str] | None
+    workspace_security_group_id: pulumi.Output[str] | None
+    engine_security_group_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: SparkOnEksArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:spark:SparkOnEks", name, None, opts)
+        tags = dict(args.tags)
+        account = account_id(self)
+        part = partition(self)
+        self.namespaces, self.virtual_cluster_ids, self.virtual_cluster_arns = {}, {}, {}
+        self.job_role_arns, self.log_group_names = {}, {}
+
+        for job in args.job_classes:
+            self._job_class(name, args, job, account, part, tags)
+        self.logs_s3_uri = pulumi.Output.concat("s3://", args.logs_bucket_name, "/", args.logs_prefix)
+
+        self.studio_id = self.studio_url = self.studio_service_role_arn = None
+        self.workspace_security_group_id = self.engine_security_group_id = None
+        if args.studio:
+            self._studio(name, args, account, part, tags)
+
+        self.register_outputs(
+            {
+                "namespaces": self.namespaces,
+                "virtual_cluster_ids": self.virtual_cluster_ids,
+                "virtual_cluster_arns": self.virtual_cluster_arns,
+                "job_role_arns": self.job_role_arns,
+                "log_group_names": self.log_group_names,
+                "logs_s3_uri": self.logs_s3_uri,
+                "studio_id": self.studio_id,
+                "studio_url": self.studio_url,
+                "studio_service_role_arn": self.studio_service_role_arn,
+                "workspace_security_group_id": self.workspace_security_group_id,
+                "engine_security_group_id": self.engine_security_group_id,
+            }
+        )
+
+    # -- per job class -----------------------------------------------------------------------
+    def _job_class(
+        self,
+        name: str,
+        args: SparkOnEksArgs,
+        job: JobClass,
+        account: pulumi.Output[str],
+        part: pulumi.Output[str],
+        tags: dict[str, str],
+    ) -> None:
+        base = f"{name}-{job.name}"
+        k8s_opts = child_opts(self, provider=args.kubernetes_provider)
+        namespace = k8s.core.v1.Namespace(
+            f"{base}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=job.namespace,
+                labels={"app.kubernetes.io/managed-by": "pulumi", "mlops/job-class": job.name},
+            ),
+            opts=k8s_opts,
+        )
+        role = k8s.rbac.v1.Role(
+            f"{base}-emr-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=EMR_CONTAINERS_USER, namespace=namespace.metadata.name),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]
+                )
+                for r in EMR_ROLE_RULES
+            ],
+            opts=k8s_opts,
+        )
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{base}-emr-rolebinding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=EMR_CONTAINERS_USER, namespace=namespace.metadata.name),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="User", name=EMR_CONTAINERS_USER, api_group="rbac.authorization.k8s.io"
+                )
+            ],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                kind="Role", name=role.metadata.name, api_group="rbac.authorization.k8s.io"
+            ),
+            opts=k8s_opts,
+        )
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{base}-job-logs",
+            name=f"/mlops/{name}/emr/{job.name}",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.log_key_arn,
+            tags=tags,
+            opts=child_opts(self),
+        )
+        # An explicit name: the trust policy's subject pattern embeds base36(role name).
+        role_name = f"{base}-emr-job"
+        if len(role_name) > 64:
+            raise ValueError(
+                f"EMR job role name {role_name!r} exceeds IAM's 64 characters; shorten the names"
+            )
+        job_role = aws.iam.Role(
+            f"{base}-job-role",
+            name=role_name,
+            description=f"EMR on EKS job execution role of job class {job.name} ({job.namespace})",
+            assume_role_policy=emr_job_role_trust_policy(
+                args.oidc_provider_arn,
+                args.oidc_issuer_url,
+                account,
+                namespaces=[job.namespace],
+                role_name=role_name,
+            ),
+            tags=tags,
+            opts=child_opts(self),
+        )
+        virtual_cluster = aws.emrcontainers.VirtualCluster(
+            f"{base}-vc",
+            name=base,
+            container_provider=aws.emrcontainers.VirtualClusterContainerProviderArgs(
+                id=args.cluster_name,
+                type="EKS",
+                info=aws.emrcontainers.VirtualClusterContainerProviderInfoArgs(
+                    eks_info=aws.emrcontainers.VirtualClusterContainerProviderInfoEksInfoArgs(
+                        namespace=namespace.metadata.name
+                    )
+                ),
+            ),
+            tags=tags,
+            opts=child_opts(self, depends_on=[role, binding]),
+        )
+        aws.iam.RolePolicy(
+            f"{base}-job-permissions",
+            role=job_role.id,
+            policy=policy_document(
+                _job_statements(args, job, log_group.arn, virtual_cluster.id, account, part)
+            ),
+            opts=child_opts(self),
+        )
+        self.namespaces[job.name] = job.namespace
+        self.virtual_cluster_ids[job.name] = virtual_cluster.id
+        self.virtual_cluster_arns[job.name] = virtual_cluster.arn
+        self.job_role_arns[job.name] = job_role.arn
+        self.log_group_names[job.name] = log_group.name
+
+    # -- EMR Studio ----------------------------------------------------------------------------
+    def _studio(
+        self,
+        name: str,
+        args: SparkOnEksArgs,
+        account: pulumi.Output[str],
+        part: pulumi.Output[str],
+        tags: dict[str, str],
+    ) -> None:
+        # All four are checked in SparkOnEksArgs.__post_init__ when studio=True.
+        assert args.vpc_id is not None
+        assert args.studio_bucket_arn is not None
+        assert args.studio_key_arn is not None
+        assert args.studio_bucket_name is not None
+        sg_tags = {**tags, **STUDIO_SG_TAG}
+        # Rules are separate resources: each group's rule references the other group.
+        # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-security-groups.html
+        engine_sg = aws.ec2.SecurityGroup(
+            f"{name}-studio-engine-sg",
+            vpc_id=args.vpc_id,
+            description="EMR Studio engine: Workspace traffic on 18888 only",
+            revoke_rules_on_delete=True,
+            tags={**sg_tags, "Name": f"{name}-studio-engine"},
+            opts=child_opts(self),
+        )
+        workspace_sg = aws.ec2.SecurityGroup(
+            f"{name}-studio-workspace-sg",
+            vpc_id=args.vpc_id,
+            description="EMR Studio Workspaces: to the engine on 18888 and HTTPS for Git",
+            revoke_rules_on_delete=True,
+            tags={**sg_tags, "Name": f"{name}-studio-workspace"},
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-studio-engine-from-workspace",
+            security_group_id=engine_sg.id,
+            referenced_security_group_id=workspace_sg.id,
+            ip_protocol="tcp",
+            from_port=STUDIO_ENGINE_PORT,
+            to_port=STUDIO_ENGINE_PORT,
+            description="Workspaces in the EMR Studio workspace security group",
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-studio-workspace-to-engine",
+            security_group_id=workspace_sg.id,
+            referenced_security_group_id=engine_sg.id,
+            ip_protocol="tcp",
+            from_port=STUDIO_ENGINE_PORT,
+            to_port=STUDIO_ENGINE_PORT,
+            description="Engines in the EMR Studio engine security group",
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-studio-workspace-https",
+            security_group_id=workspace_sg.id,
+            cidr_ipv4="0.0.0.0/0",  # egress only: linking publicly hosted Git repositories (EMR guide)
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to Git repositories linked to Workspaces",
+            tags=tags,
+            opts=child_opts(self),
+        )
+
+        # Trust with the confused-deputy conditions of the EMR Studio guide:
+        # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-service-role.html
+        service_role = aws.iam.Role(
+            f"{name}-studio-service-role",
+            description=f"EMR Studio service role of {name}",
+            assume_role_policy=service_trust_policy(
+                ["elasticmapreduce.amazonaws.com"],
+                source_account=account,
+                source_arn_like=pulumi.Output.concat(
+                    "arn:", part, ":elasticmapreduce:", args.region, ":", account, ":*"
+                ),
+            ),
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-studio-service-permissions",
+            role=service_role.id,
+            policy=policy_document(
+                _studio_statements(args, account, part, [workspace_sg.arn, engine_sg.arn])
+            ),
+            opts=child_opts(self),
+        )
+        studio = aws.emr.Studio(
+            f"{name}-studio",
+            name=f"{name}-studio",
+            description=f"EMR Studio of {name}",
+            auth_mode="IAM",
+            vpc_id=args.vpc_id,
+            subnet_ids=list(args.studio_subnet_ids),
+            service_role=service_role.arn,
+            workspace_security_group_id=workspace_sg.id,
+            engine_security_group_id=engine_sg.id,
+            default_s3_location=pulumi.Output.concat(
+                "s3://", args.studio_bucket_name, "/", args.studio_prefix
+            ),
+            encryption_key_arn=args.studio_key_arn,
+            tags=tags,
+            opts=child_opts(self),
+        )
+        self.studio_id = studio.id
+        self.studio_url = studio.url
+        self.studio_service_role_arn = service_role.arn
+        self.workspace_security_group_id = workspace_sg.id
+        self.engine_security_group_id = engine_sg.id
+
+
+def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(bucket_arn, "/", prefix, "*")
+
+
+def _job_statements(
+    args: SparkOnEksArgs,
+    job: JobClass,
+    log_group_arn: pulumi.Output[str],
+    virtual_cluster_id: pulumi.Output[str],
+    account: pulumi.Output[str],
+    part: pulumi.Output[str],
+) -> list[dict[str, Any]]:
+    """Least-privilege permissions of one job class's execution role."""
+    statements: list[dict[str, Any]] = []
+    readable = [*job.read, *job.write]
+    if readable:
+        statements.append(
+            {
+                "Sid": "ReadLakePrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [_objects(loc.bucket_arn, loc.prefix) for loc in readable],
+            }
+        )
+    if job.write:
+        statements.append(
+            {
+                "Sid": "WriteLakePrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": [_objects(loc.bucket_arn, loc.prefix) for loc in job.write],
+            }
+        )
+    statements.append(
+        {
+            # EMR writes <logUri>/<virtual cluster id>/jobs/<job id>/containers/...; the EMR on EKS
+            # best-practices guide grants put, get and list on the log location:
+            # https://aws.github.io/aws-emr-containers-best-practices/troubleshooting/docs/where-to-look-for-spark-logs
+            "Sid": "WriteJobLogsToS3",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": pulumi.Output.concat(
+                args.logs_bucket_arn, "/", args.logs_prefix, virtual_cluster_id, "/*"
+            ),
+        }
+    )
+    statements.append(
+        {
+            "Sid": "ListJobLogs",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": args.logs_bucket_arn,
+            "Condition": {
+                "StringLike": {"s3:prefix": pulumi.Output.concat(args.logs_prefix, virtual_cluster_id, "/*")}
+            },
+        }
+    )
+    # Listing is granted per bucket, only below the granted prefixes (s3:prefix condition).
+    by_bucket: dict[int, tuple[pulumi.Input[str], list[str]]] = {}
+    for loc in readable:
+        by_bucket.setdefault(id(loc.bucket_arn), (loc.bucket_arn, []))[1].append(loc.prefix)
+    for i, (bucket_arn, prefixes) in enumerate(by_bucket.values()):
+        statements.append(
+            {
+                "Sid": f"ListLakePrefixes{i}",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {
+                    "StringLike": {"s3:prefix": sorted({p for pre in prefixes for p in (pre, pre + "*")})}
+                },
+            }
+        )
+    if by_bucket:
+        statements.append(
+            {
+                "Sid": "LocateLakeBuckets",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation"],
+                "Resource": [arn for arn, _ in by_bucket.values()],
+            }
+        )
+    glue_base = pulumi.Output.concat("arn:", part, ":glue:", args.region, ":", account)
+    statements += [
+        {
+            "Sid": "GlueCatalogDatabase",
+            "Effect": "Allow",
+            "Action": [
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+                "glue:BatchGetPartition",
+                "glue:CreateTable",
+                "glue:UpdateTable",
+                "glue:CreatePartition",
+                "glue:BatchCreatePartition",
+                "glue:UpdatePartition",
+            ],
+            "Resource": [
+                pulumi.Output.concat(glue_base, ":catalog"),
+                pulumi.Output.concat(glue_base, ":database/", args.glue_database_name),
+                pulumi.Output.concat(glue_base, ":table/", args.glue_database_name, "/*"),
+            ],
+        },
+        {
+            # Spark's Glue catalog client looks up the `default` database when a session starts.
+            "Sid": "GlueDefaultDatabaseLookup",
+            "Effect": "Allow",
+            "Action": ["glue:GetDatabase"],
+            "Resource": [
+                pulumi.Output.concat(glue_base, ":catalog"),
+                pulumi.Output.concat(glue_base, ":database/default"),
+            ],
+        },
+        {
+            "Sid": "UseLakeKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": list(args.data_key_arns),
+        },
+        {
+            "Sid": "WriteJobLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group_arn, pulumi.Output.concat(log_group_arn, ":*")],
+        },
+        {
+            "Sid": "FindJobLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:DescribeLogGroups"],
+            "Resource": pulumi.Output.concat(
+                "arn:", part, ":logs:", args.region, ":", account, ":log-group:*"
+            ),
+        },
+    ]
+    return statements
+
+
+def _studio_statements(
+    args: SparkOnEksArgs,
+    account: pulumi.Output[str],
+    part: pulumi.Output[str],
+    security_group_arns: list[pulumi.Output[str]],
+) -> list[dict[str, Any]]:
+    """The EMR Studio service-role policy of the EMR guide, narrowed to this account, region, VPC,
+    subnets and security groups. Statements for the *default* security groups Studio would create
+    are left out: this Studio is given its own groups.
+    https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-service-role.html
+    """
+    ec2 = pulumi.Output.concat("arn:", part, ":ec2:", args.region, ":", account)
+    tag_condition = {"StringEquals": {"aws:ResourceTag/for-use-with-amazon-emr-managed-policies": "true"}}
+    subnet_arns = [pulumi.Output.concat(ec2, ":subnet/", s) for s in args.studio_subnet_ids]
+    assert args.studio_bucket_arn is not None
+    assert args.studio_key_arn is not None
+    return [
+        {
+            "Sid": "AllowEMRReadOnlyActions",
+            "Effect": "Allow",
+            "Action": [
+                "elasticmapreduce:ListInstances",
+                "elasticmapreduce:DescribeCluster",
+                "elasticmapreduce:ListSteps",
+            ],
+            "Resource": pulumi.Output.concat(
+                "arn:", part, ":elasticmapreduce:", args.region, ":", account, ":cluster/*"
+            ),
+        },
+        {
+            "Sid": "AllowEC2ENIActionsWithEMRTags",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"],
+            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
+            "Condition": tag_condition,
+        },
+        {
+            # The guide requires this statement unconditioned for tag-based access control to work.
+            "Sid": "AllowEC2ENIAttributeAction",
+            "Effect": "Allow",
+            "Action": ["ec2:ModifyNetworkInterfaceAttribute"],
+            "Resource": [
+                pulumi.Output.concat(ec2, ":instance/*"),
+                pulumi.Output.concat(ec2, ":network-interface/*"),
+                pulumi.Output.concat(ec2, ":security-group/*"),
+            ],
+        },
+        {
+            "Sid": "AllowEC2SecurityGroupActionsWithEMRTags",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:DeleteNetworkInterfacePermission",
+            ],
+            "Resource": "*",
+            "Condition": tag_condition,
+        },
+        {
+            "Sid": "AllowEC2ENICreationWithEMRTags",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkInterface"],
+            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
+            "Condition": {
+                "StringEquals": {"aws:RequestTag/for-use-with-amazon-emr-managed-policies": "true"}
+            },
+        },
+        {
+            # The guide conditions this on tags of the subnets; the platform's subnets are named
+            # instead (their tags belong to the Network component).
+            "Sid": "AllowEC2ENICreationInStudioSubnetsAndGroups",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkInterface"],
+            "Resource": [*subnet_arns, *security_group_arns],
+        },
+        {
+            "Sid": "AllowAddingTagsDuringEC2ENICreation",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags"],
+            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
+            "Condition": {"StringEquals": {"ec2:CreateAction": "CreateNetworkInterface"}},
+        },
+        {
+            "Sid": "AllowEC2ReadOnlyActions",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeTags",
+                "ec2:DescribeInstances",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowSecretsManagerReadOnlyActionsWithEMRTags",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": pulumi.Output.concat(
+                "arn:", part, ":secretsmanager:", args.region, ":", account, ":secret:*"
+            ),
+            "Condition": tag_condition,
+        },
+        {
+            "Sid": "StudioWorkspaceStorage",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": _objects(args.studio_bucket_arn, args.studio_prefix),
+        },
+        {
+            "Sid": "StudioWorkspaceBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetEncryptionConfiguration"],
+            "Resource": args.studio_bucket_arn,
+        },
+        {
+            "Sid": "StudioWorkspaceKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": args.studio_key_arn,
+        },
+    ]

@@ -1,0 +1,382 @@
+"""Config sections of the compute and analytics layer: ``cluster``, ``spark`` and ``analytics``.
+
+They plug into :class:`stacks.config.PlatformConfig` (one field each) and follow its rules:
+camelCase keys in YAML, unknown keys rejected, and every bad value reported with its full key
+(``mlops-platform:cluster.publicAccessCidrs``), the value and the rule it broke. Example::
+
+    mlops-platform:cluster:
+      kubernetesVersion: "1.35"
+      endpointPublicAccess: false
+      adminRoleArns: [arn:aws:iam::123456789012:role/platform-admin]
+      nodeGroups:
+        - name: system
+          instanceTypes: [m6i.large]
+          minSize: 2
+          desiredSize: 2
+          maxSize: 4
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from stacks.config import _Section
+
+MIN_KUBERNETES_VERSION = (1, 34)
+"""Oldest Kubernetes minor accepted: the oldest still in EKS *standard* support when this was written
+(1.34 until 2 Dec 2026, 1.35 until 27 Mar 2027). The cluster's upgrade policy is ``STANDARD`` (no
+extended-support charge), so an older minor would be upgraded by EKS under the stack. Raise it as
+versions leave standard support; see CKV_AWS_339 and
+https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html"""
+
+LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "capture")
+"""Bucket roles of the data lake a Spark job class may be granted prefixes in."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NODE_GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_GLUE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+_PREFIX = re.compile(r"^([A-Za-z0-9!_.'()=-]+/)+$")
+# Private, shared, loopback and link-local space: never a client of the *public* endpoint.
+_NON_PUBLIC = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+    )
+)
+
+
+class NodeTaintConfig(_Section):
+    """A Kubernetes taint put on every node of a node group."""
+
+    key: str = Field(description="Taint key, e.g. `workload`.")
+    value: str = Field(default="", description="Taint value.")
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = Field(
+        default="NO_SCHEDULE", description="EKS taint effect."
+    )
+
+
+class NodeGroupConfig(_Section):
+    """One EKS managed node group (in the private subnets)."""
+
+    name: str = Field(description="Short name (lowercase letters, digits, `-`; up to 31 characters).")
+    instance_types: list[str] = Field(
+        default_factory=lambda: ["m6i.xlarge"],
+        description="EC2 instance types; several types widen Spot capacity pools.",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(default="ON_DEMAND", description="On-demand or Spot.")
+    min_size: int = Field(default=1, description="Minimum node count.")
+    desired_size: int = Field(
+        default=2, description="Initial node count (the autoscaler owns it afterwards)."
+    )
+    max_size: int = Field(default=4, description="Maximum node count.")
+    disk_size_gib: int = Field(
+        default=50, description="Root EBS volume (gp3, encrypted) size in GiB (20-2048)."
+    )
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = Field(
+        default="AL2023_x86_64_STANDARD",
+        description="EKS-optimized Amazon Linux 2023 AMI; ARM needs Graviton instance types.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
+    taints: list[NodeTaintConfig] = Field(default_factory=list, description="Kubernetes node taints.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NODE_GROUP_NAME.match(value):
+            raise ValueError("must start with a letter and hold up to 31 lowercase letters, digits or '-'")
+        return value
+
+    @field_validator("instance_types")
+    @classmethod
+    def _instance_types(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one EC2 instance type, e.g. [m6i.xlarge]")
+        bad = [t for t in value if not _INSTANCE_TYPE.match(t)]
+        if bad:
+            raise ValueError(f"{bad} are not EC2 instance type names like m6i.xlarge")
+        return value
+
+    @field_validator("disk_size_gib")
+    @classmethod
+    def _disk(cls, value: int) -> int:
+        if not 20 <= value <= 2048:
+            raise ValueError("must be between 20 and 2048 GiB (AL2023 nodes need at least 20)")
+        return value
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodeGroupConfig:
+        if not 0 <= self.min_size <= self.desired_size <= self.max_size or self.max_size < 1:
+            raise ValueError(
+                f"node group {self.name!r}: need 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1 "
+                f"(got minSize={self.min_size}, desiredSize={self.desired_size}, maxSize={self.max_size})"
+            )
+        return self
+
+
+def _default_node_groups() -> list[NodeGroupConfig]:
+    return [NodeGroupConfig(name="system", min_size=2, desired_size=2, max_size=4)]
+
+
+class ClusterConfig(_Section):
+    """The EKS cluster: version, API endpoint exposure, administrators and node groups."""
+
+    kubernetes_version: str = Field(default="1.35", description="Kubernetes minor version, e.g. `1.35`.")
+    endpoint_public_access: bool = Field(
+        default=False,
+        description="Expose the Kubernetes API endpoint publicly (the private endpoint is always on). "
+        "Needs `publicAccessCidrs`.",
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Public IPv4 CIDRs allowed to reach a public endpoint; never 0.0.0.0/0.",
+    )
+    admin_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM role ARNs given cluster-admin through EKS access entries.",
+    )
+    node_groups: list[NodeGroupConfig] = Field(
+        default_factory=_default_node_groups, description="Managed node groups."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cidrs_present(cls, data: object) -> object:
+        # A public endpoint with no CIDR list must fail on `publicAccessCidrs` itself, so the key is
+        # made explicit before field validation (a default is otherwise reported by field name).
+        if isinstance(data, dict) and "publicAccessCidrs" not in data and "public_access_cidrs" not in data:
+            public = data.get("endpointPublicAccess", data.get("endpoint_public_access", False))
+            if public is True or str(public).lower() == "true":
+                return {**data, "publicAccessCidrs": []}
+        return data
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        match = re.fullmatch(r"1\.(\d{2})", value)
+        if not match:
+            raise ValueError('must be a Kubernetes minor version such as "1.35" (quote it in YAML)')
+        if (1, int(match.group(1))) < MIN_KUBERNETES_VERSION:
+            oldest = ".".join(map(str, MIN_KUBERNETES_VERSION))
+            raise ValueError(f"is older than {oldest}, the oldest minor this blueprint accepts")
+        return value
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _public_cidrs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        public = bool(info.data.get("endpoint_public_access", False))
+        if public and not value:
+            raise ValueError(
+                "endpointPublicAccess is true but no CIDRs are listed: name the public ranges allowed to "
+                "reach the API (e.g. your office or VPN egress /32s), or set endpointPublicAccess to false"
+            )
+        if value and not public:
+            raise ValueError(
+                "has CIDRs but endpointPublicAccess is false: set endpointPublicAccess to true, or remove them"
+            )
+        for cidr in value:
+            try:
+                net = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IPv4 network like 203.0.113.0/24 ({exc})") from None
+            if net.prefixlen == 0:
+                raise ValueError(
+                    f"{cidr} opens the Kubernetes API to the whole internet (CKV_AWS_38); list your own "
+                    "egress ranges instead"
+                )
+            if any(net.overlaps(private) for private in _NON_PUBLIC):
+                raise ValueError(
+                    f"{cidr} is not a public range; private networks reach the API through the private endpoint"
+                )
+        return value
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _admin_arns(cls, value: list[str]) -> list[str]:
+        bad = [arn for arn in value if not _ROLE_ARN.match(arn)]
+        if bad:
+            raise ValueError(f"{bad} are not IAM role ARNs like arn:aws:iam::123456789012:role/name")
+        return value
+
+    @field_validator("node_groups")
+    @classmethod
+    def _node_groups(cls, value: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
+        if not value:
+            raise ValueError("needs at least one node group (core add-ons such as CoreDNS run on nodes)")
+        names = [g.name for g in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node group names must be unique, got {names}")
+        return value
+
+
+class S3GrantConfig(_Section):
+    """A prefix in one lake bucket."""
+
+    bucket: Literal["raw", "curated", "features", "artifacts", "capture"] = Field(
+        description="Lake bucket role."
+    )
+    prefix: str = Field(description="Key prefix ending in `/`, e.g. `curated/`; no wildcards.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError(
+                "must be a key prefix of path segments ending in '/', e.g. features/ (no leading '/', no '*')"
+            )
+        return value
+
+
+class JobClassConfig(_Section):
+    """A team or job class: its own namespace, virtual cluster and job execution role."""
+
+    name: str = Field(description="Short name (DNS label), used in resource names.")
+    namespace: str = Field(description="Kubernetes namespace the jobs run in (DNS label).")
+    read: list[S3GrantConfig] = Field(default_factory=list, description="Lake prefixes the jobs read.")
+    write: list[S3GrantConfig] = Field(
+        default_factory=list, description="Lake prefixes the jobs read and write."
+    )
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value) or len(value) > 40:
+            raise ValueError("must be a DNS label: up to 40 lowercase letters, digits or '-'")
+        if value in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            raise ValueError("must not be a Kubernetes system namespace; give the jobs their own")
+        return value
+
+
+def _default_job_classes() -> list[JobClassConfig]:
+    return [
+        JobClassConfig(
+            name="features",
+            namespace="spark-features",
+            read=[
+                S3GrantConfig(bucket="curated", prefix="curated/"),
+                S3GrantConfig(bucket="artifacts", prefix="code/"),
+            ],
+            write=[S3GrantConfig(bucket="features", prefix="features/")],
+        )
+    ]
+
+
+class SparkConfig(_Section):
+    """EMR on EKS job classes and EMR Studio."""
+
+    job_classes: list[JobClassConfig] = Field(
+        default_factory=_default_job_classes,
+        description="Job classes; the first is the platform default (stack outputs `emrVirtualClusterId`...).",
+    )
+    studio: bool = Field(default=True, description="Create an EMR Studio (IAM auth) for interactive work.")
+
+    @field_validator("job_classes")
+    @classmethod
+    def _job_classes(cls, value: list[JobClassConfig]) -> list[JobClassConfig]:
+        if not value:
+            raise ValueError("needs at least one job class")
+        for attr in ("name", "namespace"):
+            seen = [getattr(j, attr) for j in value]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"job class {attr}s must be unique, got {seen}")
+        return value
+
+
+class ColumnConfig(_Section):
+    """One column of the dataset contract (types as in ``contracts/*.yaml``)."""
+
+    name: str = Field(description="Column name: lowercase letters, digits and `_` (Glue/Athena rule).")
+    type: Literal["integer", "float", "string", "boolean", "datetime"] = Field(description="Contract type.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _GLUE_NAME.match(value):
+            raise ValueError(
+                "must be lowercase letters, digits and '_' starting with a letter or '_' "
+                "(Glue lowercases names and Athena cannot query mixed-case columns)"
+            )
+        return value
+
+
+class DatasetContractConfig(_Section):
+    """The dataset contract's schema as the catalog needs it: name, curated columns, feature columns."""
+
+    name: str = Field(description="Dataset name (the `<dataset>` in the lake's S3 layout).")
+    columns: list[ColumnConfig] = Field(description="Columns of the curated (validated) table.")
+    feature_columns: list[ColumnConfig] = Field(
+        default_factory=list, description="Columns of the feature table, in model order (empty: no table)."
+    )
+    model_inputs: list[str] = Field(
+        default_factory=list,
+        description="Model input columns in the order the model expects them (the columns of a captured "
+        "CSV request); each must be a feature column. Empty: no captured-traffic feature summary.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _GLUE_NAME.match(value):
+            raise ValueError("must be lowercase letters, digits and '_'")
+        return value
+
+    @field_validator("columns", "feature_columns")
+    @classmethod
+    def _unique(cls, value: list[ColumnConfig], info: ValidationInfo) -> list[ColumnConfig]:
+        if info.field_name == "columns" and not value:
+            raise ValueError("needs at least one column")
+        names = [c.name for c in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"column names must be unique, got {names}")
+        if "ingest_date" in names:
+            raise ValueError("'ingest_date' is the partition column; do not list it as a column")
+        return value
+
+    @model_validator(mode="after")
+    def _inputs_are_features(self) -> DatasetContractConfig:
+        known = {c.name for c in self.feature_columns}
+        unknown = [n for n in self.model_inputs if n not in known]
+        if unknown:
+            raise ValueError(f"dataset.modelInputs {unknown} are not in dataset.featureColumns")
+        return self
+
+
+class AnalyticsConfig(_Section):
+    """Glue catalog and Athena: the dataset schema and the query guardrails."""
+
+    bytes_scanned_cutoff_mb: int = Field(
+        default=1024,
+        description="Athena cancels any query of the workgroup that scans more than this (MB, >= 10).",
+    )
+    capture_s3_prefix: str = Field(
+        default="datacapture",
+        description="Key prefix SageMaker data capture writes under in the capture bucket.",
+    )
+    dataset: DatasetContractConfig | None = Field(
+        default=None,
+        description="Dataset contract schema; without it only the capture table is catalogued.",
+    )
+
+    @field_validator("bytes_scanned_cutoff_mb")
+    @classmethod
+    def _cutoff(cls, value: int) -> int:
+        if value < 10:
+            raise ValueError("Athena's smallest per-query cutoff is 10 MB")
+        return value
+
+    @field_validator("capture_s3_prefix")
+    @classmethod
+    def _capture_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*", value):
+            raise ValueError("must be a key prefix without leading or trailing '/', e.g. datacapture")
+        return value

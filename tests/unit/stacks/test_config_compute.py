@@ -1,0 +1,231 @@
+"""Config sections cluster / spark / analytics: defaults are safe, bad values name key, value and rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacks.config import ConfigError, parse_config
+from stacks.config_compute import ClusterConfig, NodeGroupConfig
+from stacks.synth import read_stack_config
+
+ROOT = Path(__file__).resolve().parents[3]
+VALID = {"environment": "dev", "region": "us-east-1", "owner": "ml-team", "costCenter": "cc-1"}
+
+
+def _problems(**overrides: object) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**VALID, **overrides})
+    return str(info.value)
+
+
+def test_defaults_are_private_and_complete() -> None:
+    cfg = parse_config(VALID)
+    assert cfg.cluster.endpoint_public_access is False
+    assert cfg.cluster.public_access_cidrs == []
+    assert cfg.cluster.node_groups[0].name == "system"
+    assert cfg.spark.job_classes[0].namespace == "spark-features"
+    assert cfg.spark.studio is True
+    assert cfg.analytics.bytes_scanned_cutoff_mb == 1024
+    assert cfg.analytics.dataset is None  # no columns are invented: the contract provides them
+
+
+def test_section_models_import_first_without_a_cycle() -> None:
+    # stacks/__init__ loads stacks.config first, so a section module can be imported on its own
+    import importlib
+    import subprocess
+    import sys
+
+    code = "import stacks.config_compute as c; print(c.ClusterConfig().kubernetes_version)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1.35"
+    assert (
+        importlib.import_module("stacks.config").PlatformConfig.model_fields["cluster"].annotation
+        is ClusterConfig
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "rule"),
+    [
+        (
+            {"cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}},
+            "mlops-platform:cluster.publicAccessCidrs",
+            "opens the Kubernetes API to the whole internet",
+        ),
+        (
+            {"cluster": {"endpointPublicAccess": True}},
+            "mlops-platform:cluster.publicAccessCidrs",
+            "endpointPublicAccess is true but no CIDRs are listed",
+        ),
+        (
+            {"cluster": {"publicAccessCidrs": ["198.51.100.0/24"]}},
+            "mlops-platform:cluster.publicAccessCidrs",
+            "endpointPublicAccess is false",
+        ),
+        (
+            {"cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["10.0.0.0/8"]}},
+            "mlops-platform:cluster.publicAccessCidrs",
+            "not a public range",
+        ),
+        (
+            {"cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.7/24"]}},
+            "mlops-platform:cluster.publicAccessCidrs",
+            "not an IPv4 network",
+        ),
+        (
+            {"cluster": {"kubernetesVersion": "1.33"}},
+            "mlops-platform:cluster.kubernetesVersion",
+            "older than 1.34",
+        ),
+        ({"cluster": {"kubernetesVersion": 1.3}}, "mlops-platform:cluster.kubernetesVersion", "valid string"),
+        (
+            {"cluster": {"adminRoleArns": ["admin"]}},
+            "mlops-platform:cluster.adminRoleArns",
+            "not IAM role ARNs",
+        ),
+        ({"cluster": {"nodeGroups": []}}, "mlops-platform:cluster.nodeGroups", "at least one node group"),
+        (
+            {"cluster": {"nodeGroups": [{"name": "a", "minSize": 3, "desiredSize": 2}]}},
+            "mlops-platform:cluster.nodeGroups.0",
+            "minSize <= desiredSize <= maxSize",
+        ),
+        (
+            {"cluster": {"nodeGroups": [{"name": "a", "capacityType": "spot"}]}},
+            "mlops-platform:cluster.nodeGroups.0.capacityType",
+            "'ON_DEMAND' or 'SPOT'",
+        ),
+        (
+            {"cluster": {"nodeGroups": [{"name": "a", "instanceTypes": []}]}},
+            "mlops-platform:cluster.nodeGroups.0.instanceTypes",
+            "at least one EC2 instance type",
+        ),
+        (
+            {"cluster": {"nodeGroups": [{"name": "a", "diskSizeGib": 8}]}},
+            "mlops-platform:cluster.nodeGroups.0.diskSizeGib",
+            "between 20 and 2048",
+        ),
+        (
+            {"cluster": {"nodeGroups": [{"name": "a"}, {"name": "a"}]}},
+            "mlops-platform:cluster.nodeGroups",
+            "must be unique",
+        ),
+        (
+            {"spark": {"jobClasses": [{"name": "x", "namespace": "kube-system"}]}},
+            "mlops-platform:spark.jobClasses.0.namespace",
+            "system namespace",
+        ),
+        (
+            {"spark": {"jobClasses": [{"name": "x", "namespace": "Bad_NS"}]}},
+            "mlops-platform:spark.jobClasses.0.namespace",
+            "DNS label",
+        ),
+        (
+            {
+                "spark": {
+                    "jobClasses": [
+                        {"name": "x", "namespace": "x", "read": [{"bucket": "raw", "prefix": "*"}]}
+                    ]
+                }
+            },
+            "mlops-platform:spark.jobClasses.0.read.0.prefix",
+            "ending in '/'",
+        ),
+        (
+            {
+                "spark": {
+                    "jobClasses": [
+                        {"name": "x", "namespace": "x", "write": [{"bucket": "logs", "prefix": "a/"}]}
+                    ]
+                }
+            },
+            "mlops-platform:spark.jobClasses.0.write.0.bucket",
+            "'raw', 'curated', 'features', 'artifacts' or 'capture'",
+        ),
+        ({"spark": {"jobClasses": []}}, "mlops-platform:spark.jobClasses", "at least one job class"),
+        (
+            {"analytics": {"bytesScannedCutoffMb": 5}},
+            "mlops-platform:analytics.bytesScannedCutoffMb",
+            "10 MB",
+        ),
+        (
+            {"analytics": {"captureS3Prefix": "/x/"}},
+            "mlops-platform:analytics.captureS3Prefix",
+            "leading or trailing",
+        ),
+        (
+            {"analytics": {"dataset": {"name": "churn", "columns": [{"name": "Tenure", "type": "integer"}]}}},
+            "mlops-platform:analytics.dataset.columns.0.name",
+            "lowercase",
+        ),
+        (
+            {"analytics": {"dataset": {"name": "churn", "columns": [{"name": "a", "type": "int"}]}}},
+            "mlops-platform:analytics.dataset.columns.0.type",
+            "'integer', 'float', 'string', 'boolean' or 'datetime'",
+        ),
+        (
+            {
+                "analytics": {
+                    "dataset": {"name": "churn", "columns": [{"name": "ingest_date", "type": "string"}]}
+                }
+            },
+            "mlops-platform:analytics.dataset.columns",
+            "partition column",
+        ),
+        (
+            {
+                "analytics": {
+                    "dataset": {
+                        "name": "churn",
+                        "columns": [{"name": "a", "type": "string"}],
+                        "modelInputs": ["b"],
+                    }
+                }
+            },
+            "mlops-platform:analytics.dataset",
+            "not in dataset.featureColumns",
+        ),
+        (
+            {"cluster": {"endpointPublic": True}},
+            "mlops-platform:cluster.endpointPublic",
+            "not a known setting",
+        ),
+    ],
+)
+def test_each_bad_value_is_named(overrides: dict[str, object], key: str, rule: str) -> None:
+    message = _problems(**overrides)
+    assert key in message
+    assert rule in message
+
+
+def test_public_endpoint_with_named_cidrs_is_accepted() -> None:
+    cfg = parse_config(
+        {**VALID, "cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.0/24"]}}
+    )
+    assert cfg.cluster.public_access_cidrs == ["198.51.100.0/24"]
+
+
+def test_stack_files_parse_and_dev_is_smallest() -> None:
+    from stacks.config import _decode
+
+    def load(stack: str):
+        flat = read_stack_config(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+        raw = {k.split(":", 1)[1]: _decode(v) for k, v in flat.items() if k.startswith("mlops-platform:")}
+        raw["region"] = flat["aws:region"]
+        return parse_config(raw)
+
+    def capacity(groups: list[NodeGroupConfig]) -> int:
+        return sum(g.max_size for g in groups)
+
+    dev, staging, prod = load("dev"), load("staging"), load("prod")
+    assert (
+        capacity(dev.cluster.node_groups)
+        < capacity(staging.cluster.node_groups)
+        < capacity(prod.cluster.node_groups)
+    )
+    for cfg in (dev, staging, prod):
+        assert cfg.cluster.endpoint_public_access is False
+        assert cfg.analytics.dataset is not None
+        assert cfg.analytics.dataset.name == "churn"
+    assert dev.analytics.bytes_scanned_cutoff_mb <= prod.analytics.bytes_scanned_cutoff_mb
