@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mlops_cli import synth as synth_cmd
+from pipelines.cli import pipeline_app
 
 app = typer.Typer(
     name="mlops",
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("synth")(synth_cmd.synth)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 @app.callback()

@@ -1,0 +1,263 @@
+"""Dataset contract: a YAML file describing one dataset, and the pandera schema built from it.
+
+Nothing in the pipeline knows a dataset's columns: they all come from a contract. The contract also
+carries the feature declarations (for the Spark job), the training defaults and the evaluation gate,
+so pointing the pipeline at a new table means writing one file (see ``contracts/*.yaml``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+ColumnType = Literal["integer", "float", "string", "boolean", "datetime"]
+Task = Literal["binary_classification", "regression"]
+DerivedOp = Literal["ratio", "log1p", "product", "difference"]
+
+SPLIT_COLUMN = "__split__"
+"""Column the feature job adds: ``train``, ``validation`` or ``test`` (deterministic by key hash)."""
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+"""Contracts shipped with the repository (``contracts/`` at the top level)."""
+
+# pandas dtype each contract type is coerced to (nullable extension types keep missing values).
+PANDAS_DTYPES: dict[str, str] = {
+    "integer": "Int64",
+    "float": "float64",
+    "string": "str",
+    "boolean": "boolean",
+    "datetime": "datetime64[ns]",
+}
+
+
+class ContractError(ValueError):
+    """A contract file is missing or invalid; the message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Model):
+    """One column: type, nullability and allowed values."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str | int | bool] | None = None
+    description: str = ""
+
+
+class DerivedFeature(_Model):
+    """A numeric feature computed by the feature job from input columns (``op`` over ``inputs``)."""
+
+    name: str
+    op: DerivedOp
+    inputs: list[str]
+
+    @model_validator(mode="after")
+    def _arity(self) -> DerivedFeature:
+        expected = 1 if self.op == "log1p" else 2
+        if len(self.inputs) != expected:
+            raise ValueError(f"derived feature '{self.name}': op '{self.op}' takes {expected} input(s)")
+        return self
+
+
+class FeatureConfig(_Model):
+    """Which columns feed the model, and derived numeric features built by the feature job."""
+
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    derived: list[DerivedFeature] = Field(default_factory=list)
+
+
+class SplitConfig(_Model):
+    """Deterministic split shares (by a hash of the unique keys): the rest is the training split."""
+
+    validation: float = 0.15
+    test: float = 0.15
+
+
+class TrainingConfig(_Model):
+    """The scikit-learn estimator and its default hyperparameters (overridable per run)."""
+
+    estimator: str = "logistic_regression"
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class BehaviouralCheck(_Model):
+    """An invariance (changing ``column`` to each of ``values`` moves scores by at most ``tolerance``)
+    or directional (adding ``delta`` to ``column`` moves the mean score in direction ``expect``) check."""
+
+    kind: Literal["invariance", "directional"]
+    column: str
+    values: list[Any] = Field(default_factory=list)
+    tolerance: float = 0.05
+    delta: float = 0.0
+    expect: Literal["increase", "decrease"] = "increase"
+    rows: int = 500
+
+
+class ChampionConfig(_Model):
+    """Champion/challenger rule: the challenger may not be worse than the approved model by > ``margin``."""
+
+    metric: str | None = None
+    margin: float = 0.01
+
+
+class EvaluationConfig(_Model):
+    """Quality gate: absolute bounds on metrics, champion rule, behavioural checks."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+    champion: ChampionConfig = Field(default_factory=ChampionConfig)
+    behavioural: list[BehaviouralCheck] = Field(default_factory=list)
+
+
+class DatasetContract(_Model):
+    """A dataset's contract: columns, keys, target, task, features, training and evaluation config."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    version: int = 1
+    description: str = ""
+    task: Task
+    target: str
+    positive_class: str | int | bool | None = None
+    unique_keys: list[str] = Field(default_factory=list)
+    extra_columns: Literal["reject", "drop", "allow"] = "reject"
+    delimiter: str = ","
+    columns: list[ColumnSpec]
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetContract:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        missing = [
+            n
+            for n in [self.target, *self.unique_keys, *self.features.numeric, *self.features.categorical]
+            if n not in names
+        ]
+        missing += [i for d in self.features.derived for i in d.inputs if i not in names]
+        if missing:
+            raise ValueError(f"names not declared under 'columns': {sorted(set(missing))}")
+        if self.task == "binary_classification" and self.positive_class is None:
+            raise ValueError("binary_classification needs 'positive_class'")
+        if self.target in self.feature_names:
+            raise ValueError(f"the target '{self.target}' cannot also be a feature")
+        if not self.feature_names:
+            raise ValueError("declare at least one feature under features.numeric/categorical/derived")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        """Declared column names in contract order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        """The spec of column ``name`` (KeyError when not declared)."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def feature_kinds(self) -> list[tuple[str, str]]:
+        """Model inputs in the order the model expects them: ``(name, 'numeric'|'categorical')``."""
+        kinds = [(n, "numeric") for n in self.features.numeric]
+        kinds += [(d.name, "numeric") for d in self.features.derived]
+        kinds += [(n, "categorical") for n in self.features.categorical]
+        return kinds
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model input column names, in order."""
+        return [name for name, _ in self.feature_kinds]
+
+    @property
+    def is_classification(self) -> bool:
+        """True for binary classification."""
+        return self.task == "binary_classification"
+
+
+def parse_contract(data: dict[str, Any], source: str = "<contract>") -> DatasetContract:
+    """Validate a contract mapping; raise :class:`ContractError` naming the source and the field."""
+    try:
+        return DatasetContract.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+        raise ContractError(f"invalid contract {source}: {problems}") from None
+
+
+def load_contract(path_or_name: str | Path) -> DatasetContract:
+    """Load a contract from a YAML/JSON path, or by name from the shipped ``contracts/`` folder."""
+    path = resolve_contract_path(path_or_name)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ContractError(f"contract {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"contract {path} must be a mapping at the top level")
+    return parse_contract(data, str(path))
+
+
+def resolve_contract_path(path_or_name: str | Path) -> Path:
+    """A contract file path: the path itself, else ``<name>.yaml`` in ``./contracts`` or the repo's ``contracts/``."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    if path.suffix == "":
+        for folder in (Path.cwd() / "contracts", CONTRACTS_DIR):
+            candidate = folder / f"{path_or_name}.yaml"
+            if candidate.is_file():
+                return candidate
+    raise ContractError(
+        f"contract not found: {path_or_name} (give a YAML file path, or a name of a file in ./contracts)"
+    )
+
+
+def contract_text(path_or_name: str | Path) -> str:
+    """The verbatim text of a contract file (copied into model artifacts)."""
+    return resolve_contract_path(path_or_name).read_text()
+
+
+def pandera_schema(contract: DatasetContract, columns: list[str] | None = None) -> pa.DataFrameSchema:
+    """The pandera schema for ``contract`` (types coerced, ranges, categories, nulls, unique keys).
+
+    ``columns`` restricts the schema to the columns present (missing ones are reported separately).
+    """
+    import pandera.pandas as pa
+
+    schema_columns: dict[str, pa.Column] = {}
+    for col in contract.columns:
+        if columns is not None and col.name not in columns:
+            continue
+        checks: list[pa.Check] = []
+        if col.min is not None:
+            checks.append(pa.Check.ge(col.min))
+        if col.max is not None:
+            checks.append(pa.Check.le(col.max))
+        if col.categories is not None:
+            checks.append(pa.Check.isin(col.categories))
+        schema_columns[col.name] = pa.Column(
+            PANDAS_DTYPES[col.type], checks=checks, nullable=col.nullable, coerce=True, required=True
+        )
+    keys = [k for k in contract.unique_keys if columns is None or k in columns]
+    return pa.DataFrameSchema(
+        schema_columns,
+        unique=keys or None,
+        strict=False,
+        name=contract.name,
+    )

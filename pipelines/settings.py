@@ -1,0 +1,140 @@
+"""Typed pipeline settings, loaded from ``MLOPS_*`` environment variables or a stack-outputs JSON file.
+
+The stack outputs (``pulumi stack output --json`` or ``mlops synth --stack dev --outputs``) use
+camelCase keys (``rawBucket``, ``dataLakeKeyArn``...); each maps to the snake_case field of the same
+name (``raw_bucket``, ``data_lake_key_arn``). Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Stack output keys whose field name is not the plain snake_case of the key.
+_OUTPUT_ALIASES: dict[str, str] = {
+    "sagemakerExecutionRoleArn": "sagemaker_role_arn",
+    "sageMakerExecutionRoleArn": "sagemaker_role_arn",
+    "emrVirtualClusterId": "emr_virtual_cluster_id",
+    "emrJobExecutionRoleArn": "emr_job_role_arn",
+    "emrJobRoleArn": "emr_job_role_arn",
+    "modelPackageGroupName": "model_package_group_name",
+    "deliveryPipelineName": "delivery_pipeline_name",
+}
+
+
+class SettingMissingError(RuntimeError):
+    """A step needs a setting that is not configured; the message names the variable to set."""
+
+
+class PipelineSettings(BaseSettings):
+    """Names, ARNs and knobs the pipeline steps need. Every field can be set as ``MLOPS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", validate_default=True)
+
+    environment: str = Field(default="dev", description="Environment name: dev, staging or prod.")
+    region: str = Field(default="us-east-1", description="AWS region of the platform.")
+    account_id: str | None = Field(default=None, description="AWS account ID (informational).")
+
+    raw_bucket: str | None = Field(default=None, description="Bucket for landed raw batches.")
+    curated_bucket: str | None = Field(default=None, description="Bucket for validated data.")
+    features_bucket: str | None = Field(default=None, description="Bucket for feature tables.")
+    artifacts_bucket: str | None = Field(default=None, description="Bucket for models and reports.")
+    capture_bucket: str | None = Field(default=None, description="Bucket for endpoint data capture.")
+    data_lake_key_arn: str | None = Field(default=None, description="KMS key for raw/curated/features.")
+    ml_key_arn: str | None = Field(default=None, description="KMS key for artifacts and capture.")
+
+    model_package_group_name: str | None = Field(default=None, description="SageMaker model package group.")
+    sagemaker_role_arn: str | None = Field(default=None, description="SageMaker execution role ARN.")
+    emr_virtual_cluster_id: str | None = Field(default=None, description="EMR on EKS virtual cluster ID.")
+    emr_job_role_arn: str | None = Field(default=None, description="EMR on EKS job execution role ARN.")
+    emr_release_label: str = Field(default="emr-7.5.0-latest", description="EMR release (Spark 3.5).")
+    emr_log_group_name: str | None = Field(default=None, description="CloudWatch log group for EMR jobs.")
+    emr_logs_s3_uri: str | None = Field(default=None, description="S3 logUri for EMR jobs (emrLogsS3Uri).")
+    delivery_pipeline_name: str | None = Field(default=None, description="CodePipeline that deploys models.")
+    endpoint_name: str | None = Field(default=None, description="SageMaker endpoint of this environment.")
+    private_subnet_ids: list[str] = Field(default_factory=list, description="Subnets for training jobs.")
+    endpoint_security_group_id: str | None = Field(default=None, description="Security group for jobs.")
+
+    training_instance_type: str = Field(default="ml.m5.large", description="SageMaker training instance.")
+    sklearn_image_version: str = Field(
+        default="1.9-0",
+        description="Prebuilt SageMaker scikit-learn image version; 1.9-0 matches the locked scikit-learn 1.9.",
+    )
+    auto_approve: bool | None = Field(
+        default=None, description="Approve passing models at registration (default: only in dev)."
+    )
+    code_version: str | None = Field(default=None, description="Code version recorded in metadata.")
+
+    endpoint_url: str | None = Field(default=None, description="Endpoint URL for every AWS service.")
+    endpoint_urls: dict[str, str] = Field(
+        default_factory=dict, description="Per-service endpoint URLs, e.g. {'s3': 'http://127.0.0.1:5000'}."
+    )
+    connect_timeout: float = Field(default=10.0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=60.0, description="Seconds to wait for a response.")
+    max_attempts: int = Field(default=5, description="Attempts per AWS call (standard retry mode).")
+
+    def require(self, field: str) -> str:
+        """Return a string setting or raise :class:`SettingMissingError` naming how to set it."""
+        value = getattr(self, field)
+        if value in (None, ""):
+            key = _camel(field)
+            raise SettingMissingError(
+                f"setting '{field}' is not configured: set MLOPS_{field.upper()} or add '{key}' to the "
+                "stack outputs file (--outputs)"
+            )
+        return str(value)
+
+    def endpoint_for(self, service: str) -> str | None:
+        """Endpoint URL override for ``service`` (per-service first, then the global one), or None."""
+        return self.endpoint_urls.get(service) or self.endpoint_url
+
+    @property
+    def approve_on_pass(self) -> bool:
+        """Whether a model that passes the gate is registered as Approved (dev only by default)."""
+        return self.environment == "dev" if self.auto_approve is None else self.auto_approve
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def outputs_to_fields(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Map stack-output keys (camelCase) to settings fields; unknown keys are dropped."""
+    known = set(PipelineSettings.model_fields)
+    fields: dict[str, Any] = {}
+    for key, value in outputs.items():
+        name = _OUTPUT_ALIASES.get(key) or _CAMEL_BOUNDARY.sub("_", key).lower()
+        if name in known:
+            fields[name] = value
+    return fields
+
+
+def load_settings(outputs_file: Path | str | None = None, **overrides: Any) -> PipelineSettings:
+    """Build settings from a stack-outputs JSON file (optional), then ``MLOPS_*`` env vars, then overrides.
+
+    ``outputs_file`` defaults to the path in ``MLOPS_OUTPUTS_FILE`` when that is set.
+    """
+    import os
+
+    path = outputs_file or os.environ.get("MLOPS_OUTPUTS_FILE")
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            raw = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SettingMissingError(f"stack outputs file not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise SettingMissingError(f"stack outputs file {path} is not valid JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SettingMissingError(f"stack outputs file {path} must hold a JSON object")
+        values = outputs_to_fields(raw)
+    from_env = PipelineSettings().model_dump(exclude_unset=True)
+    return PipelineSettings(**{**values, **from_env, **overrides})

@@ -1,0 +1,40 @@
+"""Functions referenced from inside fitted models (so they must stay importable under these names).
+
+``model.joblib`` pickles scikit-learn objects by reference: a model that uses :func:`as_text`
+needs ``pipelines.transforms`` importable where it is loaded (the serving container ships the
+``pipelines`` package). Only NumPy is imported here, and renaming anything breaks old models.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def category_text(value: Any) -> str | None:
+    """One categorical value as text: None for missing, ``True``/``False`` for booleans, ``3`` for 3.0."""
+    if value is None or value is getattr(np, "nan", None):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    text = str(value)
+    return None if text in {"", "<NA>", "nan", "NaT"} else text
+
+
+def as_text(values: Any) -> np.ndarray:
+    """Map a 2-D array or frame of categorical values through :func:`category_text` (object array)."""
+    array = np.asarray(values, dtype=object)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    out = np.empty(array.shape, dtype=object)
+    for index, value in np.ndenumerate(array):
+        out[index] = category_text(value)
+    return out

@@ -1,0 +1,158 @@
+"""The ``mlops pipeline`` CLI: end-to-end on moto, exit codes and readable errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mlops_cli.main import app
+from tests.unit.pipelines.conftest import Platform, all_keys
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+
+def _outputs(platform: Platform, tmp_path: Path) -> Path:
+    s = platform.settings
+    path = tmp_path / "outputs.json"
+    path.write_text(
+        json.dumps(
+            {
+                "environment": "dev",
+                "region": s.region,
+                "rawBucket": s.raw_bucket,
+                "curatedBucket": s.curated_bucket,
+                "featuresBucket": s.features_bucket,
+                "artifactsBucket": s.artifacts_bucket,
+                "captureBucket": s.capture_bucket,
+                "dataLakeKeyArn": s.data_lake_key_arn,
+                "mlKeyArn": s.ml_key_arn,
+                "modelPackageGroupName": s.model_package_group_name,
+            }
+        )
+    )
+    return path
+
+
+def test_generate_and_run_the_pipeline(platform: Platform, tmp_path: Path) -> None:
+    batch = tmp_path / "houses.csv"
+    result = runner.invoke(
+        app, ["pipeline", "generate-data", "housing", "--out", str(batch), "--rows", "1200"]
+    )
+    assert result.exit_code == 0, result.output
+    outputs = _outputs(platform, tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "pipeline",
+            "run",
+            str(batch),
+            "-c",
+            "housing",
+            "-d",
+            "2026-11-24",
+            "--engine",
+            "pandas",
+            "-o",
+            str(outputs),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "gate PASSED" in result.output
+    assert "package: arn:aws:sagemaker" in result.output
+    run_id = next(k.split("/")[2] for k in all_keys(platform.s3, platform.settings.artifacts_bucket))
+    again = runner.invoke(app, ["pipeline", "register", run_id, "-c", "housing", "-o", str(outputs)])
+    assert again.exit_code == 0, again.output
+    assert "already registered" in again.output
+
+
+def test_step_by_step_commands(platform: Platform, tmp_path: Path) -> None:
+    batch = tmp_path / "churn.csv"
+    runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "1500"])
+    outputs = str(_outputs(platform, tmp_path))
+    common = ["-c", "churn", "-o", outputs]
+    for argv in (
+        ["ingest", str(batch), "-d", "2026-11-24", *common],
+        ["features", "--engine", "pandas", "-d", "2026-11-24", *common],
+        ["train", "--run-id", "cli-run", "--hp", "C=0.5", "-d", "2026-11-24", *common],
+        ["evaluate", "cli-run", "-d", "2026-11-24", *common],
+        ["register", "cli-run", *common],
+    ):
+        result = runner.invoke(app, ["pipeline", *argv])
+        assert result.exit_code == 0, (argv, result.output)
+    assert "registered: arn:aws:sagemaker" in result.output
+    assert "(Approved)" in result.output
+
+
+def test_bad_batch_exits_2_with_the_failed_checks(tmp_path: Path) -> None:
+    batch = tmp_path / "bad.csv"
+    batch.write_text("customer_id;tenure_months\nA;1\n")
+    result = runner.invoke(app, ["pipeline", "validate", str(batch), "-c", "churn"])
+    assert result.exit_code == 2
+    assert "batch rejected" in result.output
+    assert "[wrong_delimiter]" in result.output
+
+
+def test_missing_settings_are_explained(tmp_path: Path) -> None:
+    batch = tmp_path / "b.csv"
+    runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "10"])
+    result = runner.invoke(app, ["pipeline", "ingest", str(batch)])
+    assert result.exit_code == 1
+    assert "MLOPS_RAW_BUCKET" in result.output
+
+
+def test_importing_the_cli_is_light() -> None:
+    code = (
+        "import sys, mlops_cli.main; "
+        "print(sorted(m for m in ('pandas', 'sklearn', 'pyspark', 'pulumi', 'boto3', 'pandera') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_run_publishes_step_failed_metrics(platform: Platform, tmp_path: Path) -> None:
+    import boto3
+
+    batch = tmp_path / "bad.csv"
+    batch.write_text("customer_id,tenure_months\nA,1\n")
+    outputs = _outputs(platform, tmp_path)
+    result = runner.invoke(app, ["pipeline", "run", str(batch), "-d", "2026-11-24", "-o", str(outputs)])
+    assert result.exit_code == 2, result.output
+    cloudwatch = boto3.client("cloudwatch", region_name=platform.settings.region)
+    metrics = cloudwatch.list_metrics(Namespace="MLOps/Pipeline", MetricName="StepFailed")["Metrics"]
+    steps = sorted(next(d["Value"] for d in m["Dimensions"] if d["Name"] == "Step") for m in metrics)
+    assert steps == ["ingest", "validate"]
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="MLOps/Pipeline",
+        MetricName="StepFailed",
+        Dimensions=[
+            {"Name": "Environment", "Value": "dev"},
+            {"Name": "Pipeline", "Value": "churn-training"},
+            {"Name": "Step", "Value": "validate"},
+        ],
+        StartTime=datetime(2020, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert stats[0]["Maximum"] == 1.0
+
+
+def test_validate_a_landed_batch_by_uri(platform: Platform, tmp_path: Path) -> None:
+    batch = tmp_path / "churn.csv"
+    runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "50"])
+    outputs = str(_outputs(platform, tmp_path))
+    landed = runner.invoke(
+        app, ["pipeline", "ingest", str(batch), "--no-validate", "-d", "2026-11-24", "-o", outputs]
+    )
+    assert landed.exit_code == 0, landed.output
+    assert all_keys(platform.s3, platform.settings.curated_bucket) == []
+    uri = next(line.split("raw: ")[1].split()[0] for line in landed.output.splitlines() if "raw: " in line)
+    result = runner.invoke(app, ["pipeline", "validate", uri, "-o", outputs])
+    assert result.exit_code == 0, result.output
+    assert "50 rows passed contract 'churn'" in result.output
+    assert len(all_keys(platform.s3, platform.settings.curated_bucket)) == 1
