@@ -71,10 +71,10 @@ def outputs_table() -> str:
 def api_blocks(package: str) -> str:
     pkg = importlib.import_module(package)
     blocks = []
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
+    for info in sorted(pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."), key=lambda m: m.name):
+        if any(part.startswith("_") for part in info.name.split(".")):
             continue
-        blocks.append(f"::: {package}.{info.name}\n")
+        blocks.append(f"::: {info.name}\n")
     return "\n".join(blocks)
 
 
