@@ -440,13 +440,30 @@ def evaluate_model(
         s3,
         artifacts,
         [
-            (prefix + "evaluation.json", json.dumps(report, indent=2, default=_json_default).encode()),
-            (prefix + "baseline.json", json.dumps(base, indent=2, default=_json_default).encode()),
+            (prefix + "evaluation.json", strict_json(report).encode()),
+            (prefix + "baseline.json", strict_json(base).encode()),
             (prefix + "baseline_sample.parquet", sample),
         ],
         clients.settings.ml_key_arn,
     )
     return EvaluationResult(report, uris)
+
+
+def strict_json(value: Any) -> str:
+    """JSON that every parser accepts: NaN and infinities (e.g. AUC on a one-class test set) become null."""
+    return json.dumps(_finite(value), indent=2, default=_json_default, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:
