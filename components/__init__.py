@@ -6,28 +6,57 @@ outputs (names, ARNs, IDs) registered at the end of ``__init__``. Components nev
 other: they take other components' outputs as inputs.
 """
 
+from components.airflow import Airflow, AirflowArgs
 from components.analytics import Analytics, AnalyticsArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
 from components.datalake import DataLake, DataLakeArgs
+from components.delivery import Delivery, DeliveryArgs, PromotionTarget, Source
 from components.encryption import Encryption, EncryptionArgs, KeySpec
+from components.endpoint import (
+    AutoScaling,
+    Guardrails,
+    ModelEndpoint,
+    ModelEndpointArgs,
+    ServerlessCapacity,
+    ShadowVariant,
+)
 from components.network import Network, NetworkArgs
+from components.observability import Observability, ObservabilityArgs, PipelineSteps
+from components.registry import ModelRegistry, ModelRegistryArgs
 from components.spark import JobClass, S3Location, SparkOnEks, SparkOnEksArgs
 
 __all__ = [
+    "Airflow",
+    "AirflowArgs",
     "Analytics",
     "AnalyticsArgs",
+    "AutoScaling",
     "Cluster",
     "ClusterArgs",
     "DataLake",
     "DataLakeArgs",
+    "Delivery",
+    "DeliveryArgs",
     "Encryption",
     "EncryptionArgs",
+    "Guardrails",
     "JobClass",
     "KeySpec",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
+    "ModelRegistry",
+    "ModelRegistryArgs",
     "Network",
     "NetworkArgs",
     "NodeGroupSpec",
+    "Observability",
+    "ObservabilityArgs",
+    "PipelineSteps",
+    "PromotionTarget",
     "S3Location",
+    "ServerlessCapacity",
+    "ShadowVariant",
+    "Source",
     "SparkOnEks",
     "SparkOnEksArgs",
 ]

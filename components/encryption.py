@@ -96,6 +96,8 @@ class EncryptionArgs:
         deletion_window_days: Pending-deletion window (7-30 days) when a key is destroyed.
         protect: Mark keys ``protect`` and ``retain_on_delete`` (prod): destroying a key destroys
             every object encrypted with it.
+        extra_service_grants: ``{domain: grants}`` added to those domains' key specs, so later layers
+            can name the services that use a key (e.g. CloudWatch publishing to an encrypted topic).
     """
 
     name_prefix: str
@@ -104,6 +106,7 @@ class EncryptionArgs:
     keys: Sequence[KeySpec] = field(default_factory=default_key_specs)
     deletion_window_days: int = 30
     protect: bool = False
+    extra_service_grants: Mapping[str, Sequence[ServiceGrant]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 7 <= self.deletion_window_days <= 30:
@@ -116,6 +119,9 @@ class EncryptionArgs:
         for required in ("datalake", "logs", "ml"):
             if required not in domains:
                 raise ValueError(f"EncryptionArgs.keys: the platform needs a {required!r} key")
+        unknown = sorted(set(self.extra_service_grants) - set(domains))
+        if unknown:
+            raise ValueError(f"EncryptionArgs.extra_service_grants: no key for domains {unknown}")
 
 
 class Encryption(pulumi.ComponentResource):
@@ -142,6 +148,13 @@ class Encryption(pulumi.ComponentResource):
         part = partition(self)
         self.key_arns, self.key_ids, self.alias_names = {}, {}, {}
         for spec in args.keys:
+            extra = tuple(args.extra_service_grants.get(spec.domain, ()))
+            if extra:
+                spec = KeySpec(  # the spec plus the later layers' grants
+                    domain=spec.domain,
+                    description=spec.description,
+                    service_grants=(*spec.service_grants, *extra),
+                )
             policy = pulumi.Output.all(account, part).apply(
                 lambda ap, spec=spec: _key_policy(spec, region=args.region, account=ap[0], partition=ap[1])
             )

@@ -66,6 +66,13 @@ class _Section(BaseModel):
 # Sections of later layers subclass _Section, so they are imported after it; stacks/__init__.py
 # imports this module first, so importing a section module first also works.
 from stacks.config_compute import AnalyticsConfig, ClusterConfig, SparkConfig  # noqa: E402
+from stacks.config_ml import (  # noqa: E402
+    AirflowConfig,
+    DeliveryConfig,
+    EndpointConfig,
+    ObservabilityConfig,
+    RegistryConfig,
+)
 
 
 class NetworkConfig(_Section):
@@ -172,6 +179,11 @@ class PlatformConfig(_Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @field_validator("region")
     @classmethod

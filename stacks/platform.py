@@ -16,6 +16,7 @@ from components.encryption import Encryption, EncryptionArgs
 from components.network import Network, NetworkArgs
 from stacks.compute import COMPUTE_OUTPUT_KEYS, build_compute
 from stacks.config import PlatformConfig
+from stacks.ml_services import ML_SERVICES_OUTPUT_KEYS, build_ml_services, ml_key_service_grants
 
 # Stack output keys are a public contract: pipeline settings, CI and other stacks read them.
 # Add keys freely; never rename or remove one without a major version and an upgrade note.
@@ -45,6 +46,7 @@ OUTPUT_KEYS: dict[str, str] = {
     "captureBucketArn": "Bucket ARN of captureBucket.",
     "accessLogsBucketArn": "Bucket ARN of accessLogsBucket.",
     **COMPUTE_OUTPUT_KEYS,  # cluster, EMR on EKS, EMR Studio, Glue, Athena (stacks/compute.py)
+    **ML_SERVICES_OUTPUT_KEYS,  # registry, endpoint, MWAA, observability, delivery (stacks/ml_services.py)
 }
 
 
@@ -80,6 +82,7 @@ def build(config: PlatformConfig) -> Platform:
             tags=tags,
             deletion_window_days=config.retention.kms_deletion_window_days,
             protect=protect,
+            extra_service_grants={"ml": ml_key_service_grants(config)},
         ),
     )
 
@@ -143,4 +146,5 @@ def build(config: PlatformConfig) -> Platform:
     # --- later layers: one call each to stacks/<layer>.py, which adds its components to
     # `platform.layers` and its keys to `platform.outputs` (and documents them in OUTPUT_KEYS) ---
     build_compute(platform)
+    build_ml_services(platform)
     return platform

@@ -166,6 +166,36 @@ class RecordingMocks(pulumi_mocks.Mocks):
             if type_token == "aws:ec2/launchTemplate:LaunchTemplate":
                 outputs.setdefault("latestVersion", 1)
                 outputs.setdefault("defaultVersion", 1)
+        elif module in ("sagemaker", "mwaa", "codepipeline", "codebuild", "sns") or type_token in (
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "aws:cloudwatch/eventRule:EventRule",
+        ):
+            # ML services: the ARN formats AWS documents for each (names are given by the components).
+            key = "modelPackageGroupName" if type_token.endswith(":ModelPackageGroup") else "name"
+            physical = outputs.get(key) or physical
+            outputs.setdefault(key, physical)
+            kind = type_token.rsplit(":", 1)[1]
+            rid = physical
+            arn = {
+                "Model": f"arn:aws:sagemaker:{region}:{acct}:model/{physical}",
+                "EndpointConfiguration": f"arn:aws:sagemaker:{region}:{acct}:endpoint-config/{physical}",
+                "Endpoint": f"arn:aws:sagemaker:{region}:{acct}:endpoint/{physical}",
+                "ModelPackageGroup": f"arn:aws:sagemaker:{region}:{acct}:model-package-group/{physical}",
+                "Environment": f"arn:aws:airflow:{region}:{acct}:environment/{physical}",
+                "Pipeline": f"arn:aws:codepipeline:{region}:{acct}:{physical}",
+                "Project": f"arn:aws:codebuild:{region}:{acct}:project/{physical}",
+                "Topic": f"arn:aws:sns:{region}:{acct}:{physical}",
+                "MetricAlarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{physical}",
+                "EventRule": f"arn:aws:events:{region}:{acct}:rule/{physical}",
+            }.get(kind, arn)
+            if kind == "Environment":
+                outputs.setdefault(
+                    "webserverUrl",
+                    f"{suffix}-{hashlib.sha256(physical.encode()).hexdigest()[:8]}"
+                    f".c2.{region}.airflow.amazonaws.com",
+                )
+            if kind == "Topic":
+                rid = arn  # an SNS topic's ID is its ARN
         else:
             if "name" in _input_names(type_token) and not outputs.get("name"):
                 outputs["name"] = physical
@@ -200,6 +230,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 "id": region,
                 "endpoint": f"ec2.{region}.amazonaws.com",
             }, []
+        if type_token == "aws:ec2/getPrefixList:getPrefixList":
+            name = str(args.args.get("name") or f"com.amazonaws.{region}.s3")
+            return {"id": "pl-63a5400a", "prefixListId": "pl-63a5400a", "name": name, "cidrBlocks": []}, []
         if type_token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{c}" for c in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}, []

@@ -1,0 +1,525 @@
+"""Amazon MWAA (Managed Workflows for Apache Airflow): the environment, its security group and its
+execution role.
+
+The execution role follows the MWAA guide's customer-managed-key sample
+(https://docs.aws.amazon.com/mwaa/latest/userguide/mwaa-create-role.html): trust for
+``airflow.amazonaws.com`` and ``airflow-env.amazonaws.com``; ``airflow:PublishMetrics`` on the
+environment; read of the source bucket (and a deny of ``s3:ListAllMyBuckets``); the environment's
+``airflow-<name>-*`` log groups; SQS on ``arn:aws:sqs:<region>:*:airflow-celery-*`` (the Celery
+queues live in an AWS-owned account, so the account is a wildcard by design); and the KMS key only
+through SQS and S3 (``kms:ViaService``). On top of that, exactly what the platform's DAGs do: start
+EMR on EKS job runs on the platform's virtual clusters, run SageMaker training/processing jobs and
+register models in the platform's groups, query Athena/Glue on the platform database, read/write
+the lake prefixes the steps use, publish the pipeline metrics, and pass only the platform roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components._util import account_id, child_opts, partition, policy_document
+
+LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
+"""Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AirflowArgs:
+    """Arguments of :class:`Airflow`.
+
+    Attributes:
+        name_prefix: Prefix of physical names; the environment is ``<prefix>-airflow``.
+        region: Region (ARNs in the role policy).
+        airflow_version: An Airflow 3 version MWAA offers (e.g. ``3.0.6``).
+        environment_class: ``mw1.micro`` ... ``mw1.2xlarge``.
+        min_workers: Minimum Celery workers.
+        max_workers: Maximum Celery workers.
+        schedulers: Scheduler count.
+        vpc_id: VPC of the environment's security group.
+        subnet_ids: Exactly two private subnets in different AZs (MWAA's requirement).
+        source_bucket_arn: The artifacts bucket (DAGs, requirements, plugins).
+        dags_path: DAG folder key in it.
+        requirements_path: requirements.txt key, or None.
+        requirements_version: Its S3 object version (MWAA needs the object to exist).
+        plugins_path: plugins.zip key, or None.
+        plugins_version: Its S3 object version.
+        kms_key_arn: Customer managed key of the environment (its key policy must let the logs service
+            use it for ``airflow-<name>-*`` log groups).
+        data_key_arns: Keys of the lake buckets the DAGs touch.
+        webserver_access_mode: ``PRIVATE_ONLY`` (default) or ``PUBLIC_ONLY``.
+        log_level: Level of every log type.
+        read_bucket_arns: Lake buckets the DAGs read (whole bucket).
+        write_locations: ``(bucket ARN, prefix)`` pairs the DAGs write.
+        emr_virtual_cluster_ids: EMR on EKS virtual clusters the DAGs start job runs on.
+        passable_role_arns: ``{service principal: [role ARNs]}`` the DAGs may pass, e.g.
+            ``{"sagemaker.amazonaws.com": [...], "emr-containers.amazonaws.com": [...]}``.
+        model_package_group_names: Groups the DAGs register packages in.
+        glue_database_name: Glue database of the platform.
+        athena_workgroup_name: Athena workgroup the DAGs query through.
+        weekly_maintenance_window_start: ``DAY:HH:MM`` UTC.
+        tags: Tags for every taggable child.
+    """
+
+    name_prefix: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    source_bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    airflow_version: str = "3.0.6"
+    environment_class: str = "mw1.small"
+    min_workers: int = 1
+    max_workers: int = 2
+    schedulers: int = 2
+    dags_path: str = "airflow/dags"
+    requirements_path: str | None = None
+    requirements_version: str | None = None
+    plugins_path: str | None = None
+    plugins_version: str | None = None
+    data_key_arns: Sequence[pulumi.Input[str]] = ()
+    webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"
+    log_level: str = "INFO"
+    read_bucket_arns: Sequence[pulumi.Input[str]] = ()
+    write_locations: Sequence[tuple[pulumi.Input[str], str]] = ()
+    emr_virtual_cluster_ids: Sequence[pulumi.Input[str]] = ()
+    passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
+    model_package_group_names: Sequence[pulumi.Input[str]] = ()
+    glue_database_name: pulumi.Input[str] | None = None
+    athena_workgroup_name: pulumi.Input[str] | None = None
+    weekly_maintenance_window_start: str = "SUN:03:00"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.subnet_ids) != 2:
+            raise ValueError(
+                f"AirflowArgs.subnet_ids: MWAA needs exactly two private subnets in different AZs, got "
+                f"{len(self.subnet_ids)}; pass the first two private subnets"
+            )
+        if not self.airflow_version.startswith("3."):
+            raise ValueError(
+                f"AirflowArgs.airflow_version={self.airflow_version!r}: the platform's DAGs need Airflow 3"
+            )
+        if self.requirements_path and not self.requirements_version:
+            raise ValueError(
+                "AirflowArgs.requirements_path needs requirements_version (the object must exist)"
+            )
+        if self.plugins_path and not self.plugins_version:
+            raise ValueError("AirflowArgs.plugins_path needs plugins_version (the object must exist)")
+        for path in (self.dags_path, self.requirements_path, self.plugins_path):
+            if path is not None and (path.startswith("/") or path.endswith("/")):
+                raise ValueError(f"AirflowArgs: {path!r}: S3 keys without leading or trailing '/'")
+        if not 1 <= self.min_workers <= self.max_workers <= 25:
+            raise ValueError("AirflowArgs: need 1 <= min_workers <= max_workers <= 25")
+
+    @property
+    def environment_name(self) -> str:
+        """The environment's name."""
+        return f"{self.name_prefix}-airflow"
+
+
+class Airflow(pulumi.ComponentResource):
+    """An MWAA environment in two private subnets, with its own security group, every log type in
+    CloudWatch, the platform's ML key, a private web server by default, and an execution role that
+    follows the MWAA guide plus exactly the platform permissions the DAGs need.
+
+    Outputs:
+        environment_name: MWAA environment name.
+        environment_arn: Its ARN.
+        webserver_url: Airflow UI host name (reachable from the VPC when private).
+        execution_role_arn: The execution role ARN.
+        security_group_id: The environment's security group.
+        dags_s3_uri: ``s3://<artifacts>/<dags_path>``: where the delivery pipeline puts DAGs.
+    """
+
+    environment_name: pulumi.Output[str]
+    environment_arn: pulumi.Output[str]
+    webserver_url: pulumi.Output[str]
+    execution_role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    dags_s3_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AirflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:airflow:Airflow", name, None, opts)
+        tags = dict(args.tags)
+        env_name = args.environment_name
+        account = account_id(self)
+        part = partition(self)
+
+        # MWAA's own components talk to each other through the security group (self-referencing
+        # rule, "Security in your VPC on Amazon MWAA"); egress only for HTTPS and Postgres inside.
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            name=f"{env_name}",
+            description=f"MWAA environment {env_name}: self-referencing, no other ingress",
+            vpc_id=args.vpc_id,
+            tags={**tags, "Name": env_name},
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-sg-self-ingress",
+            security_group_id=sg.id,
+            referenced_security_group_id=sg.id,
+            ip_protocol="-1",
+            description="MWAA components (web server, schedulers, workers, database) reach each other",
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sg-self-egress",
+            security_group_id=sg.id,
+            referenced_security_group_id=sg.id,
+            ip_protocol="-1",
+            description="MWAA components reach each other",
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sg-https-egress",
+            security_group_id=sg.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to AWS APIs (VPC endpoints or NAT) and package indexes",
+            tags=tags,
+            opts=child_opts(self),
+        )
+
+        role = aws.iam.Role(
+            f"{name}-execution-role",
+            name=f"{env_name}-execution",
+            description=f"MWAA execution role of {env_name}",
+            assume_role_policy=policy_document(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            ),
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=role.id,
+            policy=policy_document(self._mwaa_statements(args, env_name, account, part)),
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-platform-policy",
+            role=role.id,
+            policy=policy_document(self._platform_statements(args, account, part)),
+            opts=child_opts(self),
+        )
+
+        logging: Any = {log_type: {"enabled": True, "log_level": args.log_level} for log_type in LOG_TYPES}
+        env = aws.mwaa.Environment(
+            f"{name}-environment",
+            name=env_name,
+            airflow_version=args.airflow_version,
+            environment_class=args.environment_class,
+            min_workers=args.min_workers,
+            max_workers=args.max_workers,
+            schedulers=args.schedulers,
+            execution_role_arn=role.arn,
+            source_bucket_arn=args.source_bucket_arn,
+            dag_s3_path=args.dags_path,
+            requirements_s3_path=args.requirements_path,
+            requirements_s3_object_version=args.requirements_version,
+            plugins_s3_path=args.plugins_path,
+            plugins_s3_object_version=args.plugins_version,
+            kms_key=args.kms_key_arn,
+            webserver_access_mode=args.webserver_access_mode,
+            network_configuration={"security_group_ids": [sg.id], "subnet_ids": list(args.subnet_ids)},
+            logging_configuration=logging,
+            weekly_maintenance_window_start=args.weekly_maintenance_window_start,
+            airflow_configuration_options={
+                # DAGs must parse with no connections or network at import time (ARCHITECTURE.md).
+                "core.load_examples": "False",
+            },
+            tags=tags,
+            opts=child_opts(self, depends_on=[role]),
+        )
+
+        self.environment_name = env.name
+        self.environment_arn = env.arn
+        self.webserver_url = env.webserver_url
+        self.execution_role_arn = role.arn
+        self.security_group_id = sg.id
+        self.dags_s3_uri = pulumi.Output.from_input(args.source_bucket_arn).apply(
+            lambda arn: f"s3://{str(arn).rsplit(':', 1)[-1]}/{args.dags_path}"
+        )
+        self.register_outputs(
+            {
+                "environment_name": self.environment_name,
+                "environment_arn": self.environment_arn,
+                "webserver_url": self.webserver_url,
+                "execution_role_arn": self.execution_role_arn,
+                "security_group_id": self.security_group_id,
+                "dags_s3_uri": self.dags_s3_uri,
+            }
+        )
+
+    @staticmethod
+    def _mwaa_statements(
+        args: AirflowArgs, env_name: str, account: pulumi.Output[str], part: pulumi.Output[str]
+    ) -> list[dict[str, Any]]:
+        """The MWAA guide's execution role policy for a customer managed key."""
+        region, bucket = args.region, args.source_bucket_arn
+        return [
+            {
+                "Sid": "PublishMetrics",
+                "Effect": "Allow",
+                "Action": "airflow:PublishMetrics",
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:airflow:{1}:{2}:environment/{3}", part, region, account, env_name
+                ),
+            },
+            {
+                "Sid": "DenyListAllBuckets",
+                "Effect": "Deny",
+                "Action": "s3:ListAllMyBuckets",
+                "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
+            },
+            {
+                "Sid": "ReadSourceBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+                "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
+            },
+            {
+                "Sid": "EnvironmentLogs",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogStream",
+                    "logs:CreateLogGroup",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:GetLogRecord",
+                    "logs:GetLogGroupFields",
+                    "logs:GetQueryResults",
+                ],
+                "Resource": [
+                    pulumi.Output.format(
+                        "arn:{0}:logs:{1}:{2}:log-group:airflow-{3}-*", part, region, account, env_name
+                    )
+                ],
+            },
+            {
+                "Sid": "DescribeLogGroups",
+                "Effect": "Allow",
+                "Action": "logs:DescribeLogGroups",
+                "Resource": "*",
+            },
+            {
+                # PutMetricData has no resource-level permissions; MWAA and the pipeline both publish.
+                "Sid": "PutMetricData",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CeleryQueues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                ],
+                "Resource": pulumi.Output.format("arn:{0}:sqs:{1}:*:airflow-celery-*", part, region),
+            },
+            {
+                "Sid": "EnvironmentKeyThroughSqsAndS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+                "Resource": args.kms_key_arn,
+                "Condition": {
+                    "StringLike": {
+                        "kms:ViaService": [f"sqs.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]
+                    }
+                },
+            },
+        ]
+
+    @staticmethod
+    def _platform_statements(
+        args: AirflowArgs, account: pulumi.Output[str], part: pulumi.Output[str]
+    ) -> list[dict[str, Any]]:
+        """What the platform's DAGs call, scoped to the platform's resources."""
+        region = args.region
+        statements: list[dict[str, Any]] = []
+        if args.read_bucket_arns:
+            statements.append(
+                {
+                    "Sid": "ReadLake",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:GetObjectVersion",
+                        "s3:ListBucket",
+                        "s3:GetBucketLocation",
+                    ],
+                    "Resource": [
+                        r for arn in args.read_bucket_arns for r in (arn, pulumi.Output.concat(arn, "/*"))
+                    ],
+                }
+            )
+        if args.write_locations:
+            statements.append(
+                {
+                    "Sid": "WriteLakePrefixes",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+                    "Resource": [
+                        pulumi.Output.concat(arn, "/", prefix, "*") for arn, prefix in args.write_locations
+                    ],
+                }
+            )
+        if args.data_key_arns:
+            statements.append(
+                {
+                    "Sid": "UseLakeKeys",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    "Resource": list(args.data_key_arns),
+                }
+            )
+        if args.emr_virtual_cluster_ids:
+            clusters = [
+                pulumi.Output.format(
+                    "arn:{0}:emr-containers:{1}:{2}:/virtualclusters/{3}", part, region, account, vc
+                )
+                for vc in args.emr_virtual_cluster_ids
+            ]
+            statements += [
+                {
+                    "Sid": "StartSparkJobs",
+                    "Effect": "Allow",
+                    "Action": ["emr-containers:StartJobRun", "emr-containers:DescribeVirtualCluster"],
+                    "Resource": clusters,
+                },
+                {
+                    "Sid": "WatchSparkJobs",
+                    "Effect": "Allow",
+                    "Action": ["emr-containers:DescribeJobRun", "emr-containers:CancelJobRun"],
+                    "Resource": [pulumi.Output.concat(c, "/jobruns/*") for c in clusters],
+                },
+            ]
+        sm = "arn:{0}:sagemaker:{1}:{2}:"
+        statements.append(
+            {
+                "Sid": "SageMakerJobsAndModels",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:AddTags",
+                ],
+                "Resource": [
+                    pulumi.Output.format(sm + "training-job/{3}-*", part, region, account, args.name_prefix),
+                    pulumi.Output.format(
+                        sm + "processing-job/{3}-*", part, region, account, args.name_prefix
+                    ),
+                    pulumi.Output.format(sm + "model/{3}-*", part, region, account, args.name_prefix),
+                ],
+            }
+        )
+        if args.model_package_group_names:
+            statements.append(
+                {
+                    "Sid": "RegisterModels",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sagemaker:CreateModelPackage",
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:UpdateModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:ListModelPackages",
+                        "sagemaker:AddTags",
+                    ],
+                    "Resource": [
+                        r
+                        for g in args.model_package_group_names
+                        for r in (
+                            pulumi.Output.format(sm + "model-package-group/{3}", part, region, account, g),
+                            pulumi.Output.format(sm + "model-package/{3}/*", part, region, account, g),
+                        )
+                    ],
+                }
+            )
+        if args.athena_workgroup_name is not None:
+            statements.append(
+                {
+                    "Sid": "QueryAthena",
+                    "Effect": "Allow",
+                    "Action": [
+                        "athena:StartQueryExecution",
+                        "athena:GetQueryExecution",
+                        "athena:GetQueryResults",
+                        "athena:StopQueryExecution",
+                        "athena:GetWorkGroup",
+                    ],
+                    "Resource": pulumi.Output.format(
+                        "arn:{0}:athena:{1}:{2}:workgroup/{3}",
+                        part,
+                        region,
+                        account,
+                        args.athena_workgroup_name,
+                    ),
+                }
+            )
+        if args.glue_database_name is not None:
+            glue = "arn:{0}:glue:{1}:{2}:"
+            statements.append(
+                {
+                    "Sid": "ReadWriteCatalog",
+                    "Effect": "Allow",
+                    "Action": [
+                        "glue:GetDatabase",
+                        "glue:GetTable",
+                        "glue:GetTables",
+                        "glue:GetPartition",
+                        "glue:GetPartitions",
+                        "glue:BatchCreatePartition",
+                        "glue:CreatePartition",
+                        "glue:UpdateTable",
+                    ],
+                    "Resource": [
+                        pulumi.Output.format(glue + "catalog", part, region, account),
+                        pulumi.Output.format(
+                            glue + "database/{3}", part, region, account, args.glue_database_name
+                        ),
+                        pulumi.Output.format(
+                            glue + "table/{3}/*", part, region, account, args.glue_database_name
+                        ),
+                    ],
+                }
+            )
+        for i, (service, roles) in enumerate(sorted(args.passable_role_arns.items())):
+            if roles:
+                statements.append(
+                    {
+                        "Sid": f"PassPlatformRoles{i}",
+                        "Effect": "Allow",
+                        "Action": "iam:PassRole",
+                        "Resource": list(roles),
+                        "Condition": {"StringEquals": {"iam:PassedToService": service}},
+                    }
+                )
+        return statements

@@ -1,0 +1,768 @@
+"""Delivery: CodePipeline + CodeBuild for the code, and the model promotion path.
+
+Two pipelines (type V2), both with the artifacts bucket as their KMS-encrypted artifact store:
+
+* **delivery** (code): Source (a CodeConnections connection or an S3 object) -> Test -> Package
+  (pipeline wheel, training/inference code, DAGs, requirements) -> Deploy (to the artifacts-bucket
+  paths MWAA and the jobs read).
+* **promotion** (models): started by an EventBridge rule when a model package in one of the watched
+  groups changes to ``Approved``. Source -> for each target stack in order: an optional manual
+  approval, then a CodeBuild run of ``pulumi up`` with the approved package ARN (a stack update is
+  the only deployment path; SageMaker's guardrails shift the traffic).
+
+Build specs are files in the repository (``delivery/buildspecs/*.yml``) read here, so a buildspec
+change is reviewed like code and shows in ``pulumi preview``. Every CodeBuild project has its own
+least-privilege role; the promote project's only AWS power is assuming the target's deploy role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import yaml
+
+from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+
+BUILDSPEC_DIR = Path(__file__).resolve().parent.parent / "delivery" / "buildspecs"
+"""Where the build specs live in the repository."""
+
+MODEL_PACKAGE_EVENT = "SageMaker Model Package State Change"
+"""EventBridge detail-type of model package changes:
+https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html#eventbridge-model-package"""
+
+
+def read_buildspec(stage: str, directory: Path = BUILDSPEC_DIR) -> str:
+    """The text of ``<directory>/<stage>.yml``, checked to be a CodeBuild buildspec (``version: 0.2``)."""
+    path = directory / f"{stage}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"buildspec {path} is missing; every delivery stage needs its file")
+    text = path.read_text()
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or str(doc.get("version")) != "0.2" or "phases" not in doc:
+        raise ValueError(f"{path}: not a CodeBuild buildspec (needs `version: 0.2` and `phases`)")
+    return text
+
+
+def approval_event_pattern(group_names: Sequence[str]) -> str:
+    """The EventBridge pattern matching only ``Approved`` packages in ``group_names``."""
+    return json.dumps(
+        {
+            "source": ["aws.sagemaker"],
+            "detail-type": [MODEL_PACKAGE_EVENT],
+            "detail": {"ModelPackageGroupName": sorted(group_names), "ModelApprovalStatus": ["Approved"]},
+        }
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """The repository the pipelines build.
+
+    Attributes:
+        kind: ``codeconnections`` (GitHub, GitLab, Bitbucket through a connection) or ``s3``.
+        connection_arn: The CodeConnections connection ARN (codeconnections).
+        repository: ``owner/repo`` (codeconnections).
+        branch: Branch (codeconnections).
+        object_key: Key of the source zip in the artifacts bucket (s3; the bucket is versioned).
+    """
+
+    kind: Literal["codeconnections", "s3"] = "s3"
+    connection_arn: str | None = None
+    repository: str | None = None
+    branch: str = "main"
+    object_key: str = "delivery/source.zip"
+
+    def __post_init__(self) -> None:
+        if self.kind == "codeconnections" and not (self.connection_arn and self.repository):
+            raise ValueError("Source: kind='codeconnections' needs connection_arn and repository")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionTarget:
+    """One stack the promotion pipeline updates.
+
+    Attributes:
+        stack: Pulumi stack name.
+        deploy_role_arn: Role the promote build assumes to run ``pulumi up`` on that stack.
+        manual_approval: A person approves before this stack is updated.
+    """
+
+    stack: str
+    deploy_role_arn: pulumi.Input[str]
+    manual_approval: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildVpc:
+    """Where the promotion builds run: private subnets of the platform VPC.
+
+    The promote build runs ``pulumi up``, which creates Kubernetes objects through the EKS API;
+    with the cluster's private-only endpoint that API is reachable only from inside the VPC.
+
+    Attributes:
+        vpc_id: The VPC.
+        subnet_ids: Private subnets with a NAT route (the build still needs the internet for
+            pip and the Pulumi backend).
+    """
+
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryArgs:
+    """Arguments of :class:`Delivery`.
+
+    Attributes:
+        name_prefix: Prefix of physical names.
+        region: Region (ARNs).
+        source: The repository.
+        artifacts_bucket_name: Artifact store and deployment target bucket.
+        artifacts_bucket_arn: Its ARN.
+        artifacts_key_arn: KMS key of that bucket (artifact store encryption).
+        logs_key_arn: KMS key of the CodeBuild log groups.
+        log_retention_days: CodeBuild log retention.
+        code_prefix: Where packaged code goes in the artifacts bucket (``code/``).
+        airflow_prefix: Where DAGs, requirements and plugins go (``airflow/``).
+        promotion_targets: Stacks updated in order when a package is approved; empty: no
+            promotion pipeline.
+        watched_group_names: Model package groups whose approvals start a promotion.
+        approval_topic_arn: SNS topic notified of pending manual approvals.
+        pulumi_backend_url: Backend URL for the promote build (empty: Pulumi Cloud).
+        pulumi_token_secret_arn: Secrets Manager secret with ``PULUMI_ACCESS_TOKEN``, or None.
+        build_image: CodeBuild image.
+        build_compute_type: CodeBuild compute type.
+        build_vpc: Run the promotion builds in these private subnets (None: CodeBuild's own network,
+            which cannot reach a private EKS endpoint).
+        buildspec_dir: Directory of the build spec files.
+        tags: Tags for every taggable child.
+    """
+
+    name_prefix: str
+    region: str
+    source: Source
+    artifacts_bucket_name: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+    artifacts_key_arn: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+    log_retention_days: int = 30
+    code_prefix: str = "code/"
+    airflow_prefix: str = "airflow/"
+    promotion_targets: Sequence[PromotionTarget] = ()
+    watched_group_names: Sequence[pulumi.Input[str]] = ()
+    approval_topic_arn: pulumi.Input[str] | None = None
+    pulumi_backend_url: str = ""
+    pulumi_token_secret_arn: str | None = None
+    build_image: str = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    build_compute_type: str = "BUILD_GENERAL1_SMALL"
+    build_vpc: BuildVpc | None = None
+    buildspec_dir: Path = BUILDSPEC_DIR
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attr in ("code_prefix", "airflow_prefix"):
+            value = getattr(self, attr)
+            if not value.endswith("/") or value.startswith("/") or "*" in value:
+                raise ValueError(f"DeliveryArgs.{attr}={value!r}: a key prefix ending in '/', without '*'")
+        if self.promotion_targets and not self.watched_group_names:
+            raise ValueError(
+                "DeliveryArgs: promotion_targets need watched_group_names (whose approvals to act on)"
+            )
+        stacks = [t.stack for t in self.promotion_targets]
+        if len(set(stacks)) != len(stacks):
+            raise ValueError(f"DeliveryArgs.promotion_targets: stacks must be unique, got {stacks}")
+        for target in self.promotion_targets:
+            if target.stack.split("/")[-1] == "prod" and not target.manual_approval:
+                raise ValueError(f"DeliveryArgs: promotion to {target.stack!r} needs manual_approval=True")
+
+
+STAGES = ("test", "package", "deploy")
+"""CodeBuild stages of the delivery (code) pipeline, in order."""
+
+
+class Delivery(pulumi.ComponentResource):
+    """The delivery pipeline (code) and the model promotion pipeline with its EventBridge trigger.
+
+    Outputs:
+        pipeline_name: The delivery (code) pipeline's name.
+        promotion_pipeline_name: The promotion pipeline's name (None without targets).
+        project_names: ``{stage: CodeBuild project name}``.
+        approval_rule_name: EventBridge rule starting a promotion (None without targets).
+    """
+
+    pipeline_name: pulumi.Output[str]
+    promotion_pipeline_name: pulumi.Output[str] | None
+    project_names: dict[str, pulumi.Output[str]]
+    approval_rule_name: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:delivery:Delivery", name, None, opts)
+        self._name, self._args = name, args
+        self._tags = dict(args.tags)
+        self._account = account_id(self)
+        self._part = partition(self)
+        bucket_arn = args.artifacts_bucket_arn
+        code_pipeline = f"{args.name_prefix}-delivery"
+        promo_pipeline = f"{args.name_prefix}-promotion"
+        # CodePipeline writes each pipeline's artifacts under "<pipeline name>/" in the store.
+        store_prefixes = [code_pipeline] + ([promo_pipeline] if args.promotion_targets else [])
+        self._store_objects = [pulumi.Output.concat(bucket_arn, "/", p, "/*") for p in store_prefixes]
+
+        self.project_names = {}
+        projects: dict[str, aws.codebuild.Project] = {}
+        for stage in STAGES:
+            extra: list[dict[str, Any]] = []
+            env: dict[str, pulumi.Input[str]] = {}
+            if stage == "deploy":
+                env = {
+                    "ARTIFACTS_BUCKET": args.artifacts_bucket_name,
+                    "CODE_PREFIX": args.code_prefix,
+                    "AIRFLOW_PREFIX": args.airflow_prefix,
+                }
+                extra.append(
+                    {
+                        "Sid": "DeployCodeAndDags",
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion"],
+                        "Resource": [
+                            pulumi.Output.concat(bucket_arn, "/", args.code_prefix, "*"),
+                            pulumi.Output.concat(bucket_arn, "/", args.airflow_prefix, "*"),
+                        ],
+                    }
+                )
+                extra.append(
+                    {
+                        "Sid": "ListForSync",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": bucket_arn,
+                        "Condition": {
+                            "StringLike": {"s3:prefix": [f"{args.code_prefix}*", f"{args.airflow_prefix}*"]}
+                        },
+                    }
+                )
+            projects[stage] = self._project(stage, env, extra)
+            self.project_names[stage] = projects[stage].name
+
+        pipeline_role = self._pipeline_role(
+            "pipeline", code_pipeline, [projects[s].arn for s in STAGES], approvals=False
+        )
+        source_action = self._source_action()
+        stages: list[Any] = [{"name": "Source", "actions": [source_action]}]
+        previous = "source"
+        for stage in STAGES:
+            output = [f"{stage}_output"] if stage in ("package",) else []
+            stages.append(
+                {
+                    "name": stage.capitalize(),
+                    "actions": [
+                        {
+                            "name": stage.capitalize(),
+                            "category": "Build",
+                            "owner": "AWS",
+                            "provider": "CodeBuild",
+                            "version": "1",
+                            "input_artifacts": [previous],
+                            "output_artifacts": output,
+                            "configuration": {"ProjectName": projects[stage].name},
+                            "run_order": 1,
+                        }
+                    ],
+                }
+            )
+            if stage == "package":
+                previous = "package_output"
+        pipeline = aws.codepipeline.Pipeline(
+            f"{name}-pipeline",
+            name=code_pipeline,
+            pipeline_type="V2",
+            execution_mode="SUPERSEDED",
+            role_arn=pipeline_role.arn,
+            artifact_stores=[self._artifact_store()],
+            stages=stages,
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        self.pipeline_name = pipeline.name
+
+        self.promotion_pipeline_name = None
+        self.approval_rule_name = None
+        if args.promotion_targets:
+            self._promotion(promo_pipeline, source_action)
+
+        self.register_outputs(
+            {
+                "pipeline_name": self.pipeline_name,
+                "promotion_pipeline_name": self.promotion_pipeline_name,
+                "project_names": self.project_names,
+                "approval_rule_name": self.approval_rule_name,
+            }
+        )
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _artifact_store(self) -> Any:
+        # CKV_AWS_219: artifact store encrypted with a customer managed key.
+        return {
+            "location": self._args.artifacts_bucket_name,
+            "type": "S3",
+            "encryption_key": {"id": self._args.artifacts_key_arn, "type": "KMS"},
+        }
+
+    def _source_action(self) -> dict[str, Any]:
+        src = self._args.source
+        if src.kind == "codeconnections":
+            # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-CodestarConnectionSource.html
+            return {
+                "name": "Source",
+                "category": "Source",
+                "owner": "AWS",
+                "provider": "CodeStarSourceConnection",
+                "version": "1",
+                "output_artifacts": ["source"],
+                "configuration": {
+                    "ConnectionArn": src.connection_arn,
+                    "FullRepositoryId": src.repository,
+                    "BranchName": src.branch,
+                    "OutputArtifactFormat": "CODE_ZIP",
+                },
+            }
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html
+        return {
+            "name": "Source",
+            "category": "Source",
+            "owner": "AWS",
+            "provider": "S3",
+            "version": "1",
+            "output_artifacts": ["source"],
+            "configuration": {
+                "S3Bucket": self._args.artifacts_bucket_name,
+                "S3ObjectKey": src.object_key,
+                "PollForSourceChanges": "false",
+            },
+        }
+
+    def _log_group(self, stage: str) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            f"{self._name}-{stage}-logs",
+            name=f"/aws/codebuild/{self._args.name_prefix}-{stage}",
+            retention_in_days=self._args.log_retention_days,
+            kms_key_id=self._args.logs_key_arn,
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+
+    def _project(
+        self,
+        stage: str,
+        env: Mapping[str, pulumi.Input[str]],
+        extra: list[dict[str, Any]],
+        *,
+        buildspec: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+        description: str | None = None,
+        timeout_minutes: int = 60,
+        in_vpc: bool = False,
+    ) -> aws.codebuild.Project:
+        """A CodeBuild project with its own log group and least-privilege role (+ ``extra`` statements)."""
+        args = self._args
+        logs = self._log_group(stage)
+        role = aws.iam.Role(
+            f"{self._name}-{stage}-build-role",
+            name=f"{args.name_prefix}-build-{stage}",
+            description=f"CodeBuild project {args.name_prefix}-{stage}",
+            assume_role_policy=service_trust_policy(
+                ["codebuild.amazonaws.com"], source_account=self._account
+            ),
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "WriteBuildLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [pulumi.Output.concat(logs.arn, ":*")],
+            },
+            {
+                "Sid": "PipelineArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": self._store_objects,
+            },
+            {
+                "Sid": "ArtifactKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": [args.artifacts_key_arn],
+            },
+            {
+                "Sid": "TestReports",
+                "Effect": "Allow",
+                "Action": [
+                    "codebuild:CreateReportGroup",
+                    "codebuild:CreateReport",
+                    "codebuild:UpdateReport",
+                    "codebuild:BatchPutTestCases",
+                ],
+                "Resource": [
+                    pulumi.Output.format(
+                        "arn:{0}:codebuild:{1}:{2}:report-group/{3}-{4}-*",
+                        self._part,
+                        args.region,
+                        self._account,
+                        args.name_prefix,
+                        stage,
+                    )
+                ],
+            },
+            *extra,
+        ]
+        vpc_config: Any = None
+        if in_vpc and args.build_vpc is not None:
+            statements += self._vpc_statements(args.build_vpc)
+            vpc_config = {
+                "vpc_id": args.build_vpc.vpc_id,
+                "subnets": list(args.build_vpc.subnet_ids),
+                "security_group_ids": [self._build_security_group().id],
+            }
+        build_policy = aws.iam.RolePolicy(
+            f"{self._name}-{stage}-build-policy",
+            role=role.id,
+            policy=policy_document(statements),
+            opts=child_opts(self),
+        )
+        variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in env.items()]
+        variables += [{"name": k, "value": v, "type": "SECRETS_MANAGER"} for k, v in (secrets or {}).items()]
+        environment: Any = {
+            "compute_type": args.build_compute_type,
+            "image": args.build_image,
+            "type": "LINUX_CONTAINER",
+            "image_pull_credentials_type": "CODEBUILD",
+            "privileged_mode": False,
+            "environment_variables": variables,
+        }
+        return aws.codebuild.Project(
+            f"{self._name}-{stage}-project",
+            name=f"{args.name_prefix}-{stage}",
+            description=description or f"{stage} stage of the {args.name_prefix} delivery",
+            service_role=role.arn,
+            build_timeout=timeout_minutes,
+            encryption_key=args.artifacts_key_arn,
+            source={
+                "type": "CODEPIPELINE",
+                "buildspec": read_buildspec(buildspec or stage, args.buildspec_dir),
+            },
+            artifacts={"type": "CODEPIPELINE"},
+            environment=environment,
+            logs_config={"cloudwatch_logs": {"group_name": logs.name, "status": "ENABLED"}},
+            vpc_config=vpc_config,
+            tags=self._tags,
+            # CodeBuild checks the role's EC2 permissions when a VPC project is created, so the
+            # policy must exist first (the race aws-cdk#2652 describes).
+            opts=child_opts(self, depends_on=[role, build_policy]),
+        )
+
+    def _build_security_group(self) -> aws.ec2.SecurityGroup:
+        """One security group for the in-VPC builds: no ingress, HTTPS out (AWS APIs, pip, Pulumi)."""
+        if getattr(self, "_build_sg", None) is None:
+            assert self._args.build_vpc is not None
+            self._build_sg = aws.ec2.SecurityGroup(
+                f"{self._name}-build-sg",
+                vpc_id=self._args.build_vpc.vpc_id,
+                description="Promotion builds: no ingress; HTTPS out to AWS APIs, the EKS endpoint, package indexes",
+                egress=[
+                    aws.ec2.SecurityGroupEgressArgs(
+                        description="HTTPS",
+                        protocol="tcp",
+                        from_port=443,
+                        to_port=443,
+                        cidr_blocks=["0.0.0.0/0"],
+                    )
+                ],
+                tags=self._tags,
+                opts=child_opts(self),
+            )
+        return self._build_sg
+
+    def _vpc_statements(self, vpc: BuildVpc) -> list[dict[str, Any]]:
+        """The permissions CodeBuild needs to attach a build to the VPC.
+
+        From "Allow CodeBuild access to AWS services required to create a VPC network interface":
+        https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html#customer-managed-policies-example-create-vpc-network-interface
+        Describe calls are granted on ``*`` (they have no resource-level permissions); creating and
+        deleting interfaces only in the build subnets and security group; the interface permission
+        only for CodeBuild in those subnets.
+        """
+        args = self._args
+        subnet_arns = [
+            pulumi.Output.format(
+                "arn:{0}:ec2:{1}:{2}:subnet/{3}", self._part, args.region, self._account, sid
+            )
+            for sid in vpc.subnet_ids
+        ]
+        enis = pulumi.Output.format(
+            "arn:{0}:ec2:{1}:{2}:network-interface/*", self._part, args.region, self._account
+        )
+        return [
+            {
+                # Describe calls have no resource-level permissions.
+                "Sid": "BuildNetworkDescribe",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeVpcs",
+                ],
+                "Resource": "*",
+            },
+            {
+                # Narrower than the guide's "*": CreateNetworkInterface is authorized on the
+                # interface, the subnet and the security group; DeleteNetworkInterface on the interface.
+                "Sid": "BuildNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
+                "Resource": [
+                    enis,
+                    *subnet_arns,
+                    self._build_security_group().arn,
+                ],
+            },
+            {
+                "Sid": "BuildNetworkInterfacePermission",
+                "Effect": "Allow",
+                "Action": "ec2:CreateNetworkInterfacePermission",
+                "Resource": enis,
+                "Condition": {
+                    "StringEquals": {
+                        "ec2:Subnet": subnet_arns,
+                        "ec2:AuthorizedService": "codebuild.amazonaws.com",
+                    }
+                },
+            },
+        ]
+
+    def _pipeline_role(
+        self, role_name: str, pipeline: str, project_arns: Sequence[pulumi.Input[str]], *, approvals: bool
+    ) -> aws.iam.Role:
+        args = self._args
+        role = aws.iam.Role(
+            f"{self._name}-{role_name}-role",
+            name=f"{args.name_prefix}-{role_name}",
+            description=f"CodePipeline {pipeline}",
+            assume_role_policy=service_trust_policy(
+                ["codepipeline.amazonaws.com"], source_account=self._account
+            ),
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "ArtifactStore",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": [pulumi.Output.concat(args.artifacts_bucket_arn, "/", pipeline, "/*")],
+            },
+            {
+                "Sid": "ArtifactStoreBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketVersioning", "s3:GetBucketLocation"],
+                "Resource": args.artifacts_bucket_arn,
+            },
+            {
+                "Sid": "ArtifactKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": [args.artifacts_key_arn],
+            },
+            {
+                "Sid": "RunBuilds",
+                "Effect": "Allow",
+                "Action": ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                "Resource": list(project_arns),
+            },
+        ]
+        src = args.source
+        if src.kind == "codeconnections":
+            statements.append(
+                {
+                    "Sid": "UseConnection",
+                    "Effect": "Allow",
+                    "Action": ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+                    "Resource": src.connection_arn,
+                }
+            )
+        else:
+            statements.append(
+                {
+                    "Sid": "ReadSourceObject",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": pulumi.Output.concat(args.artifacts_bucket_arn, "/", src.object_key),
+                }
+            )
+        if approvals and args.approval_topic_arn is not None:
+            statements.append(
+                {
+                    "Sid": "NotifyApprovers",
+                    "Effect": "Allow",
+                    "Action": "sns:Publish",
+                    "Resource": args.approval_topic_arn,
+                }
+            )
+        aws.iam.RolePolicy(
+            f"{self._name}-{role_name}-policy",
+            role=role.id,
+            policy=policy_document(statements),
+            opts=child_opts(self),
+        )
+        return role
+
+    def _promotion(self, pipeline_name: str, source_action: dict[str, Any]) -> None:
+        args = self._args
+        secret = (
+            {"PULUMI_ACCESS_TOKEN": args.pulumi_token_secret_arn} if args.pulumi_token_secret_arn else None
+        )
+        groups_env = pulumi.Output.all(*args.watched_group_names).apply(
+            lambda gs: " ".join(str(g) for g in gs)
+        )
+        stages: list[Any] = [{"name": "Source", "actions": [source_action]}]
+        project_arns: list[pulumi.Output[str]] = []
+        for target in args.promotion_targets:
+            slug = target.stack.replace("/", "-").replace(".", "-").replace("_", "-")
+            extra: list[dict[str, Any]] = [
+                {
+                    "Sid": "AssumeDeployRole",
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Resource": target.deploy_role_arn,
+                },
+                {
+                    # ListModelPackages has no resource-level permissions (SageMaker service authorization).
+                    "Sid": "FindApprovedPackage",
+                    "Effect": "Allow",
+                    "Action": "sagemaker:ListModelPackages",
+                    "Resource": "*",
+                },
+            ]
+            if args.pulumi_token_secret_arn:
+                extra.append(
+                    {
+                        "Sid": "ReadPulumiToken",
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": args.pulumi_token_secret_arn,
+                    }
+                )
+            project = self._project(
+                f"promote-{slug}",
+                {
+                    "TARGET_STACK": target.stack,
+                    "DEPLOY_ROLE_ARN": target.deploy_role_arn,
+                    "MODEL_PACKAGE_GROUPS": groups_env,
+                    "PULUMI_BACKEND_URL": args.pulumi_backend_url,
+                },
+                extra,
+                buildspec="promote",
+                secrets=secret,
+                description=f"Deploy the approved model to stack {target.stack}",
+                timeout_minutes=120,
+                in_vpc=True,
+            )
+            project_arns.append(project.arn)
+            self.project_names[f"promote-{slug}"] = project.name
+            actions: list[dict[str, Any]] = []
+            if target.manual_approval:
+                approval: dict[str, Any] = {
+                    "name": f"Approve-{slug}",
+                    "category": "Approval",
+                    "owner": "AWS",
+                    "provider": "Manual",
+                    "version": "1",
+                    "configuration": {
+                        "CustomData": f"Deploy the newly approved model package to {target.stack}?",
+                    },
+                    "run_order": 1,
+                }
+                if args.approval_topic_arn is not None:
+                    approval["configuration"]["NotificationArn"] = args.approval_topic_arn
+                stages.append({"name": f"Approve-{slug}", "actions": [approval]})
+            actions.append(
+                {
+                    "name": f"Deploy-{slug}",
+                    "category": "Build",
+                    "owner": "AWS",
+                    "provider": "CodeBuild",
+                    "version": "1",
+                    "input_artifacts": ["source"],
+                    "configuration": {"ProjectName": project.name},
+                    "run_order": 1,
+                }
+            )
+            stages.append({"name": f"Deploy-{slug}", "actions": actions})
+
+        role = self._pipeline_role("promotion", pipeline_name, project_arns, approvals=True)
+        pipeline = aws.codepipeline.Pipeline(
+            f"{self._name}-promotion",
+            name=pipeline_name,
+            pipeline_type="V2",
+            # One promotion at a time, in order: a newer approval waits instead of superseding one
+            # that is waiting for a person.
+            execution_mode="QUEUED",
+            role_arn=role.arn,
+            artifact_stores=[self._artifact_store()],
+            stages=stages,
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-approved-rule",
+            name=f"{args.name_prefix}-model-approved",
+            description="A model package of the platform's groups was Approved: promote it",
+            event_pattern=pulumi.Output.all(*args.watched_group_names).apply(
+                lambda gs: approval_event_pattern([str(g) for g in gs])
+            ),
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        events_role = aws.iam.Role(
+            f"{self._name}-events-role",
+            name=f"{args.name_prefix}-start-promotion",
+            description="EventBridge starts the promotion pipeline",
+            assume_role_policy=service_trust_policy(
+                ["events.amazonaws.com"], source_account=self._account, source_arn_like=rule.arn
+            ),
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-events-policy",
+            role=events_role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "StartPromotion",
+                        "Effect": "Allow",
+                        "Action": "codepipeline:StartPipelineExecution",
+                        "Resource": pipeline.arn,
+                    }
+                ]
+            ),
+            opts=child_opts(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-approved-target",
+            rule=rule.name,
+            arn=pipeline.arn,
+            role_arn=events_role.arn,
+            opts=child_opts(self),
+        )
+        self.promotion_pipeline_name = pipeline.name
+        self.approval_rule_name = rule.name

@@ -1,0 +1,332 @@
+"""Observability: an encrypted SNS alert topic, alarms on the metrics the pipeline publishes, and one
+platform dashboard.
+
+The metric names and dimensions are the pipeline's contract (``docs/pipeline-contracts.md``):
+``MLOps/Pipeline`` ``StepFailed`` (``Environment``, ``Pipeline``, ``Step``) and ``MLOps/Monitoring``
+``DatasetDrift``/``DriftShare``/``MissingValueRate`` (``Environment``, ``EndpointName``). A CloudWatch
+alarm matches a metric only with *all* its dimensions, so there is one ``StepFailed`` alarm per
+pipeline step. The endpoint's own 5XX and latency alarms belong to
+:class:`~components.endpoint.ModelEndpoint` (they drive its auto-rollback) and notify this topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components._util import account_id, child_opts, policy_document
+
+PIPELINE_NAMESPACE = "MLOps/Pipeline"
+"""Namespace of ``StepFailed`` and ``RetrainTriggered`` (pipeline contract)."""
+MONITORING_NAMESPACE = "MLOps/Monitoring"
+"""Namespace of the drift metrics (pipeline contract)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineSteps:
+    """A pipeline and the steps that publish ``StepFailed``.
+
+    Attributes:
+        pipeline: Value of the ``Pipeline`` dimension (e.g. ``churn-training``).
+        steps: Values of the ``Step`` dimension.
+    """
+
+    pipeline: str
+    steps: Sequence[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityArgs:
+    """Arguments of :class:`Observability`.
+
+    Attributes:
+        name_prefix: Prefix of physical names (``mlops-prod``).
+        environment: Value of the ``Environment`` dimension.
+        region: Region of the dashboard's widgets.
+        topic_key_arn: KMS key encrypting the topic; its key policy must let
+            ``cloudwatch.amazonaws.com`` use it (see ``stacks/ml_services.py``).
+        alert_emails: E-mail subscribers (each confirms by mail).
+        pipelines: Pipeline steps that get a ``StepFailed`` alarm.
+        endpoint_name: Endpoint the drift alarms and endpoint widgets watch; None: none yet.
+        variant_name: Production variant of that endpoint (dashboard widgets).
+        drift_share_threshold: Alarm when ``DriftShare`` exceeds this.
+        missing_value_rate_threshold: Alarm when ``MissingValueRate`` exceeds this.
+        tags: Tags for every taggable child.
+    """
+
+    name_prefix: str
+    environment: str
+    region: str
+    topic_key_arn: pulumi.Input[str]
+    alert_emails: Sequence[str] = ()
+    pipelines: Sequence[PipelineSteps] = ()
+    endpoint_name: str | None = None
+    variant_name: str = "primary"
+    drift_share_threshold: float = 0.3
+    missing_value_rate_threshold: float = 0.1
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for threshold in ("drift_share_threshold", "missing_value_rate_threshold"):
+            if not 0 < getattr(self, threshold) < 1:
+                raise ValueError(f"ObservabilityArgs.{threshold} must be between 0 and 1")
+        pairs = [(p.pipeline, s) for p in self.pipelines for s in p.steps]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("ObservabilityArgs.pipelines: a pipeline step is listed twice")
+
+
+def _slug(value: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in value.lower()).strip("-")
+
+
+class Observability(pulumi.ComponentResource):
+    """SNS alert topic (KMS-encrypted, TLS-only publishing), alarms and the platform dashboard.
+
+    Alarms (all notify the topic, all with the full dimension set of their metric):
+    one ``StepFailed`` alarm per configured pipeline step; with an endpoint, ``DatasetDrift``,
+    ``DriftShare`` and ``MissingValueRate`` alarms for it. Missing data is not breaching: the
+    pipeline publishes only when it runs.
+
+    Outputs:
+        topic_arn: Alert topic ARN.
+        topic_name: Alert topic name.
+        alarm_names: Names of the alarms created here.
+        dashboard_name: The dashboard's name.
+    """
+
+    topic_arn: pulumi.Output[str]
+    topic_name: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+    dashboard_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:observability:Observability", name, None, opts)
+        tags = dict(args.tags)
+        account = account_id(self)
+
+        topic = aws.sns.Topic(
+            f"{name}-alerts",
+            name=f"{args.name_prefix}-alerts",
+            display_name=f"{args.name_prefix} ML platform alerts",
+            kms_master_key_id=args.topic_key_arn,
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alerts-policy",
+            arn=topic.arn,
+            policy=policy_document(
+                [
+                    {
+                        # CloudWatch alarms of this account publish to the topic:
+                        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+                        "Sid": "CloudWatchAlarmsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": "sns:Publish",
+                        "Resource": topic.arn,
+                        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": "sns:Publish",
+                        "Resource": topic.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ]
+            ),
+            opts=child_opts(self),
+        )
+        for i, email in enumerate(args.alert_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email-{i}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=email,
+                opts=child_opts(self),
+            )
+
+        actions = [topic.arn]
+        alarms: list[aws.cloudwatch.MetricAlarm] = []
+
+        def alarm(role: str, **kwargs: Any) -> None:
+            alarms.append(
+                aws.cloudwatch.MetricAlarm(
+                    f"{name}-{role}",
+                    name=f"{args.name_prefix}-{role}",
+                    treat_missing_data="notBreaching",
+                    alarm_actions=actions,
+                    ok_actions=actions,
+                    tags=tags,
+                    opts=child_opts(self),
+                    **kwargs,
+                )
+            )
+
+        for steps in args.pipelines:
+            for step in steps.steps:
+                alarm(
+                    f"{_slug(steps.pipeline)}-{_slug(step)}-failed",
+                    alarm_description=f"Pipeline {steps.pipeline}: step {step} failed",
+                    namespace=PIPELINE_NAMESPACE,
+                    metric_name="StepFailed",
+                    dimensions={"Environment": args.environment, "Pipeline": steps.pipeline, "Step": step},
+                    statistic="Maximum",
+                    period=300,
+                    evaluation_periods=1,
+                    threshold=1,
+                    comparison_operator="GreaterThanOrEqualToThreshold",
+                )
+        if args.endpoint_name is not None:
+            drift_dims = {"Environment": args.environment, "EndpointName": args.endpoint_name}
+            alarm(
+                "dataset-drift",
+                alarm_description=f"{args.endpoint_name}: the monitor's dataset-level verdict is drift",
+                namespace=MONITORING_NAMESPACE,
+                metric_name="DatasetDrift",
+                dimensions=drift_dims,
+                statistic="Maximum",
+                period=3600,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+            )
+            alarm(
+                "drift-share",
+                alarm_description=f"{args.endpoint_name}: more than {args.drift_share_threshold:.0%} of "
+                "features drifted",
+                namespace=MONITORING_NAMESPACE,
+                metric_name="DriftShare",
+                dimensions=drift_dims,
+                statistic="Maximum",
+                period=3600,
+                evaluation_periods=1,
+                threshold=args.drift_share_threshold,
+                comparison_operator="GreaterThanThreshold",
+            )
+            alarm(
+                "missing-values",
+                alarm_description=f"{args.endpoint_name}: missing-value rate of captured rows above "
+                f"{args.missing_value_rate_threshold:.0%}",
+                namespace=MONITORING_NAMESPACE,
+                metric_name="MissingValueRate",
+                dimensions=drift_dims,
+                statistic="Maximum",
+                period=3600,
+                evaluation_periods=1,
+                threshold=args.missing_value_rate_threshold,
+                comparison_operator="GreaterThanThreshold",
+            )
+
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=f"{args.name_prefix}-ml-platform",
+            dashboard_body=pulumi.Output.json_dumps({"widgets": self._widgets(args)}),
+            opts=child_opts(self),
+        )
+
+        self.topic_arn = topic.arn
+        self.topic_name = topic.name
+        self.alarm_names = [a.name for a in alarms]
+        self.dashboard_name = dashboard.dashboard_name
+        self.register_outputs(
+            {
+                "topic_arn": self.topic_arn,
+                "topic_name": self.topic_name,
+                "alarm_names": self.alarm_names,
+                "dashboard_name": self.dashboard_name,
+            }
+        )
+
+    @staticmethod
+    def _widgets(args: ObservabilityArgs) -> list[dict[str, Any]]:
+        def metric_widget(title: str, metrics: list[list[Any]], stat: str, x: int, y: int) -> dict[str, Any]:
+            return {
+                "type": "metric",
+                "x": x,
+                "y": y,
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": args.region,
+                    "stat": stat,
+                    "period": 300,
+                    "view": "timeSeries",
+                    "metrics": metrics,
+                },
+            }
+
+        env = args.environment
+        widgets = [
+            metric_widget(
+                "Pipeline step failures",
+                [
+                    [PIPELINE_NAMESPACE, "StepFailed", "Environment", env, "Pipeline", p.pipeline, "Step", s]
+                    for p in args.pipelines
+                    for s in p.steps
+                ]
+                or [[PIPELINE_NAMESPACE, "StepFailed", "Environment", env]],
+                "Maximum",
+                0,
+                0,
+            )
+        ]
+        if args.endpoint_name is not None:
+            ep, variant = args.endpoint_name, args.variant_name
+            sm = ["AWS/SageMaker"]
+            widgets += [
+                metric_widget(
+                    "Endpoint invocations and errors",
+                    [
+                        [*sm, "Invocations", "EndpointName", ep, "VariantName", variant, {"stat": "Sum"}],
+                        [
+                            *sm,
+                            "Invocation4XXErrors",
+                            "EndpointName",
+                            ep,
+                            "VariantName",
+                            variant,
+                            {"stat": "Sum"},
+                        ],
+                        [
+                            *sm,
+                            "Invocation5XXErrors",
+                            "EndpointName",
+                            ep,
+                            "VariantName",
+                            variant,
+                            {"stat": "Sum"},
+                        ],
+                    ],
+                    "Sum",
+                    12,
+                    0,
+                ),
+                metric_widget(
+                    "Endpoint model latency (microseconds)",
+                    [[*sm, "ModelLatency", "EndpointName", ep, "VariantName", variant]],
+                    "p90",
+                    0,
+                    6,
+                ),
+                metric_widget(
+                    "Drift",
+                    [
+                        [MONITORING_NAMESPACE, m, "Environment", env, "EndpointName", ep]
+                        for m in ("DatasetDrift", "DriftShare", "MissingValueRate")
+                    ],
+                    "Maximum",
+                    12,
+                    6,
+                ),
+            ]
+        return widgets

@@ -1,0 +1,317 @@
+"""SageMaker model registry: model package groups, a cross-account group policy, the execution role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+
+CROSS_ACCOUNT_PACKAGE_ACTIONS = (
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:ListModelPackages",
+    "sagemaker:CreateModel",
+)
+"""What a named account may do with the group's package versions: read them and deploy them as a
+model. Approval (``UpdateModelPackage``) stays with the owning account. Resource policy shape from
+"Cross-account model registry": https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-ram.html
+and the PutModelPackageGroupPolicy API reference."""
+
+
+def group_resource_policy(
+    group_arn: str, region: str, account: str, group: str, part: str, accounts: Sequence[str]
+) -> str:
+    """The model package group resource policy letting ``accounts`` describe and deploy its packages."""
+    principals = [f"arn:{part}:iam::{a}:root" for a in accounts]
+    principal: dict[str, Any] = {"AWS": principals if len(principals) > 1 else principals[0]}
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DescribeGroup",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": "sagemaker:DescribeModelPackageGroup",
+                    "Resource": group_arn,
+                },
+                {
+                    "Sid": "UsePackages",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": list(CROSS_ACCOUNT_PACKAGE_ACTIONS),
+                    "Resource": f"arn:{part}:sagemaker:{region}:{account}:model-package/{group}/*",
+                },
+            ],
+        }
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRegistryArgs:
+    """Arguments of :class:`ModelRegistry`.
+
+    Attributes:
+        name_prefix: Prefix of physical names (``mlops-prod``); groups are ``<prefix>-<group>``.
+        region: Region (ARNs in policies).
+        groups: Short names of the model package groups (one per model).
+        cross_account_ids: Accounts allowed to describe and deploy the packages. Empty: no policy.
+        artifacts_bucket_arn: Bucket of models and code (``models/``, ``code/``, ``evaluation``).
+        features_bucket_arn: Bucket of feature tables (training input, read-only).
+        capture_bucket_arn: Bucket endpoint data capture is written to.
+        ml_key_arn: KMS key of the artifacts and capture buckets.
+        datalake_key_arn: KMS key of the features bucket (decrypt only).
+        ecr_repository_prefix: Repositories of this account the role may pull from
+            (``<prefix>*``); SageMaker's own framework images are always allowed.
+        tags: Tags for every taggable child.
+    """
+
+    name_prefix: str
+    region: str
+    groups: Sequence[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+    features_bucket_arn: pulumi.Input[str]
+    capture_bucket_arn: pulumi.Input[str]
+    ml_key_arn: pulumi.Input[str]
+    datalake_key_arn: pulumi.Input[str]
+    cross_account_ids: Sequence[str] = ()
+    ecr_repository_prefix: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            raise ValueError("ModelRegistryArgs.groups: name at least one model package group")
+        if len(set(self.groups)) != len(self.groups):
+            raise ValueError(f"ModelRegistryArgs.groups: names must be unique, got {list(self.groups)}")
+        bad = [a for a in self.cross_account_ids if not (len(a) == 12 and a.isdigit())]
+        if bad:
+            raise ValueError(f"ModelRegistryArgs.cross_account_ids: {bad} are not 12-digit account IDs")
+
+
+class ModelRegistry(pulumi.ComponentResource):
+    """Model package groups, an optional cross-account group policy, and the SageMaker execution role.
+
+    The execution role (used by training and processing jobs and by the endpoint's model) is least
+    privilege, never ``AmazonSageMakerFullAccess``: it reads ``code/`` and ``models/`` and writes
+    ``models/`` in the artifacts bucket, reads ``features/``, writes the capture bucket, uses the
+    ML key (and decrypts the lake key for features), pulls images, writes its logs and metrics, and
+    manages the network interfaces a VPC job or model needs.
+
+    Outputs:
+        group_names: ``{short name: model package group name}``.
+        group_arns: ``{short name: model package group ARN}``.
+        execution_role_arn: The SageMaker execution role ARN.
+        execution_role_name: Its name.
+    """
+
+    group_names: dict[str, pulumi.Output[str]]
+    group_arns: dict[str, pulumi.Output[str]]
+    execution_role_arn: pulumi.Output[str]
+    execution_role_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:registry:ModelRegistry", name, None, opts)
+        account = account_id(self)
+        part = partition(self)
+        tags = dict(args.tags)
+
+        self.group_names, self.group_arns = {}, {}
+        for group in args.groups:
+            physical = f"{args.name_prefix}-{group}"
+            mpg = aws.sagemaker.ModelPackageGroup(
+                f"{name}-{group}-group",
+                model_package_group_name=physical,
+                model_package_group_description=f"{args.name_prefix}: versions of the {group} model",
+                tags={**tags, "model": group},
+                opts=child_opts(self),
+            )
+            if args.cross_account_ids:
+                accounts = list(args.cross_account_ids)
+                aws.sagemaker.ModelPackageGroupPolicy(
+                    f"{name}-{group}-group-policy",
+                    model_package_group_name=mpg.model_package_group_name,
+                    resource_policy=pulumi.Output.all(mpg.arn, account, part).apply(
+                        lambda v, physical=physical, accounts=accounts: group_resource_policy(
+                            str(v[0]), args.region, str(v[1]), physical, str(v[2]), accounts
+                        )
+                    ),
+                    opts=child_opts(self),
+                )
+            self.group_names[group] = mpg.model_package_group_name
+            self.group_arns[group] = mpg.arn
+
+        role = aws.iam.Role(
+            f"{name}-sagemaker-role",
+            name=f"{args.name_prefix}-sagemaker-execution",
+            description="SageMaker training, processing and hosting for the ML platform",
+            # Confused-deputy guard: only SageMaker acting for this account may assume the role.
+            assume_role_policy=service_trust_policy(["sagemaker.amazonaws.com"], source_account=account),
+            max_session_duration=3600,
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-sagemaker-policy",
+            role=role.id,
+            policy=self._execution_policy(args, account, part),
+            opts=child_opts(self),
+        )
+        self.execution_role_arn = role.arn
+        self.execution_role_name = role.name
+        self.register_outputs(
+            {
+                "group_names": self.group_names,
+                "group_arns": self.group_arns,
+                "execution_role_arn": self.execution_role_arn,
+                "execution_role_name": self.execution_role_name,
+            }
+        )
+
+    @staticmethod
+    def _execution_policy(
+        args: ModelRegistryArgs, account: pulumi.Output[str], part: pulumi.Output[str]
+    ) -> pulumi.Output[str]:
+        region = args.region
+        artifacts, features, capture = (
+            args.artifacts_bucket_arn,
+            args.features_bucket_arn,
+            args.capture_bucket_arn,
+        )
+        ecr_prefix = args.ecr_repository_prefix or args.name_prefix
+        repos = [
+            pulumi.Output.format("arn:{0}:ecr:{1}:{2}:repository/{3}*", part, region, account, ecr_prefix),
+            # SageMaker's prebuilt framework images (scikit-learn) live in AWS-owned accounts:
+            # https://docs.aws.amazon.com/sagemaker/latest/dg-ecr-paths/sagemaker-algo-docker-registry-paths.html
+            pulumi.Output.format("arn:{0}:ecr:{1}:*:repository/sagemaker-scikit-learn", part, region),
+        ]
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "ReadCodeAndModels",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": [
+                    pulumi.Output.concat(artifacts, "/code/*"),
+                    pulumi.Output.concat(artifacts, "/models/*"),
+                    pulumi.Output.concat(features, "/features/*"),
+                ],
+            },
+            {
+                "Sid": "WriteModels",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [pulumi.Output.concat(artifacts, "/models/*")],
+            },
+            {
+                # The endpoint writes data capture with the model's execution role.
+                "Sid": "WriteCapture",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [pulumi.Output.concat(capture, "/*")],
+            },
+            {
+                "Sid": "ListPlatformBuckets",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": [artifacts, features, capture],
+            },
+            {
+                "Sid": "UseMlKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": [args.ml_key_arn],
+            },
+            {
+                # Encrypted training/processing volumes: SageMaker creates a grant on the key for the
+                # instance, only ever for an AWS resource.
+                "Sid": "GrantMlKeyToSageMakerVolumes",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": [args.ml_key_arn],
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+            {
+                "Sid": "DecryptFeatures",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [args.datalake_key_arn],
+            },
+            {
+                # GetAuthorizationToken has no resource-level permissions (ECR service authorization).
+                "Sid": "EcrToken",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PullImages",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": repos,
+            },
+            {
+                "Sid": "WriteLogs",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": [
+                    pulumi.Output.format(
+                        "arn:{0}:logs:{1}:{2}:log-group:/aws/sagemaker/*", part, region, account
+                    )
+                ],
+            },
+            {
+                "Sid": "PublishSageMakerMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}
+                },
+            },
+            {
+                # Jobs and models in a VPC: SageMaker creates ENIs in the private subnets
+                # (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html, CreateModel API).
+                "Sid": "VpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                ],
+                "Resource": [
+                    pulumi.Output.format("arn:{0}:ec2:{1}:{2}:network-interface/*", part, region, account),
+                    pulumi.Output.format("arn:{0}:ec2:{1}:{2}:subnet/*", part, region, account),
+                    pulumi.Output.format("arn:{0}:ec2:{1}:{2}:security-group/*", part, region, account),
+                ],
+            },
+            {
+                # Describe* calls have no resource-level permissions.
+                "Sid": "DescribeVpc",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                "Resource": "*",
+            },
+        ]
+        return policy_document(statements)

@@ -1,0 +1,630 @@
+"""Config sections of the ML services layer: ``registry``, ``endpoint``, ``airflow``, ``observability``
+and ``delivery``.
+
+They plug into :class:`stacks.config.PlatformConfig` (one field each) and follow its rules:
+camelCase keys in YAML, unknown keys rejected, and every bad value reported with its full key
+(``mlops-platform:endpoint.canarySizePercent``), the value and the rule it broke. Example::
+
+    mlops-platform:endpoint:
+      modelPackageArn: arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/3
+      instanceType: ml.m5.large
+      instanceCount: 2
+      strategy: CANARY
+      canarySizePercent: 10
+
+Rules that depend on the environment (prod needs more than one instance, guarded traffic shifting
+and data capture) are checked by :func:`check_environment_rules`, which the ML services layer calls
+before it declares anything.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from stacks.config import ConfigError, _Section
+
+if TYPE_CHECKING:
+    from stacks.config import PlatformConfig
+
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")
+_MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+$"
+)
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ML_INSTANCE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
+_S3_KEY = re.compile(r"^[A-Za-z0-9!_.'()/-]+$")
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+)
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_SECRET_ARN = re.compile(r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")
+
+MWAA_AIRFLOW_VERSIONS = ("3.0.6",)
+"""Airflow 3 versions Amazon MWAA offers that this blueprint accepts (Airflow 3 on MWAA since
+Oct 2025, Python 3.12: https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html).
+Add a version here once it is listed on that page."""
+
+
+def has_local_storage(instance_type: str) -> bool:
+    """True for ML instance types with local NVMe storage (see :func:`components.endpoint.has_local_storage`)."""
+    from components.endpoint import has_local_storage as check  # lazy: keeps this module light
+
+    return check(instance_type)
+
+
+class RegistryConfig(_Section):
+    """SageMaker model package groups and who else may use their packages."""
+
+    model_package_groups: list[str] = Field(
+        default_factory=lambda: ["churn"],
+        description="Model package groups, one per model; the physical name is `<prefix>-<name>`.",
+    )
+    cross_account_ids: list[str] = Field(
+        default_factory=list,
+        description="AWS account IDs allowed to describe and deploy this environment's packages "
+        "(cross-account promotion). Empty: no group policy.",
+    )
+
+    @field_validator("model_package_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one model package group, e.g. [churn]")
+        bad = [g for g in value if not _GROUP_NAME.match(g)]
+        if bad:
+            raise ValueError(f"{bad} are not group names: letters, digits and '-' (up to 41 characters)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"group names must be unique, got {value}")
+        return value
+
+    @field_validator("cross_account_ids")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not _ACCOUNT_ID.match(a)]
+        if bad:
+            raise ValueError(f"{bad} are not 12-digit AWS account IDs (quote them in YAML)")
+        return value
+
+
+class ServerlessConfig(_Section):
+    """Serverless Inference capacity (dev): memory and concurrency instead of instances."""
+
+    memory_size_mb: int = Field(default=2048, description="Memory: 1024-6144 MB in 1024 MB steps.")
+    max_concurrency: int = Field(default=5, description="Concurrent invocations (1-200).")
+
+    @field_validator("memory_size_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if value not in (1024, 2048, 3072, 4096, 5120, 6144):
+            raise ValueError("Serverless Inference accepts 1024, 2048, 3072, 4096, 5120 or 6144 MB")
+        return value
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _concurrency(cls, value: int) -> int:
+        if not 1 <= value <= 200:
+            raise ValueError("must be between 1 and 200")
+        return value
+
+
+class ShadowVariantConfig(_Section):
+    """An optional shadow variant: gets a copy of live traffic, its responses are discarded."""
+
+    model_package_arn: str = Field(description="Approved model package ARN the shadow serves.")
+    instance_type: str = Field(default="ml.m5.large", description="Instance type of the shadow.")
+    instance_count: int = Field(default=1, description="Instances of the shadow (>= 1).")
+    traffic_percent: int = Field(default=100, description="Share of live requests copied (1-100).")
+
+    @field_validator("model_package_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not _MODEL_PACKAGE_ARN.match(value):
+            raise ValueError(
+                "must be a versioned model package ARN like "
+                "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/3"
+            )
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not _ML_INSTANCE.match(value):
+            raise ValueError("must be a SageMaker instance type like ml.m5.large")
+        return value
+
+    @field_validator("instance_count", "traffic_percent")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+
+class EndpointConfig(_Section):
+    """The SageMaker endpoint: what it serves, on what capacity, and how updates are guarded.
+
+    Deploying a model is a stack update that sets ``modelPackageArn`` (the delivery pipeline does it
+    when a package is approved). With no ARN, no endpoint is declared.
+    """
+
+    name: str = Field(default="churn", description="Short endpoint name; the endpoint is `<prefix>-<name>`.")
+    model_package_arn: str = Field(
+        default="",
+        description="Approved, versioned model package ARN to serve. Empty: no endpoint yet "
+        "(output `endpointStatus` says so).",
+    )
+    image_uri: str = Field(default="", description="Alternative to a package: serving image URI.")
+    model_data_url: str = Field(default="", description="With imageUri: `s3://` URL of model.tar.gz.")
+    variant_name: str = Field(
+        default="primary",
+        description="Production variant name; must stay the same across updates (blue/green needs it).",
+    )
+    instance_type: str = Field(default="ml.m5.large", description="Instance type of the production variant.")
+    instance_count: int = Field(default=1, description="Initial instance count of the production variant.")
+    serverless: ServerlessConfig | None = Field(
+        default=None,
+        description="Serverless capacity instead of instances (dev). No data capture, VPC, network "
+        "isolation, shadow variant or auto scaling with it.",
+    )
+    shadow: ShadowVariantConfig | None = Field(default=None, description="Optional shadow variant.")
+    network_isolation: bool = Field(
+        default=True, description="Run the model container with no network access (it needs none)."
+    )
+    encrypt_storage: bool = Field(
+        default=True,
+        description="Encrypt the instances' storage volume with the ML key. Must be false for instance "
+        "types with local NVMe storage (the `d` families), which AWS encrypts in hardware.",
+    )
+    capture_enabled: bool = Field(default=True, description="Capture requests and responses to S3.")
+    capture_sampling_percent: int = Field(default=100, description="Share of requests captured (1-100).")
+    strategy: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = Field(
+        default="ALL_AT_ONCE", description="Blue/green traffic shifting of an update."
+    )
+    canary_size_percent: int = Field(
+        default=10, description="CANARY: share of capacity in the canary (1-50)."
+    )
+    linear_step_percent: int = Field(default=20, description="LINEAR: share shifted per step (10-50).")
+    wait_interval_seconds: int = Field(
+        default=300, description="Bake time between traffic shifts (0-3600 s)."
+    )
+    termination_wait_seconds: int = Field(
+        default=300, description="Time the old (blue) fleet is kept after the shift (0-3600 s)."
+    )
+    maximum_execution_timeout_seconds: int = Field(
+        default=1800, description="Upper bound of the whole blue/green update (600-14400 s)."
+    )
+    latency_threshold_ms: int = Field(
+        default=500, description="Rollback alarm: average ModelLatency above this (milliseconds)."
+    )
+    error_threshold: int = Field(
+        default=1, description="Rollback alarm: this many Invocation5XXErrors in a minute."
+    )
+    extra_rollback_alarm_names: list[str] = Field(
+        default_factory=list, description="More CloudWatch alarm names that roll an update back."
+    )
+    autoscaling: bool = Field(default=True, description="Target-tracking auto scaling of the variant.")
+    min_instances: int = Field(default=1, description="Auto scaling lower bound.")
+    max_instances: int = Field(default=2, description="Auto scaling upper bound.")
+    target_invocations_per_instance: int = Field(
+        default=100, description="Auto scaling target: invocations per instance per minute."
+    )
+    retain_replaced_configs: bool = Field(
+        default=True,
+        description="Keep replaced models and endpoint configs in AWS when Pulumi replaces them, so a "
+        "SageMaker auto-rollback never points at a deleted config (they cost nothing).",
+    )
+
+    @field_validator("name", "variant_name")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        if not _ENDPOINT_NAME.match(value):
+            raise ValueError("must be letters, digits and '-' (up to 31 characters)")
+        return value
+
+    @field_validator("model_package_arn")
+    @classmethod
+    def _package(cls, value: str) -> str:
+        if value and not _MODEL_PACKAGE_ARN.match(value):
+            raise ValueError(
+                "must be a versioned model package ARN like "
+                "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/3 (or empty)"
+            )
+        return value
+
+    @field_validator("model_data_url")
+    @classmethod
+    def _model_data(cls, value: str) -> str:
+        if value and not value.startswith("s3://"):
+            raise ValueError("must be an s3:// URL of a model.tar.gz")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not _ML_INSTANCE.match(value):
+            raise ValueError("must be a SageMaker instance type like ml.m5.large")
+        return value
+
+    @field_validator("instance_count", "min_instances", "max_instances", "target_invocations_per_instance")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("capture_sampling_percent")
+    @classmethod
+    def _sampling(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise ValueError("must be between 1 and 100")
+        return value
+
+    # Ranges from the API reference: TrafficRoutingConfig, CapacitySize, BlueGreenUpdatePolicy
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
+    @field_validator("canary_size_percent")
+    @classmethod
+    def _canary(cls, value: int) -> int:
+        if not 1 <= value <= 50:
+            raise ValueError("the canary must be 1-50% of the fleet (the rest stays on the old model)")
+        return value
+
+    @field_validator("linear_step_percent")
+    @classmethod
+    def _linear(cls, value: int) -> int:
+        if not 10 <= value <= 50:
+            raise ValueError("SageMaker shifts 10-50% of the fleet per linear step")
+        return value
+
+    @field_validator("wait_interval_seconds", "termination_wait_seconds")
+    @classmethod
+    def _waits(cls, value: int) -> int:
+        if not 0 <= value <= 3600:
+            raise ValueError("must be between 0 and 3600 seconds")
+        return value
+
+    @field_validator("maximum_execution_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if not 600 <= value <= 14400:
+            raise ValueError("must be between 600 and 14400 seconds")
+        return value
+
+    @field_validator("latency_threshold_ms", "error_threshold")
+    @classmethod
+    def _thresholds(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> EndpointConfig:
+        key = "mlops-platform:endpoint"
+        if self.model_package_arn and (self.image_uri or self.model_data_url):
+            raise ValueError(f"{key}: set either modelPackageArn or imageUri + modelDataUrl, not both")
+        if bool(self.image_uri) != bool(self.model_data_url):
+            raise ValueError(f"{key}: imageUri and modelDataUrl go together; set both or neither")
+        if self.serverless is not None:
+            # Serverless Inference feature exclusions (no data capture, VPC, network isolation,
+            # multiple variants): https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html
+            if self.capture_enabled:
+                raise ValueError(
+                    f"{key}.captureEnabled must be false with {key}.serverless: Serverless Inference does "
+                    "not support data capture (use instances to capture traffic)"
+                )
+            if self.network_isolation:
+                raise ValueError(
+                    f"{key}.networkIsolation must be false with {key}.serverless: Serverless Inference "
+                    "supports neither network isolation nor a VPC"
+                )
+            if self.shadow is not None:
+                raise ValueError(f"{key}.shadow needs instances: Serverless Inference has one variant only")
+        else:
+            if self.encrypt_storage and has_local_storage(self.instance_type):
+                raise ValueError(
+                    f"{key}.instanceType = {self.instance_type!r} has local NVMe storage, and AWS rejects a "
+                    f"KmsKeyId for it (CreateEndpointConfig): pick a type without local storage (e.g. "
+                    f"ml.m5.large) or set {key}.encryptStorage to false (NVMe is encrypted in hardware)"
+                )
+            if (
+                self.shadow is not None
+                and self.encrypt_storage
+                and has_local_storage(self.shadow.instance_type)
+            ):
+                raise ValueError(
+                    f"{key}.shadow.instanceType has local NVMe storage; AWS rejects a KmsKeyId for it"
+                )
+            if self.autoscaling and not (self.min_instances <= self.instance_count <= self.max_instances):
+                raise ValueError(
+                    f"{key}: need minInstances <= instanceCount <= maxInstances (got {self.min_instances}, "
+                    f"{self.instance_count}, {self.max_instances})"
+                )
+        return self
+
+    @property
+    def has_model(self) -> bool:
+        """True when a model (package, or image + data) is configured, so an endpoint is declared."""
+        return bool(self.model_package_arn or self.image_uri)
+
+
+class AirflowConfig(_Section):
+    """The MWAA environment."""
+
+    enabled: bool = Field(default=True, description="Create the MWAA environment.")
+    airflow_version: str = Field(
+        default="3.0.6", description="Airflow version (an Airflow 3 line MWAA offers)."
+    )
+    environment_class: Literal[
+        "mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"
+    ] = Field(default="mw1.small", description="MWAA environment class.")
+    min_workers: int = Field(default=1, description="Minimum Celery workers.")
+    max_workers: int = Field(default=2, description="Maximum Celery workers (up to 25).")
+    schedulers: int = Field(default=2, description="Schedulers (2-5; mw1.micro has 1).")
+    webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = Field(
+        default="PRIVATE_ONLY", description="Web UI reachable only from the VPC (default) or publicly."
+    )
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = Field(
+        default="INFO", description="Level of every Airflow log type sent to CloudWatch."
+    )
+    dags_path: str = Field(default="airflow/dags", description="DAG folder in the artifacts bucket.")
+    requirements_path: str = Field(
+        default="airflow/requirements.txt", description="requirements.txt key in the artifacts bucket."
+    )
+    plugins_path: str = Field(
+        default="airflow/plugins.zip", description="plugins.zip key in the artifacts bucket."
+    )
+    requirements_version: str = Field(
+        default="",
+        description="S3 object version of requirements.txt to install; empty until the delivery pipeline "
+        "has uploaded it (MWAA fails to create when the object is missing).",
+    )
+    plugins_version: str = Field(default="", description="S3 object version of plugins.zip; empty: none.")
+    weekly_maintenance_window_start: str = Field(
+        default="SUN:03:00", description="Weekly maintenance window start, `DAY:HH:MM` UTC."
+    )
+
+    @field_validator("airflow_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in MWAA_AIRFLOW_VERSIONS:
+            raise ValueError(
+                f"must be an Airflow 3 version MWAA offers: {', '.join(MWAA_AIRFLOW_VERSIONS)} "
+                '(quote it in YAML, e.g. "3.0.6")'
+            )
+        return value
+
+    @field_validator("dags_path", "requirements_path", "plugins_path")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not _S3_KEY.match(value) or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be an S3 key without leading or trailing '/', e.g. airflow/dags")
+        return value
+
+    @field_validator("weekly_maintenance_window_start")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not re.fullmatch(r"(MON|TUE|WED|THU|FRI|SAT|SUN):([01]\d|2[0-3]):(00|30)", value):
+            raise ValueError("must be DAY:HH:MM in UTC on the hour or half hour, e.g. SUN:03:00")
+        return value
+
+    @model_validator(mode="after")
+    def _workers(self) -> AirflowConfig:
+        key = "mlops-platform:airflow"
+        if not 1 <= self.min_workers <= self.max_workers <= 25:
+            raise ValueError(
+                f"{key}: need 1 <= minWorkers <= maxWorkers <= 25 (got {self.min_workers}, {self.max_workers})"
+            )
+        if self.environment_class == "mw1.micro":
+            if self.schedulers != 1 or self.max_workers != 1:
+                raise ValueError(f"{key}: mw1.micro runs exactly 1 scheduler and 1 worker")
+        elif not 2 <= self.schedulers <= 5:
+            raise ValueError(f"{key}.schedulers must be 2-5 for {self.environment_class}")
+        return self
+
+
+class PipelineStepsConfig(_Section):
+    """A pipeline and its steps, as they publish ``MLOps/Pipeline`` ``StepFailed``."""
+
+    pipeline: str = Field(description="The `Pipeline` dimension, e.g. `churn-training`.")
+    steps: list[str] = Field(description="The `Step` dimension values, one alarm each.")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one step")
+        return value
+
+
+def _default_pipelines() -> list[PipelineStepsConfig]:
+    return [
+        PipelineStepsConfig(
+            pipeline="churn-training",
+            steps=["ingest", "validate", "features", "train", "evaluate", "register"],
+        ),
+        PipelineStepsConfig(pipeline="monitoring", steps=["monitor"]),
+    ]
+
+
+class ObservabilityConfig(_Section):
+    """Alert topic, alarms and the platform dashboard."""
+
+    alert_emails: list[str] = Field(
+        default_factory=list, description="E-mail subscribers of the alert topic."
+    )
+    pipelines: list[PipelineStepsConfig] = Field(
+        default_factory=_default_pipelines, description="Pipeline steps that get a StepFailed alarm."
+    )
+    drift_share_threshold: float = Field(
+        default=0.3, description="Alarm when DriftShare (share of drifted features) exceeds this (0-1)."
+    )
+    missing_value_rate_threshold: float = Field(
+        default=0.1, description="Alarm when MissingValueRate of captured rows exceeds this (0-1)."
+    )
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        bad = [e for e in value if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
+        if bad:
+            raise ValueError(f"{bad} are not e-mail addresses")
+        return value
+
+    @field_validator("drift_share_threshold", "missing_value_rate_threshold")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError("must be a share between 0 and 1 (exclusive)")
+        return value
+
+
+class DeliverySourceConfig(_Section):
+    """Where the delivery pipeline gets the repository: a CodeConnections connection or an S3 object."""
+
+    kind: Literal["codeconnections", "s3"] = Field(default="s3", description="Source provider.")
+    connection_arn: str = Field(default="", description="codeconnections: the connection ARN.")
+    repository: str = Field(default="", description="codeconnections: `owner/repo`.")
+    branch: str = Field(default="main", description="codeconnections: branch to build.")
+    object_key: str = Field(
+        default="delivery/source.zip", description="s3: key of the source zip in the artifacts bucket."
+    )
+
+    @model_validator(mode="after")
+    def _kind(self) -> DeliverySourceConfig:
+        key = "mlops-platform:delivery.source"
+        if self.kind == "codeconnections":
+            if not _CONNECTION_ARN.match(self.connection_arn):
+                raise ValueError(
+                    f"{key}.connectionArn must be a CodeConnections connection ARN like "
+                    "arn:aws:codeconnections:us-east-1:123456789012:connection/<uuid> when kind is codeconnections"
+                )
+            if not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repository):
+                raise ValueError(f"{key}.repository must be owner/repo when kind is codeconnections")
+        elif not _S3_KEY.match(self.object_key) or not self.object_key.endswith(".zip"):
+            raise ValueError(f"{key}.objectKey must be an S3 key of a .zip file, e.g. delivery/source.zip")
+        return self
+
+
+class PromotionTargetConfig(_Section):
+    """One stack the model promotion pipeline updates, in order."""
+
+    stack: str = Field(description="Pulumi stack name (`staging`, `prod`, or `org/project/stack`).")
+    deploy_role_name: str = Field(
+        description="IAM role (in `accountId`) the promote build assumes to run `pulumi up`."
+    )
+    account_id: str = Field(default="", description="Account of the deploy role; empty: this account.")
+    manual_approval: bool = Field(default=False, description="Wait for a manual approval first.")
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not all(_STACK_NAME.match(p) for p in value.split("/")):
+            raise ValueError("must be a Pulumi stack name like staging or org/project/prod")
+        return value
+
+    @field_validator("deploy_role_name")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not _ROLE_NAME.match(value):
+            raise ValueError("must be an IAM role name (not an ARN)")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if value and not _ACCOUNT_ID.match(value):
+            raise ValueError("must be a 12-digit AWS account ID (quoted) or empty")
+        return value
+
+
+class DeliveryConfig(_Section):
+    """CodePipeline + CodeBuild: the code delivery pipeline and the model promotion pipeline."""
+
+    enabled: bool = Field(default=True, description="Create the delivery pipelines.")
+    source: DeliverySourceConfig = Field(default_factory=DeliverySourceConfig, description="Source.")
+    promotion_targets: list[PromotionTargetConfig] = Field(
+        default_factory=list,
+        description="Stacks an approved model package is promoted to, in order. Empty: no promotion "
+        "pipeline. Any `prod` target needs `manualApproval: true`.",
+    )
+    watch_model_package_groups: list[str] = Field(
+        default_factory=list,
+        description="Full names of more model package groups whose approvals start a promotion "
+        "(this environment's groups are always watched).",
+    )
+    pulumi_backend_url: str = Field(
+        default="", description="State backend for the promote build (`s3://...`; empty: Pulumi Cloud)."
+    )
+    pulumi_token_secret_arn: str = Field(
+        default="", description="Secrets Manager secret holding PULUMI_ACCESS_TOKEN (Pulumi Cloud)."
+    )
+    build_image: str = Field(
+        default="aws/codebuild/amazonlinux-x86_64-standard:5.0", description="CodeBuild image."
+    )
+    build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        Field(default="BUILD_GENERAL1_SMALL", description="CodeBuild compute type.")
+    )
+
+    @field_validator("promotion_targets")
+    @classmethod
+    def _targets(cls, value: list[PromotionTargetConfig]) -> list[PromotionTargetConfig]:
+        stacks = [t.stack for t in value]
+        if len(set(stacks)) != len(stacks):
+            raise ValueError(f"promotion target stacks must be unique, got {stacks}")
+        for target in value:
+            if target.stack.split("/")[-1] == "prod" and not target.manual_approval:
+                raise ValueError(
+                    f"target {target.stack!r} needs manualApproval: true (prod is approved by a person)"
+                )
+        return value
+
+    @field_validator("pulumi_token_secret_arn")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if value and not _SECRET_ARN.match(value):
+            raise ValueError("must be a Secrets Manager secret ARN or empty")
+        return value
+
+    @field_validator("watch_model_package_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        bad = [g for g in value if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", g)]
+        if bad:
+            raise ValueError(f"{bad} are not model package group names")
+        return value
+
+
+def check_environment_rules(config: PlatformConfig) -> None:
+    """Environment-dependent rules of the ML sections (prod is guarded); raises :class:`ConfigError`."""
+    problems: list[str] = []
+    endpoint = config.endpoint
+    if config.environment == "prod":
+        key = "mlops-platform:endpoint"
+        if endpoint.serverless is not None:
+            problems.append(
+                f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
+            )
+        else:
+            if endpoint.instance_count < 2:
+                problems.append(
+                    f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances per "
+                    "production variant (Security Hub SageMaker.4)"
+                )
+            if endpoint.autoscaling and endpoint.min_instances < 2:
+                problems.append(f"{key}.minInstances must be at least 2 in prod")
+        if endpoint.strategy == "ALL_AT_ONCE":
+            problems.append(f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)")
+        if not endpoint.capture_enabled:
+            problems.append(f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)")
+        if config.airflow.webserver_access_mode != "PRIVATE_ONLY":
+            problems.append(
+                "mlops-platform:airflow.webserverAccessMode must be PRIVATE_ONLY in prod (CKV2_AWS_66)"
+            )
+    if config.environment == "staging" and not endpoint.capture_enabled:
+        problems.append("mlops-platform:endpoint.captureEnabled must be true in staging")
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,201 @@
+"""Airflow (MWAA) under the recording mock and in the stacks: trust, the MWAA guide's permissions,
+the platform permissions, private subnets, logging, KMS, and the DAG paths in the artifacts bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.airflow import LOG_TYPES, Airflow, AirflowArgs
+from stacks.synth import RecordedResource, SynthResult, run_program
+from tests.conftest import BASE_CONFIG
+from tests.unit.components._helpers import policy, statements
+
+ARTIFACTS = "arn:aws:s3:::lake-artifacts"
+ML_KEY = "arn:aws:kms:us-east-1:123456789012:key/ml"
+SM_ROLE = "arn:aws:iam::123456789012:role/mlops-test-sagemaker-execution"
+EMR_ROLE = "arn:aws:iam::123456789012:role/mlops-test-features-emr-job"
+ENV = "aws:mwaa/environment:Environment"
+
+
+def _args(**overrides: Any) -> AirflowArgs:
+    values: dict[str, Any] = {
+        "name_prefix": "mlops-test",
+        "region": "us-east-1",
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "source_bucket_arn": ARTIFACTS,
+        "kms_key_arn": ML_KEY,
+        "data_key_arns": [ML_KEY],
+        "read_bucket_arns": [ARTIFACTS],
+        "write_locations": [(ARTIFACTS, "models/")],
+        "emr_virtual_cluster_ids": ["vc123"],
+        "passable_role_arns": {
+            "sagemaker.amazonaws.com": [SM_ROLE],
+            "emr-containers.amazonaws.com": [EMR_ROLE],
+        },
+        "model_package_group_names": ["mlops-test-churn"],
+        "glue_database_name": "mlops_test_lake",
+        "athena_workgroup_name": "mlops-test-analytics",
+        "tags": {"project": "mlops-platform"},
+    }
+    values.update(overrides)
+    return AirflowArgs(**values)
+
+
+@pytest.fixture(scope="module")
+def result() -> SynthResult:
+    def program() -> dict[str, Any]:
+        af = Airflow("af", _args())
+        return {"url": af.webserver_url, "dags": af.dags_s3_uri, "name": af.environment_name}
+
+    return run_program(program, BASE_CONFIG)
+
+
+def _sids(r: RecordedResource) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in statements(policy(r))}
+
+
+def test_execution_role_trusts_both_mwaa_principals(result: SynthResult) -> None:
+    (role,) = result.of_type("aws:iam/role:Role")
+    assert statements(policy(role, "assumeRolePolicy")) == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+
+
+def test_mwaa_guide_permissions(result: SynthResult) -> None:
+    mwaa = _sids(result.named("af-execution-policy"))
+    assert (
+        mwaa["PublishMetrics"]["Resource"]
+        == "arn:aws:airflow:us-east-1:123456789012:environment/mlops-test-airflow"
+    )
+    assert mwaa["DenyListAllBuckets"]["Effect"] == "Deny"
+    assert mwaa["ReadSourceBucket"]["Resource"] == [ARTIFACTS, f"{ARTIFACTS}/*"]
+    assert mwaa["ReadSourceBucket"]["Action"] == ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]
+    assert mwaa["EnvironmentLogs"]["Resource"] == [
+        "arn:aws:logs:us-east-1:123456789012:log-group:airflow-mlops-test-airflow-*"
+    ]
+    assert mwaa["CeleryQueues"]["Resource"] == "arn:aws:sqs:us-east-1:*:airflow-celery-*"
+    assert mwaa["CeleryQueues"]["Action"] == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+    ]
+    assert mwaa["EnvironmentKeyThroughSqsAndS3"] == {
+        "Sid": "EnvironmentKeyThroughSqsAndS3",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+        "Resource": ML_KEY,
+        "Condition": {
+            "StringLike": {"kms:ViaService": ["sqs.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com"]}
+        },
+    }
+
+
+def test_platform_permissions_are_scoped(result: SynthResult) -> None:
+    platform = _sids(result.named("af-platform-policy"))
+    vc = "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc123"
+    assert platform["StartSparkJobs"]["Resource"] == [vc]
+    assert platform["WatchSparkJobs"]["Resource"] == [f"{vc}/jobruns/*"]
+    assert platform["RegisterModels"]["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/mlops-test-churn",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/*",
+    ]
+    assert all(
+        r.split(":")[5].split("/")[1].startswith("mlops-test-")
+        for r in platform["SageMakerJobsAndModels"]["Resource"]
+    )
+    assert (
+        platform["QueryAthena"]["Resource"]
+        == "arn:aws:athena:us-east-1:123456789012:workgroup/mlops-test-analytics"
+    )
+    assert (
+        "arn:aws:glue:us-east-1:123456789012:table/mlops_test_lake/*"
+        in platform["ReadWriteCatalog"]["Resource"]
+    )
+    assert platform["WriteLakePrefixes"]["Resource"] == [f"{ARTIFACTS}/models/*"]
+    passes = [s for s in platform.values() if s["Action"] == "iam:PassRole"]
+    assert sorted((s["Resource"], s["Condition"]) for s in passes) == [
+        ([EMR_ROLE], {"StringEquals": {"iam:PassedToService": "emr-containers.amazonaws.com"}}),
+        ([SM_ROLE], {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+    ]
+
+
+def test_environment_private_logged_encrypted(result: SynthResult) -> None:
+    (env,) = result.of_type(ENV)
+    (sg,) = result.of_type("aws:ec2/securityGroup:SecurityGroup")
+    i = env.inputs
+    assert i["name"] == "mlops-test-airflow"
+    assert i["airflowVersion"].startswith("3.")
+    assert i["webserverAccessMode"] == "PRIVATE_ONLY"
+    assert i["kmsKey"] == ML_KEY
+    assert i["networkConfiguration"] == {
+        "subnetIds": ["subnet-a", "subnet-b"],
+        "securityGroupIds": [sg.outputs["id"]],
+    }
+    assert i["executionRoleArn"] == result.of_type("aws:iam/role:Role")[0].outputs["arn"]
+    assert set(i["loggingConfiguration"]) == {
+        "dagProcessingLogs",
+        "schedulerLogs",
+        "taskLogs",
+        "webserverLogs",
+        "workerLogs",
+    }
+    assert len(LOG_TYPES) == 5
+    assert all(v == {"enabled": True, "logLevel": "INFO"} for v in i["loggingConfiguration"].values())
+    assert i["sourceBucketArn"] == ARTIFACTS
+    assert i["dagS3Path"] == "airflow/dags"
+    assert "requirementsS3Path" not in i or i["requirementsS3Path"] is None
+    assert result.outputs["dags"] == "s3://lake-artifacts/airflow/dags"
+    # the security group only admits itself
+    ingress = result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert [r.inputs["referencedSecurityGroupId"] for r in ingress] == [sg.outputs["id"]]
+
+
+def test_requirements_and_plugins_need_a_version() -> None:
+    with pytest.raises(ValueError, match="requirements_version"):
+        _args(requirements_path="airflow/requirements.txt")
+    with pytest.raises(ValueError, match="exactly two private subnets"):
+        _args(subnet_ids=["a", "b", "c"])
+    with pytest.raises(ValueError, match="Airflow 3"):
+        _args(airflow_version="2.10.3")
+
+
+def test_stacks_put_mwaa_in_two_private_subnets_reading_the_artifacts_bucket(each_stack: SynthResult) -> None:
+    (env,) = each_stack.of_type(ENV)
+    private = each_stack.outputs["privateSubnetIds"]
+    assert env.inputs["networkConfiguration"]["subnetIds"] == private[:2]
+    assert env.inputs["sourceBucketArn"] == each_stack.outputs["artifactsBucketArn"]
+    assert env.inputs["kmsKey"] == each_stack.outputs["mlKeyArn"]
+    assert env.inputs["webserverAccessMode"] == "PRIVATE_ONLY"
+    assert (
+        each_stack.outputs["airflowDagsS3Uri"] == f"s3://{each_stack.outputs['artifactsBucket']}/airflow/dags"
+    )
+    assert each_stack.outputs["airflowWebserverUrl"].endswith(".airflow.amazonaws.com")
+    # the ML key lets CloudWatch Logs encrypt this environment's log groups only
+    ml_key = next(k for k in each_stack.of_type("aws:kms/key:Key") if k.inputs["tags"]["data-domain"] == "ml")
+    logs = [
+        s for s in statements(policy(ml_key)) if s["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    ]
+    assert logs[0]["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:"
+            f"airflow-mlops-{each_stack.stack}-airflow-*"
+        }
+    }
+    # the DAGs may pass exactly the platform's SageMaker role and EMR job roles
+    platform = _sids(each_stack.named(f"mlops-{each_stack.stack}-platform-policy"))
+    passed = sorted(r for s in platform.values() if s["Action"] == "iam:PassRole" for r in s["Resource"])
+    expected = [
+        each_stack.outputs["sagemakerExecutionRoleArn"],
+        *each_stack.outputs["emrJobExecutionRoleArns"].values(),
+    ]
+    assert passed == sorted(expected)

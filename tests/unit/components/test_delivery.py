@@ -1,0 +1,304 @@
+"""Delivery under the recording mock and in the stacks: stage order, manual approval before prod,
+the EventBridge pattern, build specs read from files, encrypted artifact store, least-privilege roles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.delivery import (
+    BUILDSPEC_DIR,
+    MODEL_PACKAGE_EVENT,
+    Delivery,
+    DeliveryArgs,
+    PromotionTarget,
+    Source,
+    approval_event_pattern,
+    read_buildspec,
+)
+from stacks.synth import SynthResult, run_program
+from tests.conftest import BASE_CONFIG
+from tests.unit.components._helpers import policy, statements
+
+ARTIFACTS = "arn:aws:s3:::lake-artifacts"
+ML_KEY = "arn:aws:kms:us-east-1:123456789012:key/ml"
+LOGS_KEY = "arn:aws:kms:us-east-1:123456789012:key/logs"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:mlops-test-alerts"
+CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/0d5b9d5c-1c3b-4c4e-9e62-2f6f3e0e9a11"
+PIPELINE = "aws:codepipeline/pipeline:Pipeline"
+
+
+def _args(**overrides: Any) -> DeliveryArgs:
+    values: dict[str, Any] = {
+        "name_prefix": "mlops-test",
+        "region": "us-east-1",
+        "source": Source(
+            kind="codeconnections", connection_arn=CONNECTION, repository="acme/mlops", branch="main"
+        ),
+        "artifacts_bucket_name": "lake-artifacts",
+        "artifacts_bucket_arn": ARTIFACTS,
+        "artifacts_key_arn": ML_KEY,
+        "logs_key_arn": LOGS_KEY,
+        "promotion_targets": [
+            PromotionTarget(stack="staging", deploy_role_arn="arn:aws:iam::123456789012:role/stg-deployer"),
+            PromotionTarget(
+                stack="prod",
+                deploy_role_arn="arn:aws:iam::210987654321:role/prod-deployer",
+                manual_approval=True,
+            ),
+        ],
+        "watched_group_names": ["mlops-test-churn", "mlops-shared-churn"],
+        "approval_topic_arn": TOPIC,
+        "tags": {"project": "mlops-platform"},
+    }
+    values.update(overrides)
+    return DeliveryArgs(**values)
+
+
+@pytest.fixture(scope="module")
+def result() -> SynthResult:
+    def program() -> dict[str, Any]:
+        d = Delivery("dl", _args())
+        return {
+            "pipeline": d.pipeline_name,
+            "promotion": d.promotion_pipeline_name,
+            "projects": d.project_names,
+        }
+
+    return run_program(program, BASE_CONFIG)
+
+
+def _pipelines(result: SynthResult) -> dict[str, dict[str, Any]]:
+    return {p.inputs["name"]: p.inputs for p in result.of_type(PIPELINE)}
+
+
+def _stage_names(pipeline: dict[str, Any]) -> list[str]:
+    return [s["name"] for s in pipeline["stages"]]
+
+
+def test_code_pipeline_stages_in_order(result: SynthResult) -> None:
+    code = _pipelines(result)["mlops-test-delivery"]
+    assert _stage_names(code) == ["Source", "Test", "Package", "Deploy"]
+    assert code["pipelineType"] == "V2"
+    source = code["stages"][0]["actions"][0]
+    assert source["provider"] == "CodeStarSourceConnection"
+    assert source["configuration"] == {
+        "ConnectionArn": CONNECTION,
+        "FullRepositoryId": "acme/mlops",
+        "BranchName": "main",
+        "OutputArtifactFormat": "CODE_ZIP",
+    }
+    actions = [s["actions"][0] for s in code["stages"][1:]]
+    assert [a["configuration"]["ProjectName"] for a in actions] == [
+        "mlops-test-test",
+        "mlops-test-package",
+        "mlops-test-deploy",
+    ]
+    # deploy ships the package stage's output, not the raw source
+    assert actions[1]["outputArtifacts"] == ["package_output"]
+    assert actions[2]["inputArtifacts"] == ["package_output"]
+
+
+def test_artifact_store_encrypted_with_customer_key(result: SynthResult) -> None:
+    for pipeline in _pipelines(result).values():
+        assert pipeline["artifactStores"] == [
+            {"location": "lake-artifacts", "type": "S3", "encryptionKey": {"id": ML_KEY, "type": "KMS"}}
+        ]
+
+
+def test_promotion_stages_manual_approval_before_prod(result: SynthResult) -> None:
+    promo = _pipelines(result)["mlops-test-promotion"]
+    assert _stage_names(promo) == ["Source", "Deploy-staging", "Approve-prod", "Deploy-prod"]
+    assert promo["executionMode"] == "QUEUED"
+    approve = promo["stages"][2]["actions"][0]
+    assert (approve["category"], approve["owner"], approve["provider"]) == ("Approval", "AWS", "Manual")
+    assert approve["configuration"]["NotificationArn"] == TOPIC
+    names = _stage_names(promo)
+    assert names.index("Approve-prod") == names.index("Deploy-prod") - 1
+    assert names.index("Deploy-staging") < names.index("Approve-prod")
+
+
+def test_event_pattern_matches_only_platform_groups_and_approved(result: SynthResult) -> None:
+    (rule,) = result.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert json.loads(rule.inputs["eventPattern"]) == {
+        "source": ["aws.sagemaker"],
+        "detail-type": [MODEL_PACKAGE_EVENT],
+        "detail": {
+            "ModelPackageGroupName": ["mlops-shared-churn", "mlops-test-churn"],
+            "ModelApprovalStatus": ["Approved"],
+        },
+    }
+    assert MODEL_PACKAGE_EVENT == "SageMaker Model Package State Change"
+    (target,) = result.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["arn"] == "arn:aws:codepipeline:us-east-1:123456789012:mlops-test-promotion"
+    events_role = result.named("dl-events-role")
+    assert statements(policy(events_role, "assumeRolePolicy")) == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnLike": {
+                    "aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/mlops-test-model-approved"
+                },
+            },
+        }
+    ]
+    assert statements(policy(result.named("dl-events-policy"))) == [
+        {
+            "Sid": "StartPromotion",
+            "Effect": "Allow",
+            "Action": "codepipeline:StartPipelineExecution",
+            "Resource": "arn:aws:codepipeline:us-east-1:123456789012:mlops-test-promotion",
+        }
+    ]
+
+
+def test_event_pattern_rejects_other_states_and_groups() -> None:
+    pattern = json.loads(approval_event_pattern(["g1"]))
+    # EventBridge matches a field against a list of exact values; nothing else passes.
+    assert pattern["detail"]["ModelApprovalStatus"] == ["Approved"]
+    assert "PendingManualApproval" not in json.dumps(pattern)
+    assert "Rejected" not in json.dumps(pattern)
+    assert pattern["detail"]["ModelPackageGroupName"] == ["g1"]
+
+
+def test_buildspecs_come_from_the_repository_files(result: SynthResult) -> None:
+    projects = {p.inputs["name"]: p.inputs for p in result.of_type("aws:codebuild/project:Project")}
+    for stage in ("test", "package", "deploy"):
+        text = (BUILDSPEC_DIR / f"{stage}.yml").read_text()
+        assert projects[f"mlops-test-{stage}"]["source"] == {"type": "CODEPIPELINE", "buildspec": text}
+    promote_text = (BUILDSPEC_DIR / "promote.yml").read_text()
+    for slug in ("staging", "prod"):
+        project = projects[f"mlops-test-promote-{slug}"]
+        assert project["source"]["buildspec"] == promote_text
+        env = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+        assert env["TARGET_STACK"] == slug
+        assert env["MODEL_PACKAGE_GROUPS"] == "mlops-test-churn mlops-shared-churn"
+    for project in projects.values():
+        assert project["encryptionKey"] == ML_KEY
+        assert project["environment"]["privilegedMode"] is False
+
+
+def test_read_buildspec_rejects_missing_or_invalid(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing"):
+        read_buildspec("nope", tmp_path)
+    (tmp_path / "bad.yml").write_text("phases: {}\n")
+    with pytest.raises(ValueError, match=r"version: 0\.2"):
+        read_buildspec("bad", tmp_path)
+
+
+def test_build_roles_are_least_privilege(result: SynthResult) -> None:
+    deploy = {s["Sid"]: s for s in statements(policy(result.named("dl-deploy-build-policy")))}
+    assert deploy["DeployCodeAndDags"]["Resource"] == [f"{ARTIFACTS}/code/*", f"{ARTIFACTS}/airflow/*"]
+    test = {s["Sid"]: s for s in statements(policy(result.named("dl-test-build-policy")))}
+    assert "DeployCodeAndDags" not in test
+    assert test["PipelineArtifacts"]["Resource"] == [
+        f"{ARTIFACTS}/mlops-test-delivery/*",
+        f"{ARTIFACTS}/mlops-test-promotion/*",
+    ]
+    promote_prod = {s["Sid"]: s for s in statements(policy(result.named("dl-promote-prod-build-policy")))}
+    assert promote_prod["AssumeDeployRole"]["Resource"] == "arn:aws:iam::210987654321:role/prod-deployer"
+    role = result.named("dl-test-build-role")
+    assert statements(policy(role, "assumeRolePolicy"))[0]["Principal"] == {
+        "Service": "codebuild.amazonaws.com"
+    }
+    pipeline_policy = {s["Sid"]: s for s in statements(policy(result.named("dl-pipeline-policy")))}
+    assert pipeline_policy["UseConnection"]["Resource"] == CONNECTION
+    assert pipeline_policy["RunBuilds"]["Resource"] == [
+        f"arn:aws:codebuild:us-east-1:123456789012:project/mlops-test-{s}"
+        for s in ("test", "package", "deploy")
+    ]
+
+
+def test_s3_source_and_no_promotion() -> None:
+    def program() -> dict[str, Any]:
+        d = Delivery(
+            "dl", _args(source=Source(kind="s3", object_key="delivery/source.zip"), promotion_targets=[])
+        )
+        return {"promotion": d.promotion_pipeline_name}
+
+    result = run_program(program, BASE_CONFIG)
+    (pipeline,) = result.of_type(PIPELINE)
+    assert pipeline.inputs["stages"][0]["actions"][0]["configuration"] == {
+        "S3Bucket": "lake-artifacts",
+        "S3ObjectKey": "delivery/source.zip",
+        "PollForSourceChanges": "false",
+    }
+    assert result.of_type("aws:cloudwatch/eventRule:EventRule") == []
+    assert result.outputs["promotion"] is None
+
+
+def test_prod_needs_a_manual_approval() -> None:
+    with pytest.raises(ValueError, match="manual_approval"):
+        _args(promotion_targets=[PromotionTarget(stack="prod", deploy_role_arn="arn:aws:iam::1:role/x")])
+    with pytest.raises(ValueError, match="connection_arn"):
+        Source(kind="codeconnections")
+
+
+def test_prod_stack_promotes_staging_then_waits_for_a_person(synth_stack) -> None:
+    prod = synth_stack("prod")
+    pipelines = _pipelines(prod)
+    assert _stage_names(pipelines["mlops-prod-delivery"]) == ["Source", "Test", "Package", "Deploy"]
+    assert _stage_names(pipelines["mlops-prod-promotion"]) == [
+        "Source",
+        "Deploy-staging",
+        "Approve-prod",
+        "Deploy-prod",
+    ]
+    (rule,) = prod.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert json.loads(rule.inputs["eventPattern"])["detail"] == {
+        "ModelPackageGroupName": ["mlops-prod-churn"],
+        "ModelApprovalStatus": ["Approved"],
+    }
+    assert prod.outputs["deliveryPipelineName"] == "mlops-prod-delivery"
+    assert prod.outputs["promotionPipelineName"] == "mlops-prod-promotion"
+    # deploy copies into the artifacts bucket paths MWAA reads
+    deploy = next(
+        p for p in prod.of_type("aws:codebuild/project:Project") if p.inputs["name"] == "mlops-prod-deploy"
+    )
+    env = {v["name"]: v["value"] for v in deploy.inputs["environment"]["environmentVariables"]}
+    assert env == {
+        "ARTIFACTS_BUCKET": prod.outputs["artifactsBucket"],
+        "CODE_PREFIX": "code/",
+        "AIRFLOW_PREFIX": "airflow/",
+    }
+    assert prod.outputs["airflowDagsS3Uri"] == f"s3://{env['ARTIFACTS_BUCKET']}/{env['AIRFLOW_PREFIX']}dags"
+
+
+def test_promotion_builds_run_in_the_private_subnets_with_scoped_eni_permissions(synth_stack) -> None:
+    """pulumi up in the promote build must reach the private EKS endpoint: the build runs in the VPC."""
+    import json
+
+    result = synth_stack("prod")
+    private = set(result.outputs["privateSubnetIds"])
+    promote = [p for p in result.of_type("aws:codebuild/project:Project") if "promote" in p.name]
+    assert promote
+    for project in promote:
+        vpc = project.inputs["vpcConfig"]
+        assert vpc["vpcId"] == result.outputs["vpcId"]
+        assert set(vpc["subnets"]) == private
+        (sg_id,) = vpc["securityGroupIds"]
+        sg = next(
+            s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup") if s.outputs["id"] == sg_id
+        )
+        assert not sg.inputs.get("ingress")
+        assert [(e["fromPort"], e["toPort"]) for e in sg.inputs["egress"]] == [(443, 443)]
+    for role_policy in result.of_type("aws:iam/rolePolicy:RolePolicy"):
+        if "promote" not in role_policy.name:
+            continue
+        statements = {s["Sid"]: s for s in json.loads(role_policy.inputs["policy"])["Statement"]}
+        permission = statements["BuildNetworkInterfacePermission"]
+        assert permission["Condition"]["StringEquals"]["ec2:AuthorizedService"] == "codebuild.amazonaws.com"
+        assert len(permission["Condition"]["StringEquals"]["ec2:Subnet"]) == len(private)
+        assert "*" not in statements["BuildNetworkInterfaces"]["Resource"]
+    # the code pipeline's builds (test, package, deploy to S3) do not need the VPC
+    assert all(
+        "vpcConfig" not in p.inputs or not p.inputs["vpcConfig"]
+        for p in result.of_type("aws:codebuild/project:Project")
+        if "promote" not in p.name
+    )

@@ -1,0 +1,230 @@
+"""ML services config: bad values and bad combinations fail before any resource, naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, parse_config
+from stacks.config_ml import MWAA_AIRFLOW_VERSIONS, check_environment_rules, has_local_storage
+from stacks.synth import read_stack_config, stack_config_file
+
+VALID = {"environment": "dev", "region": "us-east-1", "owner": "ml-team", "costCenter": "cc-1"}
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/3"
+PROD_ENDPOINT = {
+    "modelPackageArn": ARN,
+    "instanceCount": 2,
+    "minInstances": 2,
+    "maxInstances": 4,
+    "strategy": "CANARY",
+}
+
+
+def _problems(**overrides: Any) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**VALID, **overrides})
+    return str(info.value)
+
+
+def test_defaults_are_safe() -> None:
+    cfg = parse_config(VALID)
+    assert cfg.endpoint.model_package_arn == ""
+    assert not cfg.endpoint.has_model
+    assert cfg.endpoint.capture_enabled
+    assert cfg.endpoint.network_isolation
+    assert cfg.endpoint.encrypt_storage
+    assert cfg.airflow.webserver_access_mode == "PRIVATE_ONLY"
+    assert cfg.airflow.airflow_version in MWAA_AIRFLOW_VERSIONS
+    assert cfg.registry.cross_account_ids == []
+    assert cfg.delivery.promotion_targets == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "rule"),
+    [
+        ({"endpoint": {"canarySizePercent": 80}}, "mlops-platform:endpoint.canarySizePercent", "1-50%"),
+        ({"endpoint": {"linearStepPercent": 5}}, "mlops-platform:endpoint.linearStepPercent", "10-50%"),
+        (
+            {"endpoint": {"waitIntervalSeconds": 4000}},
+            "mlops-platform:endpoint.waitIntervalSeconds",
+            "0 and 3600",
+        ),
+        (
+            {"endpoint": {"maximumExecutionTimeoutSeconds": 60}},
+            "mlops-platform:endpoint.maximumExecutionTimeoutSeconds",
+            "600 and 14400",
+        ),
+        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:endpoint.strategy", "ALL_AT_ONCE"),
+        (
+            {"endpoint": {"modelPackageArn": "churn:3"}},
+            "mlops-platform:endpoint.modelPackageArn",
+            "versioned model package ARN",
+        ),
+        (
+            {"endpoint": {"captureSamplingPercent": 0}},
+            "mlops-platform:endpoint.captureSamplingPercent",
+            "between 1 and 100",
+        ),
+        ({"endpoint": {"instanceType": "m5.large"}}, "mlops-platform:endpoint.instanceType", "ml.m5.large"),
+        (
+            {"endpoint": {"serverless": {"memorySizeMb": 1000}}},
+            "mlops-platform:endpoint.serverless.memorySizeMb",
+            "1024",
+        ),
+        (
+            {"endpoint": {"instanceType": "ml.m5d.large"}},
+            "mlops-platform:endpoint.instanceType",
+            "local NVMe",
+        ),
+        (
+            {"endpoint": {"instanceType": "ml.g5.xlarge"}},
+            "mlops-platform:endpoint.instanceType",
+            "encryptStorage",
+        ),
+        (
+            {"endpoint": {"serverless": {}, "networkIsolation": False}},
+            "mlops-platform:endpoint.captureEnabled",
+            "does not support data capture",
+        ),
+        (
+            {"endpoint": {"serverless": {}, "captureEnabled": False}},
+            "mlops-platform:endpoint.networkIsolation",
+            "network isolation",
+        ),
+        (
+            {"endpoint": {"imageUri": "x.dkr.ecr/img:1"}},
+            "mlops-platform:endpoint",
+            "imageUri and modelDataUrl go together",
+        ),
+        (
+            {"endpoint": {"instanceCount": 3, "maxInstances": 2}},
+            "mlops-platform:endpoint",
+            "minInstances <= instanceCount <= maxInstances",
+        ),
+        ({"endpoint": {"colour": "blue"}}, "mlops-platform:endpoint.colour", "not a known setting"),
+        ({"registry": {"crossAccountIds": ["1234"]}}, "mlops-platform:registry.crossAccountIds", "12-digit"),
+        (
+            {"registry": {"modelPackageGroups": []}},
+            "mlops-platform:registry.modelPackageGroups",
+            "at least one",
+        ),
+        (
+            {"airflow": {"airflowVersion": "2.10.3"}},
+            "mlops-platform:airflow.airflowVersion",
+            "Airflow 3 version",
+        ),
+        (
+            {"airflow": {"minWorkers": 3, "maxWorkers": 2}},
+            "mlops-platform:airflow",
+            "minWorkers <= maxWorkers",
+        ),
+        (
+            {"airflow": {"environmentClass": "mw1.micro"}},
+            "mlops-platform:airflow",
+            "mw1.micro runs exactly 1",
+        ),
+        ({"airflow": {"dagsPath": "/dags/"}}, "mlops-platform:airflow.dagsPath", "leading or trailing"),
+        (
+            {"observability": {"alertEmails": ["nobody"]}},
+            "mlops-platform:observability.alertEmails",
+            "e-mail",
+        ),
+        (
+            {"observability": {"driftShareThreshold": 2}},
+            "mlops-platform:observability.driftShareThreshold",
+            "between 0 and 1",
+        ),
+        (
+            {"delivery": {"source": {"kind": "codeconnections"}}},
+            "mlops-platform:delivery.source.connectionArn",
+            "CodeConnections connection ARN",
+        ),
+        (
+            {"delivery": {"promotionTargets": [{"stack": "prod", "deployRoleName": "deployer"}]}},
+            "mlops-platform:delivery.promotionTargets",
+            "manualApproval: true",
+        ),
+        (
+            {"delivery": {"promotionTargets": [{"stack": "dev", "deployRoleName": "arn:aws:iam::1:role/x"}]}},
+            "mlops-platform:delivery.promotionTargets.0.deployRoleName",
+            "role name (not an ARN)",
+        ),
+    ],
+)
+def test_bad_values_name_the_key(overrides: dict[str, Any], key: str, rule: str) -> None:
+    message = _problems(**overrides)
+    assert key in message
+    assert rule in message
+
+
+def _prod(**endpoint: Any) -> Any:
+    return parse_config({**VALID, "environment": "prod", "endpoint": {**PROD_ENDPOINT, **endpoint}})
+
+
+def test_prod_rules() -> None:
+    check_environment_rules(_prod())  # the guarded prod shape passes
+    with pytest.raises(ConfigError) as info:
+        check_environment_rules(
+            _prod(instanceCount=1, minInstances=1, strategy="ALL_AT_ONCE", captureEnabled=False)
+        )
+    message = str(info.value)
+    assert "mlops-platform:endpoint.instanceCount = 1: prod needs at least 2 instances" in message
+    assert "mlops-platform:endpoint.minInstances must be at least 2 in prod" in message
+    assert "mlops-platform:endpoint.strategy must be CANARY or LINEAR in prod" in message
+    assert "mlops-platform:endpoint.captureEnabled must be true in prod" in message
+    with pytest.raises(ConfigError, match="serverless must not be set in prod"):
+        check_environment_rules(
+            _prod(
+                serverless={}, captureEnabled=False, networkIsolation=False, instanceCount=1, minInstances=1
+            )
+        )
+    public = parse_config({**VALID, "environment": "prod", "endpoint": PROD_ENDPOINT,
+                           "airflow": {"webserverAccessMode": "PUBLIC_ONLY"}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"airflow\.webserverAccessMode must be PRIVATE_ONLY in prod"):
+        check_environment_rules(public)
+
+
+def test_dev_may_run_serverless_without_capture() -> None:
+    cfg = parse_config(
+        {
+            **VALID,
+            "endpoint": {
+                "serverless": {},
+                "captureEnabled": False,
+                "networkIsolation": False,
+                "autoscaling": False,
+            },
+        }
+    )
+    check_environment_rules(cfg)
+
+
+def test_local_storage_detection() -> None:
+    assert [
+        t
+        for t in ("ml.m5d.large", "ml.c5d.xlarge", "ml.g4dn.xlarge", "ml.p4d.24xlarge")
+        if has_local_storage(t)
+    ] == [
+        "ml.m5d.large",
+        "ml.c5d.xlarge",
+        "ml.g4dn.xlarge",
+        "ml.p4d.24xlarge",
+    ]
+    assert not any(has_local_storage(t) for t in ("ml.m5.large", "ml.c6i.xlarge", "ml.t2.medium"))
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_stack_files_pass_the_environment_rules(stack: str) -> None:
+    from stacks.config import _decode
+
+    raw = read_stack_config(stack_config_file(stack))
+    values = {k.split(":", 1)[1]: _decode(v) for k, v in raw.items() if k.startswith("mlops-platform:")}
+    cfg = parse_config({**values, "region": raw["aws:region"]})
+    check_environment_rules(cfg)
+    if stack == "prod":
+        assert cfg.endpoint.strategy == "CANARY"
+        assert cfg.endpoint.instance_count >= 2
+        assert [t.manual_approval for t in cfg.delivery.promotion_targets] == [False, True]
+    if stack == "dev":
+        assert cfg.endpoint.serverless is not None
