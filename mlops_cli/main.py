@@ -10,6 +10,8 @@ import typer
 
 from mlops_cli import synth as synth_cmd
 from pipelines.cli import pipeline_app
+from pipelines.monitoring import cli as monitor_cmd
+from pipelines.serving import cli as serve_cmd
 
 app = typer.Typer(
     name="mlops",
@@ -19,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("synth")(synth_cmd.synth)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 
 

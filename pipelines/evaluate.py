@@ -392,6 +392,28 @@ def champion_model(clients: AwsClients, loaded: LoadedModel, test: pd.DataFrame)
     }
 
 
+def serving_runtime_check(loaded: LoadedModel, test_inputs: pd.DataFrame) -> dict[str, Any]:
+    """Check the inference server's fast runtime against scikit-learn on the held-out rows.
+
+    The server compiles supported pipelines into a NumPy fast path and re-verifies it on probe rows
+    when it loads a model; this records, at evaluation time and on the real test set, whether that
+    runtime reproduces scikit-learn's outputs within its tolerance. ``runtime`` is
+    ``fast-path:<kind>`` when it does, ``scikit-learn`` otherwise (with the reason).
+    """
+    from pipelines.serving.artifact import FeatureSpec
+    from pipelines.serving.fastpath import DEFAULT_TOLERANCE, UnsupportedModelError, compile_model, verify
+
+    features = [FeatureSpec(name=f["name"], kind=f["kind"]) for f in loaded.metadata["features"]]
+    result: dict[str, Any] = {"tolerance": DEFAULT_TOLERANCE, "rows": len(test_inputs)}
+    try:
+        fast = compile_model(loaded.model, features)
+        columns = {name: test_inputs[name].to_numpy() for name in test_inputs.columns}
+        difference = verify(fast, loaded.model, columns, DEFAULT_TOLERANCE)
+    except UnsupportedModelError as error:
+        return {**result, "runtime": "scikit-learn", "reason": str(error)}
+    return {**result, "runtime": f"fast-path:{fast.kind}", "max_abs_difference": difference}
+
+
 def evaluate_frames(
     loaded: LoadedModel, frame: pd.DataFrame, champion: dict[str, Any] | None = None, seed: int = 0
 ) -> tuple[dict[str, Any], dict[str, Any], bytes]:
@@ -413,6 +435,7 @@ def evaluate_frames(
         "metrics": metrics,
         "gate": gate(contract, metrics, behavioural, champion),
         "behavioural": behavioural,
+        "serving_runtime": serving_runtime_check(loaded, model_inputs(test, contract)),
     }
     inputs = model_inputs(train, contract).reset_index(drop=True)
     scores = loaded.scores(inputs)

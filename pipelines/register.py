@@ -109,10 +109,15 @@ def package_request(
             "registration_key": key,
             "run_id": str(metadata["run_id"]),
             "code_version": str(metadata["code_version"]),
+            "serving_runtime": str(evaluation.get("serving_runtime", {}).get("runtime", "unchecked")),
             "training_data_sha256": metadata["training_data_sha256"],
             "model_sha256": metadata["model_sha256"],
             "task": metadata["task"],
-            **{f"metric_{k}": f"{v:.6g}" for k, v in evaluation["metrics"].items()},
+            # An undefined metric (e.g. AUC on a one-class test set) is null in evaluation.json.
+            **{
+                f"metric_{k}": "undefined" if v is None else f"{v:.6g}"
+                for k, v in evaluation["metrics"].items()
+            },
         },
         "Tags": [
             {"Key": "mlops:model", "Value": metadata["model_name"]},

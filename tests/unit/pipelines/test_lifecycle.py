@@ -68,6 +68,11 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     assert evaluation["gate"]["passed"] is True
     assert evaluation["gate"]["champion"] is None
     assert {b["kind"] for b in evaluation["behavioural"]} == {"invariance", "directional"}
+    # the serving fast path is verified against scikit-learn on the held-out rows
+    runtime = evaluation["serving_runtime"]
+    assert runtime["runtime"].startswith("fast-path:"), runtime
+    assert runtime["rows"] == evaluation["test_rows"]
+    assert runtime["max_abs_difference"] <= runtime["tolerance"]
     baseline = _json(platform, artifacts, prefix + "baseline.json")
     assert set(baseline["features"]) == set(churn_contract.feature_names)
     tenure = baseline["features"]["tenure_months"]
@@ -99,6 +104,7 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     custom = package["CustomerMetadataProperties"]
     assert custom["run_id"] == "run-1"
     assert custom["code_version"] == "test-sha"
+    assert custom["serving_runtime"] == runtime["runtime"]
     assert len(custom["training_data_sha256"]) == 64
 
     again = register_model(platform.clients, model_uri)

@@ -29,6 +29,9 @@ def test_housing_pipeline_end_to_end(platform: Platform, housing_contract: Datas
     assert set(result.report["metrics"]) == {"rmse", "mae", "r2"}
     assert result.passed, result.report["gate"]["reasons"]
     assert result.report["metrics"]["r2"] > 0.9
+    assert result.report["serving_runtime"]["runtime"].startswith("fast-path:"), result.report[
+        "serving_runtime"
+    ]
     registration = register_model(platform.clients, model_uri)
     package = platform.clients.sagemaker.describe_model_package(
         ModelPackageName=registration.model_package_arn

@@ -1,0 +1,1 @@
+"""Peer servers for the serving benchmark (run inside benchmarks/.venvs/serving)."""
