@@ -15,7 +15,7 @@ from pipelines.serving import cli as serve_cmd
 
 app = typer.Typer(
     name="mlops",
-    help="MLOps platform blueprint: synthesize stacks offline, run pipeline steps, rehearse the lifecycle.",
+    help="MLOps platform blueprint: synthesize stacks offline, run pipeline steps, serve and monitor models.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
