@@ -112,6 +112,8 @@ class Guardrails:
     extra_alarm_names: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        # CanarySize <= 50% and LinearStepSize 10-50% of the variant's instances, WaitIntervalInSeconds
+        # 0-3600: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html
         if not 1 <= self.canary_size_percent <= 50:
             raise ValueError(f"Guardrails.canary_size_percent={self.canary_size_percent}: use 1-50")
         if not 10 <= self.linear_step_percent <= 50:
