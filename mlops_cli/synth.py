@@ -68,7 +68,7 @@ def _summary(result: object, console: Console) -> None:
         title=f"stack [bold]{result.stack}[/]: {sum(1 for r in result.resources if r.custom)} resources"
     )
     table.add_column("component")
-    table.add_column("resource type")
+    table.add_column("resource type", overflow="fold")
     table.add_column("count", justify="right")
     table.add_column("protected", justify="right")
     for comp in components:
