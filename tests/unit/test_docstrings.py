@@ -1,5 +1,5 @@
-"""Every public class and function of components/ and stacks/ has a docstring (the reference
-pages in docs/reference are generated from them)."""
+"""Every public class and function of components/, stacks/ and pipelines/ has a docstring (the
+reference pages in docs/reference are generated from them)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("components", "stacks")
+PACKAGES = ("components", "stacks", "pipelines")
 
 
 def _public_modules() -> list[str]:
@@ -18,7 +18,9 @@ def _public_modules() -> list[str]:
         pkg = importlib.import_module(package)
         names.append(package)
         names += [
-            f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+            m.name
+            for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.")
+            if not any(part.startswith("_") for part in m.name.split("."))
         ]
     return names
 
