@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,11 @@ POLICY_VERSION = "2012-10-17"
 def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     """Resource options for a child: parented to the component, plus any extra options."""
     return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def policy_json(statements: Sequence[Mapping[str, Any]]) -> str:
+    """A policy JSON string from plain statements (inside ``.apply`` callbacks, where values are resolved)."""
+    return json.dumps({"Version": POLICY_VERSION, "Statement": list(statements)})
 
 
 def policy_document(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:

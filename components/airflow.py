@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components._util import account_id, child_opts, partition, policy_document
+from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 """Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
@@ -194,15 +194,7 @@ class Airflow(pulumi.ComponentResource):
             f"{name}-execution-role",
             name=f"{env_name}-execution",
             description=f"MWAA execution role of {env_name}",
-            assume_role_policy=policy_document(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            ),
+            assume_role_policy=service_trust_policy(["airflow.amazonaws.com", "airflow-env.amazonaws.com"]),
             tags=tags,
             opts=child_opts(self),
         )

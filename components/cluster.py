@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._util import child_opts, partition, policy_document, service_trust_policy
+from components._util import child_opts, partition, policy_document, policy_json, service_trust_policy
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 """All EKS control-plane log types (CKV_AWS_37)."""
@@ -171,7 +171,7 @@ def irsa_trust_policy(
                 }
             },
         }
-        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        return policy_json([statement])
 
     return pulumi.Output.all(provider_arn, issuer_url).apply(render)
 

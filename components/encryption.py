@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._util import POLICY_VERSION, account_id, child_opts, partition
+from components._util import account_id, child_opts, partition, policy_json
 
 # Actions a service principal needs to encrypt and decrypt with a key. From the CloudWatch Logs
 # guide "Encrypt log data in CloudWatch Logs using AWS KMS":
@@ -221,4 +220,4 @@ def _key_policy(spec: KeySpec, *, region: str, account: str, partition: str) -> 
         if condition:
             statement["Condition"] = condition
         statements.append(statement)
-    return json.dumps({"Version": POLICY_VERSION, "Statement": statements})
+    return policy_json(statements)

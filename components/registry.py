@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +9,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+from components._util import (
+    account_id,
+    child_opts,
+    partition,
+    policy_document,
+    policy_json,
+    service_trust_policy,
+)
 
 CROSS_ACCOUNT_PACKAGE_ACTIONS = (
     "sagemaker:DescribeModelPackage",
@@ -29,26 +35,23 @@ def group_resource_policy(
     """The model package group resource policy letting ``accounts`` describe and deploy its packages."""
     principals = [f"arn:{part}:iam::{a}:root" for a in accounts]
     principal: dict[str, Any] = {"AWS": principals if len(principals) > 1 else principals[0]}
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DescribeGroup",
-                    "Effect": "Allow",
-                    "Principal": principal,
-                    "Action": "sagemaker:DescribeModelPackageGroup",
-                    "Resource": group_arn,
-                },
-                {
-                    "Sid": "UsePackages",
-                    "Effect": "Allow",
-                    "Principal": principal,
-                    "Action": list(CROSS_ACCOUNT_PACKAGE_ACTIONS),
-                    "Resource": f"arn:{part}:sagemaker:{region}:{account}:model-package/{group}/*",
-                },
-            ],
-        }
+    return policy_json(
+        [
+            {
+                "Sid": "DescribeGroup",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": "sagemaker:DescribeModelPackageGroup",
+                "Resource": group_arn,
+            },
+            {
+                "Sid": "UsePackages",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": list(CROSS_ACCOUNT_PACKAGE_ACTIONS),
+                "Resource": f"arn:{part}:sagemaker:{region}:{account}:model-package/{group}/*",
+            },
+        ]
     )
 
 

@@ -31,7 +31,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+from components._util import (
+    account_id,
+    child_opts,
+    partition,
+    policy_document,
+    policy_json,
+    service_trust_policy,
+)
 
 EMR_CONTAINERS_USER = "emr-containers"
 """Kubernetes user name EKS maps EMR's service-linked role to."""
@@ -115,8 +122,6 @@ def emr_job_role_trust_policy(
     """The IRSA trust of an EMR on EKS job execution role for the given namespaces."""
 
     def render(values: list[Any]) -> str:
-        import json
-
         arn, issuer, acct = str(values[0]), str(values[1]).removeprefix("https://"), str(values[2])
         encoded = base36_role_name(role_name)
         subjects = [f"system:serviceaccount:{ns}:emr-containers-sa-*-*-{acct}-{encoded}" for ns in namespaces]
@@ -126,7 +131,7 @@ def emr_job_role_trust_policy(
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringLike": {f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects}},
         }
-        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        return policy_json([statement])
 
     return pulumi.Output.all(provider_arn, issuer_url, account).apply(render)
 

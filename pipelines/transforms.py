@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+_MISSING_TEXT = frozenset({"", "<NA>", "nan", "NaT"})
+
 
 def category_text(value: Any) -> str | None:
     """One categorical value as text: None for missing, ``True``/``False`` for booleans, ``3`` for 3.0."""
@@ -26,7 +28,7 @@ def category_text(value: Any) -> str | None:
     if isinstance(value, int | np.integer):
         return str(int(value))
     text = str(value)
-    return None if text in {"", "<NA>", "nan", "NaT"} else text
+    return None if text in _MISSING_TEXT else text
 
 
 def as_text(values: Any) -> np.ndarray:
@@ -36,5 +38,10 @@ def as_text(values: Any) -> np.ndarray:
         array = array.reshape(-1, 1)
     out = np.empty(array.shape, dtype=object)
     for index, value in np.ndenumerate(array):
-        out[index] = category_text(value)
+        # Strings are what requests and CSV files carry: answer them without the type dispatch
+        # (same result as category_text, which returns a str unchanged unless it spells "missing").
+        if type(value) is str:
+            out[index] = None if value in _MISSING_TEXT else value
+        else:
+            out[index] = category_text(value)
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.analytics import Analytics, AnalyticsArgs, Column, DatasetSchema
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
@@ -99,7 +98,7 @@ def build_compute(platform: Platform) -> None:
             capture_bucket=datalake.bucket_names["capture"],
             results_bucket=datalake.bucket_names["artifacts"],
             results_key_arn=encryption.key_arn("ml"),
-            expected_bucket_owner=aws.get_caller_identity_output().account_id,
+            expected_bucket_owner=platform.account_id,
             dataset=None
             if dataset is None
             else DatasetSchema(

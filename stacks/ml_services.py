@@ -244,8 +244,7 @@ def build_ml_services(platform: Platform) -> None:
     delivery: Delivery | None = None
     dl_cfg = config.delivery
     if dl_cfg.enabled:
-        identity = aws.get_caller_identity_output()
-        part = aws.get_partition_output().partition
+        part = platform.partition
         src = dl_cfg.source
         delivery = Delivery(
             prefix,
@@ -273,7 +272,7 @@ def build_ml_services(platform: Platform) -> None:
                         deploy_role_arn=pulumi.Output.format(
                             "arn:{0}:iam::{1}:role/{2}",
                             part,
-                            t.account_id or identity.account_id,
+                            t.account_id or platform.account_id,
                             t.deploy_role_name,
                         ),
                         manual_approval=t.manual_approval,

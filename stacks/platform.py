@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
 import pulumi_aws as aws
 
 from components.datalake import DataLake, DataLakeArgs, default_bucket_specs
@@ -58,6 +59,10 @@ class Platform:
     encryption: Encryption
     network: Network
     datalake: DataLake
+    account_id: pulumi.Output[str]
+    """The deploying account (looked up once, ``sts:GetCallerIdentity``)."""
+    partition: pulumi.Output[str]
+    """The AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``), looked up once."""
     outputs: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)
     """Components of later layers by name (e.g. ``cluster``, ``analytics``, ``registry``)."""
@@ -123,10 +128,11 @@ def build(config: PlatformConfig) -> Platform:
         ),
     )
 
+    account_id = aws.get_caller_identity_output().account_id
     outputs: dict[str, Any] = {
         "environment": config.environment,
         "region": config.region,
-        "accountId": aws.get_caller_identity_output().account_id,
+        "accountId": account_id,
         "vpcId": network.vpc_id,
         "vpcCidr": network.vpc_cidr,
         "privateSubnetIds": network.private_subnet_ids,
@@ -141,7 +147,13 @@ def build(config: PlatformConfig) -> Platform:
         outputs[_bucket_output_key(role)] = bucket_name
         outputs[_bucket_output_key(role) + "Arn"] = datalake.bucket_arns[role]
     platform = Platform(
-        config=config, encryption=encryption, network=network, datalake=datalake, outputs=outputs
+        config=config,
+        encryption=encryption,
+        network=network,
+        datalake=datalake,
+        account_id=account_id,
+        partition=aws.get_partition_output().partition,
+        outputs=outputs,
     )
     # --- later layers: one call each to stacks/<layer>.py, which adds its components to
     # `platform.layers` and its keys to `platform.outputs` (and documents them in OUTPUT_KEYS) ---

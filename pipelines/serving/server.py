@@ -52,7 +52,7 @@ _JSON = b"application/json"
 
 
 class _BodyTooLargeError(Exception):
-    pass
+    """The request body grew past ``max_body_bytes`` while it was being read (answered with 413)."""
 
 
 class InferenceApp:
