@@ -1,6 +1,6 @@
 """``mlops serve``: run the inference server locally or as a custom container's entry point.
 
-Importing this module imports nothing heavy; uvicorn, scikit-learn and pandas load inside the
+Importing this module imports nothing heavy; the HTTP server, scikit-learn and pandas load inside the
 command.
 """
 
@@ -21,7 +21,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (SageMaker's contract is 8080).")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes (each holds a copy of the model).")] = 1,
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body in MB.")] = 6.0,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning, error).")] = "info",
 ) -> None:
     """Serve a model directory on /ping and /invocations (the SageMaker serving contract)."""
     from pipelines.serving.server import serve as run_server

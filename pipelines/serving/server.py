@@ -1,8 +1,8 @@
 """The SageMaker serving contract over HTTP: ``GET /ping`` and ``POST /invocations`` on port 8080.
 
-A raw ASGI application (no web framework: routing two paths does not need one) served by uvicorn
-with uvloop and httptools, one process per worker. Every request goes through the same handler
-functions the prebuilt SageMaker scikit-learn container calls (:mod:`pipelines.serving.inference`).
+:class:`InferenceApp` routes the contract's paths to the same handler functions the prebuilt
+SageMaker scikit-learn container calls (:mod:`pipelines.serving.inference`); the HTTP layer is
+:mod:`pipelines.serving.http` (httptools on uvloop), one process per worker.
 
 Error behaviour: a client mistake is a 4xx JSON body ``{"error", "status", "request_id"}`` naming
 the problem; anything else is a 500 with the same shape and the request id logged with the
@@ -16,22 +16,18 @@ import itertools
 import json
 import logging
 import os
+import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from pipelines.serving.artifact import ArtifactError, ModelArtifact
 from pipelines.serving.codec import InputError
+from pipelines.serving.http import DEFAULT_KEEP_ALIVE_TIMEOUT, HttpServer, Request, Response, new_event_loop
 from pipelines.serving.inference import model_fn, transform
 
 logger = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_PORT = 8080
 """Port of the SageMaker serving contract."""
@@ -51,12 +47,8 @@ MAX_BODY_ENV = "SERVING_MAX_BODY_BYTES"
 _JSON = b"application/json"
 
 
-class _BodyTooLargeError(Exception):
-    """The request body grew past ``max_body_bytes`` while it was being read (answered with 413)."""
-
-
 class InferenceApp:
-    """ASGI application serving one model directory.
+    """The contract's routes for one model directory, independent of the HTTP layer.
 
     Args:
         model_dir: directory holding ``metadata.json`` and the model file.
@@ -88,200 +80,130 @@ class InferenceApp:
             self.artifact = None
             self.load_error = f"{type(error).__name__}: {error}"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self.artifact is None:
-                    self.load()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        method = scope["method"]
+    def handle(self, request: Request) -> Response:
+        """Route one request: ``/invocations``, ``/ping``, ``/execution-parameters``; 404/405 otherwise."""
+        path = request.path
+        method = request.method
         if path == "/invocations":
             if method != "POST":
-                await _respond(
-                    send, 405, _error_body("use POST /invocations", 405, None), _JSON, allow=b"POST"
-                )
-                return
-            await self._invocations(scope, receive, send)
-        elif path == "/ping":
+                return _error(405, "use POST /invocations", None, allow=b"POST")
+            return self._invocations(request)
+        if path == "/ping":
             if method not in ("GET", "HEAD"):
-                await _respond(send, 405, _error_body("use GET /ping", 405, None), _JSON, allow=b"GET")
-                return
-            await self._ping(send)
-        elif path == "/execution-parameters" and method == "GET":
+                return _error(405, "use GET /ping", None, allow=b"GET")
+            return self._ping()
+        if path == "/execution-parameters" and method == "GET":
             params = {
                 "MaxConcurrentTransforms": self.workers,
                 "BatchStrategy": "MULTI_RECORD",
                 "MaxPayloadInMB": 6,
             }
-            await _respond(send, 200, json.dumps(params).encode(), _JSON)
-        else:
-            message = f"no route {method} {path}: use GET /ping or POST /invocations"
-            await _respond(send, 404, _error_body(message, 404, None), _JSON)
+            return Response(200, json.dumps(params).encode())
+        return _error(404, f"no route {method} {path}: use GET /ping or POST /invocations", None)
 
-    async def _ping(self, send: Send) -> None:
-        if self.artifact is None and self.load_error is None:
-            self.load()
-        if self.artifact is not None:
-            await _respond(send, 200, b"{}", _JSON)
-        else:
-            await _respond(send, 503, _error_body(f"model not loaded: {self.load_error}", 503, None), _JSON)
-
-    async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = f"{self._boot}-{next(self._counter):x}"
-        content_type: str | None = None
-        accept: str | None = None
-        declared_length = -1
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"accept":
-                accept = value.decode("latin-1")
-            elif name == b"content-length":
-                try:
-                    declared_length = int(value)
-                except ValueError:
-                    declared_length = -1
-        if declared_length > self.max_body_bytes:
-            await self._too_large(send, request_id)
-            return
-        try:
-            body = await _read_body(receive, self.max_body_bytes)
-        except _BodyTooLargeError:
-            await self._too_large(send, request_id)
-            return
-        if body is None:  # client went away
-            return
-        artifact = self.artifact
-        if artifact is None:
-            message = f"model not loaded: {self.load_error or 'start-up has not finished'}"
-            await _respond(send, 503, _error_body(message, 503, request_id), _JSON, request_id=request_id)
-            return
-        try:
-            payload, response_type = transform(artifact, body, content_type, accept)
-        except InputError as error:
-            body_out = _error_body(error.message, error.status_code, request_id)
-            await _respond(send, error.status_code, body_out, _JSON, request_id=request_id)
-            return
-        except Exception:
-            logger.exception("request %s failed with an internal error", request_id)
-            body_out = _error_body(
-                "internal server error; quote the request id to the operator", 500, request_id
-            )
-            await _respond(send, 500, body_out, _JSON, request_id=request_id)
-            return
-        await _respond(send, 200, payload, response_type.encode(), request_id=request_id)
-
-    async def _too_large(self, send: Send, request_id: str) -> None:
+    def too_large(self) -> Response:
+        """413 for a body over ``max_body_bytes`` (the connection is closed after it)."""
         message = (
             f"request body larger than {self.max_body_bytes} bytes: split the batch into smaller requests"
         )
-        await _respond(send, 413, _error_body(message, 413, request_id), _JSON, request_id=request_id)
+        return _error(413, message, self._request_id())
+
+    def bad_request(self, status: int, message: str) -> Response:
+        """The answer to a request the HTTP layer rejected before routing (malformed, head too large)."""
+        return _error(status, message, None)
+
+    def _request_id(self) -> str:
+        return f"{self._boot}-{next(self._counter):x}"
+
+    def _ping(self) -> Response:
+        if self.artifact is None and self.load_error is None:
+            self.load()
+        if self.artifact is not None:
+            return Response(200, b"{}")
+        return _error(503, f"model not loaded: {self.load_error}", None)
+
+    def _invocations(self, request: Request) -> Response:
+        request_id = self._request_id()
+        artifact = self.artifact
+        if artifact is None:
+            message = f"model not loaded: {self.load_error or 'start-up has not finished'}"
+            return _error(503, message, request_id)
+        try:
+            payload, response_type = transform(artifact, request.body, request.content_type, request.accept)
+        except InputError as error:
+            return _error(error.status_code, error.message, request_id)
+        except Exception:
+            logger.exception("request %s failed with an internal error", request_id)
+            return _error(500, "internal server error; quote the request id to the operator", request_id)
+        return Response(200, payload, response_type.encode(), ((b"x-request-id", request_id.encode()),))
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLargeError
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _error_body(message: str, status: int, request_id: str | None) -> bytes:
-    return json.dumps({"error": message, "status": status, "request_id": request_id}).encode()
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    *,
-    request_id: str | None = None,
-    allow: bytes | None = None,
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+def _error(status: int, message: str, request_id: str | None, *, allow: bytes | None = None) -> Response:
+    body = json.dumps({"error": message, "status": status, "request_id": request_id}).encode()
+    headers: list[tuple[bytes, bytes]] = []
     if request_id is not None:
         headers.append((b"x-request-id", request_id.encode()))
     if allow is not None:
         headers.append((b"allow", allow))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return Response(status, body, _JSON, tuple(headers))
 
 
 def app_from_env() -> InferenceApp:
-    """Application factory for uvicorn worker processes (reads :data:`MODEL_DIR_ENV`)."""
+    """The application a worker process serves (reads :data:`MODEL_DIR_ENV` and :data:`MAX_BODY_ENV`)."""
     model_dir = os.environ.get(MODEL_DIR_ENV, SAGEMAKER_MODEL_DIR)
     max_body = int(os.environ.get(MAX_BODY_ENV, str(DEFAULT_MAX_BODY_BYTES)))
     workers = int(os.environ.get("SERVING_WORKERS", "1"))
     return InferenceApp(model_dir, max_body_bytes=max_body, workers=workers)
 
 
-def _fast_impl(module: str, name: str) -> str:
-    try:
-        __import__(module)
-    except ImportError:
-        logger.warning("%s is not installed; uvicorn falls back to its pure-Python %s", module, name)
-        return "auto"
-    return module
-
-
-def _reuse_port_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening TCP socket; with ``reuse_port`` each worker binds its own (``SO_REUSEPORT``)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
-def _uvicorn_config(app: Any, host: str, port: int, log_level: str) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop=_fast_impl("uvloop", "asyncio loop"),
-        http=_fast_impl("httptools", "HTTP parser (h11)"),
-        lifespan="on",
-        access_log=False,
-        log_level=log_level,
-        timeout_keep_alive=65,  # above the 60 s idle timeout of SageMaker's front end
+def _configure_logging(log_level: str) -> None:
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
     )
+
+
+def run_worker(
+    app: InferenceApp,
+    sock: socket.socket,
+    *,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+) -> None:
+    """Load the model, then serve ``app`` on ``sock`` until SIGTERM or SIGINT (blocking)."""
+    if app.artifact is None:
+        app.load()
+    server = HttpServer(app, keep_alive_timeout=keep_alive_timeout)
+    loop = new_event_loop()
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_stop)
+        host, port = sock.getsockname()[:2]
+        status = "ready" if app.artifact is not None else f"UNHEALTHY ({app.load_error})"
+        logger.info(
+            "worker %d serving %s on http://%s:%s: %s", os.getpid(), app.model_dir, host, port, status
+        )
+        loop.run_until_complete(server.serve([sock]))
+    finally:
+        loop.close()
+        sock.close()
 
 
 def _worker_main(host: str, port: int, log_level: str) -> None:
     """One worker process: its own SO_REUSEPORT socket, so the kernel spreads connections evenly."""
-    import uvicorn
-
-    sock = _reuse_port_socket(host, port)
-    uvicorn.Server(_uvicorn_config(app_from_env(), host, port, log_level)).run(sockets=[sock])
+    _configure_logging(log_level)
+    run_worker(app_from_env(), listening_socket(host, port, reuse_port=True))
 
 
 def serve(
@@ -302,13 +224,11 @@ def serve(
     os.environ[MODEL_DIR_ENV] = str(Path(model_dir).resolve())
     os.environ[MAX_BODY_ENV] = str(max_body_bytes)
     os.environ["SERVING_WORKERS"] = str(workers)
+    _configure_logging(log_level)
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        import uvicorn
-
-        uvicorn.Server(_uvicorn_config(app_from_env(), host, port, log_level)).run()
+        run_worker(app_from_env(), listening_socket(host, port))
         return
     import multiprocessing
-    import signal
     import time
 
     context = multiprocessing.get_context("spawn")

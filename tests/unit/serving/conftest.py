@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from pipelines.serving.server import InferenceApp
+from pipelines.serving.http import HttpServer, new_event_loop
+from pipelines.serving.server import InferenceApp, listening_socket
 from tests.unit.serving.model_fixture import write_artifact
 
 
@@ -30,18 +30,22 @@ def free_port() -> int:
 
 
 class RunningServer:
-    """A uvicorn server running an app in a background thread."""
+    """The real HTTP server running an app on its own event loop in a background thread."""
 
-    def __init__(self, app: InferenceApp) -> None:
+    def __init__(self, app: InferenceApp, *, keep_alive_timeout: float = 65.0) -> None:
         self.app = app
-        self.port = free_port()
+        self.sock = listening_socket("127.0.0.1", 0)
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, lifespan="on", log_level="warning", access_log=False,
-            loop="uvloop", http="httptools",
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = HttpServer(app, keep_alive_timeout=keep_alive_timeout, grace_period=2.0)
+        self.loop = new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self.app.artifact is None and self.app.load_error is None:
+            self.app.load()
+        self.loop.run_until_complete(self.server.serve([self.sock]))
+        self.loop.close()
 
     def __enter__(self) -> RunningServer:
         self.thread.start()
@@ -53,7 +57,8 @@ class RunningServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.server.request_stop)
         self.thread.join(timeout=10)
 
 

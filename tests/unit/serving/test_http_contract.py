@@ -1,4 +1,4 @@
-"""The SageMaker serving contract over HTTP against the real server (uvicorn + the ASGI app)."""
+"""The SageMaker serving contract over HTTP against the real server (``pipelines.serving.http``)."""
 
 from __future__ import annotations
 
