@@ -5,10 +5,15 @@ servers run alternately (one at a time, rotating order per round). Scenarios: 1-
 CSV requests at concurrency 1 and 16. Also measures the floor: the model's own predict time for the
 same payloads (scikit-learn and the verified NumPy fast path), in-process.
 
+The model (``--model``, see benchmarks/bench_models.py): ``fixture`` is the serving tests' tiny model
+(the default); ``pipeline`` is a churn model trained by ``pipelines.train`` on seeded synthetic
+data, with the ``FunctionTransformer(as_text)`` step the platform's real models have.
+
 Usage (from the repository root)::
 
     apt-get install wrk                      # the load generator
     .venv/bin/python benchmarks/serving_bench.py --duration 10 --rounds 2
+    .venv/bin/python benchmarks/serving_bench.py --model pipeline --duration 10 --rounds 2
 
 The peers' packages are installed into benchmarks/.venvs/serving from
 benchmarks/requirements-serving.txt on first use (never into the main environment).
@@ -39,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 VENVS = BENCH / ".venvs"
 sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_models import MODEL_KINDS, build_model, fast_path_kind  # noqa: E402
 
 
 def ensure_venv(name: str, requirements: Path) -> Path:
@@ -115,7 +122,7 @@ def run_wrk(
 
 
 def floor_times(model_dir: Path, payloads: dict[int, Any]) -> dict[str, float]:
-    """Median in-process predict time per payload (scikit-learn and fast path)."""
+    """Median in-process predict time per payload (scikit-learn, and the fast path if it verified)."""
     import pandas as pd
 
     from pipelines.serving.codec import align_to_features, decode_body
@@ -128,10 +135,10 @@ def floor_times(model_dir: Path, payloads: dict[int, Any]) -> dict[str, float]:
             decode_body(frame.to_csv(index=False, header=False), "text/csv"), artifact.features
         )
         data = pd.DataFrame(columns)
-        for label, call in (
-            ("sklearn", lambda data=data: artifact.model.predict_proba(data)),
-            ("fastpath", lambda columns=columns: artifact.fast.predict(columns)),
-        ):
+        calls = [("sklearn", lambda data=data: artifact.model.predict_proba(data))]
+        if artifact.fast is not None:
+            calls.append(("fastpath", lambda columns=columns: artifact.fast.predict(columns)))
+        for label, call in calls:
             samples = []
             for _ in range(200 if label == "sklearn" else 2000):
                 start = time.perf_counter()
@@ -149,16 +156,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternation rounds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--servers", default="ours,gunicorn-flask,mlflow,ours-sklearn")
+    parser.add_argument(
+        "--model",
+        choices=MODEL_KINDS,
+        default="fixture",
+        help="fixture: the serving tests' model; pipeline: a churn model trained by pipelines.train",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "serving.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
-    from tests.unit.serving.model_fixture import sample_rows, write_artifact
-
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    model_dir = write_artifact(work / "model")
-    payloads = {1: sample_rows(1, seed=1), 100: sample_rows(100, seed=2)}
+    bench_model = build_model(args.model, work)
+    model_dir, payloads = bench_model.model_dir, bench_model.payloads
+    model_info = {
+        "kind": bench_model.kind,
+        **bench_model.details,
+        "features": list(payloads[1].columns),
+        "fast_path": fast_path_kind(model_dir),
+    }
+    print(model_line(model_info), flush=True)
+    if model_info["fast_path"] is None:
+        print("warning: the fast path did not verify; 'ours' serves through scikit-learn", flush=True)
     bodies = {}
     for rows, frame in payloads.items():
         bodies[(rows, "plain")] = work / f"body{rows}.csv"
@@ -167,19 +187,25 @@ def main() -> None:
         bodies[(rows, "header")].write_text(frame.to_csv(index=False))
 
     wanted = args.servers.split(",")
+    # Every server process (and the MLflow model export) runs from the repository root with it on
+    # PYTHONPATH: the handlers are imported from `pipelines`, and pipeline models unpickle
+    # `pipelines.transforms.as_text`.
+    repo_env = {**os.environ, "PYTHONPATH": str(REPO)}
     peer_python = None
     if {"gunicorn-flask", "mlflow"} & set(wanted):
         peer_python = ensure_venv("serving", BENCH / "requirements-serving.txt")
         if "mlflow" in wanted:
-            subprocess.run(
+            export = subprocess.run(
                 [str(peer_python), "-c",
                  "import joblib, sys, mlflow.sklearn as m; m.save_model(joblib.load(sys.argv[1]), sys.argv[2], serialization_format=m.SERIALIZATION_FORMAT_CLOUDPICKLE)",
                  str(model_dir / "model.joblib"), str(work / "mlflow-model")],
-                check=True, capture_output=True,
+                capture_output=True, text=True, cwd=REPO, env=repo_env,
             )  # fmt: skip
+            if export.returncode != 0:
+                raise RuntimeError(f"saving the model with mlflow.sklearn failed:\n{export.stderr[-2000:]}")
 
     def command(name: str, port: int) -> tuple[list[str], dict[str, str], str]:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = dict(repo_env)
         if name in ("ours", "ours-sklearn"):
             if name == "ours-sklearn":
                 env["SERVING_FAST_PATH"] = "0"
@@ -201,9 +227,15 @@ def main() -> None:
         for name in order:
             port = free_port()
             argv, env, style = command(name, port)
-            process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            log = work / f"{name}-round{round_index}.log"
+            with log.open("wb") as log_file:
+                process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)  # fmt: skip
             try:
-                wait_healthy(f"http://127.0.0.1:{port}/ping", process)
+                try:
+                    wait_healthy(f"http://127.0.0.1:{port}/ping", process)
+                except RuntimeError as error:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name}: {error}; its stderr ({log}) ends with:\n{tail}") from None
                 url = f"http://127.0.0.1:{port}/invocations"
                 check = httpx.post(
                     url, content=bodies[(100, style)].read_bytes(), headers={"content-type": "text/csv"}
@@ -253,6 +285,7 @@ def main() -> None:
         json.dumps(
             {
                 "machine": machine,
+                "model": model_info,
                 "workers": args.workers,
                 "duration_s": args.duration,
                 "floor": floor,
@@ -262,14 +295,22 @@ def main() -> None:
         )
     )
     print(json.dumps(floor, indent=2))
-    print(summarise(results))
+    print(summarise(results, model_info))
 
 
-def summarise(results: list[dict[str, Any]]) -> str:
-    """Markdown table: median over rounds per server and scenario."""
+def model_line(model: dict[str, Any]) -> str:
+    """One line naming the benchmarked model: kind, name, feature count and fast-path kind."""
+    fast = model["fast_path"] or "none (scikit-learn)"
+    return f"model: {model['kind']} ({model['model_name']}, {len(model['features'])} features, fast path: {fast})"
+
+
+def summarise(results: list[dict[str, Any]], model: dict[str, Any]) -> str:
+    """The model line and a Markdown table: median over rounds per server and scenario."""
     keys = sorted({(r["rows"], r["concurrency"]) for r in results})
     servers = list(dict.fromkeys(r["server"] for r in results))
     lines = [
+        model_line(model),
+        "",
         "| rows | clients | server | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---|---|---|---|---|",
     ]
