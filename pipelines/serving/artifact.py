@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 SUPPORTED_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})
 """``metadata.json`` schema versions this code understands."""
@@ -32,6 +35,26 @@ class FeatureSpec:
 
     name: str
     kind: FeatureKind
+
+
+@dataclass(frozen=True)
+class ClassLayout:
+    """What the columns of a classifier's probabilities mean (fixed per model, so computed once)."""
+
+    labels: np.ndarray
+    """The class of each column, indexed with the per-row ``argmax`` to give the predicted labels."""
+    classes: tuple[Any, ...]
+    """The same classes as Python values (the response's ``classes``)."""
+    positive_index: int
+    """Column of the positive class (the drift "score"); the last column when it is not a class."""
+
+    @classmethod
+    def of(cls, classes: Any, positive_class: Any) -> ClassLayout:
+        """The layout for ``classes`` (the estimator's ``classes_`` or the metadata's list)."""
+        labels = np.asarray(classes)
+        values = tuple(labels.tolist())
+        positive = values.index(positive_class) if positive_class in values else len(values) - 1
+        return cls(labels=labels, classes=values, positive_index=positive)
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,15 @@ class ModelArtifact:
     def is_classification(self) -> bool:
         """True for a classifier (predictions carry class probabilities)."""
         return self.task != "regression"
+
+    @cached_property
+    def class_layout(self) -> ClassLayout | None:
+        """The classifier's :class:`ClassLayout` from the estimator's ``classes_`` (else the metadata's
+        ``classes``); ``None`` when neither is known (the probabilities' width decides per request)."""
+        classes = getattr(self.model, "classes_", None)
+        if classes is None:
+            classes = self.classes or None
+        return None if classes is None else ClassLayout.of(classes, self.positive_class)
 
     @property
     def positive_index(self) -> int:

@@ -112,13 +112,25 @@ def _as_text(body: bytes | bytearray | str) -> str:
 
 
 def _decode_csv(text: str) -> RawTable:
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
-    except csv.Error as error:
-        raise InputError(f"malformed CSV: {error}") from None
+    if _plain_csv(text):
+        # No quote, carriage return or NUL and no over-long field: csv.reader would just split each
+        # "\n"-terminated line at commas (blank lines skipped); 2-4x faster done directly.
+        rows = [line.split(",") for line in text.split("\n") if line]
+    else:
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+        except csv.Error as error:
+            raise InputError(f"malformed CSV: {error}") from None
     if not rows:
         raise InputError("empty CSV body: send at least one row")
     return RawTable(layout="rows", rows=rows, from_csv=True)
+
+
+def _plain_csv(text: str) -> bool:
+    """True when ``csv.reader`` (excel dialect, strict) can neither fail on ``text`` nor treat any
+    character specially except ``,`` and ``\\n``: no ``"``, ``\\r`` or NUL (an error before Python
+    3.11), and no field longer than ``csv.field_size_limit()`` (the whole text is shorter)."""
+    return '"' not in text and "\r" not in text and "\x00" not in text and len(text) <= csv.field_size_limit()
 
 
 def _decode_json(text: str) -> RawTable:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.serving.artifact import ArtifactError, ModelArtifact, load_artifact
+from pipelines.serving.artifact import ArtifactError, ClassLayout, ModelArtifact, load_artifact
 from pipelines.serving.codec import (
     InputError,
     Prediction,
@@ -60,6 +60,7 @@ def model_fn(model_dir: str | Path) -> ModelArtifact:
         from pipelines.serving.fastpath import build_verified
 
         artifact = dataclasses.replace(artifact, fast=build_verified(artifact.model, artifact.features))
+    _ = artifact.class_layout  # computed once here rather than on the first request
     logger.info(
         "loaded model %s (run %s, %d features) from %s",
         artifact.metadata.get("model_name", "?"),
@@ -97,16 +98,12 @@ def predict_fn(input_data: RawTable, model: ModelArtifact) -> Prediction:
                 probabilities = np.asarray(
                     estimator.predict_proba(_model_input(columns, model)), dtype=np.float64
                 )
-            model_classes = np.asarray(
-                getattr(estimator, "classes_", model.classes or range(probabilities.shape[1]))
-            )
-            labels = model_classes[np.argmax(probabilities, axis=1)]
-            classes = tuple(model_classes.tolist())
-            positive = (
-                classes.index(model.positive_class) if model.positive_class in classes else len(classes) - 1
-            )
+            layout = model.class_layout or ClassLayout.of(range(probabilities.shape[1]), model.positive_class)
             return Prediction(
-                labels=labels, scores=probabilities[:, positive], probabilities=probabilities, classes=classes
+                labels=layout.labels[probabilities.argmax(axis=1)],
+                scores=probabilities[:, layout.positive_index],
+                probabilities=probabilities,
+                classes=layout.classes,
             )
         raw = fast.predict(columns) if fast is not None else estimator.predict(_model_input(columns, model))
         values = np.asarray(raw, dtype=np.float64).reshape(-1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.serving.artifact import ArtifactError
+from pipelines.serving.artifact import ArtifactError, FeatureSpec, ModelArtifact
 from pipelines.serving.codec import InputError, Prediction
 from tests.unit.serving.model_fixture import FEATURES, sample_rows
 
@@ -140,3 +140,73 @@ def test_model_fn_needs_metadata(handlers, tmp_path: Path) -> None:
 def test_feature_order_comes_from_metadata(handlers, model_dir: Path) -> None:
     model = handlers.model_fn(model_dir)
     assert model.feature_names == FEATURES
+
+
+@pytest.mark.parametrize("content_type", ["text/csv", "application/json"])
+def test_one_row_requests_match_rows_of_a_batch(handlers, model_dir: Path, content_type: str) -> None:
+    """1-row requests take the small-batch path, 40-row requests the NumPy path: same answers."""
+    model = handlers.model_fn(model_dir)
+    rows = sample_rows(40, seed=5)
+    rows.loc[rows.index[:6], "tenure_months"] = np.nan
+    rows.loc[rows.index[6:12], "plan"] = None
+    rows.loc[rows.index[12:18], "region"] = "atlantis"
+
+    def body(frame) -> str:
+        if content_type == "text/csv":
+            return frame.to_csv(index=False, header=False)
+        return json.dumps({"instances": json.loads(frame.to_json(orient="records"))})
+
+    batch = handlers.predict_fn(handlers.input_fn(body(rows), content_type), model)
+    np.testing.assert_allclose(batch.probabilities, model.model.predict_proba(rows), rtol=0, atol=1e-12)
+    for index in range(len(rows)):
+        one = handlers.predict_fn(handlers.input_fn(body(rows.iloc[[index]]), content_type), model)
+        assert one.classes == batch.classes == (0, 1)
+        assert one.labels.tolist() == batch.labels[index : index + 1].tolist()
+        np.testing.assert_allclose(one.probabilities, batch.probabilities[index : index + 1], atol=1e-12)
+        np.testing.assert_allclose(one.scores, batch.scores[index : index + 1], atol=1e-12)
+
+
+def test_class_layout_is_computed_once_at_load(handlers, model_dir: Path) -> None:
+    model = handlers.model_fn(model_dir)
+    assert "class_layout" in vars(model)  # cached by model_fn, not by the first request
+    layout = model.class_layout
+    assert layout is model.class_layout
+    assert layout.classes == (0, 1)
+    assert layout.positive_index == 1
+    assert layout.labels.tolist() == model.model.classes_.tolist()
+
+
+class _ProbabilitiesOnly:
+    """A classifier without ``classes_``: three columns of probabilities."""
+
+    def predict(self, x):
+        return np.zeros(len(x))
+
+    def predict_proba(self, x):
+        return np.tile([0.2, 0.5, 0.3], (len(x), 1))
+
+
+@pytest.mark.parametrize(
+    ("classes", "positive", "labels", "score"),
+    [
+        (("a", "b", "c"), "c", ["b"], 0.3),
+        (("a", "b", "c"), "zz", ["b"], 0.3),  # not a class: the last column
+        (("a", "b", "c"), "a", ["b"], 0.2),
+        ((), 0, [1], 0.2),  # no classes anywhere: the column numbers
+        ((), None, [1], 0.3),
+    ],
+)
+def test_classes_from_metadata_when_the_model_has_none(handlers, classes, positive, labels, score) -> None:
+    model = ModelArtifact(
+        model=_ProbabilitiesOnly(),
+        metadata={},
+        features=(FeatureSpec("x", "numeric"),),
+        task="multiclass_classification",
+        classes=classes,
+        positive_class=positive,
+        model_dir=Path("."),
+    )
+    prediction = handlers.predict_fn(handlers.input_fn("1.5\n", "text/csv"), model)
+    assert prediction.labels.tolist() == labels
+    assert prediction.scores.tolist() == [score]
+    assert prediction.classes == (classes or (0, 1, 2))
