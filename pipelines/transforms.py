@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-_MISSING_TEXT = frozenset({"", "<NA>", "nan", "NaT"})
+MISSING_TEXT = frozenset({"", "<NA>", "nan", "NaT"})
+"""Texts :func:`category_text` reads as a missing value."""
 
 
 def category_text(value: Any) -> str | None:
@@ -28,7 +29,7 @@ def category_text(value: Any) -> str | None:
     if isinstance(value, int | np.integer):
         return str(int(value))
     text = str(value)
-    return None if text in _MISSING_TEXT else text
+    return None if text in MISSING_TEXT else text
 
 
 def as_text(values: Any) -> np.ndarray:
@@ -41,7 +42,12 @@ def as_text(values: Any) -> np.ndarray:
         # Strings are what requests and CSV files carry: answer them without the type dispatch
         # (same result as category_text, which returns a str unchanged unless it spells "missing").
         if type(value) is str:
-            out[index] = None if value in _MISSING_TEXT else value
+            out[index] = None if value in MISSING_TEXT else value
         else:
             out[index] = category_text(value)
     return out
+
+
+def category_texts(values: Any) -> list[str | None]:
+    """:func:`category_text` over a 1-D sequence, as a list (strings skip the type dispatch)."""
+    return [(None if v in MISSING_TEXT else v) if type(v) is str else category_text(v) for v in values]

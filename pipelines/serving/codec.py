@@ -313,10 +313,15 @@ def _numeric_column(values: Any, name: str, from_csv: bool) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         return values.astype(np.float64, copy=False)
     if from_csv:
-        # fast path: every cell a number (NumPy parses the strings); blanks and junk take the slow path
+        # fast paths: every cell a number (NumPy parses the strings), then blank cells as missing;
+        # junk takes the slow path below, which names the first bad cell
         try:
             return np.array(values, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):
+            pass
+        try:
+            return np.array([v if v.strip() else "nan" for v in values], dtype=np.float64)
+        except (ValueError, TypeError, OverflowError, AttributeError):
             pass
     seq = list(values)
     if from_csv or (isinstance(values, np.ndarray) and values.dtype.kind in "US"):

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.serving.artifact import FeatureSpec
+from pipelines.transforms import MISSING_TEXT, category_texts
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +263,10 @@ SMALL_BATCH_VALUES = 128
 Below that the dozen NumPy calls cost more than the arithmetic (measured crossovers: about 20 rows
 of 5 features, 8-16 rows of 22, 1-2 rows of 50)."""
 
+_Categorical = tuple[str, dict[Any, float], Any, bool, bool, bool]
+"""A folded categorical column: name, coefficient per category, fill for missing values, strict
+(``handle_unknown="error"``), fitted on strings, values pass through ``as_text`` first."""
+
 _NAN_MESSAGE = "Input X contains NaN (the model has no imputer for it)"
 _INFINITY_MESSAGE = "Input X contains infinity or a value too large for dtype('float64')"
 _MIXED_MESSAGE = "Encoders require their input argument to be uniformly strings or numbers"
@@ -281,7 +286,7 @@ class _FusedLinear:
     """
 
     def __init__(self, bias: float, numeric: list[tuple[list[str], np.ndarray, np.ndarray | None]],
-                 categorical: list[tuple[str, dict[Any, float], Any, bool, bool]], binary: bool) -> None:  # fmt: skip
+                 categorical: list[_Categorical], binary: bool) -> None:  # fmt: skip
         self.bias = bias
         self.numeric = numeric
         self.categorical = categorical
@@ -292,7 +297,13 @@ class _FusedLinear:
             for names, weights, fills in numeric
         ]
         # a lookup without None/NaN keys: a hit proves the value needs no imputation or type check
-        self._clean_lookup = [not any(_is_missing(key) for key in lookup) for _, lookup, *_ in categorical]
+        # (with as_text, keys must also be texts as_text returns unchanged)
+        self._clean_lookup = [
+            not any(
+                _is_missing(key) or (text and (type(key) is not str or key in MISSING_TEXT)) for key in lookup
+            )
+            for _, lookup, _, _, _, text in categorical
+        ]
         width = sum(len(names) for names, _, _ in numeric) + len(categorical)
         self.small_batch_rows = SMALL_BATCH_VALUES // (width + 4)  # larger batches: vector()
 
@@ -372,12 +383,13 @@ class _FusedLinear:
                 column first), or an unknown category with a strict (``handle_unknown="error"``) encoder.
             TypeError: an unhashable value.
         """
-        name, lookup, fill, strict, strings = self.categorical[index]
+        name, lookup, fill, strict, strings, text = self.categorical[index]
         get = lookup.get
         if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
             values = values.tolist()  # the same objects, iterated faster (other dtypes: NumPy scalars)
         if self._clean_lookup[index]:
-            # common case, one dict lookup per value: every value a known category
+            # common case, one dict lookup per value: every value a known category (with as_text too:
+            # a hit is a string equal to a key, which as_text returns unchanged)
             try:
                 found: list[Any] = [get(v) for v in values]
             except TypeError:
@@ -385,6 +397,8 @@ class _FusedLinear:
             else:
                 if None not in found:
                     return found
+        if text:
+            values = category_texts(values)
         found = []
         unknown = False
         for value in values:
@@ -410,7 +424,7 @@ def _fuse_linear(model: Any, features: Sequence[FeatureSpec]) -> _FusedLinear:
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
     estimator = model.steps[1][1]
     coef = np.asarray(getattr(estimator, "coef_", np.empty(0)), dtype=np.float64)
@@ -426,7 +440,7 @@ def _fuse_linear(model: Any, features: Sequence[FeatureSpec]) -> _FusedLinear:
     bias = float(np.ravel(estimator.intercept_)[0])
     kinds = {f.name: f.kind for f in features}
     numeric: list[tuple[list[str], np.ndarray, np.ndarray | None]] = []
-    categorical: list[tuple[str, dict[Any, float], Any, bool, bool]] = []
+    categorical: list[_Categorical] = []
     offset = 0
     for name, step, columns in model.steps[0][1].transformers_:
         if step == "drop" or (name == "remainder" and not len(columns)):
@@ -470,12 +484,21 @@ def _fuse_linear(model: Any, features: Sequence[FeatureSpec]) -> _FusedLinear:
             bias += float(weights @ shift)
             offset += len(names)
         elif all(kinds.get(n) == "categorical" for n in names):
-            fill = None
+            # the training step's chain: [FunctionTransformer(as_text)], [SimpleImputer], OneHotEncoder
+            text = bool(chain) and isinstance(chain[0], FunctionTransformer)
+            if text:
+                _function_transformer(chain[0])  # raises unless it is the platform's as_text
+                chain = chain[1:]
             encoder = chain[-1] if chain else None
             if chain[:-1]:
                 imputer = chain[0]
                 if len(chain) != 2 or not isinstance(imputer, SimpleImputer) or imputer.add_indicator:
-                    raise UnsupportedModelError("categorical chain must be [SimpleImputer], OneHotEncoder")
+                    raise UnsupportedModelError(
+                        "categorical chain must be [as_text], [SimpleImputer], OneHotEncoder"
+                    )
+                if text and imputer.missing_values is not None:
+                    # as_text marks every missing value None; an imputer looking for NaN misses them
+                    raise UnsupportedModelError("as_text followed by SimpleImputer(missing_values != None)")
                 fill_values: list[Any] = np.asarray(imputer.statistics_, dtype=object).tolist()
             else:
                 fill_values = [None] * len(names)
@@ -494,7 +517,8 @@ def _fuse_linear(model: Any, features: Sequence[FeatureSpec]) -> _FusedLinear:
                 values = categories.tolist()
                 lookup = {value: float(coef[offset + i]) for i, value in enumerate(values)}
                 strings = all(isinstance(v, str) for v in values)
-                categorical.append((column, lookup, fill, encoder.handle_unknown == "error", strings))
+                strict = encoder.handle_unknown == "error"
+                categorical.append((column, lookup, fill, strict, strings, text))
                 offset += len(values)
         else:
             raise UnsupportedModelError(f"column group {names} mixes numeric and categorical features")

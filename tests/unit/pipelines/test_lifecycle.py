@@ -70,7 +70,8 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     assert {b["kind"] for b in evaluation["behavioural"]} == {"invariance", "directional"}
     # the serving fast path is verified against scikit-learn on the held-out rows
     runtime = evaluation["serving_runtime"]
-    assert runtime["runtime"].startswith("fast-path:"), runtime
+    # the logistic regression is folded through its as_text/imputer/one-hot chain (fused path)
+    assert runtime["runtime"] == "fast-path:logistic-binary-fused", runtime
     assert runtime["rows"] == evaluation["test_rows"]
     assert runtime["max_abs_difference"] <= runtime["tolerance"]
     baseline = _json(platform, artifacts, prefix + "baseline.json")

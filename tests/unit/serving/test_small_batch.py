@@ -16,7 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
 from pipelines.serving.artifact import FeatureSpec
 from pipelines.serving.fastpath import (
@@ -28,6 +28,7 @@ from pipelines.serving.fastpath import (
     verification_rows,
 )
 from pipelines.serving.inference import model_fn
+from pipelines.transforms import as_text
 from tests.unit.serving.model_fixture import (
     CATEGORICAL,
     FEATURES,
@@ -68,7 +69,14 @@ class Case:
     @property
     def categorical_imputer(self) -> bool:
         """Missing categories are imputed."""
-        return self.categorical_steps is None or isinstance(self.categorical_steps[0], SimpleImputer)
+        return self.categorical_steps is None or any(
+            isinstance(s, SimpleImputer) for s in self.categorical_steps
+        )
+
+    @property
+    def text(self) -> bool:
+        """Categorical values pass through ``as_text`` first (as in pipeline-trained models)."""
+        return any(isinstance(s, FunctionTransformer) for s in self.categorical_steps or ())
 
     @property
     def strict(self) -> bool:
@@ -100,6 +108,14 @@ CASES = [
         numeric_steps=("passthrough",),
         categorical_steps=(OneHotEncoder(handle_unknown="error"),),
         int_categories=True,
+    ),
+    Case(  # the chain pipelines.train.build_pipeline fits for categorical features
+        "logistic-as-text-missing-category",
+        categorical_steps=(
+            FunctionTransformer(as_text, feature_names_out="one-to-one"),
+            SimpleImputer(missing_values=None, strategy="constant", fill_value="__missing__"),
+            OneHotEncoder(handle_unknown="ignore"),
+        ),
     ),
     Case("linear-regression", estimator=LinearRegression, regression=True),
     Case(
@@ -178,6 +194,8 @@ def _legal_rows(case: Case, rows: int, seed: int) -> dict[str, np.ndarray]:
                 pool += [True]  # so is True (a strict scikit-learn encoder calls it unknown)
         if not case.strict:
             pool += [99, 2.5, "zzz"] if case.int_categories else ["zzz", "Basic", " north"]
+        if case.text:
+            pool += ["", "nan", "<NA>", np.nan, 3.0, 7, False]  # as_text: missing texts, numbers, booleans
         if case.categorical_imputer or not case.strict:
             pool += [None]
         column = np.empty(rows, dtype=object)
@@ -342,7 +360,7 @@ def test_none_known_to_the_encoder_is_still_imputed_by_both_paths() -> None:
     pipeline.fit(frame[FEATURES], frame["churned"])
     fused = _fused(compile_model(pipeline, SPECS))
     assert None in fused.categorical[0][1]  # the lookup has a None key
-    fills = {name: fill for name, _, fill, _, _ in fused.categorical}
+    fills = {name: fill for name, _, fill, *_ in fused.categorical}
     for rows in (1, 3, 40):
         columns = _legal_rows(CASES[4], rows, seed=4)  # logistic-no-imputers: no NaN numbers
         for name in CATEGORICAL:
