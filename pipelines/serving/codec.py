@@ -282,17 +282,26 @@ def _columns_by_name(table: RawTable, names: list[str]) -> dict[str, Any]:
         header, rows = rows[0], rows[1:]
         if not rows:
             raise InputError("CSV body has a header row but no data rows")
+    if header is not None:
+        _check_row_lengths(rows, expected, names)
+        _check_names(list(header), names, "header")
+        position = {name: i for i, name in enumerate(header)}
+        return {name: [row[position[name]] for row in rows] for name in names}
+    try:
+        transposed = list(zip(*rows, strict=True))
+    except ValueError:  # ragged rows
+        transposed = []
+    if len(transposed) != expected:
+        _check_row_lengths(rows, expected, names)
+    return {name: transposed[i] for i, name in enumerate(names)}
+
+
+def _check_row_lengths(rows: list[list[Any]], expected: int, names: list[str]) -> None:
     for index, row in enumerate(rows):
         if len(row) != expected:
             raise InputError(
                 f"row {index} has {len(row)} columns; the model expects {expected} ({', '.join(names)})"
             )
-    if header is not None:
-        _check_names(list(header), names, "header")
-        position = {name: i for i, name in enumerate(header)}
-        return {name: [row[position[name]] for row in rows] for name in names}
-    transposed = list(zip(*rows, strict=True))
-    return {name: transposed[i] for i, name in enumerate(names)}
 
 
 def _check_names(got: list[Any], names: list[str], where: str) -> None:
