@@ -145,6 +145,8 @@ BAD = [
     ("blank csv", "text/csv", b"\n\n", 400, "empty request body"),
     ("too few columns", "text/csv", b"1,2,3\n", 400, "row 0 has 3 columns; the model expects 5"),
     ("too many columns", "text/csv", b"1,2,3,basic,north,9\n", 400, "has 6 columns"),
+    ("ragged rows", "text/csv", b"1,2,3,basic,north\n1,2\n1,2,3,basic,north\n", 400, "row 1 has 2 columns"),
+    ("all rows short", "text/csv", b"1,2,3,basic\n1,2,3,basic\n", 400, "row 0 has 4 columns"),
     ("ragged rows", "text/csv", b"1,2,3,basic,north\n1,2\n", 400, "row 1 has 2 columns"),
     (
         "non-numeric",
