@@ -129,6 +129,15 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     return result
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time, with the largest peak RSS of all runs."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    median = dict(ordered[len(ordered) // 2])
+    median["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    median["wall_s_all"] = [r["wall_s"] for r in runs]
+    return median
+
+
 def ensure_drift_venv() -> Path:
     python = BENCH / ".venvs" / "drift" / "bin" / "python"
     marker = BENCH / ".venvs" / "drift" / ".installed"
@@ -148,6 +157,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--compare-rows", type=int, default=1_000_000)
     parser.add_argument("--no-evidently", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="comparison runs per side, alternated; the median is reported"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "drift.json")
     parser.add_argument(
         "--child", nargs=3, metavar=("REFERENCE", "CURRENT_DIR", "ROWS"), help=argparse.SUPPRESS
@@ -173,25 +185,40 @@ def main() -> None:
     if not args.no_evidently:
         python = ensure_drift_venv()
         files = args.compare_rows // FILE_ROWS
-        ours = measure([*me, str(args.compare_rows)])
-        theirs = measure(
-            [
-                str(python),
-                str(BENCH / "peers" / "evidently_runner.py"),
-                str(reference),
-                str(current),
-                str(files),
-            ]
-        )
+        evidently_argv = [
+            str(python),
+            str(BENCH / "peers" / "evidently_runner.py"),
+            str(reference),
+            str(current),
+            str(files),
+        ]
+        ours_runs: list[dict[str, Any]] = []
+        their_runs: list[dict[str, Any]] = []
+        for index in range(args.repeat):  # alternate, so drift in machine load hits both sides
+            ours_runs.append(measure([*me, str(args.compare_rows)]))
+            their_runs.append(measure(evidently_argv))
+            print(f"  run {index}: ours {ours_runs[-1]['wall_s']:.1f} s, evidently {their_runs[-1]['wall_s']:.1f} s", flush=True)  # fmt: skip
+        ours, theirs = _median_run(ours_runs), _median_run(their_runs)
+        for side, runs in (("this engine", ours_runs), ("Evidently", their_runs)):
+            for name in runs[0]["columns"]:  # the same files every run: the verdicts must not change
+                if len({r["columns"][name]["drifted"] for r in runs}) != 1:
+                    raise RuntimeError(f"{side}'s verdict on {name} changed between runs")
         agree = {
             name: ours["columns"][name]["drifted"] == theirs["columns"][name]["drifted"]
             for name in ours["columns"]
         }
-        results["comparison"] = {"ours": ours, "evidently": theirs, "verdicts_agree": agree}
-        print(f"ours:      {ours['wall_s']:.1f} s, {ours['peak_rss_mb']:.0f} MB")
+        results["comparison"] = {
+            "ours": ours,
+            "evidently": theirs,
+            "verdicts_agree": agree,
+            "runs": {"ours": ours_runs, "evidently": their_runs},
+        }
+        print(f"ours:      {ours['wall_s']:.1f} s median of {args.repeat}, peak {ours['peak_rss_mb']:.0f} MB")
         print(
-            f"evidently: {theirs['wall_s']:.1f} s ({theirs['compute_s']:.1f} s compute), {theirs['peak_rss_mb']:.0f} MB"
+            f"evidently: {theirs['wall_s']:.1f} s median of {args.repeat} ({theirs['compute_s']:.1f} s compute), "
+            f"peak {theirs['peak_rss_mb']:.0f} MB"
         )
+        print(f"speed-up (median wall): {theirs['wall_s'] / ours['wall_s']:.1f}x")
         for name in ours["columns"]:
             o, e = ours["columns"][name], theirs["columns"][name]
             print(f"  {name:7s} ours {o['test']:13s} {o['score']:.4f} {o['drifted']!s:5s} | "

@@ -181,44 +181,35 @@ def test_connection_close_header_is_honoured(connect) -> None:
     assert reader.closed()
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"NOT HTTP AT ALL\r\n\r\n",
-        b"POST /invocations HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-        b"POST /invocations HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"GET /ping HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
-    ],
-    ids=["garbage", "bad-length", "bad-chunk", "bad-header"],
-)
-def test_malformed_request_is_400_and_closes(connect, raw: bytes) -> None:
-    sock, reader = connect()
-    sock.sendall(raw)
-    status, headers, body = reader.response()
-    assert status == 400
-    assert headers["connection"] == "close"
-    assert "malformed HTTP request" in json.loads(body)["error"]
-    assert reader.closed()
+MALFORMED = "malformed HTTP request"
+UPGRADE = "protocol upgrades are not supported"
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "message"),
     [
-        b"GET /ping HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        _post(
-            ROW,
-            extra=b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+        (b"NOT HTTP AT ALL\r\n\r\n", MALFORMED),
+        (b"POST /invocations HTTP/1.1\r\nContent-Length: abc\r\n\r\n", MALFORMED),
+        (b"POST /invocations HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", MALFORMED),
+        (b"GET /ping HTTP/1.1\r\nBad Header Without Colon\r\n\r\n", MALFORMED),
+        (b"GET /ping HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", UPGRADE),
+        (
+            _post(
+                ROW,
+                extra=b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+            ),
+            UPGRADE,
         ),
     ],
-    ids=["websocket", "h2c-with-body"],
+    ids=["garbage", "bad-length", "bad-chunk", "bad-header", "websocket-upgrade", "h2c-upgrade-with-body"],
 )
-def test_upgrade_request_is_refused_once(connect, raw: bytes) -> None:
+def test_malformed_or_upgrade_request_is_400_once_and_closes(connect, raw: bytes, message: str) -> None:
     sock, reader = connect()
     sock.sendall(raw)
     status, headers, body = reader.response()
     assert status == 400
     assert headers["connection"] == "close"
-    assert "protocol upgrades are not supported" in json.loads(body)["error"]
+    assert message in json.loads(body)["error"]
     assert reader.closed()
     assert reader.buffer == b""  # exactly one response
 
