@@ -12,6 +12,7 @@ keeps ``/ping`` at 503, so SageMaker never routes traffic to it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -185,8 +186,10 @@ def run_worker(
     if app.artifact is None:
         app.load()
     server = HttpServer(app, keep_alive_timeout=keep_alive_timeout)
-    loop = new_event_loop()
-    try:
+
+    async def main() -> None:
+        # installed from inside the running loop, the way asyncio's documentation does it
+        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, server.request_stop)
         host, port = sock.getsockname()[:2]
@@ -194,7 +197,12 @@ def run_worker(
         logger.info(
             "worker %d serving %s on http://%s:%s: %s", os.getpid(), app.model_dir, host, port, status
         )
-        loop.run_until_complete(server.serve([sock]))
+        await server.serve([sock])
+        logger.info("worker %d stopped", os.getpid())
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(main())
     finally:
         loop.close()
         sock.close()

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -391,3 +392,32 @@ def test_mlops_serve_cli_with_two_workers(model_dir: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_mlops_serve_single_worker_stops_cleanly_on_sigterm(model_dir: Path) -> None:
+    """SIGTERM is a graceful stop (exit 0, 'stopped' logged), not the default kill (exit -15)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli.main", "serve", "--model-dir", str(model_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "server did not become healthy"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "stopped" in output
