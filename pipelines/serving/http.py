@@ -117,7 +117,6 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.closing = False
         self.in_request = False
-        self.discarding = False
         self.head_bytes = 0
         self.url = b""
         self.content_type: str | None = None
