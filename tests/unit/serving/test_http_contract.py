@@ -350,6 +350,20 @@ def test_server_survives_fuzzing(client: httpx.Client) -> None:
     assert client.get("/ping").status_code == 200
 
 
+def _wait_healthy(process: subprocess.Popen, port: int, timeout: float = 60) -> None:
+    """Poll /ping until 200; fail with the server's output if it exits or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "server did not become healthy"
+        time.sleep(0.2)
+
+
 def test_mlops_serve_cli_with_two_workers(model_dir: Path) -> None:
     """The CLI path: `mlops serve` with 2 worker processes answers the contract."""
     port = free_port()
@@ -372,16 +386,7 @@ def test_mlops_serve_cli_with_two_workers(model_dir: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.2)
+        _wait_healthy(process, port)
         response = httpx.post(
             f"http://127.0.0.1:{port}/invocations",
             content=b"1,2,3,basic,north",
@@ -404,16 +409,7 @@ def test_mlops_serve_single_worker_stops_cleanly_on_sigterm(model_dir: Path) -> 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.2)
+        _wait_healthy(process, port)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     finally:
