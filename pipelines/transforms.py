@@ -37,17 +37,15 @@ def as_text(values: Any) -> np.ndarray:
     array = np.asarray(values, dtype=object)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
-    out = np.empty(array.shape, dtype=object)
-    for index, value in np.ndenumerate(array):
-        # Strings are what requests and CSV files carry: answer them without the type dispatch
-        # (same result as category_text, which returns a str unchanged unless it spells "missing").
-        if type(value) is str:
-            out[index] = None if value in MISSING_TEXT else value
-        else:
-            out[index] = category_text(value)
-    return out
+    out = np.empty(array.size, dtype=object)
+    out[:] = category_texts(array.ravel().tolist())  # an object array's tolist() keeps the objects
+    return out.reshape(array.shape)
 
 
 def category_texts(values: Any) -> list[str | None]:
-    """:func:`category_text` over a 1-D sequence, as a list (strings skip the type dispatch)."""
+    """:func:`category_text` over a 1-D sequence, as a list.
+
+    Strings are what requests and CSV files carry: they skip the type dispatch (same result, since
+    :func:`category_text` returns a string unchanged unless it spells "missing").
+    """
     return [(None if v in MISSING_TEXT else v) if type(v) is str else category_text(v) for v in values]

@@ -117,6 +117,9 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.closing = False
         self.in_request = False
+        self.last_activity = self.loop.time()
+        self.timer: asyncio.TimerHandle | None = None
+        # the request being parsed (reset by on_message_begin)
         self.head_bytes = 0
         self.url = b""
         self.content_type: str | None = None
@@ -125,8 +128,6 @@ class _Connection(asyncio.Protocol):
         self.declared_length = -1
         self.chunks: list[bytes] = []
         self.body_size = 0
-        self.last_activity = self.loop.time()
-        self.timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
 
