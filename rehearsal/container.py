@@ -66,13 +66,13 @@ class ContainerCommand:
         return [sys.executable, "-I", "-S", "-c", code]
 
 
-def base_environment() -> dict[str, str]:
+def base_environment(home: Path) -> dict[str, str]:
     """The minimal environment a container starts with (no AWS credentials, no project settings)."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
-        "HOME": "/tmp",
+        "HOME": str(home),
     }
 
 
