@@ -92,7 +92,9 @@ def _validation_class() -> type[Exception]:
 
     # Defined here, not in moto.core: moto looks the error shape up in the service of the
     # exception's module, and falls back to the request's service (emr-containers) for others.
-    return type("ValidationException", (ServiceException,), {"code": "ValidationException"})
+    return type(
+        "ValidationException", (ServiceException,), {"code": "ValidationException", "__module__": __name__}
+    )
 
 
 def _validation_error(message: str) -> Exception:
