@@ -257,3 +257,64 @@ def test_driver_error_picks_the_last_traceback_line() -> None:
     assert driver_error(log) == "KeyError: 'a'"
     assert driver_error("26/12/01 ERROR SparkContext: boom\n") == "26/12/01 ERROR SparkContext: boom"
     assert driver_error("all fine\n") is None
+
+
+@pytest.mark.spark
+def test_the_platforms_feature_job_runs_as_submitted(emu: Emulator) -> None:
+    """pipelines.features.emr submits spark_job.py; the emulator runs it on the curated data in S3."""
+    import io
+
+    import boto3
+    import pandas as pd
+
+    from pipelines.aws import AwsClients
+    from pipelines.contract import SPLIT_COLUMN, load_contract
+    from pipelines.features.emr import submit_features_job, wait_for_job_run
+    from pipelines.features.local import curated_prefix, features_prefix
+    from pipelines.settings import PipelineSettings
+    from pipelines.synthetic import generate
+    from pipelines.validate import check_batch, frame_to_parquet
+
+    s3 = emu.client("s3")
+    for bucket in ("curated", "features", "artifacts"):
+        s3.create_bucket(Bucket=bucket)
+    key = emu.client("kms").create_key(Description="lake")["KeyMetadata"]["Arn"]
+    contract = load_contract("churn")
+    _, curated = check_batch(generate("churn", 300, 5).to_csv(index=False).encode(), "x.csv", contract)
+    assert curated is not None
+    day = "2026-11-24"
+    s3.put_object(
+        Bucket="curated",
+        Key=f"{curated_prefix('churn', day)}abc/data.parquet",
+        Body=frame_to_parquet(curated),
+    )
+    settings = PipelineSettings(
+        environment="dev",
+        region=emu.region,
+        curated_bucket="curated",
+        features_bucket="features",
+        artifacts_bucket="artifacts",
+        data_lake_key_arn=key,
+        emr_virtual_cluster_id=_cluster(emu),
+        emr_job_role_arn=f"arn:aws:iam::{emu.account_id}:role/emr-job",
+        emr_logs_s3_uri="s3://logs/emr/",
+        endpoint_url=emu.endpoint_url,
+    )
+    clients = AwsClients(settings, session=boto3.Session(region_name=emu.region, **emu.credentials))
+    run = submit_features_job(clients, contract, day, spark_parameters="--conf spark.driver.memory=1G")
+    job = wait_for_job_run(clients, run, timeout_s=300, poll_s=1)
+    assert job["state"] == "COMPLETED"
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket="features", Prefix=features_prefix("churn", day))["Contents"]
+    ]
+    parts = [k for k in keys if k.endswith(".parquet")]
+    assert parts
+    head = s3.head_object(Bucket="features", Key=parts[0])
+    assert head["ServerSideEncryption"] == "aws:kms"  # the job's emrfs-site settings
+    assert head["SSEKMSKeyId"] == key
+    frame = pd.concat(
+        pd.read_parquet(io.BytesIO(s3.get_object(Bucket="features", Key=k)["Body"].read())) for k in parts
+    )
+    assert len(frame) == len(curated)
+    assert set(frame[SPLIT_COLUMN]) == {"train", "validation", "test"}
