@@ -242,8 +242,7 @@ class EmrContainersExtension:
         if cluster_id != run.job.virtual_cluster_id:
             return original(backend, job_run_id, cluster_id)  # raises ResourceNotFoundException
         run.job.state = "CANCEL_PENDING"
-        run.cancel.set()
-        threading.Thread(target=self._stop_process, args=(run,), daemon=True).start()
+        run.cancel.set()  # the job's thread stops the driver and records CANCELLED
         return run.job
 
     def _stop_process(self, run: _Run) -> None:
@@ -460,6 +459,9 @@ class EmrContainersExtension:
             try:
                 return run.process.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
+                if run.cancel.is_set():  # CancelJobRun (or close) while the driver starts or runs
+                    self._stop_process(run)
+                    continue
                 if time.monotonic() >= deadline:
                     self._stop_process(run)
                     raise JobRunFailedError(

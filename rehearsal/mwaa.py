@@ -23,6 +23,7 @@ emulator need ``Config(inject_host_prefix=False)`` or ``AWS_DISABLE_HOST_PREFIX_
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 import secrets
@@ -463,8 +464,8 @@ class MwaaExtension:
         """Register the ``mwaa`` backend with moto's dispatcher."""
         import moto.backend_index as backend_index
 
-        if "moto.mwaa" in sys.modules:
-            raise RuntimeError("moto already has an mwaa module; this extension would shadow it")
+        if "moto.mwaa" in sys.modules or importlib.util.find_spec("moto.mwaa") is not None:
+            raise RuntimeError("moto now has an mwaa module; this extension would shadow it: retire it")
         self._emulator = emulator
         module = types.ModuleType("moto.mwaa")
         module.mwaa_backends = mwaa_backends()  # type: ignore[attr-defined]
