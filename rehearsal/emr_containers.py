@@ -287,6 +287,11 @@ class EmrContainersExtension:
         stdout.parent.mkdir(parents=True, exist_ok=True)
         app_id = f"spark-{uuid.uuid4().hex}"
         staged: dict[str, dict[str, tuple[int, int]]] = {}
+        outcome: tuple[str, str | None, str | None] = (
+            "FAILED",
+            "Jobrun failed: internal error in the emulator",
+            "INTERNAL_ERROR",
+        )
         try:
             self._check_role(job)
             driver = job.job_driver["sparkSubmitJobDriver"]
@@ -305,13 +310,12 @@ class EmrContainersExtension:
             code = self._wait_process(run)
             self._sync_back(s3, run.workdir / "s3", staged, overrides)
             if run.cancel.is_set():
-                self._finish(job, "CANCELLED", "JobRun CANCELLED successfully.")
+                outcome = ("CANCELLED", "JobRun CANCELLED successfully.", None)
             elif code == 0:
-                self._finish(job, "COMPLETED", None)
+                outcome = ("COMPLETED", None, None)
             else:
                 detail = driver_error(stderr.read_text(errors="replace")) or f"exit code {code}"
-                self._finish(
-                    job,
+                outcome = (
                     "FAILED",
                     f"Jobrun failed. Main Spark container terminated with errors: {detail}. "
                     "Please refer logs uploaded to S3/CloudWatch based on your monitoring configuration.",
@@ -321,20 +325,20 @@ class EmrContainersExtension:
             with stderr.open("a") as handle:
                 handle.write(f"{exc}\n")
             if run.cancel.is_set():
-                self._finish(job, "CANCELLED", "JobRun CANCELLED successfully.")
+                outcome = ("CANCELLED", "JobRun CANCELLED successfully.", None)
             else:
-                self._finish(job, "FAILED", f"Jobrun failed: {exc}", exc.reason)
+                outcome = ("FAILED", f"Jobrun failed: {exc}", exc.reason)
         except Exception as exc:  # the emulator itself failed: say so rather than hang RUNNING
             with stderr.open("a") as handle:
                 handle.write(f"emulator error: {exc!r}\n")
-            self._finish(
-                job, "FAILED", f"Jobrun failed: internal error in the emulator: {exc}", "INTERNAL_ERROR"
-            )
+            outcome = ("FAILED", f"Jobrun failed: internal error in the emulator: {exc}", "INTERNAL_ERROR")
         finally:
+            # EMR syncs the pods' logs as they end, before the run reaches its final state
             with contextlib.suppress(Exception):
                 self._publish_logs(session, run, app_id, stdout, stderr)
+            self._finish(job, *outcome)
 
-    def _finish(self, job: Any, state: str, details: str | None, reason: str | None = None) -> None:
+    def _finish(self, job: Any, state: str, details: str | None, reason: str | None) -> None:
         job.state_details = details
         job.failure_reason = reason
         job.finished_at = datetime.now(UTC)
