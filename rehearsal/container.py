@@ -76,10 +76,17 @@ def base_environment(home: Path) -> dict[str, str]:
     }
 
 
-def start(command: ContainerCommand, cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``command`` in ``cwd`` with stdout and stderr appended to ``log_path``."""
+def start(
+    command: ContainerCommand, cwd: Path, log_path: Path, stderr_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in ``cwd`` with stdout appended to ``log_path``.
+
+    stderr goes to the same file, or to ``stderr_path`` when given (EMR keeps the two streams apart).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    if stderr_path is not None:
+        stderr_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log, (stderr_path or log_path).open("ab") as err:
         # The command line is built from the job's own request by the emulator, never from a shell.
         return subprocess.Popen(  # noqa: S603
             command.argv(),
@@ -87,7 +94,7 @@ def start(command: ContainerCommand, cwd: Path, log_path: Path) -> subprocess.Po
             env=dict(command.env),
             stdin=subprocess.DEVNULL,
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stderr_path is None else err,
             start_new_session=True,  # its own process group, so stopping it stops its children too
         )
 
