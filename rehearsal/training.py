@@ -183,6 +183,25 @@ def supported_image_versions() -> dict[str, str]:
     return {"scikit-learn": installed, "image_version_prefix": f"{major_minor}-"}
 
 
+def published_sklearn_image(region: str, version: str) -> str | None:
+    """The scikit-learn training image URI the SageMaker SDK publishes for ``version`` in ``region``.
+
+    Read from the SDK's own table (``sagemaker/core/image_uri_config/sklearn.json``, what
+    ``image_uris.retrieve`` uses) without importing the SDK, which takes seconds.
+    """
+    for folder in container.image_site_packages():
+        table = Path(folder) / "sagemaker" / "core" / "image_uri_config" / "sklearn.json"
+        if table.is_file():
+            versions = json.loads(table.read_text())["training"]["versions"]
+            entry = versions.get(version)
+            account = (entry or {}).get("registries", {}).get(region)
+            if entry is None or account is None:
+                return None
+            domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+            return f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{version}-cpu-py3"
+    raise RuntimeError("the SageMaker SDK's image table (sagemaker/core/image_uri_config) is not installed")
+
+
 @dataclass
 class _Patch:
     owner: Any
@@ -439,14 +458,7 @@ class SageMakerTraining:
         version = match["version"]
         key = (region, version)
         if key not in self._image_cache:
-            from sagemaker.core import image_uris
-
-            try:
-                self._image_cache[key] = image_uris.retrieve(
-                    "sklearn", region=region, version=version, image_scope="training"
-                )
-            except ValueError:
-                self._image_cache[key] = None
+            self._image_cache[key] = published_sklearn_image(region, version)
         if self._image_cache[key] != image:
             raise _validation_error(f"TrainingImage {image!r} is not a published scikit-learn image: {hint}")
         if not version.startswith(supported["image_version_prefix"]):

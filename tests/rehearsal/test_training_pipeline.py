@@ -19,7 +19,7 @@ from pipelines.synthetic import generate
 from pipelines.train import TrainingError, start_training_job
 from pipelines.validate import validate_batch
 from rehearsal.emulator import Emulator
-from rehearsal.training import SageMakerTraining
+from rehearsal.training import SageMakerTraining, published_sklearn_image
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "contracts" / "churn.yaml"
@@ -78,6 +78,8 @@ def test_start_training_job_trains_under_the_container_contract(tmp_path: Path) 
         assert uri == "s3://artifacts/models/churn/run-42/output/model.tar.gz"
         job = clients.sagemaker.describe_training_job(TrainingJobName="run-42")
         assert job["TrainingJobStatus"] == "Completed"
+        # the emulator's image table agrees with the SDK's image_uris.retrieve that the pipeline used
+        assert job["AlgorithmSpecification"]["TrainingImage"] == published_sklearn_image(emu.region, "1.9-0")
         metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
         assert set(metrics) == {"validation:auc", "validation:accuracy"}
         assert 0.5 < metrics["validation:auc"] <= 1.0
