@@ -62,6 +62,7 @@ _SKLEARN_IMAGE = re.compile(
 )
 # SageMaker's own hyperparameters (split off by the toolkit, never passed to the program).
 _SAGEMAKER_HP_PREFIX = "sagemaker_"
+_CLOSE_GRACE_S = 1.0  # SIGTERM -> SIGKILL when the emulator itself stops
 _PROCESS_PYTHON = "/miniconda3/bin/python"  # what the image's toolkit prints as the command
 
 
@@ -256,6 +257,8 @@ class SageMakerTraining:
             jobs = list(self._jobs.values())
         for job in jobs:
             job.stop_requested.set()
+        for job in jobs:
+            self._kill(job, grace_s=_CLOSE_GRACE_S)  # the emulator is going away: no 120 s window
         for job in jobs:
             if job.thread is not None:
                 job.thread.join(timeout=30)
@@ -531,7 +534,7 @@ class SageMakerTraining:
                 self._set_metrics(job)
                 self._finish(job, "Completed", "Completed", "Training job completed")
             except _StopRequestedError:
-                self._kill(job, self.stop_grace_s)
+                self._kill(job, _CLOSE_GRACE_S if self._closing.is_set() else self.stop_grace_s)
                 if job.process is not None and any((job.ml / "model").iterdir()):
                     with contextlib.suppress(JobFailedError):
                         self._upload_outputs(job, s3)  # AWS keeps what the algorithm saved before the stop

@@ -312,22 +312,65 @@ def test_an_empty_channel_and_network_isolation_fail_as_on_aws(emu: Emulator) ->
     assert "EnableNetworkIsolation" in _finished(emu, "isolated-net")["FailureReason"]
 
 
-def test_close_stops_running_jobs_and_restores_moto(tmp_path: Path) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+def test_close_kills_the_process_group_without_the_stop_window_and_restores_moto(tmp_path: Path) -> None:
     from moto.sagemaker.responses import SageMakerResponse
 
-    training = SageMakerTraining(stop_grace_s=1, poll_s=0.05)
+    training = SageMakerTraining(poll_s=0.05)  # the default 120 s SIGTERM window
+    entry = (
+        "import os, signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open(os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'child.pid'), 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
     with Emulator(extensions=[training], workdir=tmp_path / "emu") as emu:
         emu.client("s3").create_bucket(Bucket=BUCKET)
         emu.client("s3").put_object(Bucket=BUCKET, Key="data/train/x.csv", Body=b"a\n1\n")
         emu.client("iam").create_role(RoleName="sm", AssumeRolePolicyDocument=json.dumps(TRUST))
-        _submit(emu, "long", {"entry.py": "import time\ntime.sleep(60)\n"})
+        _submit(emu, "long", {"entry.py": entry})
+        pid_file = training.job_folder("long") / "output" / "data" / "child.pid"
         deadline = time.monotonic() + 30
-        while training._jobs["long"].process is None:
+        while not pid_file.is_file() or not pid_file.read_text():
             assert time.monotonic() < deadline
             time.sleep(0.05)
         process = training._jobs["long"].process
+        assert process is not None
+        child = int(pid_file.read_text())
+        closing = time.monotonic()
+    assert time.monotonic() - closing < 15
     assert process.poll() is not None
+    assert not _alive(child)
     assert not hasattr(SageMakerResponse, "stop_training_job")
+
+
+def test_a_manifest_channel_downloads_the_listed_objects(emu: Emulator) -> None:
+    manifest = json.dumps([{"prefix": f"s3://{BUCKET}/data/"}, "train/part-0.csv"])
+    emu.client("s3").put_object(Bucket=BUCKET, Key="manifests/train.json", Body=manifest.encode())
+    channel = [
+        {
+            "ChannelName": "train",
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": f"s3://{BUCKET}/manifests/train.json"}
+            },
+        }
+    ]
+    entry = (
+        "import os, pathlib\n"
+        "root = pathlib.Path(os.environ['SM_CHANNEL_TRAIN'])\n"
+        "found = sorted(p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file())\n"
+        "assert found == ['train/part-0.csv'], found\n"
+    )
+    _submit(emu, "manifest", {"entry.py": entry}, InputDataConfig=channel)
+    job = _finished(emu, "manifest")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
 
 
 def test_toolkit_helpers() -> None:
