@@ -328,7 +328,10 @@ class SageMakerTraining:
             fake.training_start_time = None
             fake.training_end_time = None
             fake.final_metric_data_list = None
-            fake.model_artifacts = None
+            # ModelArtifacts is a required response member (S3ModelArtifacts: minimum length 0); it
+            # names the archive only once it is uploaded.
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ModelArtifacts.html
+            fake.model_artifacts = {"S3ModelArtifacts": ""}
             fake.failure_reason = None
             emulator = self._require_emulator()
             root = emulator.workdir / "sagemaker-training" / name

@@ -125,7 +125,7 @@ def test_a_passing_job_is_in_progress_then_completed_with_its_model_and_metrics(
     _submit(emu, "good-job", files)
     first = emu.client("sagemaker").describe_training_job(TrainingJobName="good-job")
     assert first["TrainingJobStatus"] == "InProgress"
-    assert "ModelArtifacts" not in first
+    assert first["ModelArtifacts"] == {"S3ModelArtifacts": ""}  # nothing uploaded yet
 
     job = _finished(emu, "good-job")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -207,7 +207,7 @@ def test_a_failing_entry_point_fails_with_the_end_of_its_traceback(emu: Emulator
     assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1")
     assert "ValueError: the label column is empty" in reason
     assert 'Command "/miniconda3/bin/python entry.py --estimator ridge --learning_rate 0.1"' in reason
-    assert "ModelArtifacts" not in job
+    assert job["ModelArtifacts"] == {"S3ModelArtifacts": ""}
 
 
 def test_the_failure_file_is_the_reason_when_the_entry_point_writes_it(emu: Emulator) -> None:
@@ -247,7 +247,7 @@ def test_max_runtime_stops_the_job(emu: Emulator) -> None:
     assert time.monotonic() - started < 20
     # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_SecondaryStatusTransition.html
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
-    assert "ModelArtifacts" not in job
+    assert job["ModelArtifacts"] == {"S3ModelArtifacts": ""}
 
 
 def test_stop_training_job_stops_the_process_and_keeps_what_it_saved(emu: Emulator) -> None:
