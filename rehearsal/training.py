@@ -20,6 +20,19 @@ prebuilt scikit-learn training image does (it runs aws/sagemaker-training-toolki
   the ``MetricDefinitions`` regexes over the log, and the log goes to CloudWatch Logs
   ``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<epoch seconds>``.
 
+Where it differs from AWS (for the "from rehearsal to AWS" notes):
+
+* the "image" is this interpreter and its site-packages (:mod:`rehearsal.container`), not the
+  image's own Python and library set; only the scikit-learn image whose minor version matches the
+  installed scikit-learn is accepted;
+* ``requirements.txt`` is checked, never installed (no network): a requirement the libraries here do
+  not meet fails the job, where AWS would ``pip install`` it (unless the job is network-isolated);
+* the ``/opt/ml`` folders live under the emulator's workdir, so ``SM_*`` paths are not ``/opt/ml/...``;
+* the process gets no AWS credentials or endpoint (on AWS it has the role's); VpcConfig,
+  VolumeKmsKeyId, spot training, checkpoints and debugger settings are recorded, not acted on;
+* one host only (``InstanceCount`` 1), File/FastFile input only, no Pipe mode;
+* the job log reaches CloudWatch Logs when the job ends, not as it is written.
+
 Status values: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_SecondaryStatusTransition.html
 Environment and command line: aws/sagemaker-training-toolkit ``environment.py`` (``to_env_vars``),
 ``mapping.py`` (``to_cmd_args``), ``entry_point.py`` and ``errors.py`` (failure messages).
