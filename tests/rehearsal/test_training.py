@@ -374,6 +374,13 @@ def test_a_manifest_channel_downloads_the_listed_objects(emu: Emulator) -> None:
 
 
 def test_toolkit_helpers() -> None:
+    # mapping.to_cmd_args: one-letter names get one dash; values are str() of the JSON-decoded value
     assert cmd_args({"b": 1, "a": "x", "c": {"k": 2}}) == ["-a", "x", "-b", "1", "-c", "k=2"]
+    assert cmd_args({"fit_intercept": False, "layers": [1, 2]}) == [
+        "--fit_intercept",
+        "False",
+        "--layers",
+        "[1, 2]",
+    ]
     log = 'noise\nTraceback (most recent call last):\n  File "e.py", line 1\n    boom()\nNameError: boom\n'
     assert traceback_tail(log) == '  File "e.py", line 1\n    boom()\nNameError: boom'
