@@ -1,0 +1,217 @@
+"""SageMaker model registry calls the platform makes that moto lacks.
+
+* ``PutModelPackageGroupPolicy`` / ``GetModelPackageGroupPolicy`` / ``DeleteModelPackageGroupPolicy``:
+  a resource policy stored per model package group (the stack shares the registry with the deploy
+  accounts through it), validated as a resource-based policy document;
+* ``DeleteModelPackage``: removes a model package (by name or ARN). Its version number is never reused:
+  moto numbers a new version ``len(versions in group) + 1``, which after a deletion would give an
+  existing version's number (and ARN) again; the extension counts deleted versions so numbering goes on
+  as AWS's does.
+
+API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rehearsal.emulator import Emulator
+
+POLICY_MAX_LENGTH = 20480  # PolicyString: Length Constraints: Minimum length of 1. Maximum length of 20480.
+_POLICY_VERSIONS = {"2012-10-17", "2008-10-17"}
+
+
+def _validation_error(message: str) -> Exception:
+    from moto.sagemaker.exceptions import ValidationError
+
+    return ValidationError(message)
+
+
+def _group_name(value: str) -> str:
+    """A group name, or the name in a ``arn:aws:sagemaker:...:model-package-group/<name>`` ARN."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def policy_problems(text: str) -> list[str]:
+    """What makes ``text`` not a resource-based policy SageMaker would store (empty when valid)."""
+    if not 1 <= len(text) <= POLICY_MAX_LENGTH:
+        return [f"the policy must be 1 to {POLICY_MAX_LENGTH} characters, got {len(text)}"]
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        return [f"the policy is not valid JSON: {exc}"]
+    if not isinstance(document, dict):
+        return ["the policy must be a JSON object"]
+    problems: list[str] = []
+    if document.get("Version") not in _POLICY_VERSIONS:
+        problems.append(f"Version must be one of {sorted(_POLICY_VERSIONS)}")
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        return [*problems, "Statement must be a non-empty list of statements"]
+    for index, statement in enumerate(statements):
+        where = f"Statement[{index}]"
+        if not isinstance(statement, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        if statement.get("Effect") not in {"Allow", "Deny"}:
+            problems.append(f"{where}.Effect must be Allow or Deny")
+        if "Principal" not in statement and "NotPrincipal" not in statement:
+            problems.append(f"{where} needs a Principal (a resource policy names who it grants access to)")
+        if "Action" not in statement and "NotAction" not in statement:
+            problems.append(f"{where} needs an Action")
+        else:
+            actions = statement.get("Action", statement.get("NotAction"))
+            actions = [actions] if isinstance(actions, str) else actions
+            wrong = [a for a in actions or [] if not str(a).startswith("sagemaker:") and a != "*"]
+            if wrong or not actions:
+                problems.append(f"{where}: actions must be sagemaker:* actions, got {wrong or actions}")
+        if "Resource" not in statement and "NotResource" not in statement:
+            problems.append(f"{where} needs a Resource")
+        else:
+            resources = statement.get("Resource", statement.get("NotResource"))
+            resources = [resources] if isinstance(resources, str) else resources
+            wrong = [r for r in resources or [] if not str(r).startswith("arn:aws:sagemaker:")]
+            if wrong or not resources:
+                problems.append(f"{where}: resources must be SageMaker ARNs, got {wrong or resources}")
+    return problems
+
+
+@dataclass
+class _Patch:
+    owner: Any
+    attribute: str
+    original: Any
+    existed: bool
+
+
+class SageMakerRegistryExtras:
+    """Extension: model package group policies and DeleteModelPackage (see the module docstring)."""
+
+    name = "sagemaker-registry"
+
+    def __init__(self) -> None:
+        self._policies: dict[str, str] = {}  # group ARN -> policy text
+        self._deleted: dict[
+            tuple[str, str, str], dict[str, Any]
+        ] = {}  # (account, region, group) -> arn -> pkg
+        self._lock = threading.RLock()
+        self._patches: list[_Patch] = []
+
+    def install(self, emulator: Emulator) -> None:
+        """Add the missing SageMaker actions to moto's response class; make version numbers monotonic."""
+        from moto.sagemaker.models import SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
+
+        extension = self
+
+        def put_model_package_group_policy(response: Any) -> Any:
+            return extension._put_policy(response)
+
+        def get_model_package_group_policy(response: Any) -> Any:
+            return extension._get_policy(response)
+
+        def delete_model_package_group_policy(response: Any) -> Any:
+            return extension._delete_policy(response)
+
+        def delete_model_package(response: Any) -> Any:
+            return extension._delete_package(response)
+
+        original_create = SageMakerModelBackend.create_model_package
+
+        def create_model_package(backend: Any, *args: Any, **kwargs: Any) -> str:
+            group = kwargs.get("model_package_group_name")
+            with extension._lock:
+                ghosts = extension._deleted.get((backend.account_id, backend.region_name, str(group)), {})
+                # moto counts the group's packages to number the next version: count the deleted ones too
+                for arn, package in ghosts.items():
+                    backend.model_packages[arn] = package
+                try:
+                    return original_create(backend, *args, **kwargs)
+                finally:
+                    for arn in ghosts:
+                        backend.model_packages.pop(arn, None)
+
+        self._patch(SageMakerResponse, "put_model_package_group_policy", put_model_package_group_policy)
+        self._patch(SageMakerResponse, "get_model_package_group_policy", get_model_package_group_policy)
+        self._patch(SageMakerResponse, "delete_model_package_group_policy", delete_model_package_group_policy)
+        self._patch(SageMakerResponse, "delete_model_package", delete_model_package)
+        self._patch(SageMakerModelBackend, "create_model_package", create_model_package)
+
+    def close(self) -> None:
+        """Remove the added actions and restore moto's version numbering; forget stored state."""
+        for patch in reversed(self._patches):
+            if patch.existed:
+                setattr(patch.owner, patch.attribute, patch.original)
+            else:
+                delattr(patch.owner, patch.attribute)
+        self._patches.clear()
+        self._policies.clear()
+        self._deleted.clear()
+
+    def _patch(self, owner: Any, attribute: str, replacement: Callable[..., Any]) -> None:
+        existed = attribute in owner.__dict__
+        self._patches.append(_Patch(owner, attribute, owner.__dict__.get(attribute), existed))
+        setattr(owner, attribute, replacement)
+
+    # --- the actions ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _group(response: Any) -> Any:
+        name = _group_name(str(response._get_param("ModelPackageGroupName") or ""))
+        # moto's own lookup: ValidationException "ModelPackageGroup <arn> does not exist."
+        return response.sagemaker_backend.describe_model_package_group(name)
+
+    def _put_policy(self, response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        group = self._group(response)
+        policy = response._get_param("ResourcePolicy")
+        if not isinstance(policy, str):
+            raise _validation_error("ResourcePolicy is required: a JSON resource policy document as a string")
+        problems = policy_problems(policy)
+        if problems:
+            raise _validation_error("Invalid ResourcePolicy: " + "; ".join(problems))
+        with self._lock:
+            self._policies[group.arn] = policy
+        return ActionResult({"ModelPackageGroupArn": group.arn})
+
+    def _get_policy(self, response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        group = self._group(response)
+        with self._lock:
+            policy = self._policies.get(group.arn)
+        if policy is None:
+            raise _validation_error(f"ModelPackageGroup {group.arn} has no resource policy.")
+        return ActionResult({"ResourcePolicy": policy})
+
+    def _delete_policy(self, response: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        group = self._group(response)
+        with self._lock:
+            if self._policies.pop(group.arn, None) is None:
+                raise _validation_error(f"ModelPackageGroup {group.arn} has no resource policy.")
+        return EmptyResult()
+
+    def _delete_package(self, response: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        name = str(response._get_param("ModelPackageName") or "")
+        backend = response.sagemaker_backend
+        with self._lock:
+            package = backend.describe_model_package(name)  # moto's "Model package <name> not found"
+            backend.model_packages.pop(package.arn, None)
+            for key in [k for k, v in backend.model_package_name_mapping.items() if v == package.arn]:
+                del backend.model_package_name_mapping[key]
+            if package.model_package_group_name and package.model_package_version is not None:
+                key = (backend.account_id, backend.region_name, str(package.model_package_group_name))
+                self._deleted.setdefault(key, {})[package.arn] = package
+        return EmptyResult()

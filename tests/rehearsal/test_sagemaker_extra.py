@@ -1,0 +1,121 @@
+"""Model package group policies and DeleteModelPackage, which moto lacks, as the emulator adds them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from rehearsal.emulator import Emulator
+from rehearsal.sagemaker_extra import SageMakerRegistryExtras, policy_problems
+
+GROUP = "churn"
+
+
+@pytest.fixture
+def sm(tmp_path: Path) -> Iterator[Any]:
+    with Emulator(extensions=[SageMakerRegistryExtras()], workdir=tmp_path / "emu") as emu:
+        client = emu.client("sagemaker")
+        client.create_model_package_group(ModelPackageGroupName=GROUP)
+        yield client
+
+
+def _policy(group_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DeployAccountsRead",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                    "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    "Resource": [group_arn, group_arn.replace("model-package-group", "model-package") + "/*"],
+                }
+            ],
+        }
+    )
+
+
+def _package(sm: Any) -> str:
+    return sm.create_model_package(
+        ModelPackageGroupName=GROUP,
+        InferenceSpecification={
+            "Containers": [{"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+
+
+def test_a_group_policy_is_stored_returned_and_deleted(sm: Any) -> None:
+    arn = sm.describe_model_package_group(ModelPackageGroupName=GROUP)["ModelPackageGroupArn"]
+    policy = _policy(arn)
+    put = sm.put_model_package_group_policy(ModelPackageGroupName=GROUP, ResourcePolicy=policy)
+    assert put["ModelPackageGroupArn"] == arn
+    assert sm.get_model_package_group_policy(ModelPackageGroupName=arn)["ResourcePolicy"] == policy
+    sm.delete_model_package_group_policy(ModelPackageGroupName=GROUP)
+    with pytest.raises(ClientError, match="has no resource policy") as missing:
+        sm.get_model_package_group_policy(ModelPackageGroupName=GROUP)
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError, match="has no resource policy"):
+        sm.delete_model_package_group_policy(ModelPackageGroupName=GROUP)
+
+
+def test_policy_calls_on_a_missing_group_fail_as_sagemaker_does(sm: Any) -> None:
+    for call, extra in (
+        (sm.put_model_package_group_policy, {"ResourcePolicy": _policy("arn:aws:sagemaker:x")}),
+        (sm.get_model_package_group_policy, {}),
+        (sm.delete_model_package_group_policy, {}),
+    ):
+        with pytest.raises(
+            ClientError, match=r"ModelPackageGroup arn:aws:sagemaker:.*/nope does not exist"
+        ) as err:
+            call(ModelPackageGroupName="nope", **extra)
+        assert err.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_an_invalid_policy_is_refused_with_what_is_wrong(sm: Any) -> None:
+    with pytest.raises(ClientError, match="not valid JSON"):
+        sm.put_model_package_group_policy(ModelPackageGroupName=GROUP, ResourcePolicy="{nope")
+    no_principal = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    problems = policy_problems(json.dumps(no_principal))
+    assert any("needs a Principal" in p for p in problems)
+    assert any("sagemaker:* actions" in p for p in problems)
+    assert any("SageMaker ARNs" in p for p in problems)
+    with pytest.raises(ClientError, match="needs a Principal"):
+        sm.put_model_package_group_policy(
+            ModelPackageGroupName=GROUP, ResourcePolicy=json.dumps(no_principal)
+        )
+
+
+def test_delete_model_package_never_reuses_a_version_number(sm: Any) -> None:
+    first, second = _package(sm), _package(sm)
+    sm.delete_model_package(ModelPackageName=second)
+    with pytest.raises(ClientError, match="not found"):
+        sm.describe_model_package(ModelPackageName=second)
+    third = _package(sm)
+    assert third.endswith("/3")  # AWS numbers on; version 2 stays deleted
+    listed = sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    assert sorted(p["ModelPackageArn"] for p in listed) == sorted([first, third])
+    with pytest.raises(ClientError, match="not found"):
+        sm.delete_model_package(ModelPackageName=second)
+
+
+def test_close_removes_the_added_actions(tmp_path: Path) -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original = SageMakerModelBackend.create_model_package
+    with Emulator(extensions=[SageMakerRegistryExtras()], workdir=tmp_path / "emu"):
+        assert SageMakerModelBackend.create_model_package is not original
+    assert SageMakerModelBackend.create_model_package is original
+    assert not hasattr(SageMakerResponse, "put_model_package_group_policy")
+    assert not hasattr(SageMakerResponse, "delete_model_package")
