@@ -1,41 +1,116 @@
 """Monitoring DAG, one per model, on the model's schedule: capture window -> champion baseline ->
-drift report -> metrics -> retrain decision, which triggers the model's training DAG (once per window:
-the triggered run's id is derived from the window, and Airflow refuses a duplicate).
+drift report -> metrics -> retrain decision, which triggers the model's training DAG once per window
+(the triggered run's id is derived from the window, and Airflow refuses a duplicate).
+
+The steps run in the workers' pipeline interpreter (``@task.external_python``), so each step function
+below is self-contained; only the branch, which reads the decision, runs in Airflow's own process.
 """
 
-# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportTypedDictNotRequiredAccess=false
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportCallIssue=false
 # (TaskFlow calls return XComArgs at parse time where the functions are typed with their run-time
 # values, and `a >> b` is an expression: the checker cannot see through Airflow's DAG-building API.)
 
 from __future__ import annotations
 
-import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, task
 
 from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings
 
 TAGS = ["mlops", "monitoring"]
 
 
-def _when(value: Any) -> datetime:
-    parsed = (
-        value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    )
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+# --- the steps (run by the workers' pipeline interpreter; self-contained) -----------------------
+
+
+def capture_window(
+    endpoint: str, window_start: str, window_end: str, interval_start: str, interval_end: str, run_after: str
+) -> dict:
+    """The window to monitor (params, else the scheduled interval, else the last full hour)."""
+    from pipelines.orchestration import capture_window as window
+
+    return window(window_start, window_end, interval_start, interval_end, run_after, endpoint)
+
+
+def champion_baseline(outputs: str, group: str, endpoint: str) -> dict:
+    """The approved package now served and where its training baselines are."""
+    from pipelines.orchestration import champion_baseline as champion
+    from pipelines.orchestration import model_clients
+
+    return champion(model_clients(outputs, group, endpoint))
+
+
+def drift_report(
+    outputs: str, group: str, endpoint: str, capture_prefix: str, window: dict, champion: dict
+) -> dict:
+    """Drift of the window's captured traffic against the baseline; the report files go to S3."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, monitor_step
+
+    with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as scratch:
+        return monitor_step(
+            model_clients(outputs, group, endpoint),
+            endpoint,
+            capture_prefix,
+            champion["evaluation_prefix"],
+            datetime.fromisoformat(window["start"]),
+            datetime.fromisoformat(window["end"]),
+            Path(scratch),
+        )
+
+
+def publish_metrics(outputs: str, group: str, endpoint: str, window: dict, drift: dict) -> int:
+    """Publish the drift metrics (``MLOps/Monitoring``) and the monitor step's status."""
+    from datetime import datetime
+
+    from pipelines.orchestration import model_clients, publish_monitoring
+
+    clients = model_clients(outputs, group, endpoint)
+    return publish_monitoring(clients, endpoint, drift["report"], datetime.fromisoformat(window["end"]))
+
+
+def retrain_policy(
+    outputs: str, group: str, endpoint: str, training_dag_id: str, drift: dict, champion: dict
+) -> dict:
+    """Apply the retrain policy; publish ``RetrainTriggered``."""
+    from pipelines.orchestration import model_clients, publish_retrain, retrain_decision
+
+    decision = retrain_decision(drift["report"], champion["created_at"])
+    print(f"retrain: {decision['retrain']} {decision['reasons']}")
+    publish_retrain(model_clients(outputs, group, endpoint), training_dag_id, decision["retrain"])
+    return decision
+
+
+def retrain_decision(decision: dict[str, Any]) -> str:
+    """Branch: trigger the training DAG when the policy says so."""
+    return "trigger_training" if decision["retrain"] else "no_retrain"
+
+
+# --- the DAG -------------------------------------------------------------------------------------
 
 
 def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
     """The monitoring DAG of ``model``."""
-    outputs = str(settings.outputs_file)
-    group, endpoint = model.model_package_group, model.endpoint
+    common = (str(settings.outputs_file), model.model_package_group, model.endpoint)
     training_dag_id = model.names.training_dag_id
+
+    def step(fn: Any, **kwargs: Any) -> Any:
+        return task.external_python(
+            task_id=fn.__name__,
+            python=settings.worker_python,
+            expect_airflow=False,
+            env_vars={"PYTHONPATH": settings.worker_pythonpath},
+            **kwargs,
+        )(fn)
 
     with DAG(
         dag_id=model.names.monitoring_dag_id,
@@ -51,83 +126,26 @@ def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "window_end": Param(None, type=["null", "string"], description="ISO 8601, exclusive"),
         },
     ) as dag:
-
-        @task(task_id="capture_window")
-        def capture_window() -> dict[str, str]:
-            from pipelines.monitoring.report import window_label
-            from pipelines.monitoring.retrain import dag_run_id_for
-
-            context = get_current_context()
-            params = context["params"]
-            end = _when(
-                params.get("window_end") or context.get("data_interval_end") or context["dag_run"].run_after
-            )
-            if not (params.get("window_end") or context.get("data_interval_end")):
-                end = end.replace(minute=0, second=0, microsecond=0)
-            start = _when(
-                params.get("window_start") or context.get("data_interval_start") or end - timedelta(hours=1)
-            )
-            if start >= end:
-                start = end - timedelta(hours=1)
-            window = window_label(start, end)
-            return {
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "window": window,
-                "retrain_run_id": dag_run_id_for(endpoint, window),
-            }
-
-        @task(task_id="champion_baseline")
-        def champion_baseline() -> dict[str, Any]:
-            from pipelines.orchestration import champion_baseline as champion
-            from pipelines.orchestration import model_clients
-
-            return champion(model_clients(outputs, group, endpoint))
-
-        @task(task_id="drift_report")
-        def drift_report(window: dict[str, str], champion: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, monitor_step
-
-            with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as scratch:
-                return monitor_step(
-                    model_clients(outputs, group, endpoint),
-                    endpoint,
-                    model.names.capture_prefix,
-                    champion["evaluation_prefix"],
-                    _when(window["start"]),
-                    _when(window["end"]),
-                    Path(scratch),
-                )
-
-        @task(task_id="publish_metrics")
-        def publish_metrics(window: dict[str, str], drift: dict[str, Any]) -> int:
-            from pipelines.orchestration import model_clients, publish_monitoring
-
-            return publish_monitoring(
-                model_clients(outputs, group, endpoint), endpoint, drift["report"], _when(window["end"])
-            )
-
-        @task.branch(task_id="retrain_decision")
-        def retrain_decision(drift: dict[str, Any], champion: dict[str, Any]) -> str:
-            from pipelines.orchestration import model_clients, publish_retrain, retrain_decision
-
-            decision = retrain_decision(drift["report"], champion["created_at"])
-            print(f"retrain: {decision['retrain']} {decision['reasons']}")
-            get_current_context()["ti"].xcom_push(key="reasons", value=decision["reasons"])
-            publish_retrain(model_clients(outputs, group, endpoint), training_dag_id, decision["retrain"])
-            return "trigger_training" if decision["retrain"] else "no_retrain"
-
-        window = capture_window()
-        champion = champion_baseline()
-        drift = drift_report(window, champion)
-        decision = retrain_decision(drift, champion)
-        publish_metrics(window, drift) >> decision
+        window = step(capture_window)(
+            model.endpoint,
+            "{{ params.window_start or '' }}",
+            "{{ params.window_end or '' }}",
+            "{{ data_interval_start.isoformat() if data_interval_start else '' }}",
+            "{{ data_interval_end.isoformat() if data_interval_end else '' }}",
+            "{{ dag_run.run_after.isoformat() }}",
+        )
+        champion = step(champion_baseline)(*common)
+        drift = step(drift_report)(*common, model.names.capture_prefix, window, champion)
+        published = step(publish_metrics)(*common, window, drift)
+        policy = step(retrain_policy)(*common, training_dag_id, drift, champion)
+        decision = task.branch(task_id="retrain_decision")(retrain_decision)(policy)
+        published >> decision
         trigger = TriggerDagRunOperator(
             task_id="trigger_training",
             trigger_dag_id=training_dag_id,
             trigger_run_id="{{ ti.xcom_pull(task_ids='capture_window')['retrain_run_id'] }}",
             conf={
-                "retrain_reasons": "{{ ti.xcom_pull(task_ids='retrain_decision', key='reasons') }}",
+                "retrain_reasons": "{{ ti.xcom_pull(task_ids='retrain_policy')['reasons'] | join('; ') }}",
                 "monitoring_window": "{{ ti.xcom_pull(task_ids='capture_window')['window'] }}",
             },
             skip_when_already_exists=True,

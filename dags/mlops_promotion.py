@@ -3,10 +3,11 @@
 pipeline's own manual approval).
 
 Trigger with conf ``{"model_package_arn": "arn:aws:sagemaker:..."}``; the approver answers in the
-Airflow UI (Required actions), giving the reason, and is recorded as ``responded_by``.
+Airflow UI (Required actions), giving the reason, and is recorded as the approver. The steps run in
+the workers' pipeline interpreter (``@task.external_python``) and are self-contained.
 """
 
-# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportTypedDictNotRequiredAccess=false
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportCallIssue=false
 # (TaskFlow calls return XComArgs at parse time where the functions are typed with their run-time
 # values, and `a >> b` is an expression: the checker cannot see through Airflow's DAG-building API.)
 
@@ -25,10 +26,45 @@ from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings, pr
 TAGS = ["mlops", "promotion"]
 
 
+def check_package(outputs: str, group: str, endpoint: str, package_arn: str) -> dict:
+    """The package is this model's and not rejected; what the approver sees."""
+    from pipelines.orchestration import model_clients, package_for_promotion
+
+    return package_for_promotion(model_clients(outputs, group, endpoint), package_arn)
+
+
+def approve_package(outputs: str, group: str, endpoint: str, checked: dict, answer: dict) -> dict:
+    """Record the approval (who answered, and the reason they gave) on the package."""
+    from pipelines.orchestration import model_clients
+    from pipelines.promote import approve_package as approve
+
+    user = answer.get("responded_by_user") or {}
+    approver = str(user.get("name") or user.get("id") or "")
+    reason = str((answer.get("params_input") or {}).get("reason", ""))
+    clients = model_clients(outputs, group, endpoint)
+    recorded = approve(clients, checked["model_package_arn"], approver, reason)
+    return {"approver": recorded.approver, "approved_at": recorded.approved_at}
+
+
+def start_promotion(outputs: str, group: str, endpoint: str, approved: dict) -> str:
+    """Start the promotion pipeline; its execution ID."""
+    from pipelines.orchestration import model_clients
+    from pipelines.orchestration import start_promotion as start
+
+    return start(model_clients(outputs, group, endpoint), outputs)
+
+
 def build_promotion_dag(settings: DagSettings, model: ModelDag) -> DAG:
     """The promotion DAG of ``model``."""
-    outputs = str(settings.outputs_file)
-    group, endpoint = model.model_package_group, model.endpoint
+    common = (str(settings.outputs_file), model.model_package_group, model.endpoint)
+
+    def step(fn: Any) -> Any:
+        return task.external_python(
+            task_id=fn.__name__,
+            python=settings.worker_python,
+            expect_airflow=False,
+            env_vars={"PYTHONPATH": settings.worker_pythonpath},
+        )(fn)
 
     with DAG(
         dag_id=promotion_dag_id(model.names),
@@ -40,15 +76,7 @@ def build_promotion_dag(settings: DagSettings, model: ModelDag) -> DAG:
         default_args={"retries": 0},
         params={"model_package_arn": Param(type="string", description="Model package ARN to promote")},
     ) as dag:
-
-        @task(task_id="check_package")
-        def check_package(params: dict[str, Any] | None = None) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, package_for_promotion
-
-            arn = str((params or {})["model_package_arn"])
-            return package_for_promotion(model_clients(outputs, group, endpoint), arn)
-
-        package = check_package()
+        package = step(check_package)(*common, "{{ params.model_package_arn }}")
         approval = ApprovalOperator(
             task_id="approval",
             subject=f"Promote {model.model} {{{{ params.model_package_arn }}}} to staging and prod?",
@@ -56,29 +84,9 @@ def build_promotion_dag(settings: DagSettings, model: ModelDag) -> DAG:
             params={"reason": Param(type="string", minLength=3, description="Why this model may ship")},
             response_timeout=timedelta(days=7),
         )
-
-        @task(task_id="approve_package")
-        def approve_package(checked: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients
-            from pipelines.promote import approve_package as approve
-
-            user = answer.get("responded_by_user") or {}
-            approver = str(user.get("name") or user.get("id") or "unknown")
-            reason = str((answer.get("params_input") or {}).get("reason", ""))
-            recorded = approve(
-                model_clients(outputs, group, endpoint), checked["model_package_arn"], approver, reason
-            )
-            return {"approver": recorded.approver, "approved_at": recorded.approved_at}
-
-        @task(task_id="start_promotion")
-        def start_promotion(_approved: dict[str, Any]) -> str:
-            from pipelines.orchestration import model_clients
-            from pipelines.orchestration import start_promotion as start
-
-            return start(model_clients(outputs, group, endpoint), outputs)
-
         package >> approval
-        start_promotion(approve_package(package, approval.output))
+        approved = step(approve_package)(*common, package, approval.output)
+        step(start_promotion)(*common, approved)
     return dag
 
 

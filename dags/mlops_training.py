@@ -2,11 +2,14 @@
 (SageMaker) -> evaluate -> gate -> register -> promote (dev).
 
 Parse time reads the stack outputs file only (``pipelines.orchestration.load_dag_settings``); every
-AWS call happens inside a task. Trigger with conf ``{"batch_uri": "s3://..."}`` to train on a given
-batch; without it the newest object under ``s3://<raw bucket>/landing/<dataset>/`` is ingested.
+AWS call happens inside a task. The pipeline steps run in the workers' own Python environment
+(``@task.external_python``: pandas, scikit-learn... at the project's pins, apart from Airflow's), so
+each step function below is self-contained: it imports what it needs and gets every value as an
+argument. Trigger with conf ``{"batch_uri": "s3://..."}`` to train on a given batch; without it the
+newest object under ``s3://<raw bucket>/landing/<dataset>/`` is ingested.
 """
 
-# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportTypedDictNotRequiredAccess=false
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportCallIssue=false
 # (TaskFlow calls return XComArgs at parse time where the functions are typed with their run-time
 # values, and `a >> b` is an expression: the checker cannot see through Airflow's DAG-building API.)
 
@@ -19,27 +22,110 @@ import pendulum
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.amazon.aws.sensors.emr import EmrContainerSensor
-from airflow.sdk import DAG, Param, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import DAG, Param, task
 
 from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings
 
 TAGS = ["mlops", "training"]
 
 
-def _ingest_date() -> str:
-    context = get_current_context()
-    chosen = context["params"].get("ingest_date")
-    return str(chosen) if chosen else context["dag_run"].run_after.strftime("%Y-%m-%d")
+# --- the steps (run by the workers' pipeline interpreter; self-contained) -----------------------
+
+
+def ingest(outputs: str, group: str, endpoint: str, dataset: str, batch_uri: str, ingest_date: str) -> dict:
+    """Land the batch (the newest landed object when ``batch_uri`` is empty)."""
+    from pipelines.orchestration import ingest_step, model_clients
+
+    return ingest_step(model_clients(outputs, group, endpoint), dataset, batch_uri or None, ingest_date)
+
+
+def validate(outputs: str, group: str, endpoint: str, contract: str, contracts_dir: str, batch: dict) -> dict:
+    """Validate and curate the landed batch (fails with the readable report when it is rejected)."""
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, validate_step
+
+    clients = model_clients(outputs, group, endpoint)
+    return validate_step(clients, Path(contract), batch, Path(contracts_dir))
+
+
+def prepare_features(outputs: str, group: str, endpoint: str, contract: str, batch: dict) -> dict:
+    """Upload the Spark script; the EMR on EKS job run's arguments."""
+    from pathlib import Path
+
+    from pipelines.orchestration import features_job, model_clients
+
+    return features_job(model_clients(outputs, group, endpoint), Path(contract), batch["ingest_date"])
+
+
+def prepare_training(
+    outputs: str, group: str, endpoint: str, contract: str, job_prefix: str, run_after: str, features_uri: str
+) -> dict:
+    """Upload the training source; the CreateTrainingJob request and the model URI it produces."""
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, run_id_for, training_job
+
+    run_id = run_id_for(job_prefix, run_after)
+    return training_job(model_clients(outputs, group, endpoint), Path(contract), run_id, features_uri)
+
+
+def evaluate(outputs: str, group: str, endpoint: str, model_uri: str, features_uri: str) -> dict:
+    """Evaluate the model on the held-out features; the gate's verdict, reasons and metrics."""
+    from pipelines.orchestration import evaluate_step, model_clients
+
+    return evaluate_step(model_clients(outputs, group, endpoint), model_uri, features_uri)
+
+
+def register(outputs: str, group: str, endpoint: str, evaluation: dict) -> dict:
+    """Register the evaluated model as a package of the model's group."""
+    from pipelines.orchestration import model_clients, register_step
+
+    return register_step(model_clients(outputs, group, endpoint), evaluation["model_uri"])
+
+
+def promote_dev(outputs: str, group: str, endpoint: str, dag_id: str, registration: dict) -> dict:
+    """In dev (auto-approval): approve the package and start the deployment; elsewhere skip (exit 99)."""
+    import sys
+
+    from pipelines.orchestration import model_clients, promote_step
+
+    clients = model_clients(outputs, group, endpoint)
+    if not clients.settings.approve_on_pass:
+        print(f"{clients.settings.environment} approves by hand: run the promotion DAG", file=sys.stderr)
+        sys.exit(99)
+    arn = registration["model_package_arn"]
+    return promote_step(
+        clients, arn, approver=f"airflow:{dag_id}", reason="passed the evaluation gate in dev"
+    )
+
+
+def gate(evaluation: dict[str, Any]) -> bool:
+    """Continue to registration only when the evaluation gate passed (its reasons go to the log)."""
+    print(
+        f"evaluation gate {'passed' if evaluation['passed'] else 'failed'}: {'; '.join(evaluation['reasons'])}"
+    )
+    return bool(evaluation["passed"])
+
+
+# --- the DAG -------------------------------------------------------------------------------------
 
 
 def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
     """The training DAG of ``model``."""
-    outputs = str(settings.outputs_file)
-    contract_path = str(settings.contracts_dir / f"{model.contract}.yaml")
-    contracts_dir = str(settings.contracts_dir)
-    group, endpoint, dag_id = model.model_package_group, model.endpoint, model.names.training_dag_id
+    dag_id = model.names.training_dag_id
+    common = (str(settings.outputs_file), model.model_package_group, model.endpoint)
+    contract = str(settings.contracts_dir / f"{model.contract}.yaml")
     aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
+
+    def step(fn: Any, **kwargs: Any) -> Any:
+        return task.external_python(
+            task_id=fn.__name__,
+            python=settings.worker_python,
+            expect_airflow=False,
+            env_vars={"PYTHONPATH": settings.worker_pythonpath},
+            **kwargs,
+        )(fn)
 
     with DAG(
         dag_id=dag_id,
@@ -55,82 +141,14 @@ def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "ingest_date": Param(None, type=["null", "string"], description="YYYY-MM-DD (default: run date)"),
         },
     ) as dag:
-
-        @task(task_id="ingest")
-        def ingest() -> dict[str, Any]:
-            from pipelines.orchestration import ingest_step, model_clients
-
-            clients = model_clients(outputs, group, endpoint)
-            uri = get_current_context()["params"].get("batch_uri")
-            return ingest_step(clients, model.contract, uri, _ingest_date())
-
-        @task(task_id="validate")
-        def validate(batch: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, validate_step
-            from pipelines.validate import BatchValidationError
-
-            try:
-                return validate_step(
-                    model_clients(outputs, group, endpoint), Path(contract_path), batch, Path(contracts_dir)
-                )
-            except BatchValidationError as rejected:  # a bad batch is not retried
-                raise AirflowFailException(str(rejected)) from rejected
-
-        @task(task_id="prepare_features", multiple_outputs=True)
-        def prepare_features(batch: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import features_job, model_clients
-
-            return features_job(
-                model_clients(outputs, group, endpoint), Path(contract_path), batch["ingest_date"]
-            )
-
-        @task(task_id="prepare_training", multiple_outputs=True)
-        def prepare_training(features_uri: str) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, run_id_for, training_job
-
-            run_id = run_id_for(model.names, get_current_context()["dag_run"].run_after)
-            return training_job(
-                model_clients(outputs, group, endpoint), Path(contract_path), run_id, features_uri
-            )
-
-        @task(task_id="evaluate")
-        def evaluate(model_uri: str, features_uri: str) -> dict[str, Any]:
-            from pipelines.orchestration import evaluate_step, model_clients
-
-            return evaluate_step(model_clients(outputs, group, endpoint), model_uri, features_uri)
-
-        @task.short_circuit(task_id="gate")
-        def gate(evaluation: dict[str, Any]) -> bool:
-            verdict = "passed" if evaluation["passed"] else "failed"
-            print(f"evaluation gate {verdict}: {'; '.join(evaluation['reasons'])}")
-            return bool(evaluation["passed"])
-
-        @task(task_id="register")
-        def register(evaluation: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, register_step
-
-            return register_step(model_clients(outputs, group, endpoint), evaluation["model_uri"])
-
-        @task(task_id="promote_dev")
-        def promote_dev(registration: dict[str, Any]) -> dict[str, Any]:
-            from pipelines.orchestration import model_clients, promote_step
-
-            clients = model_clients(outputs, group, endpoint)
-            if not clients.settings.approve_on_pass:
-                raise AirflowSkipException(
-                    f"{clients.settings.environment} approves models by hand: run the promotion DAG "
-                    f"for {registration['model_package_arn']}"
-                )
-            return promote_step(
-                clients,
-                registration["model_package_arn"],
-                approver=f"airflow:{dag_id}",
-                reason="passed the evaluation gate in dev",
-            )
-
-        batch = ingest()
-        curated = validate(batch)
-        job = prepare_features(batch)
+        batch = step(ingest)(
+            *common,
+            model.contract,
+            "{{ params.batch_uri or '' }}",
+            "{{ params.ingest_date or dag_run.run_after.strftime('%Y-%m-%d') }}",
+        )
+        curated = step(validate)(*common, contract, str(settings.contracts_dir), batch)
+        job = step(prepare_features, multiple_outputs=True)(*common, contract, batch)
         curated >> job
         features = EmrContainerOperator(
             task_id="features",
@@ -152,7 +170,13 @@ def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
             poll_interval=settings.poll_seconds,
             **aws,
         )
-        training = prepare_training(job["features_uri"])
+        training = step(prepare_training, multiple_outputs=True)(
+            *common,
+            contract,
+            model.names.training_job_prefix,
+            "{{ dag_run.run_after.isoformat() }}",
+            job["features_uri"],
+        )
         features >> features_done >> training
         train = SageMakerTrainingOperator(
             task_id="train",
@@ -163,12 +187,12 @@ def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
             action_if_job_exists="fail",  # the job name is the run ID the model's S3 key is built from
             **aws,
         )
-        evaluation = evaluate(training["model_uri"], job["features_uri"])
+        evaluation = step(evaluate)(*common, training["model_uri"], job["features_uri"])
         train >> evaluation
-        passed = gate(evaluation)
-        registration = register(evaluation)
+        passed = task.short_circuit(task_id="gate")(gate)(evaluation)
+        registration = step(register)(*common, evaluation)
         passed >> registration
-        promote_dev(registration)
+        step(promote_dev, skip_on_exit_code=99)(*common, dag_id, registration)
     return dag
 
 

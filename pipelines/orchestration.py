@@ -31,6 +31,10 @@ CONTRACTS_DIR_NAME = "contracts"
 LANDING_PREFIX = "landing"
 """New batches arrive under ``s3://<raw bucket>/landing/<dataset>/``; the training DAG ingests the newest."""
 DEFAULT_MONITORING_SCHEDULE = "@hourly"
+WORKER_PYTHON = "/usr/local/airflow/mlops-venv/bin/python"
+"""Where the MWAA startup script (delivery/mwaa.py) creates the pipeline steps' environment."""
+WORKER_PYTHONPATH = "/usr/local/airflow/plugins"
+"""MWAA unpacks plugins.zip (the ``pipelines`` source) here."""
 
 
 class DagSettingsError(ValueError):
@@ -73,6 +77,10 @@ class DagSettings:
     """Airflow connection the Amazon provider operators use (None: the worker's default credentials)."""
     poll_seconds: int
     """Seconds between status polls of EMR and SageMaker jobs."""
+    worker_python: str
+    """Interpreter of the workers' pipeline environment (the startup script's venv) the step tasks run in."""
+    worker_pythonpath: str
+    """``PYTHONPATH`` of the step tasks: where ``pipelines`` is (MWAA's plugins folder)."""
 
 
 def outputs_path(dags_folder: Path) -> Path:
@@ -164,6 +172,8 @@ def load_dag_settings(dags_folder: Path) -> DagSettings:
         models=tuple(models),
         aws_conn_id=str(conn) if conn else None,
         poll_seconds=_int(outputs, "pollSeconds", 30, path),
+        worker_python=str(outputs.get("workerPython") or WORKER_PYTHON),
+        worker_pythonpath=str(outputs.get("workerPythonPath") or WORKER_PYTHONPATH),
     )
 
 
@@ -180,9 +190,59 @@ def model_clients(outputs_file: str | Path, model_package_group: str, endpoint: 
     )
 
 
-def run_id_for(names: ModelNames, when: datetime) -> str:
-    """The run ID (also the training job name) of a training run started at ``when``."""
-    return names.training_job_name(when.astimezone(UTC).strftime("%Y%m%d-%H%M%S"))
+def capture_window(
+    window_start: str | None,
+    window_end: str | None,
+    interval_start: str | None,
+    interval_end: str | None,
+    run_after: str,
+    endpoint: str,
+) -> dict[str, str]:
+    """The monitoring window: the params when given, else the scheduled data interval, else the last full
+    hour before ``run_after``; plus the training DAG run id that window may trigger (once)."""
+    from datetime import timedelta
+
+    from pipelines.monitoring.report import window_label
+    from pipelines.monitoring.retrain import dag_run_id_for
+
+    def when(value: str) -> datetime:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    end = when(window_end or interval_end or run_after)
+    if not (window_end or interval_end):
+        end = end.replace(minute=0, second=0, microsecond=0)
+    given_start = window_start or interval_start
+    start = when(given_start) if given_start else end - timedelta(hours=1)
+    if start >= end:
+        raise ValueError(
+            f"monitoring window start {start.isoformat()} is not before its end {end.isoformat()}"
+        )
+    window = window_label(start, end)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "window": window,
+        "retrain_run_id": dag_run_id_for(endpoint, window),
+    }
+
+
+def run_id_for(training_job_prefix: str, run_after: str) -> str:
+    """The run ID (also the training job name) of the DAG run due at ``run_after`` (ISO 8601).
+
+    Raises:
+        InvalidNameError: the result is not a valid SageMaker training job name.
+    """
+    from platform_contract.naming import SAGEMAKER_NAME, SAGEMAKER_NAME_MAX, InvalidNameError
+
+    when = datetime.fromisoformat(run_after.replace("Z", "+00:00"))
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    name = f"{training_job_prefix}{when.strftime('%Y%m%d-%H%M%S')}"
+    if len(name) > SAGEMAKER_NAME_MAX or not SAGEMAKER_NAME.match(name):
+        raise InvalidNameError(
+            f"training job name {name!r} is not valid for SageMaker; shorten the model name"
+        )
+    return name
 
 
 def newest_landed(clients: AwsClients, dataset: str) -> str:

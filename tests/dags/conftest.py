@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,9 @@ BASE_OUTPUTS: dict[str, Any] = {
     "contractsDir": str(REPO / "contracts"),
     "airflowAwsConnId": None,
     "pollSeconds": 1,
+    # the steps' interpreter: this virtualenv (on MWAA, the startup script's venv)
+    "workerPython": sys.executable,
+    "workerPythonPath": str(REPO),
 }
 
 

@@ -25,9 +25,10 @@ TRAINING = {
 }
 MONITORING = {
     "capture_window": {"drift_report", "publish_metrics"},
-    "champion_baseline": {"drift_report", "retrain_decision"},
-    "drift_report": {"publish_metrics", "retrain_decision"},
+    "champion_baseline": {"drift_report", "retrain_policy"},
+    "drift_report": {"publish_metrics", "retrain_policy"},
     "publish_metrics": {"retrain_decision"},
+    "retrain_policy": {"retrain_decision"},
     "retrain_decision": {"trigger_training", "no_retrain"},
     "trigger_training": set(),
     "no_retrain": set(),

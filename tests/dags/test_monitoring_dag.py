@@ -132,9 +132,9 @@ def test_drifted_traffic_triggers_training(airflow_db: Path, emulator: Emulator,
     drift_metrics = cloudwatch.list_metrics(Namespace="MLOps/Monitoring", MetricName="DatasetDrift")[
         "Metrics"
     ]
-    assert [
-        d for m in drift_metrics for d in m["Dimensions"] if d["Name"] == "EndpointName"
-    ] == [{"Name": "EndpointName", "Value": ENDPOINT}]
+    assert [d for m in drift_metrics for d in m["Dimensions"] if d["Name"] == "EndpointName"] == [
+        {"Name": "EndpointName", "Value": ENDPOINT}
+    ]
     retrain = cloudwatch.list_metrics(Namespace="MLOps/Pipeline", MetricName="RetrainTriggered")["Metrics"]
     assert retrain
 
