@@ -39,7 +39,6 @@ os.environ.update(
                 }
             ]
         ),
-        "MLOPS_OUTPUTS_FILE": str(OUTPUTS_FILE),
     }
 )
 
@@ -69,9 +68,21 @@ def write_outputs(**changes: Any) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _airflow_home() -> Iterator[Path]:
-    write_outputs()
     yield _HOME
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _outputs_file(_airflow_home: Path) -> Iterator[Path]:
+    """Point the DAG files at the test outputs for this package's tests only (pipelines' own settings
+    tests elsewhere read MLOPS_OUTPUTS_FILE too)."""
+    previous = os.environ.get("MLOPS_OUTPUTS_FILE")
+    os.environ["MLOPS_OUTPUTS_FILE"] = str(write_outputs())
+    yield OUTPUTS_FILE
+    if previous is None:
+        os.environ.pop("MLOPS_OUTPUTS_FILE", None)
+    else:
+        os.environ["MLOPS_OUTPUTS_FILE"] = previous
 
 
 @pytest.fixture(scope="session")
