@@ -1,0 +1,159 @@
+"""Monitoring DAG, one per model, on the model's schedule: capture window -> champion baseline ->
+drift report -> metrics -> retrain decision, which triggers the model's training DAG once per window
+(the triggered run's id is derived from the window, and Airflow refuses a duplicate).
+
+The steps run in the workers' pipeline interpreter (``@task.external_python``), so each step function
+below is self-contained; only the branch, which reads the decision, runs in Airflow's own process.
+"""
+
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportCallIssue=false
+# (TaskFlow calls return XComArgs at parse time where the functions are typed with their run-time
+# values, and `a >> b` is an expression: the checker cannot see through Airflow's DAG-building API.)
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param, task
+
+from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings
+
+TAGS = ["mlops", "monitoring"]
+
+
+# --- the steps (run by the workers' pipeline interpreter; self-contained) -----------------------
+
+
+def capture_window(
+    endpoint: str, window_start: str, window_end: str, interval_start: str, interval_end: str, run_after: str
+) -> dict:
+    """The window to monitor (params, else the scheduled interval, else the last full hour)."""
+    from pipelines.orchestration import capture_window as window
+
+    return window(window_start, window_end, interval_start, interval_end, run_after, endpoint)
+
+
+def champion_baseline(outputs: str, group: str, endpoint: str) -> dict:
+    """The approved package now served and where its training baselines are."""
+    from pipelines.orchestration import champion_baseline as champion
+    from pipelines.orchestration import model_clients
+
+    return champion(model_clients(outputs, group, endpoint))
+
+
+def drift_report(
+    outputs: str, group: str, endpoint: str, capture_prefix: str, window: dict, champion: dict
+) -> dict:
+    """Drift of the window's captured traffic against the baseline; the report files go to S3."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, monitor_step
+
+    with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as scratch:
+        return monitor_step(
+            model_clients(outputs, group, endpoint),
+            endpoint,
+            capture_prefix,
+            champion["evaluation_prefix"],
+            datetime.fromisoformat(window["start"]),
+            datetime.fromisoformat(window["end"]),
+            Path(scratch),
+        )
+
+
+def publish_metrics(outputs: str, group: str, endpoint: str, window: dict, drift: dict) -> int:
+    """Publish the drift metrics (``MLOps/Monitoring``) and the monitor step's status."""
+    from datetime import datetime
+
+    from pipelines.orchestration import model_clients, publish_monitoring
+
+    clients = model_clients(outputs, group, endpoint)
+    return publish_monitoring(clients, endpoint, drift["report"], datetime.fromisoformat(window["end"]))
+
+
+def retrain_policy(
+    outputs: str, group: str, endpoint: str, training_dag_id: str, drift: dict, champion: dict
+) -> dict:
+    """Apply the retrain policy; publish ``RetrainTriggered``."""
+    from pipelines.orchestration import model_clients, publish_retrain, retrain_decision
+
+    decision = retrain_decision(drift["report"], champion["created_at"])
+    print(f"retrain: {decision['retrain']} {decision['reasons']}")
+    publish_retrain(model_clients(outputs, group, endpoint), training_dag_id, decision["retrain"])
+    return decision
+
+
+def retrain_decision(decision: dict[str, Any]) -> str:
+    """Branch: trigger the training DAG when the policy says so."""
+    return "trigger_training" if decision["retrain"] else "no_retrain"
+
+
+# --- the DAG -------------------------------------------------------------------------------------
+
+
+def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
+    """The monitoring DAG of ``model``."""
+    common = (str(settings.outputs_file), model.model_package_group, model.endpoint)
+    training_dag_id = model.names.training_dag_id
+
+    def step(fn: Any, **kwargs: Any) -> Any:
+        return task.external_python(
+            task_id=fn.__name__,
+            python=settings.worker_python,
+            expect_airflow=False,
+            env_vars={"PYTHONPATH": settings.worker_pythonpath},
+            **kwargs,
+        )(fn)
+
+    with DAG(
+        dag_id=model.names.monitoring_dag_id,
+        description=f"Drift of the {model.model} endpoint's captured traffic; retrain when it drifts",
+        schedule=model.monitoring_schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=[*TAGS, f"model:{model.names.slug}"],
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+        params={
+            "window_start": Param(None, type=["null", "string"], description="ISO 8601 (default: interval)"),
+            "window_end": Param(None, type=["null", "string"], description="ISO 8601, exclusive"),
+        },
+    ) as dag:
+        window = step(capture_window)(
+            model.endpoint,
+            "{{ params.window_start or '' }}",
+            "{{ params.window_end or '' }}",
+            "{{ data_interval_start.isoformat() if data_interval_start else '' }}",
+            "{{ data_interval_end.isoformat() if data_interval_end else '' }}",
+            "{{ dag_run.run_after.isoformat() }}",
+        )
+        champion = step(champion_baseline)(*common)
+        drift = step(drift_report)(*common, model.names.capture_prefix, window, champion)
+        published = step(publish_metrics)(*common, window, drift)
+        policy = step(retrain_policy)(*common, training_dag_id, drift, champion)
+        decision = task.branch(task_id="retrain_decision")(retrain_decision)(policy)
+        published >> decision
+        trigger = TriggerDagRunOperator(
+            task_id="trigger_training",
+            trigger_dag_id=training_dag_id,
+            trigger_run_id="{{ ti.xcom_pull(task_ids='capture_window')['retrain_run_id'] }}",
+            conf={
+                "retrain_reasons": "{{ ti.xcom_pull(task_ids='retrain_policy')['reasons'] | join('; ') }}",
+                "monitoring_window": "{{ ti.xcom_pull(task_ids='capture_window')['window'] }}",
+            },
+            skip_when_already_exists=True,
+        )
+        decision >> [trigger, EmptyOperator(task_id="no_retrain")]
+    return dag
+
+
+SETTINGS = load_dag_settings(Path(__file__).resolve().parent)
+for _model in SETTINGS.models:
+    globals()[_model.names.monitoring_dag_id] = build_monitoring_dag(SETTINGS, _model)

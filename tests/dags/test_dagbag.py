@@ -1,0 +1,142 @@
+"""Every DAG parses in real Airflow with no import errors, no network at parse time, and the expected graph."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dags.conftest import DAGS_FOLDER
+
+TRAINING = {
+    "ingest": {"validate", "prepare_features"},
+    "validate": {"prepare_features"},
+    "prepare_features": {"features", "wait_for_features", "prepare_training", "evaluate"},
+    "features": {"wait_for_features"},
+    "wait_for_features": {"prepare_training"},
+    "prepare_training": {"train", "evaluate"},
+    "train": {"evaluate"},
+    "evaluate": {"gate", "register"},
+    "gate": {"register"},
+    "register": {"promote_dev"},
+    "promote_dev": set(),
+}
+MONITORING = {
+    "capture_window": {"drift_report", "publish_metrics"},
+    "champion_baseline": {"drift_report", "retrain_policy"},
+    "drift_report": {"publish_metrics", "retrain_policy"},
+    "publish_metrics": {"retrain_decision"},
+    "retrain_policy": {"retrain_decision"},
+    "retrain_decision": {"trigger_training", "no_retrain"},
+    "trigger_training": set(),
+    "no_retrain": set(),
+}
+PROMOTION = {
+    "check_package": {"approval", "approve_package"},
+    "approval": {"approve_package"},
+    "approve_package": {"start_promotion"},
+    "start_promotion": set(),
+}
+
+
+class _NoNetwork(socket.socket):
+    def connect(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a DAG file opened a connection at parse time: {args}")
+
+    def connect_ex(self, *args: Any, **kwargs: Any) -> int:
+        raise AssertionError(f"a DAG file opened a connection at parse time: {args}")
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket, "socket", _NoNetwork)
+    mp.setattr(socket, "create_connection", _refuse)
+    mp.setattr(socket, "getaddrinfo", _refuse)
+    try:
+        return DagBag(dag_folder=str(DAGS_FOLDER))
+    finally:
+        mp.undo()
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"a DAG file resolved or connected at parse time: {args}")
+
+
+def test_no_import_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {
+        "mlops_training.py",
+        "mlops_monitoring.py",
+        "mlops_promotion.py",
+    }
+
+
+def test_one_dag_of_each_kind_per_model(dagbag: Any) -> None:
+    assert set(dagbag.dag_ids) == {
+        f"{model}_{kind}"
+        for model in ("churn", "housing")
+        for kind in ("training", "monitoring", "promotion")
+    }
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "graph"),
+    [
+        ("churn_training", TRAINING),
+        ("housing_training", TRAINING),
+        ("churn_monitoring", MONITORING),
+        ("churn_promotion", PROMOTION),
+    ],
+)
+def test_task_graph(dagbag: Any, dag_id: str, graph: dict[str, set[str]]) -> None:
+    dag = dagbag.dags[dag_id]
+    assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == graph
+
+
+def test_provider_operators_where_they_fit(dagbag: Any) -> None:
+    dag = dagbag.dags["churn_training"]
+    kinds = {t.task_id: type(t).__name__ for t in dag.tasks}
+    assert kinds["features"] == "EmrContainerOperator"
+    assert kinds["wait_for_features"] == "EmrContainerSensor"
+    assert kinds["train"] == "SageMakerTrainingOperator"
+    monitoring = dagbag.dags["churn_monitoring"]
+    trigger = monitoring.get_task("trigger_training")
+    assert type(trigger).__name__ == "TriggerDagRunOperator"
+    assert trigger.trigger_dag_id == "churn_training"
+    assert type(dagbag.dags["churn_promotion"].get_task("approval")).__name__ == "ApprovalOperator"
+
+
+def test_dag_conventions(dagbag: Any) -> None:
+    for dag in dagbag.dags.values():
+        assert dag.catchup is False
+        assert "mlops" in dag.tags
+        assert dag.description
+    assert dagbag.dags["churn_monitoring"].schedule == "@hourly"
+    assert dagbag.dags["churn_training"].schedule is None
+
+
+def test_settings_come_from_the_outputs_file(outputs: Any) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    outputs(
+        models=[{"name": "my_dataset", "contract": "churn", "monitoringSchedule": "0 */6 * * *"}],
+        modelPackageGroupNames=None,
+    )
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"my_dataset_training", "my_dataset_monitoring", "my_dataset_promotion"}
+    assert bag.dags["my_dataset_monitoring"].schedule == "0 */6 * * *"
+
+
+def test_missing_outputs_is_a_clear_import_error(outputs: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("MLOPS_OUTPUTS_FILE", str(tmp_path / "absent.json"))
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert len(bag.import_errors) == 3
+    assert all("stack outputs file not found" in e for e in bag.import_errors.values())
