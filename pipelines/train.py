@@ -447,7 +447,8 @@ SERVING_PROGRAM = "inference.py"
 # The SageMaker scikit-learn serving container imports SAGEMAKER_PROGRAM from SAGEMAKER_SUBMIT_DIRECTORY
 # (sagemaker_sklearn_container.serving.import_module -> sagemaker_containers._modules.import_module,
 # which copies that folder to /opt/ml/code, pip-installs it with a generated setup.py and imports the
-# module); the SDK's repack puts the folder at model.tar.gz's code/ for the same reason:
+# module); the SDK's repack puts the folder at model.tar.gz's code/ for the same reason
+# (sagemaker-python-sdk src/sagemaker/workflow/_repack_model.py), and the endpoint unpacks it at /opt/ml/model:
 # https://docs.aws.amazon.com/sagemaker/latest/dg/adapt-inference-container.html
 _INFERENCE_SCRIPT = b'''"""SageMaker scikit-learn container entry point (SAGEMAKER_PROGRAM): the four handler functions."""
 
