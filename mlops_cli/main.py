@@ -10,6 +10,8 @@ import typer
 
 from mlops_cli import synth as synth_cmd
 from pipelines.cli import pipeline_app
+from pipelines.contract_cli import contract_app
+from pipelines.fetch_cli import fetch_model_command
 from pipelines.monitoring import cli as monitor_cmd
 from pipelines.serving import cli as serve_cmd
 
@@ -24,6 +26,8 @@ app.command("synth")(synth_cmd.synth)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(contract_app, name="contract")
+pipeline_app.command("fetch-model")(fetch_model_command)
 
 
 @app.callback()

@@ -63,12 +63,16 @@ def load_model_archive(data: bytes) -> LoadedModel:
     import yaml
 
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        members = {m.name: m for m in archive.getmembers()}
-        for name, member in members.items():
-            if name not in ARCHIVE_FILES or not member.isfile():
+        members: dict[str, tarfile.TarInfo] = {}
+        for member in archive.getmembers():
+            if _is_code_entry(member):
+                continue  # the inference code under code/ is for the endpoint, not read here
+            if member.name not in ARCHIVE_FILES or not member.isfile():
                 raise ModelArchiveError(
-                    f"unexpected entry {name!r} in model archive (allowed: {sorted(ARCHIVE_FILES)})"
+                    f"unexpected entry {member.name!r} in model archive (allowed: {sorted(ARCHIVE_FILES)}"
+                    " and files under code/)"
                 )
+            members[member.name] = member
         missing = ARCHIVE_FILES - set(members)
         if missing:
             raise ModelArchiveError(f"model archive lacks {sorted(missing)}")
@@ -81,6 +85,17 @@ def load_model_archive(data: bytes) -> LoadedModel:
     contract = parse_contract(yaml.safe_load(blobs["contract.yaml"]), "contract.yaml in the model archive")
     model = joblib.load(io.BytesIO(blobs["model.joblib"]))
     return LoadedModel(model, metadata, contract)
+
+
+def _is_code_entry(member: tarfile.TarInfo) -> bool:
+    """A plain file or folder under ``code/`` with a relative, ``..``-free name."""
+    parts = member.name.split("/")
+    return (
+        parts[0] == "code"
+        and ".." not in parts
+        and not member.name.startswith("/")
+        and (member.isfile() or member.isdir())
+    )
 
 
 # --- metrics -----------------------------------------------------------------------------------

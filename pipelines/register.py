@@ -81,8 +81,12 @@ def package_request(
                 {
                     "Image": image,
                     "ModelDataUrl": model_uri,
+                    # The scikit-learn container imports SAGEMAKER_PROGRAM from SAGEMAKER_SUBMIT_DIRECTORY;
+                    # training writes that code into the model at code/, which the endpoint unpacks
+                    # to /opt/ml/model/code (sagemaker_sklearn_container.serving, ServingEnv.module_dir).
                     "Environment": {
                         "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                         "MLOPS_MODEL_NAME": metadata["model_name"],
                     },
                     "Framework": "SKLEARN",

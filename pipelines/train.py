@@ -365,6 +365,7 @@ def train(
     model_path = model_dir / MODEL_FILE
     joblib.dump(model, model_path)
     (model_dir / CONTRACT_FILE).write_bytes(Path(contract_path).read_bytes())
+    write_serving_code(model_dir)  # an endpoint starts the model from model.tar.gz's code/ alone
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     metadata = {
         "schema_version": SCHEMA_VERSION,
@@ -437,13 +438,133 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 # --- packaging and running as a job -------------------------------------------------------------
 
 
+SERVING_CODE_DIR = "code"
+"""Folder of the model directory holding the inference code (``/opt/ml/model/code`` on an endpoint)."""
+
+SERVING_PROGRAM = "inference.py"
+"""The script the scikit-learn container imports (``SAGEMAKER_PROGRAM``), at the top of ``code/``."""
+
+# The SageMaker scikit-learn serving container imports SAGEMAKER_PROGRAM from SAGEMAKER_SUBMIT_DIRECTORY
+# (sagemaker_sklearn_container.serving.import_module -> sagemaker_containers._modules.import_module,
+# which copies that folder to /opt/ml/code, pip-installs it with a generated setup.py and imports the
+# module); the SDK's repack puts the folder at model.tar.gz's code/ for the same reason
+# (sagemaker-python-sdk src/sagemaker/workflow/_repack_model.py), and the endpoint unpacks it at /opt/ml/model:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/adapt-inference-container.html
+_INFERENCE_SCRIPT = b'''"""SageMaker scikit-learn container entry point (SAGEMAKER_PROGRAM): the four handler functions."""
+
+from pipelines.serving.inference import input_fn, model_fn, output_fn, predict_fn
+
+__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
+'''
+
+# Roots of the import closures shipped with a model (serving) and with a training job.
+SERVING_ROOT_MODULES = ("pipelines.serving.inference",)
+TRAINING_ROOT_MODULES = ("pipelines.train",)
+
+
+def _is_type_checking_block(node: Any) -> bool:
+    import ast
+
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported_modules(source: str) -> set[tuple[str, bool]]:
+    """``(name, is_module)`` for every ``import``/``from ... import`` at any depth, outside
+    ``if TYPE_CHECKING``; ``is_module`` is False for a name that may be an attribute (``from m import x``)."""
+    import ast
+
+    found: set[tuple[str, bool]] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking_block(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import):
+                found.update((alias.name, True) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                found.add((child.module, True))
+                found.update((f"{child.module}.{alias.name}", False) for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def module_closure(roots: tuple[str, ...]) -> dict[str, bytes]:
+    """The ``pipelines`` source files the ``roots`` import, transitively (package ``__init__`` files included).
+
+    Keys are archive paths (``pipelines/serving/codec.py``); the files are read from this package, so
+    a training job running from its source archive ships the same files it was started with.
+
+    Raises:
+        TrainingError: a module that is imported is not there (an incomplete source archive).
+    """
+    base = Path(__file__).resolve().parent.parent
+    files: dict[str, bytes] = {}
+    pending = [(root, True) for root in roots]
+    seen: set[str] = set()
+    while pending:
+        name, is_module = pending.pop()
+        if name in seen or name.split(".")[0] != "pipelines":
+            continue
+        parts = name.split(".")
+        module_file = base.joinpath(*parts).with_suffix(".py")
+        package_init = base.joinpath(*parts, "__init__.py")
+        path = module_file if module_file.is_file() else package_init if package_init.is_file() else None
+        if path is None:
+            if is_module:
+                raise TrainingError(
+                    f"module {name} is imported but not found under {base}: the source archive is incomplete"
+                )
+            continue  # ``from pipelines.x import name``: a function or class, not a module
+        seen.add(name)
+        for depth in range(1, len(parts)):
+            init = base.joinpath(*parts[:depth], "__init__.py")
+            if init.is_file():
+                files[init.relative_to(base).as_posix()] = init.read_bytes()
+        source = path.read_bytes()
+        files[path.relative_to(base).as_posix()] = source
+        pending.extend(_imported_modules(source.decode()))
+    return dict(sorted(files.items()))
+
+
+def serving_code_files() -> dict[str, bytes]:
+    """The ``code/`` folder of a model: ``inference.py`` and the ``pipelines`` modules serving imports.
+
+    Only modules the prebuilt scikit-learn image can run are included (no ``requirements.txt``: an
+    endpoint may run with network isolation, so nothing can be installed when it starts).
+    """
+    return {SERVING_PROGRAM: _INFERENCE_SCRIPT, **module_closure(SERVING_ROOT_MODULES)}
+
+
+def write_serving_code(model_dir: Path) -> Path:
+    """Write :func:`serving_code_files` under ``model_dir/code`` (SageMaker tars ``SM_MODEL_DIR`` as is)."""
+    code_dir = model_dir / SERVING_CODE_DIR
+    for relative, data in serving_code_files().items():
+        target = code_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return code_dir
+
+
 def package_model(model_dir: Path) -> bytes:
-    """``model.tar.gz`` bytes with the files of ``model_dir`` at the archive root (as SageMaker does)."""
+    """``model.tar.gz`` bytes with the tree of ``model_dir`` at the archive root (as SageMaker does),
+    ``code/`` included; entries sorted, owners and times zeroed, so the same model gives the same bytes."""
     buffer = io.BytesIO()
+    files = sorted(
+        (p for p in model_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
+        key=lambda p: p.relative_to(model_dir).as_posix(),
+    )
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
-            info = archive.gettarinfo(str(path), arcname=path.name)
+        for path in files:
+            info = archive.gettarinfo(str(path), arcname=path.relative_to(model_dir).as_posix())
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o644
             with path.open("rb") as handle:
                 archive.addfile(info, handle)
     return buffer.getvalue()
@@ -519,23 +640,21 @@ def run_training_locally(
 
 
 def source_archive(contract_path: Path) -> bytes:
-    """``sourcedir.tar.gz`` for script mode: the entry script, the modules it needs, the contract, requirements."""
-    package = Path(__file__).resolve().parent
+    """``sourcedir.tar.gz`` for script mode: the entry script, the contract, requirements, and every
+    ``pipelines`` module the training entry point and the serving code it copies into the model import."""
     entry = b"from pipelines.train import main\n\nif __name__ == '__main__':\n    raise SystemExit(main())\n"
     files: dict[str, bytes] = {
         "train_entry.py": entry,
+        # the scikit-learn image has PyYAML but not pydantic; training jobs may reach PyPI (serving never)
         "requirements.txt": b"pydantic>=2,<3\npyyaml>=6,<7\n",
         CONTRACT_FILE: Path(contract_path).read_bytes(),
-        "pipelines/__init__.py": (package / "__init__.py").read_bytes(),
-        "pipelines/contract.py": (package / "contract.py").read_bytes(),
-        "pipelines/train.py": (package / "train.py").read_bytes(),
-        "pipelines/transforms.py": (package / "transforms.py").read_bytes(),
+        **module_closure(TRAINING_ROOT_MODULES + SERVING_ROOT_MODULES),
     }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 0
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 

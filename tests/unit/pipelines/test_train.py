@@ -59,7 +59,13 @@ def test_entry_point_writes_the_artifact_contract(tmp_path: Path, churn_features
     )
     assert main([], env) == 0
     model_dir = tmp_path / "model"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["contract.yaml", "metadata.json", "model.joblib"]
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "code",
+        "contract.yaml",
+        "metadata.json",
+        "model.joblib",
+    ]
+    assert (model_dir / "code" / "inference.py").is_file()
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["schema_version"] == 1
     assert metadata["model_name"] == "churn"
@@ -116,7 +122,14 @@ def test_regression_entry_point_and_archive_roundtrip(tmp_path: Path) -> None:
     assert loaded.metadata["classes"] == []
     assert loaded.contract.name == "housing"
     with tarfile.open(fileobj=io.BytesIO(package_model(tmp_path / "model"))) as archive:
-        assert sorted(archive.getnames()) == ["contract.yaml", "metadata.json", "model.joblib"]
+        names = archive.getnames()
+    assert sorted(n for n in names if not n.startswith("code/")) == [
+        "contract.yaml",
+        "metadata.json",
+        "model.joblib",
+    ]
+    assert "code/inference.py" in names
+    assert "code/pipelines/serving/inference.py" in names
 
 
 @pytest.mark.parametrize(
