@@ -11,6 +11,7 @@ the prebuilt SageMaker scikit-learn image with a ``requirements.txt`` for the la
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import io
@@ -108,19 +109,42 @@ def parse_value(value: Any) -> Any:
         return value
 
 
+def _parse_argument(value: str) -> Any:
+    """A value as the training toolkit renders it on the command line: ``str()`` of the decoded value.
+
+    So ``False`` arrives as ``"False"`` and a dict as ``"{'a': 1}"``; JSON first, then a Python literal,
+    else the string itself.
+    """
+    parsed = parse_value(value)
+    if parsed is not value:
+        return parsed
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
 def read_hyperparameters(env: TrainingEnvironment, argv: list[str]) -> dict[str, Any]:
-    """Hyperparameters from ``hyperparameters.json`` then ``--key value`` arguments (which win)."""
+    """Hyperparameters from ``hyperparameters.json`` then command-line arguments (which win).
+
+    The SageMaker training toolkit passes each hyperparameter as ``--key value``, or ``-k value`` for a
+    one-letter key (``sagemaker_training.mapping.to_cmd_args``), with the value rendered by ``str()``.
+    """
     values: dict[str, Any] = {}
     path = env.input_config_dir / "hyperparameters.json"
     if path.is_file():
-        values.update(json.loads(path.read_text()))
+        values.update({k: parse_value(v) for k, v in json.loads(path.read_text()).items()})
     if len(argv) % 2:
         raise TrainingError(f"arguments must be --key value pairs, got {argv}")
     for flag, value in zip(argv[::2], argv[1::2], strict=True):
-        if not flag.startswith("--"):
-            raise TrainingError(f"expected --key before {value!r}, got {flag!r}")
-        values[flag[2:].replace("-", "_")] = value
-    return {k: parse_value(v) for k, v in values.items() if not k.startswith("sagemaker_")}
+        if flag.startswith("--") and len(flag) > 2:
+            key = flag[2:]
+        elif flag.startswith("-") and len(flag) == 2 and flag[1] != "-":
+            key = flag[1:]
+        else:
+            raise TrainingError(f"expected --key (or -k for a one-letter key) before {value!r}, got {flag!r}")
+        values[key.replace("-", "_")] = _parse_argument(value)
+    return {k: v for k, v in values.items() if not k.startswith("sagemaker_")}
 
 
 # --- data --------------------------------------------------------------------------------------

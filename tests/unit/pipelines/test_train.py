@@ -113,6 +113,19 @@ def test_arguments_override_the_hyperparameter_file(tmp_path: Path) -> None:
     assert read_hyperparameters(env, ["--C", "2.5"]) == {"C": 2.5, "max_iter": 50}
 
 
+def test_arguments_as_the_training_toolkit_renders_them(tmp_path: Path) -> None:
+    """One-letter keys come as ``-C``; values are ``str()`` of the decoded JSON (``False``, ``{'a': 1}``)."""
+    config = tmp_path / "config"
+    config.mkdir()
+    hps = {"C": 0.5, "fit_intercept": False, "class_weight": {"a": 1}, "solver": "lbfgs", "layers": [1, 2]}
+    (config / "hyperparameters.json").write_text(json.dumps({k: json.dumps(v) for k, v in hps.items()}))
+    env = TrainingEnvironment(tmp_path, tmp_path, config, {}, None)
+    argv = ["-C", "0.5", "--fit_intercept", "False", "--class_weight", "{'a': 1}", "--solver", "lbfgs"]
+    assert read_hyperparameters(env, [*argv, "--layers", "[1, 2]"]) == hps
+    with pytest.raises(TrainingError, match="expected --key"):
+        read_hyperparameters(env, ["C", "1"])
+
+
 def test_regression_entry_point_and_archive_roundtrip(tmp_path: Path) -> None:
     frame = _features("housing")
     env = _opt_ml(tmp_path, frame, {"contract": str(resolve_contract_path("housing"))})
