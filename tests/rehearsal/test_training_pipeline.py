@@ -71,7 +71,14 @@ def test_start_training_job_trains_under_the_container_contract(tmp_path: Path) 
         train_uri = _prepare_features(clients)
         try:
             uri = start_training_job(
-                clients, CONTRACT, "run-42", train_uri, {"max_iter": 500}, poll_s=0.2, timeout_s=120
+                clients,
+                CONTRACT,
+                "run-42",
+                train_uri,
+                # a one-letter key and a False: the toolkit passes them as `-C 0.5` and `False`
+                {"max_iter": 500, "C": 0.5, "fit_intercept": False},
+                poll_s=0.2,
+                timeout_s=120,
             )
         except TrainingError as exc:  # the reason the job failed, for the report
             pytest.fail(f"the pipeline's submission did not train under the contract: {exc}")
@@ -89,8 +96,10 @@ def test_start_training_job_trains_under_the_container_contract(tmp_path: Path) 
         with tarfile.open(fileobj=io.BytesIO(body["Body"].read()), mode="r:gz") as archive:
             names = sorted(archive.getnames())
             metadata = json.loads(archive.extractfile("metadata.json").read())  # type: ignore[union-attr]
-        assert names == ["contract.yaml", "metadata.json", "model.joblib"]
+        assert {"contract.yaml", "metadata.json", "model.joblib", "code/inference.py"} <= set(names)
         assert metadata["run_id"] == "run-42"
         assert metadata["code_version"] == "abc123"
         assert metadata["hyperparameters"]["max_iter"] == 500
+        assert metadata["hyperparameters"]["C"] == 0.5
+        assert metadata["hyperparameters"]["fit_intercept"] is False
         assert 300 < metadata["training_rows"] < 600  # the train split only
