@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from pipelines.aws import put_bytes
+from pipelines.errors import InputRejectedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,11 +74,15 @@ class ValidationReport:
 
     def to_json(self) -> str:
         """The report as JSON (``schema_version: 1``)."""
+        from pipelines.jsonio import strict_json
+
         body = {"schema_version": 1, "passed": self.passed, **asdict(self)}
-        return json.dumps(body, indent=2, default=str)
+        return strict_json(body)
 
     def to_markdown(self) -> str:
         """A readable summary of the report."""
+        from pipelines.jsonio import strict_json
+
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} check(s))"
         lines = [
             f"# Validation of `{self.source}`",
@@ -91,7 +95,7 @@ class ValidationReport:
         for failure in self.failures:
             lines.append(f"## {failure.kind}" + (f" in `{failure.column}`" if failure.column else ""))
             lines += ["", failure.message, ""]
-            lines += [f"- example: `{json.dumps(ex, default=str)}`" for ex in failure.examples]
+            lines += [f"- example: `{strict_json(ex, indent=None)}`" for ex in failure.examples]
             lines.append("")
         return "\n".join(lines)
 
@@ -103,7 +107,7 @@ class ValidationReport:
         return "\n".join([head, *(f"  [{f.kind}] {f.message}" for f in self.failures)])
 
 
-class BatchValidationError(Exception):
+class BatchValidationError(InputRejectedError):
     """A batch failed validation; ``report`` lists each failed check."""
 
     def __init__(self, report: ValidationReport, report_uri: str | None = None) -> None:

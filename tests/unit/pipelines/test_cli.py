@@ -101,7 +101,7 @@ def test_missing_settings_are_explained(tmp_path: Path) -> None:
     batch = tmp_path / "b.csv"
     runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "10"])
     result = runner.invoke(app, ["pipeline", "ingest", str(batch)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "MLOPS_RAW_BUCKET" in result.output
 
 
