@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -72,7 +71,7 @@ def test_a_second_dataset_never_hijacks_the_first_models_group(
     evaluate_model(platform.clients, model_uri, features.uri)
     _two_models(platform)
     churn = platform.settings.model_target("churn")
-    with pytest.raises(ModelMismatchError, match="model 'churn' uses contract 'churn'.*contract 'housing'"):
+    with pytest.raises(ModelMismatchError, match=r"model 'churn' uses contract 'churn'.*contract 'housing'"):
         register_model(platform.clients, model_uri, model=churn)
     assert not platform.clients.sagemaker.list_model_packages(ModelPackageGroupName="mlops-test-models")[
         "ModelPackageSummaryList"
@@ -92,7 +91,7 @@ def test_a_second_dataset_never_hijacks_the_first_models_group(
     assert result.report["gate"]["champion"] is None, "housing's package was churn's champion"
     with pytest.raises(ModelMismatchError, match="holds packages of contract 'housing'"):
         register_model(platform.clients, churn_uri, model=churn, allow_failed_gate=True)
-    with pytest.raises(PromotionError, match="not in model 'churn''s group|not this model's package"):
+    with pytest.raises(PromotionError, match=r"not in model 'churn''s group|not this model's package"):
         approve_package(platform.clients, hijacker.model_package_arn, "alice", "why", model=churn)
 
 
