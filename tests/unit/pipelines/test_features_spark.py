@@ -92,6 +92,7 @@ def test_spark_engine_publishes_features_to_s3(spark: Any, platform: Platform) -
 def test_same_data_through_pandas_and_spark_registers_one_package(spark: Any, platform: Platform) -> None:
     """The idempotency key is the validated data and the contract, not the engine's part files."""
     from pipelines.evaluate import evaluate_model
+    from pipelines.features.local import Engine
     from pipelines.ingest import ingest_bytes
     from pipelines.register import register_model
     from pipelines.train import run_training_locally
@@ -103,7 +104,8 @@ def test_same_data_through_pandas_and_spark_registers_one_package(spark: Any, pl
     batch = ingest_bytes(platform.clients, "churn", data, "b.csv", DAY)
     validate_batch(platform.clients, contract, batch)
     arns, part_hashes = [], []
-    for run_id, engine in (("run-pandas", "pandas"), ("run-spark", "spark")):
+    runs: tuple[tuple[str, Engine], ...] = (("run-pandas", "pandas"), ("run-spark", "spark"))
+    for run_id, engine in runs:
         features = run_features(platform.clients, contract, DAY, engine=engine, spark=spark)
         part_hashes.append(
             sorted(
