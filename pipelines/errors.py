@@ -11,6 +11,7 @@ imports this module.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import ClassVar
 
@@ -70,12 +71,15 @@ GROUP_HINT = (
 """What fixes SageMaker's "Model Package Group ... does not exist"."""
 
 
+_GROUP_MISSING = re.compile(r"model ?package ?group\b.*\b(does not exist|not found)", re.IGNORECASE)
+
+
 def from_aws_error(error: BaseException) -> PipelineError | None:
     """A :class:`PipelineError` with a hint for a botocore error a setting fixes, else None.
 
     Recognised: ``NoCredentialsError``/``PartialCredentialsError`` ("Unable to locate credentials")
-    and SageMaker's ``ValidationException`` "Model Package Group ... does not exist" (the exact text of
-    the DescribeModelPackageGroup/CreateModelPackage error).
+    and SageMaker's ``ValidationException`` "Model Package Group ... does not exist" (also spelt
+    ``ModelPackageGroup ... does not exist``).
     """
     try:
         from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
@@ -85,7 +89,6 @@ def from_aws_error(error: BaseException) -> PipelineError | None:
         return NotConfiguredError(f"AWS: {error}", hint=CREDENTIALS_HINT)
     if isinstance(error, ClientError):
         message = str(error.response.get("Error", {}).get("Message", ""))
-        lowered = message.lower()
-        if "model package group" in lowered and ("does not exist" in lowered or "not found" in lowered):
+        if _GROUP_MISSING.search(message):
             return NotConfiguredError(f"AWS: {message}", hint=GROUP_HINT)
     return None
