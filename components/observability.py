@@ -1,9 +1,10 @@
 """Observability: an encrypted SNS alert topic, alarms on the metrics the pipeline publishes, and one
 platform dashboard.
 
-The metric names and dimensions are the pipeline's contract (``docs/pipeline-contracts.md``):
-``MLOps/Pipeline`` ``StepFailed`` (``Environment``, ``Pipeline``, ``Step``) and ``MLOps/Monitoring``
-``DatasetDrift``/``DriftShare``/``MissingValueRate`` (``Environment``, ``EndpointName``). A CloudWatch
+The metric names, dimensions and units come from :mod:`platform_contract.metrics`, the contract the
+pipeline's publishers use too: ``MLOps/Pipeline`` ``StepFailed`` (``Environment``, ``Pipeline``,
+``Step``) and ``MLOps/Monitoring`` ``DatasetDrift``/``DriftShare``/``MissingValueRate``
+(``Environment``, ``EndpointName``). A CloudWatch
 alarm matches a metric only with *all* its dimensions, so there is one ``StepFailed`` alarm per
 pipeline step. The endpoint's own 5XX and latency alarms belong to
 :class:`~components.endpoint.ModelEndpoint` (they drive its auto-rollback) and notify this topic.
@@ -19,11 +20,26 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import account_id, child_opts, policy_document
+from platform_contract import metrics as contract
 
-PIPELINE_NAMESPACE = "MLOps/Pipeline"
+PIPELINE_NAMESPACE = contract.PIPELINE_NAMESPACE
 """Namespace of ``StepFailed`` and ``RetrainTriggered`` (pipeline contract)."""
-MONITORING_NAMESPACE = "MLOps/Monitoring"
+MONITORING_NAMESPACE = contract.MONITORING_NAMESPACE
 """Namespace of the drift metrics (pipeline contract)."""
+
+
+def _alarm_metric(metric: contract.Metric, dimensions: Mapping[str, str]) -> dict[str, Any]:
+    """The ``namespace``/``metric_name``/``dimensions`` of an alarm on ``metric`` (all its dimensions)."""
+    metric.dimension_list(dimensions)  # raises when the set is not the metric's whole set
+    return {"namespace": metric.namespace, "metric_name": metric.name, "dimensions": dict(dimensions)}
+
+
+def _widget_metric(metric: contract.Metric, dimensions: Mapping[str, str], *extra: Any) -> list[Any]:
+    """A dashboard metric row ``[namespace, name, dim, value, ...]`` with every dimension of ``metric``."""
+    row: list[Any] = [metric.namespace, metric.name]
+    for item in metric.dimension_list(dimensions):
+        row += [item["Name"], item["Value"]]
+    return [*row, *extra]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,9 +192,14 @@ class Observability(pulumi.ComponentResource):
                 alarm(
                     f"{_slug(steps.pipeline)}-{_slug(step)}-failed",
                     alarm_description=f"Pipeline {steps.pipeline}: step {step} failed",
-                    namespace=PIPELINE_NAMESPACE,
-                    metric_name="StepFailed",
-                    dimensions={"Environment": args.environment, "Pipeline": steps.pipeline, "Step": step},
+                    **_alarm_metric(
+                        contract.STEP_FAILED,
+                        {
+                            contract.ENVIRONMENT: args.environment,
+                            contract.PIPELINE: steps.pipeline,
+                            contract.STEP: step,
+                        },
+                    ),
                     statistic="Maximum",
                     period=300,
                     evaluation_periods=1,
@@ -186,13 +207,11 @@ class Observability(pulumi.ComponentResource):
                     comparison_operator="GreaterThanOrEqualToThreshold",
                 )
         if args.endpoint_name is not None:
-            drift_dims = {"Environment": args.environment, "EndpointName": args.endpoint_name}
+            drift_dims = {contract.ENVIRONMENT: args.environment, contract.ENDPOINT_NAME: args.endpoint_name}
             alarm(
                 "dataset-drift",
                 alarm_description=f"{args.endpoint_name}: the monitor's dataset-level verdict is drift",
-                namespace=MONITORING_NAMESPACE,
-                metric_name="DatasetDrift",
-                dimensions=drift_dims,
+                **_alarm_metric(contract.DATASET_DRIFT, drift_dims),
                 statistic="Maximum",
                 period=3600,
                 evaluation_periods=1,
@@ -203,9 +222,7 @@ class Observability(pulumi.ComponentResource):
                 "drift-share",
                 alarm_description=f"{args.endpoint_name}: more than {args.drift_share_threshold:.0%} of "
                 "features drifted",
-                namespace=MONITORING_NAMESPACE,
-                metric_name="DriftShare",
-                dimensions=drift_dims,
+                **_alarm_metric(contract.DRIFT_SHARE, drift_dims),
                 statistic="Maximum",
                 period=3600,
                 evaluation_periods=1,
@@ -216,9 +233,7 @@ class Observability(pulumi.ComponentResource):
                 "missing-values",
                 alarm_description=f"{args.endpoint_name}: missing-value rate of captured rows above "
                 f"{args.missing_value_rate_threshold:.0%}",
-                namespace=MONITORING_NAMESPACE,
-                metric_name="MissingValueRate",
-                dimensions=drift_dims,
+                **_alarm_metric(contract.MISSING_VALUE_RATE, drift_dims),
                 statistic="Maximum",
                 period=3600,
                 evaluation_periods=1,
@@ -266,46 +281,31 @@ class Observability(pulumi.ComponentResource):
             }
 
         env = args.environment
-        widgets = [
-            metric_widget(
-                "Pipeline step failures",
-                [
-                    [PIPELINE_NAMESPACE, "StepFailed", "Environment", env, "Pipeline", p.pipeline, "Step", s]
-                    for p in args.pipelines
-                    for s in p.steps
-                ]
-                or [[PIPELINE_NAMESPACE, "StepFailed", "Environment", env]],
-                "Maximum",
-                0,
-                0,
+        step_rows = [
+            _widget_metric(
+                contract.STEP_FAILED,
+                {contract.ENVIRONMENT: env, contract.PIPELINE: p.pipeline, contract.STEP: s},
             )
+            for p in args.pipelines
+            for s in p.steps
         ]
+        widgets = [metric_widget("Pipeline step failures", step_rows, "Maximum", 0, 0)] if step_rows else []
         if args.endpoint_name is not None:
-            ep, variant = args.endpoint_name, args.variant_name
-            sm = ["AWS/SageMaker"]
+            variant_dims = {
+                contract.ENDPOINT_NAME: args.endpoint_name,
+                contract.VARIANT_NAME: args.variant_name,
+            }
+            drift_dims = {contract.ENVIRONMENT: env, contract.ENDPOINT_NAME: args.endpoint_name}
             widgets += [
                 metric_widget(
                     "Endpoint invocations and errors",
                     [
-                        [*sm, "Invocations", "EndpointName", ep, "VariantName", variant, {"stat": "Sum"}],
-                        [
-                            *sm,
-                            "Invocation4XXErrors",
-                            "EndpointName",
-                            ep,
-                            "VariantName",
-                            variant,
-                            {"stat": "Sum"},
-                        ],
-                        [
-                            *sm,
-                            "Invocation5XXErrors",
-                            "EndpointName",
-                            ep,
-                            "VariantName",
-                            variant,
-                            {"stat": "Sum"},
-                        ],
+                        _widget_metric(m, variant_dims, {"stat": "Sum"})
+                        for m in (
+                            contract.INVOCATIONS,
+                            contract.INVOCATION_4XX_ERRORS,
+                            contract.INVOCATION_5XX_ERRORS,
+                        )
                     ],
                     "Sum",
                     12,
@@ -313,7 +313,7 @@ class Observability(pulumi.ComponentResource):
                 ),
                 metric_widget(
                     "Endpoint model latency (microseconds)",
-                    [[*sm, "ModelLatency", "EndpointName", ep, "VariantName", variant]],
+                    [_widget_metric(contract.MODEL_LATENCY, variant_dims)],
                     "p90",
                     0,
                     6,
@@ -321,8 +321,8 @@ class Observability(pulumi.ComponentResource):
                 metric_widget(
                     "Drift",
                     [
-                        [MONITORING_NAMESPACE, m, "Environment", env, "EndpointName", ep]
-                        for m in ("DatasetDrift", "DriftShare", "MissingValueRate")
+                        _widget_metric(m, drift_dims)
+                        for m in (contract.DATASET_DRIFT, contract.DRIFT_SHARE, contract.MISSING_VALUE_RATE)
                     ],
                     "Maximum",
                     12,

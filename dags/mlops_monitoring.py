@@ -38,12 +38,12 @@ def capture_window(
     return window(window_start, window_end, interval_start, interval_end, run_after, endpoint)
 
 
-def champion_baseline(outputs: str, group: str, endpoint: str) -> dict:
+def champion_baseline(outputs: str, group: str, endpoint: str, contract: str, model: str) -> dict:
     """The approved package now served and where its training baselines are."""
     from pipelines.orchestration import champion_baseline as champion
     from pipelines.orchestration import model_clients
 
-    return champion(model_clients(outputs, group, endpoint))
+    return champion(model_clients(outputs, group, endpoint), contract, model)
 
 
 def drift_report(
@@ -134,7 +134,7 @@ def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "{{ data_interval_end.isoformat() if data_interval_end else '' }}",
             "{{ dag_run.run_after.isoformat() }}",
         )
-        champion = step(champion_baseline)(*common)
+        champion = step(champion_baseline)(*common, model.contract, model.model)
         drift = step(drift_report)(*common, model.names.capture_prefix, window, champion)
         published = step(publish_metrics)(*common, window, drift)
         policy = step(retrain_policy)(*common, training_dag_id, drift, champion)

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.errors import ExitCode
+
 
 def synth(
     stack: Annotated[
@@ -43,7 +45,7 @@ def synth(
                 result = synthesize(stack, stacks_dir or STACKS_DIR)
     except (ConfigError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.INPUT_REJECTED) from None
     if as_json:
         json.dump([r.to_json() for r in result.resources], sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")

@@ -19,9 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.cli_errors import cli_errors
+from pipelines.cli_options import FeatureEngine, LocalEngine, TrainMode
+from pipelines.errors import ExitCode, InputRejectedError
+
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
     from pipelines.contract import DatasetContract
+    from pipelines.settings import ModelTarget
 
 pipeline_app = typer.Typer(
     name="pipeline",
@@ -58,6 +63,14 @@ OutputsOption = Annotated[
 ContractOption = Annotated[
     str, typer.Option("--contract", "-c", help="Contract name in ./contracts or a path to a contract YAML.")
 ]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model of the stack's model catalog (default: the one whose contract is --contract).",
+    ),
+]
 DateOption = Annotated[
     str | None, typer.Option("--date", "-d", help="Ingest date partition YYYY-MM-DD (default: today, UTC).")
 ]
@@ -67,45 +80,12 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from pipelines.contract import ContractError
-    from pipelines.evaluate import ModelArchiveError
-    from pipelines.features.emr import JobRunError
-    from pipelines.promote import PromotionError
-    from pipelines.register import RegistrationError
-    from pipelines.settings import SettingMissingError
-    from pipelines.train import TrainingError
-
-    return (
-        ContractError,
-        SettingMissingError,
-        TrainingError,
-        RegistrationError,
-        PromotionError,
-        JobRunError,
-        ModelArchiveError,
-        FileNotFoundError,
-        ValueError,
-        ClientError,
-        BotoCoreError,
-    )
-
-
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Turn known failures into a red one-paragraph message and exit code 1 (2 for a rejected batch)."""
-    from pipelines.validate import BatchValidationError
-
-    try:
+def _errors(on_error: Callable[[BaseException], None] | None = None) -> Iterator[None]:
+    """Every command's body: a :class:`~pipelines.errors.PipelineError` (or a translated AWS error)
+    prints its message and hint and exits with its code; anything else is a bug and keeps its traceback."""
+    with cli_errors(_consoles.err, on_error):
         yield
-    except BatchValidationError as exc:
-        _consoles.err.print(f"[bold red]batch rejected[/]\n{escape(str(exc))}")
-        raise typer.Exit(2) from None
-    except _expected_errors() as exc:
-        _consoles.err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
 
 
 def _step(title: str, fn: Callable[[], T]) -> T:
@@ -155,8 +135,13 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     return values
 
 
-def _default_run_id(dataset: str) -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", f"{dataset}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}")[:63]
+def _default_run_id(target: ModelTarget) -> str:
+    """A new run id, also the training job name: ``mlops-<env>-<slug>-<stamp>`` (the IAM grants' pattern)."""
+    return target.training_job_name(datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+
+
+def _target(clients: AwsClients, contract: str, model: str | None) -> ModelTarget:
+    return clients.settings.model_target(contract, model)
 
 
 def _model_uri(clients: AwsClients, dataset: str, run_id: str) -> str:
@@ -196,10 +181,14 @@ def generate_data(
     with _errors():
         from pipelines.synthetic import DriftSpec, generate, write_frame
 
+        try:
+            weights = json.loads(category_weights) if category_weights else {}
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--category-weights") from None
         drift = DriftSpec(
             numeric_scale={k: float(v) for k, v in _parse_pairs(scale, "--scale").items()},
             numeric_shift={k: float(v) for k, v in _parse_pairs(shift, "--shift").items()},
-            category_weights=json.loads(category_weights) if category_weights else {},
+            category_weights=weights,
             label_shift=label_shift,
         )
         frame = generate(dataset, rows, seed, drift, id_offset)
@@ -216,6 +205,7 @@ def validate(
 ) -> None:
     """Validate a batch against its contract (a local file offline, or a landed batch which is then curated)."""
     with _errors():
+        from pipelines.ingest import BatchFileNotFoundError
         from pipelines.validate import BatchValidationError, check_batch
 
         spec, path = _contract(contract)
@@ -227,7 +217,7 @@ def validate(
             return
         file = Path(source)
         if not file.is_file():
-            raise FileNotFoundError(f"batch file not found: {file}")
+            raise BatchFileNotFoundError(f"batch file not found: {file}")
         result, _ = check_batch(file.read_bytes(), file.name, spec, str(file), others)
         if report:
             report.write_text(result.to_json())
@@ -246,8 +236,9 @@ def _validate_landed(
     bucket, key = split_s3_uri(uri)
     match = re.match(r"raw/([^/]+)/ingest_date=(\d{4}-\d{2}-\d{2})/([0-9a-f]{16})/([^/]+)$", key)
     if not match:
-        raise ValueError(
-            f"{uri} is not a raw batch key (raw/<dataset>/ingest_date=YYYY-MM-DD/<sha16>/<file>)"
+        raise InputRejectedError(
+            f"{uri} is not a raw batch key (raw/<dataset>/ingest_date=YYYY-MM-DD/<sha16>/<file>)",
+            hint="pass the 'raw:' URI that 'mlops pipeline ingest' printed",
         )
     dataset, day, sha, name = match.groups()
     batch = IngestResult(dataset, bucket, key, name, sha, day, already_present=True)
@@ -283,7 +274,9 @@ def ingest(
 def features(
     contract: ContractOption = "churn",
     date: DateOption = None,
-    engine: Annotated[str, typer.Option(help="spark (local mode), pandas, or emr (EMR on EKS).")] = "spark",
+    engine: Annotated[
+        FeatureEngine, typer.Option(help="spark (local mode), pandas, or emr (EMR on EKS).")
+    ] = FeatureEngine.SPARK,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the EMR job run.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the EMR job run.")] = 3600,
     outputs: OutputsOption = None,
@@ -293,31 +286,45 @@ def features(
         spec, _ = _contract(contract)
         clients = _clients(outputs)
         day = date or _today()
-        if engine == "emr":
+        if engine is FeatureEngine.EMR:
+            from pipelines.aws import list_keys
             from pipelines.features.emr import submit_features_job, wait_for_job_run
+            from pipelines.features.local import curated_prefix
+            from pipelines.lineage import write_lineage
 
+            curated_bucket = clients.settings.require("curated_bucket")
+            sources = [
+                k
+                for k in list_keys(clients.s3, curated_bucket, curated_prefix(spec.name, day))
+                if k.endswith(".parquet")
+            ]
             run = _step("submitting the EMR on EKS job run", lambda: submit_features_job(clients, spec, day))
             _consoles.out.print(f"job run {run.job_run_id} on virtual cluster {run.virtual_cluster_id}")
             if wait:
                 _step("waiting for the job run", lambda: wait_for_job_run(clients, run, timeout))
+                write_lineage(clients, spec, run.output_uri, sources)
             _consoles.out.print(f"features: {run.output_uri}")
             return
-        if engine not in {"spark", "pandas"}:
-            raise ValueError(f"unknown engine {engine!r}: use spark, pandas or emr")
         from pipelines.features.local import run_features
 
-        result = _step(f"building features ({engine})", lambda: run_features(clients, spec, day, engine))  # type: ignore[arg-type]
+        result = _step(
+            f"building features ({engine.value})", lambda: run_features(clients, spec, day, engine.value)
+        )
         _consoles.out.print(f"{result.rows} rows -> {result.uri}")
 
 
 @pipeline_app.command("train")
 def train(
     contract: ContractOption = "churn",
+    model: ModelOption = None,
     date: DateOption = None,
-    run_id: Annotated[str | None, typer.Option(help="Run ID (also the training job name).")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Run ID, also the training job name (default: mlops-<env>-<model>-<time>)."),
+    ] = None,
     mode: Annotated[
-        str, typer.Option(help="local (entry point here) or sagemaker (training job).")
-    ] = "local",
+        TrainMode, typer.Option(help="local (entry point here) or sagemaker (training job).")
+    ] = TrainMode.LOCAL,
     hp: Annotated[list[str], typer.Option(help="Hyperparameter key=value (repeatable).")] = [],  # noqa: B006
     features_uri: Annotated[
         str | None, typer.Option(help="Training data prefix (default: the date's features).")
@@ -331,18 +338,17 @@ def train(
 
         spec, path = _contract(contract)
         clients = _clients(outputs)
-        rid = run_id or _default_run_id(spec.name)
+        target = _target(clients, spec.name, model)
+        rid = run_id or _default_run_id(target)
         data = features_uri or _features_uri(clients, spec.name, date or _today())
         hps = _parse_pairs(hp, "--hp")
-        if mode == "sagemaker":
+        if mode is TrainMode.SAGEMAKER:
             uri = _step(
                 "running the SageMaker training job",
                 lambda: start_training_job(clients, path, rid, data, hps, timeout_s=timeout),
             )
-        elif mode == "local":
-            uri = _step("training locally", lambda: run_training_locally(clients, path, rid, data, hps))
         else:
-            raise ValueError(f"unknown mode {mode!r}: use local or sagemaker")
+            uri = _step("training locally", lambda: run_training_locally(clients, path, rid, data, hps))
         _consoles.out.print(f"run {rid}: {uri}")
 
 
@@ -350,29 +356,31 @@ def train(
 def evaluate(
     run_id: Annotated[str, typer.Argument(help="Run ID of the trained model.")],
     contract: ContractOption = "churn",
+    model: ModelOption = None,
     date: DateOption = None,
     features_uri: Annotated[
         str | None, typer.Option(help="Features prefix (default: the date's features).")
     ] = None,
     champion: Annotated[
-        bool, typer.Option("--champion/--no-champion", help="Compare with the approved model.")
+        bool, typer.Option("--champion/--no-champion", help="Compare with the model's approved package.")
     ] = True,
     outputs: OutputsOption = None,
 ) -> None:
-    """Evaluate a trained model, write the evaluation and baselines, and print the gate decision."""
+    """Evaluate a trained model, write the evaluation and baselines, and print the gate decision (exit 4 if failed)."""
     with _errors():
         from pipelines.evaluate import evaluate_model
 
         spec, _ = _contract(contract)
         clients = _clients(outputs)
+        target = _target(clients, spec.name, model) if champion else None
         data = features_uri or _features_uri(clients, spec.name, date or _today())
         result = _step(
             "evaluating",
-            lambda: evaluate_model(clients, _model_uri(clients, spec.name, run_id), data, champion),
+            lambda: evaluate_model(clients, _model_uri(clients, spec.name, run_id), data, champion, target),
         )
         _print_evaluation(result.report)
         if not result.passed:
-            raise typer.Exit(3)
+            raise typer.Exit(ExitCode.GATE_FAILED)
 
 
 def _print_evaluation(report: dict[str, Any]) -> None:
@@ -380,7 +388,7 @@ def _print_evaluation(report: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in report["metrics"].items():
-        table.add_row(name, f"{value:.4f}")
+        table.add_row(name, "undefined" if value is None or value != value else f"{value:.4f}")
     _consoles.out.print(table)
     verdict = "[green]PASSED[/]" if report["gate"]["passed"] else "[red]FAILED[/]"
     _consoles.out.print(f"gate {verdict}: " + "; ".join(report["gate"]["reasons"]))
@@ -390,15 +398,20 @@ def _print_evaluation(report: dict[str, Any]) -> None:
 def register(
     run_id: Annotated[str, typer.Argument(help="Run ID of the evaluated model.")],
     contract: ContractOption = "churn",
+    model: ModelOption = None,
     outputs: OutputsOption = None,
 ) -> None:
-    """Register the evaluated model as a model package (returns the existing one if already registered)."""
+    """Register the evaluated model into its model's group (returns the existing package if already registered)."""
     with _errors():
         from pipelines.register import register_model
 
         spec, _ = _contract(contract)
         clients = _clients(outputs)
-        result = _step("registering", lambda: register_model(clients, _model_uri(clients, spec.name, run_id)))
+        target = _target(clients, spec.name, model)
+        result = _step(
+            "registering",
+            lambda: register_model(clients, _model_uri(clients, spec.name, run_id), model=target),
+        )
         state = "registered" if result.created else "already registered"
         _consoles.out.print(f"{state}: {result.model_package_arn} ({result.approval_status})")
 
@@ -408,16 +421,29 @@ def promote(
     package_arn: Annotated[str, typer.Argument(help="Model package ARN to approve.")],
     approver: Annotated[str, typer.Option(help="Who approves (recorded on the package).")],
     reason: Annotated[str, typer.Option(help="Why (recorded on the package).")],
+    model: ModelOption = None,
     deploy: Annotated[bool, typer.Option("--deploy/--no-deploy", help="Start the delivery pipeline.")] = True,
     outputs: OutputsOption = None,
 ) -> None:
-    """Approve a model package and start the environment's deployment."""
+    """Approve a model package of a model and start the environment's deployment."""
     with _errors():
-        from pipelines.promote import approve_package, start_deployment
+        from pipelines.packages import package_contract
+        from pipelines.promote import PromotionError, approve_package, start_deployment
 
         clients = _clients(outputs)
-        approval = _step("approving", lambda: approve_package(clients, package_arn, approver, reason))
-        _consoles.out.print(f"approved by {approval.approver} at {approval.approved_at}")
+        package = clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        contract = package_contract(package)
+        if contract is None and model is None:
+            raise PromotionError(
+                f"{package_arn} does not record its contract; pass --model to say whose package it is"
+            )
+        target = clients.settings.model_target(contract or "", model)
+        approval = _step(
+            "approving", lambda: approve_package(clients, package_arn, approver, reason, model=target)
+        )
+        _consoles.out.print(
+            f"approved by {approval.approver} at {approval.approved_at} (model {target.model})"
+        )
         if deploy:
             execution = _step("starting the deployment", lambda: start_deployment(clients))
             _consoles.out.print(f"delivery pipeline execution {execution}")
@@ -425,20 +451,27 @@ def promote(
 
 @pipeline_app.command("status")
 def status(
+    contract: ContractOption = "churn",
+    model: ModelOption = None,
     endpoint: Annotated[list[str], typer.Option(help="environment=endpoint-name (repeatable).")] = [],  # noqa: B006
     outputs: OutputsOption = None,
 ) -> None:
-    """Show the latest approved package and which package each environment's endpoint serves."""
+    """Show a model's latest approved package and which package each environment's endpoint serves."""
     with _errors():
         from pipelines.promote import latest_approved, served_packages
 
         clients = _clients(outputs)
-        latest = latest_approved(clients)
-        _consoles.out.print(f"latest approved: {latest['ModelPackageArn'] if latest else 'none'}")
+        spec, _ = _contract(contract)
+        target = _target(clients, spec.name, model)
+        latest = latest_approved(clients, target)
+        _consoles.out.print(
+            f"model {target.model} (contract {target.contract}, group {target.model_package_group_name}): "
+            f"latest approved: {latest['ModelPackageArn'] if latest else 'none'}"
+        )
         endpoints = {k: str(v) for k, v in _parse_pairs(endpoint, "--endpoint").items()}
-        if not endpoints and clients.settings.endpoint_name:
-            endpoints = {clients.settings.environment: clients.settings.endpoint_name}
-        table = Table(title="served model packages")
+        if not endpoints and target.endpoint_name:
+            endpoints = {clients.settings.environment: target.endpoint_name}
+        table = Table(title=f"served model packages of {target.model}")
         for column in ("environment", "endpoint", "status", "variant", "weight", "model package"):
             table.add_column(column)
         for env_name, rows in served_packages(clients, endpoints).items():
@@ -458,8 +491,9 @@ def status(
 def run(
     file: Annotated[Path, typer.Argument(help="Batch file (.csv or .parquet).")],
     contract: ContractOption = "churn",
+    model: ModelOption = None,
     date: DateOption = None,
-    engine: Annotated[str, typer.Option(help="Feature engine: spark or pandas.")] = "spark",
+    engine: Annotated[LocalEngine, typer.Option(help="Feature engine: spark or pandas.")] = LocalEngine.SPARK,
     register_model: Annotated[
         bool, typer.Option("--register/--no-register", help="Register if the gate passes.")
     ] = True,
@@ -468,10 +502,18 @@ def run(
     ] = True,
     outputs: OutputsOption = None,
 ) -> None:
-    """Run ingest, validate, features, train (local), evaluate and register on one batch."""
+    """Run ingest, validate, features, train (local), evaluate and register on one batch (exit 4 if the gate fails)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with _errors():
+    started: dict[str, str] = {}
+
+    def say_run_id(_: BaseException) -> None:
+        if "run_id" in started:
+            _consoles.err.print(
+                f"run {started['run_id']} failed at step '{started.get('step', '?')}'", highlight=False
+            )
+
+    with _errors(on_error=say_run_id):
         from pipelines.evaluate import evaluate_model
         from pipelines.features.local import run_features
         from pipelines.ingest import ingest_file
@@ -482,9 +524,11 @@ def run(
 
         spec, path = _contract(contract)
         clients = _clients(outputs)
+        target = _target(clients, spec.name, model)
         day = date or _today()
-        rid = _default_run_id(spec.name)
-        pipeline_name = f"{spec.name}-training"
+        rid = _default_run_id(target)
+        started["run_id"] = rid
+        _consoles.out.print(f"run {rid} (model {target.model})", highlight=False)
         steps = ["ingest", "validate", "features", "train", "evaluate"] + (
             ["register"] if register_model else []
         )
@@ -494,29 +538,30 @@ def run(
             task = bar.add_task("pipeline", total=len(steps))
 
             def step(name: str, fn: Callable[[], T]) -> T:
+                started["step"] = name
                 bar.update(task, description=f"[bold]{name}[/]")
                 try:
                     result = fn()
                 except Exception:
                     if metrics:
-                        publish_step_status(clients, pipeline_name, name, failed=True)
+                        publish_step_status(clients, target.pipeline, name, failed=True)
                     raise
                 if metrics:
-                    publish_step_status(clients, pipeline_name, name, failed=False)
+                    publish_step_status(clients, target.pipeline, name, failed=False)
                 bar.advance(task)
                 return result
 
             batch = step("ingest", lambda: ingest_file(clients, spec.name, file, day))
             step("validate", lambda: validate_batch(clients, spec, batch, _other_contracts(path)))
-            feats = step("features", lambda: run_features(clients, spec, day, engine))  # type: ignore[arg-type]
+            feats = step("features", lambda: run_features(clients, spec, day, engine.value))
             model_uri = step("train", lambda: run_training_locally(clients, path, rid, feats.uri))
-            evaluation = step("evaluate", lambda: evaluate_model(clients, model_uri, feats.uri))
+            evaluation = step("evaluate", lambda: evaluate_model(clients, model_uri, feats.uri, model=target))
             registration = None
             if register_model and evaluation.passed:
-                registration = step("register", lambda: do_register(clients, model_uri))
+                registration = step("register", lambda: do_register(clients, model_uri, model=target))
         _print_evaluation(evaluation.report)
-        _consoles.out.print(f"model: {model_uri}")
+        _consoles.out.print(f"run {rid}: model {model_uri}", highlight=False)
         if registration:
             _consoles.out.print(f"package: {registration.model_package_arn} ({registration.approval_status})")
         if not evaluation.passed:
-            raise typer.Exit(3)
+            raise typer.Exit(ExitCode.GATE_FAILED)

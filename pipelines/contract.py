@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipelines.errors import InputRejectedError
+
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
@@ -36,7 +38,7 @@ PANDAS_DTYPES: dict[str, str] = {
 }
 
 
-class ContractError(ValueError):
+class ContractError(InputRejectedError, ValueError):
     """A contract file is missing or invalid; the message names the file and the field."""
 
 
@@ -199,6 +201,15 @@ def parse_contract(data: dict[str, Any], source: str = "<contract>") -> DatasetC
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
         raise ContractError(f"invalid contract {source}: {problems}") from None
+
+
+def contract_sha256(contract: DatasetContract) -> str:
+    """SHA-256 of the contract's parsed content (canonical JSON: comments and key order do not count)."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(contract.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_contract(path_or_name: str | Path) -> DatasetContract:

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pipelines.contract import DatasetContract, parse_contract
+from pipelines.errors import InputRejectedError, PipelineError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from pipelines.aws import AwsClients
+    from pipelines.settings import ModelTarget
 
 SCHEMA_VERSION = 1
 LOWER_IS_BETTER = {"log_loss", "calibration_error", "rmse", "mae"}
@@ -34,8 +36,12 @@ _QUIET: dict[str, Any] = {"zero_division": 0}  # no warning when a class is neve
 ARCHIVE_FILES = {"model.joblib", "metadata.json", "contract.yaml"}
 
 
-class ModelArchiveError(ValueError):
+class ModelArchiveError(InputRejectedError, ValueError):
     """A ``model.tar.gz`` is malformed, unsafe, or its model does not match its recorded hash."""
+
+
+class EvaluationError(PipelineError):
+    """The model cannot be evaluated on the given features (e.g. no held-out rows)."""
 
 
 @dataclass
@@ -365,23 +371,22 @@ def read_features(s3: Any, features_uri: str) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def champion_model(clients: AwsClients, loaded: LoadedModel, test: pd.DataFrame) -> dict[str, Any] | None:
-    """The latest Approved package in the group, re-scored on ``test`` (or its recorded metrics)."""
+def champion_model(
+    clients: AwsClients, loaded: LoadedModel, test: pd.DataFrame, model: ModelTarget | None = None
+) -> dict[str, Any] | None:
+    """The model's latest Approved package of the same contract, re-scored on ``test`` (or its recorded
+    metrics); None when the model has no group or no approved package. Another contract's package is
+    never a champion."""
     from pipelines.aws import split_s3_uri
+    from pipelines.packages import latest_approved_package
 
-    group = clients.settings.model_package_group_name
+    target = model or clients.settings.model_target(loaded.contract.name)
+    group = target.model_package_group_name
     if not group:
         return None
-    sm = clients.sagemaker
-    listed = sm.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-    )["ModelPackageSummaryList"]
-    if not listed:
+    package = latest_approved_package(clients.sagemaker, group, loaded.contract.name)
+    if package is None:
         return None
-    package = sm.describe_model_package(ModelPackageName=listed[0]["ModelPackageArn"])
     metric = primary_metric(loaded.contract)
     bucket, key = split_s3_uri(package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
     try:
@@ -438,7 +443,9 @@ def evaluate_frames(
     contract = loaded.contract
     test, train = split_rows(frame, "test"), split_rows(frame, "train")
     if len(test) == 0:
-        raise ValueError("no held-out rows: the features have no 'test' split")
+        raise EvaluationError(
+            "no held-out rows: the features have no 'test' split; check the contract's split fractions"
+        )
     metrics = model_metrics(loaded, test)
     behavioural = behavioural_checks(loaded, test, seed)
     report = {
@@ -458,9 +465,17 @@ def evaluate_frames(
 
 
 def evaluate_model(
-    clients: AwsClients, model_uri: str, features_uri: str, compare_with_champion: bool = True
+    clients: AwsClients,
+    model_uri: str,
+    features_uri: str,
+    compare_with_champion: bool = True,
+    model: ModelTarget | None = None,
 ) -> EvaluationResult:
-    """Evaluate ``model.tar.gz`` at ``model_uri`` on the features at ``features_uri`` and write the reports."""
+    """Evaluate ``model.tar.gz`` at ``model_uri`` on the features at ``features_uri`` and write the reports.
+
+    The champion is ``model``'s latest approved package (default: the catalog model of the archive's
+    contract).
+    """
     from pipelines.aws import put_all_or_nothing, split_s3_uri
     from pipelines.train import split_rows
 
@@ -469,7 +484,7 @@ def evaluate_model(
     loaded = load_model_archive(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     frame = read_features(s3, features_uri)
     test = split_rows(frame, "test")
-    champion = champion_model(clients, loaded, test) if compare_with_champion else None
+    champion = champion_model(clients, loaded, test, model) if compare_with_champion else None
     report, base, sample = evaluate_frames(loaded, frame, champion)
     report["model_uri"], report["features_uri"] = model_uri, features_uri
     prefix = evaluation_prefix(loaded.contract.name, str(loaded.metadata["run_id"]))
@@ -488,23 +503,7 @@ def evaluate_model(
 
 
 def strict_json(value: Any) -> str:
-    """JSON that every parser accepts: NaN and infinities (e.g. AUC on a one-class test set) become null."""
-    return json.dumps(_finite(value), indent=2, default=_json_default, allow_nan=False)
+    """JSON that every parser accepts (:func:`pipelines.jsonio.strict_json`)."""
+    from pipelines.jsonio import strict_json as write
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
+    return write(value)

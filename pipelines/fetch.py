@@ -105,6 +105,18 @@ def _extract_checked(archive: tarfile.TarFile, root: Path, max_bytes: int) -> li
     return sorted(written)
 
 
+def _group_contract(clients: AwsClients, group: str) -> str | None:
+    """The contract of the catalog model that owns ``group``, or None when the catalog does not say."""
+    settings = clients.settings
+    for name, entry in settings.models.items():
+        if group in (
+            entry.model_package_group_name,
+            settings.model_target(entry.contract, name).model_package_group_name,
+        ):
+            return entry.contract
+    return None
+
+
 def find_package(
     clients: AwsClients, package_arn: str | None = None, group: str | None = None
 ) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def find_package(
     """
     from botocore.exceptions import ClientError
 
-    from pipelines.promote import latest_approved
+    from pipelines.packages import latest_approved_package
 
     sm = clients.sagemaker
     if package_arn is None:
@@ -125,7 +137,7 @@ def find_package(
                 hint="pass --package-arn ARN, or --group NAME (or set MLOPS_MODEL_PACKAGE_GROUP_NAME)",
             )
         try:
-            summary = latest_approved(clients, chosen)
+            summary = latest_approved_package(sm, chosen, _group_contract(clients, chosen))
         except ClientError as error:
             raise FetchError(f"cannot list packages of model package group {chosen!r}: {error}") from None
         if summary is None:

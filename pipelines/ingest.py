@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.aws import object_exists, put_bytes, sha256_hex
+from pipelines.errors import InputRejectedError
 
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class UnsupportedBatchError(InputRejectedError, ValueError):
+    """The batch file has a type the pipeline does not ingest, or a malformed ingest date."""
+
+
+class BatchFileNotFoundError(InputRejectedError, FileNotFoundError):
+    """The local batch file does not exist."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,16 @@ def ingest_bytes(
     """Upload ``data`` to the raw bucket (once: the same content on the same day is not re-uploaded)."""
     safe_name = _SAFE_NAME.sub("_", Path(file_name).name)
     if not safe_name.endswith(SUPPORTED_SUFFIXES):
-        raise ValueError(f"'{file_name}': only {', '.join(SUPPORTED_SUFFIXES)} files can be ingested")
+        raise UnsupportedBatchError(
+            f"'{file_name}': only {', '.join(SUPPORTED_SUFFIXES)} files can be ingested"
+        )
     settings = clients.settings
     bucket = settings.require("raw_bucket")
     day = ingest_date or datetime.now(UTC).strftime("%Y-%m-%d")
-    datetime.strptime(day, "%Y-%m-%d")  # fail fast on a malformed date
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise UnsupportedBatchError(f"ingest date {day!r} is not YYYY-MM-DD (e.g. 2026-11-24)") from None
     digest = sha256_hex(data)
     key = raw_key(dataset, day, digest, safe_name)
     present = object_exists(clients.s3, bucket, key)
@@ -69,5 +83,5 @@ def ingest_file(
 ) -> IngestResult:
     """Land a local CSV/Parquet file; see :func:`ingest_bytes`."""
     if not path.is_file():
-        raise FileNotFoundError(f"batch file not found: {path}")
+        raise BatchFileNotFoundError(f"batch file not found: {path}")
     return ingest_bytes(clients, dataset, path.read_bytes(), path.name, ingest_date)

@@ -105,23 +105,25 @@ def _read_outputs(path: Path) -> dict[str, Any]:
 
 
 def _model_entries(outputs: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The catalog as ``[{"name": model, **fields}]`` from ``models`` (model -> fields, the stack output the
+    pipeline settings read too) or, for a stack without a catalog, ``modelPackageGroupNames``."""
     models = outputs.get("models")
-    if isinstance(models, list) and models:
+    if isinstance(models, dict) and models:
         entries = []
-        for index, item in enumerate(models):
-            entry = {"name": item} if isinstance(item, str) else item
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        for name, fields in models.items():
+            if not isinstance(fields, dict):
                 raise DagSettingsError(
-                    f"{path}: models[{index}] must be a model name or an object with a 'name', got {item!r}"
+                    f"{path}: models.{name} must be an object with the model's names "
+                    f"(contract, modelPackageGroupName, ...), got {fields!r}"
                 )
-            entries.append(entry)
+            entries.append({**fields, "name": str(name)})
         return entries
     groups = outputs.get("modelPackageGroupNames")
     if isinstance(groups, dict) and groups:
         return [{"name": name, "modelPackageGroupName": group} for name, group in groups.items()]
     raise DagSettingsError(
-        f"{path} names no models: it needs 'models' (a list) or 'modelPackageGroupNames' (model -> group); "
-        "write the outputs of a stack with a model catalog"
+        f"{path} names no models: it needs 'models' (model -> its names) or 'modelPackageGroupNames' "
+        "(model -> group); write the outputs of a stack with a model catalog"
     )
 
 
@@ -416,7 +418,7 @@ def promote_step(
     }
 
 
-def champion_baseline(clients: AwsClients) -> dict[str, Any]:
+def champion_baseline(clients: AwsClients, contract: str, model: str) -> dict[str, Any]:
     """The latest approved package of the model: its ARN, creation time and evaluation prefix (baselines).
 
     Raises:
@@ -424,9 +426,10 @@ def champion_baseline(clients: AwsClients) -> dict[str, Any]:
     """
     from pipelines.promote import latest_approved
 
-    latest = latest_approved(clients)
+    target = clients.settings.model_target(contract, model)
+    latest = latest_approved(clients, target)
     if latest is None:
-        group = clients.settings.require("model_package_group_name")
+        group = target.require_group()
         raise FileNotFoundError(f"model package group {group} has no approved package to monitor")
     package = clients.sagemaker.describe_model_package(ModelPackageName=latest["ModelPackageArn"])
     baseline_uri = package["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"]

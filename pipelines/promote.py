@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import PipelineError
+
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
+    from pipelines.settings import ModelTarget
 
 
-class PromotionError(RuntimeError):
+class PromotionError(PipelineError):
     """The package cannot be approved or the deployment cannot start."""
 
 
@@ -24,12 +27,35 @@ class Approval:
     approved_at: str
 
 
-def approve_package(clients: AwsClients, package_arn: str, approver: str, reason: str) -> Approval:
-    """Set the package to Approved, recording who approved it, why and when."""
+def approve_package(
+    clients: AwsClients, package_arn: str, approver: str, reason: str, model: ModelTarget | None = None
+) -> Approval:
+    """Set the package to Approved, recording who approved it, why and when.
+
+    ``model`` (default: the catalog model of the package's contract) must own the package: it must sit
+    in the model's group and be trained on the model's contract.
+    """
+    from pipelines.packages import package_contract
+
     if not approver.strip() or not reason.strip():
         raise PromotionError("an approval needs both an approver and a reason")
     sm = clients.sagemaker
     package = sm.describe_model_package(ModelPackageName=package_arn)
+    contract = package_contract(package)
+    if model is None and contract is not None:
+        model = clients.settings.model_target(contract)
+    if model is not None:
+        group = package.get("ModelPackageGroupName")
+        if contract is not None and contract != model.contract:
+            raise PromotionError(
+                f"{package_arn} was trained on contract '{contract}', but model '{model.model}' uses "
+                f"contract '{model.contract}': it is not this model's package"
+            )
+        if model.model_package_group_name and group and group != model.model_package_group_name:
+            raise PromotionError(
+                f"{package_arn} is in group '{group}', not in model '{model.model}''s group "
+                f"'{model.model_package_group_name}'"
+            )
     if package["ModelApprovalStatus"] == "Rejected":
         raise PromotionError(f"{package_arn} was rejected; register a new model instead of approving it")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -62,16 +88,11 @@ def start_deployment(clients: AwsClients) -> str:
     return str(response["pipelineExecutionId"])
 
 
-def latest_approved(clients: AwsClients, group: str | None = None) -> dict[str, Any] | None:
-    """The newest Approved package summary in the group, or None."""
-    group = group or clients.settings.require("model_package_group_name")
-    listed = clients.sagemaker.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-    )["ModelPackageSummaryList"]
-    return listed[0] if listed else None
+def latest_approved(clients: AwsClients, model: ModelTarget) -> dict[str, Any] | None:
+    """The newest Approved package of ``model`` (its group, its contract), described, or None."""
+    from pipelines.packages import latest_approved_package
+
+    return latest_approved_package(clients.sagemaker, model.require_group(), model.contract)
 
 
 def served_packages(clients: AwsClients, endpoints: dict[str, str]) -> dict[str, list[dict[str, Any]]]:

@@ -10,17 +10,31 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipelines.aws import object_exists, split_s3_uri
+from pipelines.errors import ExitCode, PipelineError
 from pipelines.evaluate import evaluation_prefix, load_model_archive
 
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
+    from pipelines.settings import ModelTarget
 
 
-class RegistrationError(RuntimeError):
+class RegistrationError(PipelineError):
     """The model cannot be registered (gate failed, artifacts missing, group not configured)."""
+
+
+class GateFailedError(RegistrationError):
+    """The model did not pass the evaluation gate, so it is not registered; exit code 4."""
+
+    exit_code: ClassVar[int] = ExitCode.GATE_FAILED
+
+
+class ModelMismatchError(RegistrationError):
+    """The package's contract is not the contract of the group's model; exit code 2."""
+
+    exit_code: ClassVar[int] = ExitCode.INPUT_REJECTED
 
 
 @dataclass(frozen=True)
@@ -34,10 +48,18 @@ class Registration:
 
 
 def registration_key(metadata: dict[str, Any]) -> str:
-    """Identity of a model for idempotency: hash of training data hash, code version and hyperparameters."""
+    """Identity of a model for idempotency: the validated data, the contract, code version and hyperparameters.
+
+    The data is the validated (curated) data the features were built from (``data_lineage``), not the
+    feature files: the pandas and Spark engines write different part files from the same data, and
+    the same data and contract must give one package. Models trained on features without lineage
+    fall back to the feature files' hash.
+    """
+    lineage = metadata.get("data_lineage") or {}
     identity = {
         "model_name": metadata["model_name"],
-        "training_data_sha256": metadata["training_data_sha256"],
+        "validated_data_sha256": lineage.get("validated_data_sha256") or metadata["training_data_sha256"],
+        "contract_sha256": metadata.get("contract_sha256") or lineage.get("contract_sha256"),
         "code_version": metadata["code_version"],
         "hyperparameters": metadata["hyperparameters"],
     }
@@ -51,28 +73,49 @@ def inference_image(region: str, version: str) -> str:
     return image_uris.retrieve("sklearn", region=region, version=version, image_scope="inference")
 
 
-def find_registered(sm: Any, group: str, key: str) -> dict[str, Any] | None:
-    """The package in ``group`` whose ``registration_key`` metadata equals ``key``, if any."""
+def find_registered(sm: Any, group: str, key: str, contract: str | None = None) -> dict[str, Any] | None:
+    """The package in ``group`` whose ``registration_key`` metadata equals ``key``, if any.
+
+    Raises:
+        ModelMismatchError: ``contract`` is given and the group holds a package of another contract.
+    """
+    from pipelines.packages import package_contract
+
     paginator = sm.get_paginator("list_model_packages")
     for page in paginator.paginate(ModelPackageGroupName=group):
         for summary in page["ModelPackageSummaryList"]:
             package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            theirs = package_contract(package)
+            if contract is not None and theirs not in (None, contract):
+                raise ModelMismatchError(
+                    f"model package group '{group}' holds packages of contract '{theirs}' "
+                    f"({package['ModelPackageArn']}); this model was trained on contract '{contract}'. "
+                    "Register it into its own model's group: pass --model, or add the model to the "
+                    "stack's model catalog (stack output 'models')"
+                )
             if package.get("CustomerMetadataProperties", {}).get("registration_key") == key:
                 return package
     return None
 
 
 def package_request(
-    clients: AwsClients, model_uri: str, metadata: dict[str, Any], evaluation: dict[str, Any], key: str
+    clients: AwsClients,
+    model_uri: str,
+    metadata: dict[str, Any],
+    evaluation: dict[str, Any],
+    key: str,
+    model: ModelTarget | None = None,
 ) -> dict[str, Any]:
-    """The CreateModelPackage request."""
+    """The CreateModelPackage request (into ``model``'s group; default: the model of the archive's contract)."""
+    target = model or clients.settings.model_target(str(metadata["model_name"]))
+    lineage = metadata.get("data_lineage") or {}
     settings = clients.settings
     artifacts = settings.require("artifacts_bucket")
     prefix = f"s3://{artifacts}/{evaluation_prefix(metadata['model_name'], str(metadata['run_id']))}"
     approve = settings.approve_on_pass and evaluation["gate"]["passed"]
     image = inference_image(settings.region, settings.sklearn_image_version)
     return {
-        "ModelPackageGroupName": settings.require("model_package_group_name"),
+        "ModelPackageGroupName": target.require_group(),
         "ModelPackageDescription": f"{metadata['model_name']} run {metadata['run_id']} ({metadata['task']})"[
             :1000
         ],
@@ -111,6 +154,9 @@ def package_request(
         },
         "CustomerMetadataProperties": {
             "registration_key": key,
+            "model": target.model,
+            "contract": str(metadata["model_name"]),
+            "validated_data_sha256": str(lineage.get("validated_data_sha256", "unknown")),
             "run_id": str(metadata["run_id"]),
             "code_version": str(metadata["code_version"]),
             "serving_runtime": str(evaluation.get("serving_runtime", {}).get("runtime", "unchecked")),
@@ -130,17 +176,34 @@ def package_request(
     }
 
 
-def register_model(clients: AwsClients, model_uri: str, allow_failed_gate: bool = False) -> Registration:
-    """Register ``model.tar.gz`` at ``model_uri`` using its evaluation report; return the existing package
-    when the same model (data hash, code version, hyperparameters) is already registered."""
+def register_model(
+    clients: AwsClients, model_uri: str, allow_failed_gate: bool = False, model: ModelTarget | None = None
+) -> Registration:
+    """Register ``model.tar.gz`` at ``model_uri`` into ``model``'s group using its evaluation report.
+
+    ``model`` defaults to the catalog model of the archive's contract. Returns the existing package
+    when the same model (validated data, contract, code version, hyperparameters) is already registered.
+
+    Raises:
+        ModelMismatchError: the archive's contract is not the model's, or the group holds another
+            contract's packages.
+        GateFailedError: the evaluation gate failed (and ``allow_failed_gate`` is False).
+    """
     s3, sm = clients.s3, clients.sagemaker
     settings = clients.settings
-    group = settings.require("model_package_group_name")
     bucket, key = split_s3_uri(model_uri)
     if not object_exists(s3, bucket, key):
         raise RegistrationError(f"model artifact not found: {model_uri} (did the training upload fail?)")
     loaded = load_model_archive(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     metadata = loaded.metadata
+    contract = str(metadata["model_name"])
+    target = model or settings.model_target(contract)
+    if target.contract != contract:
+        raise ModelMismatchError(
+            f"model '{target.model}' uses contract '{target.contract}', but {model_uri} was trained on "
+            f"contract '{contract}'; pass the --model whose contract is '{contract}'"
+        )
+    group = target.require_group()
     artifacts = settings.require("artifacts_bucket")
     prefix = evaluation_prefix(metadata["model_name"], str(metadata["run_id"]))
     for name in ("evaluation.json", "baseline.json", "baseline_sample.parquet"):
@@ -151,12 +214,12 @@ def register_model(clients: AwsClients, model_uri: str, allow_failed_gate: bool 
     evaluation = json.loads(s3.get_object(Bucket=artifacts, Key=prefix + "evaluation.json")["Body"].read())
     if not evaluation["gate"]["passed"] and not allow_failed_gate:
         reasons = "; ".join(evaluation["gate"]["reasons"])
-        raise RegistrationError(f"the evaluation gate failed, not registering: {reasons}")
+        raise GateFailedError(f"the evaluation gate failed, not registering: {reasons}")
     identity = registration_key(metadata)
-    existing = find_registered(sm, group, identity)
+    existing = find_registered(sm, group, identity, contract)
     if existing is not None:
         return Registration(existing["ModelPackageArn"], existing["ModelApprovalStatus"], False, identity)
-    request = package_request(clients, model_uri, metadata, evaluation, identity)
+    request = package_request(clients, model_uri, metadata, evaluation, identity, target)
     if not evaluation["gate"]["passed"]:
         request["ModelApprovalStatus"] = "PendingManualApproval"
     arn = sm.create_model_package(**request)["ModelPackageArn"]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.errors import InputRejectedError, NotConfiguredError
+from platform_contract.naming import InvalidNameError, ModelNames, model_names
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -29,8 +34,73 @@ _OUTPUT_ALIASES: dict[str, str] = {
 }
 
 
-class SettingMissingError(RuntimeError):
+class SettingMissingError(NotConfiguredError):
     """A step needs a setting that is not configured; the message names the variable to set."""
+
+
+class ModelSelectionError(InputRejectedError):
+    """``--model`` names no model of the catalog, or the contract matches none or several; lists the choices."""
+
+
+class ModelEntry(BaseModel):
+    """One model of the stack's model catalog (stack output ``models``; keys are camelCase there).
+
+    Missing names are derived with :func:`platform_contract.naming.model_names` from the model's
+    name and the environment prefix ``mlops-<environment>``.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    contract: str
+    """Name of the model's dataset contract (``contracts/<name>.yaml``)."""
+    model_package_group_name: str | None = None
+    """The model's SageMaker model package group (``modelPackageGroupName``)."""
+    endpoint_name: str | None = None
+    """The model's endpoint, or None when it has none (batch only)."""
+    capture_prefix: str | None = None
+    """S3 prefix of the endpoint's data capture in the capture bucket."""
+    glue_capture_table: str | None = None
+    """Glue table over the data capture."""
+    pipeline: str | None = None
+    """``Pipeline`` dimension of the training pipeline's step metrics (``<slug>-training``)."""
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """The model a step works on, with every name resolved (from the catalog or derived)."""
+
+    model: str
+    """Model name (a catalog key; the contract name in the one-model fallback)."""
+    contract: str
+    """Its dataset contract's name."""
+    model_package_group_name: str | None
+    """Its model package group (None: not configured; registration then stops naming the setting)."""
+    endpoint_name: str | None
+    """Its endpoint, if any."""
+    capture_prefix: str
+    """Data capture prefix."""
+    glue_capture_table: str
+    """Glue table over its data capture."""
+    pipeline: str
+    """``Pipeline`` metric dimension of its training pipeline."""
+    names: ModelNames
+    """Every name :func:`platform_contract.naming.model_names` derives for the model in this environment."""
+    from_catalog: bool
+    """True when the entry came from the ``models`` map, False for the one-model fallback."""
+
+    def require_group(self) -> str:
+        """The model package group, or :class:`SettingMissingError` naming the settings that set it."""
+        if not self.model_package_group_name:
+            raise SettingMissingError(
+                f"no model package group for model '{self.model}': add 'modelPackageGroupName' to "
+                f"models.{self.model} in the stack outputs file (--outputs), or set "
+                "MLOPS_MODEL_PACKAGE_GROUP_NAME (one-model stacks)"
+            )
+        return self.model_package_group_name
+
+    def training_job_name(self, stamp: str) -> str:
+        """A training job name ``<prefix>-<slug>-<stamp>`` (:meth:`naming.ModelNames.training_job_name`)."""
+        return self.names.training_job_name(stamp)
 
 
 class PipelineSettings(BaseSettings):
@@ -50,7 +120,13 @@ class PipelineSettings(BaseSettings):
     data_lake_key_arn: str | None = Field(default=None, description="KMS key for raw/curated/features.")
     ml_key_arn: str | None = Field(default=None, description="KMS key for artifacts and capture.")
 
-    model_package_group_name: str | None = Field(default=None, description="SageMaker model package group.")
+    model_package_group_name: str | None = Field(
+        default=None, description="SageMaker model package group of a one-model stack (fallback of 'models')."
+    )
+    models: dict[str, ModelEntry] = Field(
+        default_factory=dict,
+        description="Model catalog from the stack output 'models': model name -> its contract and names.",
+    )
     sagemaker_role_arn: str | None = Field(default=None, description="SageMaker execution role ARN.")
     emr_virtual_cluster_id: str | None = Field(default=None, description="EMR on EKS virtual cluster ID.")
     emr_job_role_arn: str | None = Field(default=None, description="EMR on EKS job execution role ARN.")
@@ -90,6 +166,72 @@ class PipelineSettings(BaseSettings):
                 "stack outputs file (--outputs)"
             )
         return str(value)
+
+    @property
+    def name_prefix(self) -> str:
+        """Physical name prefix of this environment's resources: ``mlops-<environment>``."""
+        return f"mlops-{self.environment}"
+
+    def model_target(self, contract: str, model: str | None = None) -> ModelTarget:
+        """The model a step on ``contract`` works on.
+
+        With a ``models`` catalog: ``model`` when given (it must be a catalog key), else the one entry
+        whose contract is ``contract``. Without one (a one-model stack): the model is named after the
+        contract and uses ``model_package_group_name`` and ``endpoint_name``.
+
+        Raises:
+            ModelSelectionError: ``model`` is not in the catalog, or no or several entries use ``contract``.
+        """
+        if self.models:
+            choices = ", ".join(
+                f"{name} (contract {entry.contract})" for name, entry in sorted(self.models.items())
+            )
+            if model is not None:
+                if model not in self.models:
+                    raise ModelSelectionError(
+                        f"--model {model!r} is not in the model catalog; choose one of: {choices}"
+                    )
+                name = model
+            else:
+                matching = sorted(n for n, e in self.models.items() if e.contract == contract)
+                if len(matching) != 1:
+                    which = "no model" if not matching else f"{len(matching)} models"
+                    raise ModelSelectionError(
+                        f"{which} of the catalog use contract '{contract}'; pass --model with one of: {choices}"
+                    )
+                name = matching[0]
+            entry = self.models[name]
+            derived = self._names(name)
+            return ModelTarget(
+                model=name,
+                contract=entry.contract,
+                model_package_group_name=entry.model_package_group_name or derived.model_package_group,
+                endpoint_name=entry.endpoint_name,
+                capture_prefix=entry.capture_prefix or derived.capture_prefix,
+                glue_capture_table=entry.glue_capture_table or derived.glue_capture_table,
+                pipeline=entry.pipeline or derived.pipeline,
+                names=derived,
+                from_catalog=True,
+            )
+        name = model or contract
+        derived = self._names(name)
+        return ModelTarget(
+            model=name,
+            contract=contract,
+            model_package_group_name=self.model_package_group_name,
+            endpoint_name=self.endpoint_name,
+            capture_prefix=derived.capture_prefix,
+            glue_capture_table=derived.glue_capture_table,
+            pipeline=derived.pipeline,
+            names=derived,
+            from_catalog=False,
+        )
+
+    def _names(self, model: str) -> ModelNames:
+        try:
+            return model_names(self.name_prefix, model)
+        except InvalidNameError as exc:
+            raise ModelSelectionError(str(exc)) from None
 
     def endpoint_for(self, service: str) -> str | None:
         """Endpoint URL override for ``service`` (per-service first, then the global one), or None."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.errors import InputRejectedError
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -149,6 +151,10 @@ def generate_housing(
     )
 
 
+class UnknownGeneratorError(InputRejectedError, ValueError):
+    """No generator for the dataset, or an output file type it cannot write."""
+
+
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {"churn": generate_churn, "housing": generate_housing}
 """Generators by dataset name (the contract ``name``)."""
 
@@ -158,7 +164,7 @@ def generate(
 ) -> pd.DataFrame:
     """Generate ``rows`` rows of ``dataset`` (a key of :data:`GENERATORS`)."""
     if dataset not in GENERATORS:
-        raise ValueError(f"no generator for dataset '{dataset}'; known: {sorted(GENERATORS)}")
+        raise UnknownGeneratorError(f"no generator for dataset '{dataset}'; known: {sorted(GENERATORS)}")
     return GENERATORS[dataset](rows=rows, seed=seed, drift=drift, id_offset=id_offset)
 
 
@@ -170,5 +176,5 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     elif path.suffix == ".csv":
         frame.to_csv(path, index=False)
     else:
-        raise ValueError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
+        raise UnknownGeneratorError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
     return path

@@ -27,7 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from pipelines.contract import SPLIT_COLUMN, DatasetContract, load_contract
+from pipelines.contract import SPLIT_COLUMN, DatasetContract, contract_sha256, load_contract
+from pipelines.errors import PipelineError
+from pipelines.jsonio import strict_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +64,7 @@ ESTIMATORS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class TrainingError(RuntimeError):
+class TrainingError(PipelineError):
     """Training could not run: bad data channel, contract or hyperparameters."""
 
 
@@ -164,6 +166,15 @@ def files_sha256(files: list[Path]) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_lineage(folder: Path) -> dict[str, Any] | None:
+    """The feature step's ``_lineage.json`` at the channel root (validated data and contract hashes), if any."""
+    path = folder / "_lineage.json"  # pipelines.lineage.LINEAGE_FILE; that module is not shipped to the job
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text())
+    return value if isinstance(value, dict) else None
 
 
 def read_channel(folder: Path) -> pd.DataFrame:
@@ -405,6 +416,8 @@ def train(
         "model_file": MODEL_FILE,
         "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
         "training_data_sha256": files_sha256(data_files(train_dir)),
+        "contract_sha256": contract_sha256(contract),
+        "data_lineage": read_lineage(train_dir),
         "code_version": code_version or str(given.get("code_version") or default_code_version()),
         "hyperparameters": params,
         "library_versions": library_versions(),
@@ -412,7 +425,7 @@ def train(
         "run_id": run_id or str(given.get("run_id") or f"local-{int(time.time())}"),
         "training_rows": len(train_frame),
     }
-    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
+    (model_dir / METADATA_FILE).write_text(strict_json(metadata))
     metrics = (
         quick_metrics(model, validation_frame, contract)
         if validation_frame is not None and len(validation_frame)
@@ -420,7 +433,7 @@ def train(
     )
     if output_data_dir is not None:
         output_data_dir.mkdir(parents=True, exist_ok=True)
-        (output_data_dir / "metrics.json").write_text(json.dumps({"validation": metrics}, indent=2))
+        (output_data_dir / "metrics.json").write_text(strict_json({"validation": metrics}))
     return TrainingResult(model_dir, metadata, metrics)
 
 

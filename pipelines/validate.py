@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from pipelines.aws import put_bytes
+from pipelines.errors import InputRejectedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from pipelines.ingest import IngestResult
 
 MAX_EXAMPLES = 3
+LINE_NUMBERS = "mlops_line_numbers"
+"""``DataFrame.attrs`` key of a CSV batch's record -> file line mapping."""
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
 _BOOLEAN_TOKENS = {
     "true": True,
@@ -74,11 +76,15 @@ class ValidationReport:
 
     def to_json(self) -> str:
         """The report as JSON (``schema_version: 1``)."""
+        from pipelines.jsonio import strict_json
+
         body = {"schema_version": 1, "passed": self.passed, **asdict(self)}
-        return json.dumps(body, indent=2, default=str)
+        return strict_json(body)
 
     def to_markdown(self) -> str:
         """A readable summary of the report."""
+        from pipelines.jsonio import strict_json
+
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} check(s))"
         lines = [
             f"# Validation of `{self.source}`",
@@ -91,7 +97,7 @@ class ValidationReport:
         for failure in self.failures:
             lines.append(f"## {failure.kind}" + (f" in `{failure.column}`" if failure.column else ""))
             lines += ["", failure.message, ""]
-            lines += [f"- example: `{json.dumps(ex, default=str)}`" for ex in failure.examples]
+            lines += [f"- example: `{strict_json(ex, indent=None)}`" for ex in failure.examples]
             lines.append("")
         return "\n".join(lines)
 
@@ -103,7 +109,7 @@ class ValidationReport:
         return "\n".join([head, *(f"  [{f.kind}] {f.message}" for f in self.failures)])
 
 
-class BatchValidationError(Exception):
+class BatchValidationError(InputRejectedError):
     """A batch failed validation; ``report`` lists each failed check."""
 
     def __init__(self, report: ValidationReport, report_uri: str | None = None) -> None:
@@ -169,7 +175,20 @@ def _read_csv(data: bytes, file_name: str, contract: DatasetContract) -> pd.Data
     frame = pd.read_csv(
         io.StringIO(text), sep=contract.delimiter, dtype=cast(Any, string_columns), keep_default_na=True
     )
+    frame.attrs[LINE_NUMBERS] = _record_lines(text, contract.delimiter)
     return frame
+
+
+def _record_lines(text: str, delimiter: str) -> list[int]:
+    """The file line each data record starts on (1-based; the header is line 1, blank lines skipped as pandas does)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    lines: list[int] = []
+    previous = 0
+    for index, record in enumerate(reader):
+        if index and record:
+            lines.append(previous + 1)
+        previous = reader.line_num
+    return lines
 
 
 def _check_delimiter(header: list[str], file_name: str, contract: DatasetContract) -> None:
@@ -341,12 +360,14 @@ def _schema_failures(
         seen.add((kind, column))
         rows = [int(i) for i in group["index"].dropna().unique()]
         values = list(dict.fromkeys(group["failure_case"].tolist()))
+        label, numbers = _positions(frame, rows)
         examples = [
-            {"row": i, **{k: _plain(v) for k, v in frame.loc[i].items()}}
-            for i in rows[:MAX_EXAMPLES]
+            {label.replace(" ", "_"): n, **{k: _plain(v) for k, v in frame.loc[i].items()}}
+            for i, n in list(zip(rows, numbers, strict=True))[:MAX_EXAMPLES]
             if i in frame.index
         ]
-        where = f" (rows {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''})" if rows else ""
+        shown = ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
+        where = f" ({label}{'s' if len(numbers) > 1 else ''} {shown})" if rows else ""
         failures.append(
             CheckFailure(
                 kind,
@@ -358,6 +379,14 @@ def _schema_failures(
             )
         )
     return failures, None
+
+
+def _positions(frame: pd.DataFrame, rows: list[int]) -> tuple[str, list[int]]:
+    """Where rows are in the file: ``("line", [file lines])`` for CSV, else ``("data row", [1-based rows])``."""
+    lines = frame.attrs.get(LINE_NUMBERS)
+    if lines is not None and all(0 <= i < len(lines) for i in rows):
+        return "line", [lines[i] for i in rows]
+    return "data row", [i + 1 for i in rows]
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.aws import put_bytes, sha256_hex
+from pipelines.errors import PipelineError
 from pipelines.features.local import curated_prefix, features_prefix
 from pipelines.features.spec import feature_spec
 
@@ -25,7 +26,7 @@ DEFAULT_SPARK_PARAMETERS = (
 )
 
 
-class JobRunError(RuntimeError):
+class JobRunError(PipelineError):
     """The EMR on EKS job run failed, was cancelled, or did not finish in time."""
 
 

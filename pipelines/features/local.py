@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipelines.aws import delete_keys, list_keys, put_all_or_nothing
+from pipelines.errors import PipelineError
 from pipelines.features.spec import build_features_pandas, feature_spec
 
 if TYPE_CHECKING:
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from pipelines.contract import DatasetContract
 
 Engine = Literal["spark", "pandas"]
+
+
+class NoCuratedDataError(PipelineError, FileNotFoundError):
+    """There is no curated data for the requested date: ingest and validate a batch first."""
 
 
 def features_prefix(dataset: str, ingest_date: str) -> str:
@@ -99,7 +104,7 @@ def run_features(
         if k.endswith(".parquet")
     ]
     if not sources:
-        raise FileNotFoundError(
+        raise NoCuratedDataError(
             f"no curated data at s3://{curated_bucket}/{curated_prefix(contract.name, ingest_date)}: "
             "ingest and validate a batch for that date first"
         )
@@ -113,8 +118,12 @@ def run_features(
         rows = build_features_dir(input_dir, output_dir, feature_spec(contract), engine, spark)
         parts = sorted(output_dir.glob("part-*.parquet"))
         stale = list_keys(s3, features_bucket, prefix)
+        from pipelines.lineage import LINEAGE_FILE, lineage, lineage_bytes
+
         items = [(f"{prefix}{p.name}", p.read_bytes()) for p in parts]
+        items.append((prefix + LINEAGE_FILE, lineage_bytes(lineage(s3, curated_bucket, sources, contract))))
         put_all_or_nothing(s3, features_bucket, items, settings.data_lake_key_arn)
     new_keys = [k for k, _ in items]
     delete_keys(s3, features_bucket, [k for k in stale if k not in new_keys])
-    return FeatureResult(f"s3://{features_bucket}/{prefix}", new_keys, rows)
+    parts_keys = [k for k in new_keys if not k.endswith(LINEAGE_FILE)]
+    return FeatureResult(f"s3://{features_bucket}/{prefix}", parts_keys, rows)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.errors import InputRejectedError
 from pipelines.serving.artifact import FeatureSpec
 from pipelines.serving.codec import InputError, align_to_features, decode_body, decode_prediction_scores
 
@@ -79,7 +80,7 @@ class CaptureStats:
         }
 
 
-class MalformedCaptureError(ValueError):
+class MalformedCaptureError(InputRejectedError, ValueError):
     """A capture line that cannot be used; the message is the reason counted in :class:`CaptureStats`."""
 
 
@@ -97,7 +98,9 @@ def hour_prefixes(start: datetime, end: datetime) -> list[str]:
     """The ``yyyy/mm/dd/hh/`` folders that can hold events in ``[start, end)`` (UTC)."""
     start_utc, end_utc = _utc(start), _utc(end)
     if end_utc <= start_utc:
-        raise ValueError(f"window end {end_utc.isoformat()} is not after its start {start_utc.isoformat()}")
+        raise MalformedCaptureError(
+            f"window end {end_utc.isoformat()} is not after its start {start_utc.isoformat()}"
+        )
     hour = start_utc.replace(minute=0, second=0, microsecond=0)
     out = []
     while hour < end_utc:

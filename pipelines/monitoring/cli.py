@@ -1,6 +1,8 @@
 """``mlops monitor run|report``: a monitoring window end to end, or re-render a saved report.
 
-Importing this module imports nothing heavy (numpy, scipy, pandas, boto3 load inside commands).
+Like every pipeline step, ``run`` reads :class:`~pipelines.settings.PipelineSettings` (``--outputs``
+or ``MLOPS_OUTPUTS_FILE``, then ``MLOPS_*``); its options override single settings. Errors exit with
+the codes of :class:`~pipelines.errors.ExitCode`. Importing this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -9,9 +11,15 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from pipelines.cli_errors import cli_errors
+from pipelines.cli_options import LogLevel
+
+if TYPE_CHECKING:
+    from pipelines.settings import ModelTarget, PipelineSettings
 
 app = typer.Typer(name="monitor", help="Drift monitoring over SageMaker data capture.", no_args_is_help=True)
 
@@ -23,10 +31,24 @@ def _parse_when(value: str | None, default: datetime) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-def _client(service: str, region: str, endpoint_url: str | None) -> Any:
-    import boto3
+def _monitored_model(settings: PipelineSettings, model: str | None) -> ModelTarget | None:
+    """The catalog model being monitored: ``--model``, or the only model of the catalog; None without a catalog."""
+    from pipelines.settings import ModelSelectionError
 
-    return boto3.Session(region_name=region).client(service, endpoint_url=endpoint_url)
+    if model is None and len(settings.models) == 1:
+        model = next(iter(settings.models))
+    if model is None:
+        if settings.models:
+            raise ModelSelectionError(
+                f"pass --model with one of: {', '.join(sorted(settings.models))} (the catalog has several models)"
+            )
+        return None
+    if model not in settings.models and settings.models:
+        raise ModelSelectionError(
+            f"--model {model!r} is not in the model catalog: {', '.join(sorted(settings.models))}"
+        )
+    contract = settings.models[model].contract if model in settings.models else model
+    return settings.model_target(contract, model)
 
 
 def _download_baseline(s3: Any, uri: str, target: Path) -> Path:
@@ -46,11 +68,28 @@ def _download_baseline(s3: Any, uri: str, target: Path) -> Path:
 
 @app.command("run")
 def run(
+    outputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs", "-o", envvar="MLOPS_OUTPUTS_FILE", help="Stack outputs JSON (mlops synth --outputs)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Model of the catalog (default: the only one); names the endpoint."
+        ),
+    ] = None,
     endpoint: Annotated[
-        str, typer.Option(help="SageMaker endpoint name (capture folder and metric dimension).")
-    ],
-    capture_bucket: Annotated[str, typer.Option(help="Bucket SageMaker writes data capture to.")],
-    capture_prefix: Annotated[str, typer.Option(help="Prefix of the capture destination URI.")] = "",
+        str | None,
+        typer.Option(help="SageMaker endpoint name (default: the model's endpoint from the settings)."),
+    ] = None,
+    capture_bucket: Annotated[
+        str | None, typer.Option(help="Bucket SageMaker writes data capture to (default: captureBucket).")
+    ] = None,
+    capture_prefix: Annotated[
+        str | None, typer.Option(help="Prefix of the capture destination URI (default: the model's).")
+    ] = None,
     variant: Annotated[str | None, typer.Option(help="Only this production variant (default: all).")] = None,
     start: Annotated[
         str | None, typer.Option(help="Window start, ISO 8601 UTC (default: previous full hour).")
@@ -67,14 +106,21 @@ def run(
         "monitoring-report"
     ),
     artifacts_bucket: Annotated[
-        str | None, typer.Option(help="Upload reports here (monitoring/<endpoint>/...).")
+        str | None,
+        typer.Option(help="Upload reports here (monitoring/<endpoint>/...; default: artifactsBucket)."),
     ] = None,
-    kms_key_id: Annotated[str | None, typer.Option(help="KMS key for uploaded reports (the ML key).")] = None,
-    environment: Annotated[str, typer.Option(help="Environment dimension of the metrics.")] = "dev",
+    kms_key_id: Annotated[
+        str | None, typer.Option(help="KMS key for uploaded reports (default: the ML key, mlKeyArn).")
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option(help="Environment dimension of the metrics (default: the settings').")
+    ] = None,
     publish_metrics: Annotated[bool, typer.Option(help="Publish CloudWatch metrics.")] = True,
     drift_config: Annotated[Path | None, typer.Option(help="JSON file of DriftConfig overrides.")] = None,
-    region: Annotated[str, typer.Option(envvar="AWS_DEFAULT_REGION", help="AWS region.")] = "us-east-1",
-    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint URL (an emulator).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the settings' region).")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="AWS endpoint URL, an emulator (default: MLOPS_ENDPOINT_URL).")
+    ] = None,
     retrain_dag_id: Annotated[
         str | None, typer.Option(help="Training DAG to trigger when retraining is due.")
     ] = None,
@@ -83,21 +129,89 @@ def run(
         str | None, typer.Option(help="MWAA environment (invoke_rest_api trigger).")
     ] = None,
     max_model_age_days: Annotated[float, typer.Option(help="Scheduled refresh age.")] = 30.0,
+    log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
 ) -> None:
     """Compute drift for a capture window, write reports, publish metrics, optionally trigger retraining."""
+    import logging
+
+    logging.basicConfig(level=log_level.value.upper())
+    with cli_errors():
+        _run(**locals())
+
+
+def _run(
+    *,
+    outputs: Path | None,
+    model: str | None,
+    endpoint: str | None,
+    capture_bucket: str | None,
+    capture_prefix: str | None,
+    variant: str | None,
+    start: str | None,
+    end: str | None,
+    baseline_dir: Path | None,
+    baseline_s3_uri: str | None,
+    output_dir: Path,
+    artifacts_bucket: str | None,
+    kms_key_id: str | None,
+    environment: str | None,
+    publish_metrics: bool,
+    drift_config: Path | None,
+    region: str | None,
+    endpoint_url: str | None,
+    retrain_dag_id: str | None,
+    airflow_url: str | None,
+    mwaa_environment: str | None,
+    max_model_age_days: float,
+    **_: Any,
+) -> None:
     import tempfile
 
+    from pipelines.aws import AwsClients
     from pipelines.monitoring.drift import DriftConfig, load_reference
     from pipelines.monitoring.metrics import publish_retrain_triggered, publish_step_status
     from pipelines.monitoring.monitor import run_monitor
     from pipelines.monitoring.report import report_prefix
     from pipelines.monitoring.retrain import RetrainPolicy, dag_run_id_for, decide_retrain, trigger_once
+    from pipelines.settings import load_settings
+    from platform_contract.metrics import MONITORING_PIPELINE
 
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "region": region,
+            "endpoint_url": endpoint_url,
+            "environment": environment,
+            "capture_bucket": capture_bucket,
+            "artifacts_bucket": artifacts_bucket,
+            "ml_key_arn": kms_key_id,
+        }.items()
+        if v is not None
+    }
+    settings = load_settings(outputs, **overrides)
+    clients = AwsClients(settings)
+    target = _monitored_model(settings, model)
+    endpoint_name = endpoint or (target.endpoint_name if target else None) or settings.endpoint_name
+    if not endpoint_name:
+        raise typer.BadParameter(
+            "no endpoint: pass --endpoint, or --outputs whose 'models' entry (or 'endpointName') names it",
+            param_hint="--endpoint",
+        )
+    endpoint = endpoint_name
+    capture_bucket = settings.require("capture_bucket")
+    if capture_prefix is None:
+        capture_prefix = target.capture_prefix if target else ""
+    artifacts_bucket, kms_key_id, environment = (
+        settings.artifacts_bucket,
+        settings.ml_key_arn,
+        settings.environment,
+    )
+    retrain_pipeline = target.pipeline if target else retrain_dag_id
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     window_end = _parse_when(end, now)
     window_start = _parse_when(start, window_end - timedelta(hours=1))
-    s3 = _client("s3", region, endpoint_url)
-    cloudwatch = _client("cloudwatch", region, endpoint_url) if publish_metrics else None
+    s3 = clients.s3
+    cloudwatch = clients.client("cloudwatch") if publish_metrics else None
     if (baseline_dir is None) == (baseline_s3_uri is None):
         raise typer.BadParameter("give exactly one of --baseline-dir or --baseline-s3-uri")
     try:
@@ -129,10 +243,10 @@ def run(
             )
     except Exception:
         if cloudwatch is not None:
-            publish_step_status(cloudwatch, environment, "monitoring", "monitor", failed=True)
+            publish_step_status(cloudwatch, environment, MONITORING_PIPELINE, "monitor", failed=True)
         raise
     if cloudwatch is not None:
-        publish_step_status(cloudwatch, environment, "monitoring", "monitor", failed=False)
+        publish_step_status(cloudwatch, environment, MONITORING_PIPELINE, "monitor", failed=False)
     report = result.report
     typer.echo(
         f"{endpoint} {result.window}: {report.status}, {len(report.drifted_features)}/{report.evaluated_features} "
@@ -152,7 +266,7 @@ def run(
     if mwaa_environment:
         from pipelines.monitoring.retrain import MwaaTrigger
 
-        trigger = MwaaTrigger(_client("mwaa", region, endpoint_url), mwaa_environment)
+        trigger = MwaaTrigger(clients.client("mwaa"), mwaa_environment)
     elif airflow_url:
         import httpx
 
@@ -175,7 +289,9 @@ def run(
         kms_key_id=kms_key_id,
     )
     if cloudwatch is not None:
-        publish_retrain_triggered(cloudwatch, environment, retrain_dag_id, outcome.status == "triggered")
+        publish_retrain_triggered(
+            cloudwatch, environment, retrain_pipeline or retrain_dag_id, outcome.status == "triggered"
+        )
     typer.echo(f"retrain trigger: {outcome.status} {outcome.dag_run_id or ''}")
 
 

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pipelines.errors import InputRejectedError
 from pipelines.monitoring.capture import PREDICTION_COLUMN
 from pipelines.serving.artifact import FeatureSpec
 
@@ -41,6 +42,14 @@ NumericMethod = Literal["auto", "ks", "wasserstein", "psi"]
 CategoricalMethod = Literal["auto", "chisquare", "z", "jensenshannon", "psi"]
 OTHER_CATEGORY = "__other__"
 """Bucket for categories seen after ``max_categories`` distinct values were tracked."""
+
+
+class DriftInputError(InputRejectedError, ValueError):
+    """A drift configuration or reference data set is invalid; the message names the key or column."""
+
+
+class BaselineNotFoundError(InputRejectedError, FileNotFoundError):
+    """The baseline folder lacks a file the monitor needs."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,11 @@ class DriftConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.drift_share <= 1:
-            raise ValueError(f"drift_share must be in (0, 1]; got {self.drift_share}")
+            raise DriftInputError(f"drift_share must be in (0, 1]; got {self.drift_share}")
         if self.reservoir_size < 100:
-            raise ValueError(f"reservoir_size must be at least 100; got {self.reservoir_size}")
+            raise DriftInputError(f"reservoir_size must be at least 100; got {self.reservoir_size}")
         if self.min_current_rows < 1 or self.min_reference_rows < 1:
-            raise ValueError("min_current_rows and min_reference_rows must be at least 1")
+            raise DriftInputError("min_current_rows and min_reference_rows must be at least 1")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DriftConfig:
@@ -80,7 +89,7 @@ class DriftConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown drift config key(s) {unknown}; known: {sorted(known)}")
+            raise DriftInputError(f"unknown drift config key(s) {unknown}; known: {sorted(known)}")
         return cls(**dict(values))
 
 
@@ -237,7 +246,7 @@ class Reference:
             columns.append(FeatureSpec(PREDICTION_COLUMN, "numeric"))
         for feature in columns:
             if feature.name not in frame.columns:
-                raise ValueError(
+                raise DriftInputError(
                     f"reference data has no column '{feature.name}' (columns: {list(frame.columns)})"
                 )
             if feature.kind == "numeric":
@@ -277,12 +286,12 @@ def load_reference(baseline_dir: str | Path, features: Sequence[FeatureSpec] | N
             raw = [{"name": name, "kind": spec.get("kind")} for name, spec in baseline["features"].items()]
             features = parse_features(raw, str(baseline_path))
         else:
-            raise FileNotFoundError(
+            raise BaselineNotFoundError(
                 f"no feature list: put metadata.json or baseline.json in {directory}, or pass the features"
             )
     sample_path = directory / "baseline_sample.parquet"
     if not sample_path.is_file():
-        raise FileNotFoundError(
+        raise BaselineNotFoundError(
             f"{sample_path} not found: the evaluation step writes it next to baseline.json"
         )
     frame = pd.read_parquet(sample_path)

@@ -1,4 +1,4 @@
-"""CloudWatch metrics the Observability alarms read (names and dimensions from docs/pipeline-contracts.md)."""
+"""CloudWatch metrics the Observability alarms read; names, dimensions and units from :mod:`platform_contract.metrics`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.monitoring.drift import DriftReport
+from platform_contract import metrics as contract
 
-MONITORING_NAMESPACE = "MLOps/Monitoring"
+MONITORING_NAMESPACE = contract.MONITORING_NAMESPACE
 """Namespace of the drift metrics."""
 
-PIPELINE_NAMESPACE = "MLOps/Pipeline"
+PIPELINE_NAMESPACE = contract.PIPELINE_NAMESPACE
 """Namespace of the pipeline step and retrain metrics."""
 
 _BATCH = 20  # PutMetricData entries per call (well under the service limit)
@@ -23,32 +24,17 @@ def drift_metric_data(
     """The ``MetricData`` entries for a drift report: DatasetDrift, DriftShare, MissingValueRate and
     one FeatureDriftScore per evaluated feature (its test's statistic)."""
     when = timestamp or datetime.now(UTC)
-    base = [{"Name": "Environment", "Value": environment}, {"Name": "EndpointName", "Value": endpoint_name}]
+    base = {contract.ENVIRONMENT: environment, contract.ENDPOINT_NAME: endpoint_name}
     data: list[dict[str, Any]] = [
-        {
-            "MetricName": "DatasetDrift",
-            "Dimensions": base,
-            "Value": 1.0 if report.dataset_drift else 0.0,
-            "Unit": "Count",
-        },
-        {"MetricName": "DriftShare", "Dimensions": base, "Value": float(report.drift_share), "Unit": "None"},
-        {
-            "MetricName": "MissingValueRate",
-            "Dimensions": base,
-            "Value": float(report.missing_value_rate),
-            "Unit": "None",
-        },
+        contract.DATASET_DRIFT.datum(1.0 if report.dataset_drift else 0.0, base),
+        contract.DRIFT_SHARE.datum(float(report.drift_share), base),
+        contract.MISSING_VALUE_RATE.datum(float(report.missing_value_rate), base),
     ]
     for item in report.features:
         if item.statistic is None:
             continue
         data.append(
-            {
-                "MetricName": "FeatureDriftScore",
-                "Dimensions": [*base, {"Name": "Feature", "Value": item.name}],
-                "Value": float(item.statistic),
-                "Unit": "None",
-            }
+            contract.FEATURE_DRIFT_SCORE.datum(float(item.statistic), {**base, contract.FEATURE: item.name})
         )
     for entry in data:
         entry["Timestamp"] = when
@@ -76,39 +62,21 @@ def publish_drift_metrics(
 
 
 def publish_retrain_triggered(cloudwatch: Any, environment: str, pipeline: str, triggered: bool) -> None:
-    """``MLOps/Pipeline`` ``RetrainTriggered`` (1 when the retrain decision fired)."""
+    """``MLOps/Pipeline`` ``RetrainTriggered`` (1 when the retrain decision fired).
+
+    ``pipeline`` is the retrained model's ``Pipeline`` dimension (``<slug>-training``).
+    """
+    dimensions = {contract.ENVIRONMENT: environment, contract.PIPELINE: pipeline}
     put_metrics(
         cloudwatch,
         PIPELINE_NAMESPACE,
-        [
-            {
-                "MetricName": "RetrainTriggered",
-                "Dimensions": [
-                    {"Name": "Environment", "Value": environment},
-                    {"Name": "Pipeline", "Value": pipeline},
-                ],
-                "Value": 1.0 if triggered else 0.0,
-                "Unit": "Count",
-            }
-        ],
+        [contract.RETRAIN_TRIGGERED.datum(1.0 if triggered else 0.0, dimensions)],
     )
 
 
 def publish_step_status(cloudwatch: Any, environment: str, pipeline: str, step: str, failed: bool) -> None:
     """``MLOps/Pipeline`` ``StepFailed`` (1 on failure, 0 on success)."""
+    dimensions = {contract.ENVIRONMENT: environment, contract.PIPELINE: pipeline, contract.STEP: step}
     put_metrics(
-        cloudwatch,
-        PIPELINE_NAMESPACE,
-        [
-            {
-                "MetricName": "StepFailed",
-                "Dimensions": [
-                    {"Name": "Environment", "Value": environment},
-                    {"Name": "Pipeline", "Value": pipeline},
-                    {"Name": "Step", "Value": step},
-                ],
-                "Value": 1.0 if failed else 0.0,
-                "Unit": "Count",
-            }
-        ],
+        cloudwatch, PIPELINE_NAMESPACE, [contract.STEP_FAILED.datum(1.0 if failed else 0.0, dimensions)]
     )

@@ -8,12 +8,12 @@ Local files go to an output directory; :func:`upload_reports` copies them to
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.jsonio import strict_json
 from pipelines.monitoring.drift import DriftReport, FeatureDrift
 
 REPORT_JSON = "report.json"
@@ -70,12 +70,12 @@ def write_reports(
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     files: dict[str, str] = {
-        REPORT_JSON: json.dumps(report.to_dict(), indent=2, default=str),
+        REPORT_JSON: strict_json(report.to_dict()),
         REPORT_HTML: render_html(report),
-        SUMMARY_JSON: json.dumps(summary_row(report), default=str),
+        SUMMARY_JSON: strict_json(summary_row(report), indent=None),
     }
     for name, content in (extra_files or {}).items():
-        files[name] = json.dumps(content, indent=2, default=str)
+        files[name] = strict_json(content)
     for name, text in files.items():
         path = directory / name
         path.write_text(text, encoding="utf-8")

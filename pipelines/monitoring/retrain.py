@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from pipelines.errors import PipelineError
 from pipelines.monitoring.drift import DriftReport
 
 
@@ -104,7 +105,7 @@ class PipelineTrigger(Protocol):
         ...
 
 
-class TriggerError(RuntimeError):
+class TriggerError(PipelineError):
     """The orchestrator refused or failed to start the DAG run."""
 
 

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pipelines.errors import InputRejectedError
+
 SUPPORTED_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})
 """``metadata.json`` schema versions this code understands."""
 
@@ -25,7 +27,7 @@ METADATA_FILE = "metadata.json"
 FeatureKind = Literal["numeric", "categorical"]
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(InputRejectedError):
     """The model directory is missing a file, has a bad checksum or metadata we do not understand."""
 
 

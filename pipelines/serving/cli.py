@@ -12,6 +12,9 @@ from typing import Annotated
 
 import typer
 
+from pipelines.cli_errors import cli_errors
+from pipelines.cli_options import LogLevel
+
 
 def serve(
     model_dir: Annotated[
@@ -21,19 +24,24 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (SageMaker's contract is 8080).")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes (each holds a copy of the model).")] = 1,
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body in MB.")] = 6.0,
-    log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning, error).")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="Log level.")] = LogLevel.INFO,
 ) -> None:
-    """Serve a model directory on /ping and /invocations (the SageMaker serving contract)."""
-    from pipelines.serving.server import serve as run_server
+    """Serve a model directory on /ping and /invocations (the SageMaker serving contract).
 
-    run_server(
-        model_dir,
-        host=host,
-        port=port,
-        workers=max(1, workers),
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        log_level=log_level,
-    )
+    Exit codes as every ``mlops`` command: 2 when the model directory is rejected (missing file,
+    bad checksum), 3 when something is not configured.
+    """
+    with cli_errors():
+        from pipelines.serving.server import serve as run_server
+
+        run_server(
+            model_dir,
+            host=host,
+            port=port,
+            workers=max(1, workers),
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            log_level=log_level.value,
+        )
 
 
 def container_main(argv: list[str]) -> None:

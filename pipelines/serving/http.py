@@ -14,7 +14,11 @@ What it implements, and nothing more:
   ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``, ``HEAD``;
 * limits: a request body larger than ``max_body_bytes`` is answered with 413 and the connection is
   closed, either from ``Content-Length`` before the body is read or as soon as a chunked body
-  passes the limit; request heads over :data:`MAX_HEAD_BYTES` get 431; a connection idle (or stuck
+  passes the limit. Before closing, the server half-closes (FIN after the 413) and reads and
+  discards up to :data:`MAX_DRAIN_BYTES` more for at most :data:`DRAIN_TIMEOUT` seconds: closing a
+  socket with unread data makes the kernel send a reset, and a client still sending its body
+  (Python's ``http.client`` reads the response only after sending everything) would see
+  "connection reset" instead of the 413; request heads over :data:`MAX_HEAD_BYTES` get 431; a connection idle (or stuck
   in one request) for ``keep_alive_timeout`` seconds is closed, 65 s by default, above the 60 s
   idle timeout of SageMaker's front end;
 * a malformed request or a protocol upgrade request (``Connection: Upgrade``, e.g. ``h2c``) gets
@@ -44,6 +48,12 @@ logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
 """Largest accepted request line plus headers; larger heads get 431 and the connection is closed."""
+
+MAX_DRAIN_BYTES = 64 * 1024 * 1024
+"""Most bytes of a refused (413) body read and discarded before the connection is closed."""
+
+DRAIN_TIMEOUT = 10.0
+"""Most seconds spent draining a refused body before the connection is closed."""
 
 DEFAULT_KEEP_ALIVE_TIMEOUT = 65.0
 """Seconds a connection may stay idle (or spend receiving one request) before it is closed."""
@@ -116,6 +126,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.closing = False
+        self.draining = 0  # bytes still to discard after a 413 (0: not draining)
+        self.drain_timer: asyncio.TimerHandle | None = None
         self.in_request = False
         self.last_activity = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
@@ -138,12 +150,21 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.draining = 0
         self.server.connections.discard(self)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
+            self.drain_timer = None
 
     def data_received(self, data: bytes) -> None:
+        if self.draining:
+            self.draining -= min(len(data), self.draining)
+            if not self.draining:
+                self._close()
+            return
         if self.closing:
             return
         try:
@@ -213,7 +234,7 @@ class _Connection(asyncio.Protocol):
             )
             return
         if self.declared_length > self.app.max_body_bytes:
-            self._write(self.app.too_large(), keep_alive=False)
+            self._refuse_body()
             return
         if self.expect_continue and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -223,7 +244,7 @@ class _Connection(asyncio.Protocol):
             return
         self.body_size += len(body)
         if self.body_size > self.app.max_body_bytes:
-            self._write(self.app.too_large(), keep_alive=False)
+            self._refuse_body()
             return
         self.chunks.append(body)
 
@@ -247,7 +268,9 @@ class _Connection(asyncio.Protocol):
 
     # internals
 
-    def _write(self, response: Response, *, keep_alive: bool, head: bool = False) -> None:
+    def _write(
+        self, response: Response, *, keep_alive: bool, head: bool = False, drain: bool = False
+    ) -> None:
         transport = self.transport
         if transport is None or self.closing:
             return
@@ -271,8 +294,28 @@ class _Connection(asyncio.Protocol):
         transport.write(b"".join(parts))
         self.in_request = False
         self.last_activity = self.loop.time()
-        if not keep_alive or self.server.stopping:
+        if drain:
+            self._start_draining()
+        elif not keep_alive or self.server.stopping:
             self._close()
+
+    def _refuse_body(self) -> None:
+        """Answer 413, then drain (a bounded amount of) the rest of the body before closing."""
+        self._write(self.app.too_large(), keep_alive=False, drain=True)
+
+    def _start_draining(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        self.closing = True  # the parser's callbacks ignore whatever else this feed holds
+        remaining = self.declared_length - self.body_size if self.declared_length >= 0 else MAX_DRAIN_BYTES
+        if remaining <= 0:
+            self._close()
+            return
+        self.draining = min(remaining, MAX_DRAIN_BYTES)
+        if transport.can_write_eof():
+            transport.write_eof()  # the client reads the 413, then end of stream
+        self.drain_timer = self.loop.call_later(DRAIN_TIMEOUT, self._close)
 
     def _reject(self, status: int, message: str) -> None:
         self._write(self.app.bad_request(status, message), keep_alive=False)
@@ -280,6 +323,10 @@ class _Connection(asyncio.Protocol):
 
     def _close(self) -> None:
         self.closing = True
+        self.draining = 0
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
+            self.drain_timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 

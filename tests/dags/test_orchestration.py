@@ -26,7 +26,7 @@ def _outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: Any) -> Path
 def test_models_from_catalog_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _outputs(tmp_path, monkeypatch, {
         "environment": "staging", "region": "eu-west-1", "airflowAwsConnId": None, "pollSeconds": 5,
-        "models": ["churn", {"name": "My_Dataset", "contract": "housing", "endpointName": "ep-x"}],
+        "models": {"churn": {"contract": "churn"}, "My_Dataset": {"contract": "housing", "endpointName": "ep-x"}},
         "monitoringSchedules": {"churn": "0 * * * *"},
     })  # fmt: skip
     settings = orch.load_dag_settings(tmp_path / "dags")
@@ -52,8 +52,8 @@ def test_outputs_file_next_to_the_dags_by_default(tmp_path: Path, monkeypatch: p
         ("{not json", "is not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ({"environment": "dev"}, "names no models"),
-        ({"models": [{"contract": "churn"}]}, r"models\[0\] must be a model name"),
-        ({"models": ["churn"], "pollSeconds": 0}, "'pollSeconds' must be a positive integer"),
+        ({"models": {"churn": "churn"}}, "models.churn must be an object"),
+        ({"models": {"churn": {}}, "pollSeconds": 0}, "'pollSeconds' must be a positive integer"),
     ],
 )
 def test_bad_outputs_are_named(
@@ -65,7 +65,7 @@ def test_bad_outputs_are_named(
 
 
 def test_bad_model_name_fails_at_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _outputs(tmp_path, monkeypatch, {"models": ["9lives"]})
+    _outputs(tmp_path, monkeypatch, {"models": {"9lives": {"contract": "churn"}}})
     with pytest.raises(InvalidNameError, match="does not start with a letter"):
         orch.load_dag_settings(tmp_path)
 

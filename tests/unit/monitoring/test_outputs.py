@@ -244,6 +244,36 @@ def test_cli_monitor_run_and_report(aws, model_dir: Path, tmp_path: Path) -> Non
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_cli_monitor_reads_the_stack_outputs_like_every_step(aws, model_dir: Path, tmp_path: Path) -> None:
+    """``--outputs`` names the bucket, the model's endpoint and capture prefix: no per-name options."""
+    _write_window(aws, model_dir, sample_rows(400, seed=8))
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "environment": "dev",
+                "captureBucket": aws["capture_bucket"],
+                "artifactsBucket": aws["artifacts_bucket"],
+                "models": {
+                    "churn": {"contract": "churn", "endpointName": "churn-ep", "capturePrefix": "datacapture"}
+                },
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor", "run", "--outputs", str(outputs), "--start", START.isoformat(), "--end", END.isoformat(),
+            "--baseline-dir", str(model_dir), "--output-dir", str(tmp_path / "o"), "--max-model-age-days", "100000",
+            "--log-level", "warning",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "churn-ep 20261124T160000Z_20261124T170000Z: ok" in result.output
+    bad = CliRunner().invoke(app, ["monitor", "run", "--outputs", str(outputs), "--log-level", "loud"])
+    assert bad.exit_code == 2
+
+
 def test_cli_report_rejects_non_report(tmp_path: Path) -> None:
     bogus = tmp_path / "x.json"
     bogus.write_text("{}")

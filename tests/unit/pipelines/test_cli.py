@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from mlops_cli.main import app
+from pipelines.cli_errors import cli_errors
+from pipelines.errors import ExitCode
 from tests.unit.pipelines.conftest import Platform, all_keys
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -101,7 +107,7 @@ def test_missing_settings_are_explained(tmp_path: Path) -> None:
     batch = tmp_path / "b.csv"
     runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "10"])
     result = runner.invoke(app, ["pipeline", "ingest", str(batch)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "MLOPS_RAW_BUCKET" in result.output
 
 
@@ -156,3 +162,63 @@ def test_validate_a_landed_batch_by_uri(platform: Platform, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "50 rows passed contract 'churn'" in result.output
     assert len(all_keys(platform.s3, platform.settings.curated_bucket)) == 1
+
+
+def test_missing_credentials_name_the_settings_that_fix_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance metadata lookup (no network)
+    batch = tmp_path / "b.csv"
+    runner.invoke(app, ["pipeline", "generate-data", "churn", "--out", str(batch), "--rows", "10"])
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"rawBucket": "raw", "curatedBucket": "curated"}))
+    result = runner.invoke(app, ["pipeline", "ingest", str(batch), "-o", str(outputs)])
+    assert result.exit_code == ExitCode.NOT_CONFIGURED, result.output
+    assert "Unable to locate credentials" in result.output
+    for setting in ("AWS_PROFILE", "MLOPS_ENDPOINT_URL", "--outputs"):
+        assert setting in result.output
+
+
+def test_missing_model_package_group_names_the_setting(platform: Platform) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="does not exist") as raised:  # moto's text, as SageMaker's
+        platform.clients.sagemaker.describe_model_package_group(ModelPackageGroupName="mlops-dev-nope")
+    console = Console(record=True, width=250)
+    with pytest.raises(typer.Exit) as exited, cli_errors(console):
+        raise raised.value
+    assert exited.value.exit_code == ExitCode.NOT_CONFIGURED
+    text = console.export_text()
+    for setting in ("modelPackageGroupName", "MLOPS_MODEL_PACKAGE_GROUP_NAME", "deployed"):
+        assert setting in text
+
+
+def test_a_library_value_error_is_a_bug_with_its_traceback() -> None:
+    with pytest.raises(ValueError, match="a bug"), cli_errors(Console(record=True)):
+        raise ValueError("a bug")
+
+
+def test_failed_run_prints_its_run_id(platform: Platform, tmp_path: Path) -> None:
+    batch = tmp_path / "bad.csv"
+    batch.write_text("customer_id,tenure_months\nA,1\n")
+    result = runner.invoke(app, ["pipeline", "run", str(batch), "-o", str(_outputs(platform, tmp_path))])
+    assert result.exit_code == ExitCode.INPUT_REJECTED, result.output
+    assert re.search(r"run mlops-dev-churn-\d{8}-\d{6} failed at step 'validate'", result.output), (
+        result.output
+    )
+
+
+def test_typed_choices_reject_unknown_values(tmp_path: Path) -> None:
+    for argv in (
+        ["pipeline", "features", "--engine", "dask"],
+        ["pipeline", "train", "--mode", "cloud"],
+        ["pipeline", "run", str(tmp_path / "x.csv"), "--engine", "emr"],
+        ["serve", "--log-level", "loud"],
+    ):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == ExitCode.INPUT_REJECTED, (argv, result.output)
+        assert "Invalid value" in result.output, result.output

@@ -77,9 +77,47 @@ def test_spark_engine_publishes_features_to_s3(spark: Any, platform: Platform) -
     assert result.rows == 600
     keys = all_keys(platform.s3, platform.settings.features_bucket)
     assert keys
+    lineage_key = f"features/churn/ingest_date={DAY}/_lineage.json"
+    assert lineage_key in keys
     assert all(
-        k.startswith(f"features/churn/ingest_date={DAY}/part-") and k.endswith(".parquet") for k in keys
+        k.startswith(f"features/churn/ingest_date={DAY}/part-") and k.endswith(".parquet")
+        for k in keys
+        if k != lineage_key
     )
     for key in keys:
         head = platform.s3.head_object(Bucket=platform.settings.features_bucket, Key=key)
         assert head["SSEKMSKeyId"] == platform.settings.data_lake_key_arn
+
+
+def test_same_data_through_pandas_and_spark_registers_one_package(spark: Any, platform: Platform) -> None:
+    """The idempotency key is the validated data and the contract, not the engine's part files."""
+    from pipelines.evaluate import evaluate_model
+    from pipelines.features.local import Engine
+    from pipelines.ingest import ingest_bytes
+    from pipelines.register import register_model
+    from pipelines.train import run_training_locally
+    from pipelines.validate import validate_batch
+    from tests.unit.pipelines.helpers import contract_path
+
+    contract = load_contract("churn")
+    data = generate("churn", 800, 5).to_csv(index=False).encode()
+    batch = ingest_bytes(platform.clients, "churn", data, "b.csv", DAY)
+    validate_batch(platform.clients, contract, batch)
+    arns, part_hashes = [], []
+    runs: tuple[tuple[str, Engine], ...] = (("run-pandas", "pandas"), ("run-spark", "spark"))
+    for run_id, engine in runs:
+        features = run_features(platform.clients, contract, DAY, engine=engine, spark=spark)
+        part_hashes.append(
+            sorted(
+                platform.s3.head_object(Bucket=platform.settings.features_bucket, Key=k)["ETag"]
+                for k in features.keys
+            )
+        )
+        model_uri = run_training_locally(platform.clients, contract_path(contract), run_id, features.uri)
+        evaluate_model(platform.clients, model_uri, features.uri, compare_with_champion=False)
+        arns.append(register_model(platform.clients, model_uri, allow_failed_gate=True))
+    assert part_hashes[0] != part_hashes[1], "the engines wrote the same bytes: the test proves nothing"
+    assert arns[1].created is False
+    assert arns[1].model_package_arn == arns[0].model_package_arn
+    listed = platform.clients.sagemaker.list_model_packages(ModelPackageGroupName="mlops-test-models")
+    assert len(listed["ModelPackageSummaryList"]) == 1

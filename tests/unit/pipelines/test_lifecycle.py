@@ -36,7 +36,10 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     artifacts = platform.settings.artifacts_bucket
     assert model_uri == f"s3://{artifacts}/models/churn/run-1/output/model.tar.gz"
     features = all_keys(platform.s3, platform.settings.features_bucket)
-    assert features == ["features/churn/ingest_date=2026-11-24/part-00000.parquet"]
+    assert features == [
+        "features/churn/ingest_date=2026-11-24/_lineage.json",
+        "features/churn/ingest_date=2026-11-24/part-00000.parquet",
+    ]
 
     result = evaluate_model(platform.clients, model_uri, features_uri)
     assert result.passed, result.report["gate"]
@@ -123,7 +126,7 @@ def test_staging_registers_pending_and_approval_is_recorded(
     evaluate_model(platform.clients, model_uri, features_uri)
     registration = register_model(platform.clients, model_uri)
     assert registration.approval_status == "PendingManualApproval"
-    assert latest_approved(platform.clients) is None
+    assert latest_approved(platform.clients, platform.settings.model_target("churn")) is None
     with pytest.raises(PromotionError, match="approver and a reason"):
         approve_package(platform.clients, registration.model_package_arn, "", "")
     approval = approve_package(platform.clients, registration.model_package_arn, "alice", "AUC up 2 points")
@@ -131,7 +134,7 @@ def test_staging_registers_pending_and_approval_is_recorded(
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["ApprovalDescription"] == "approved by alice: AUC up 2 points"
     assert package["CustomerMetadataProperties"]["approved_by"] == "alice"
-    latest = latest_approved(platform.clients)
+    latest = latest_approved(platform.clients, platform.settings.model_target("churn"))
     assert latest is not None
     assert latest["ModelPackageArn"] == registration.model_package_arn
 

@@ -106,7 +106,8 @@ def test_failures_carry_example_rows(churn_contract: DatasetContract) -> None:
     failure = report.failures[0]
     assert failure.column == "monthly_charges"
     assert failure.count == 1
-    assert failure.examples[0]["row"] == 7
+    assert failure.examples[0]["line"] == 9  # data row 7 (0-based) is line 9: header + 1-based
+    assert "(line 9)" in failure.message
     assert failure.examples[0]["customer_id"] == GOOD.loc[7, "customer_id"]
 
 
@@ -182,3 +183,31 @@ def test_passing_batch_is_curated_encrypted(platform: Platform, churn_contract: 
     assert len(frame) == len(GOOD)
     report_head = platform.s3.head_object(Bucket=batch.bucket, Key=f"{batch.prefix}/validation.json")
     assert report_head["ServerSideEncryption"] == "aws:kms"
+
+
+def test_row_numbers_are_file_lines_or_data_rows(churn_contract: DatasetContract) -> None:
+    frame = _with("monthly_charges", 2, -5.0)
+    text = frame.to_csv(index=False).splitlines()
+    blank_before = "\n".join([text[0], "", *text[1:]]) + "\n"  # a blank line shifts file lines by one
+    report, _ = check_batch(blank_before.encode(), "b.csv", churn_contract)
+    assert "(line 5)" in report.failures[0].message, report.failures[0].message
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    report, _ = check_batch(buffer.getvalue(), "b.parquet", churn_contract)
+    assert "(data row 3)" in report.failures[0].message, report.failures[0].message
+    assert report.failures[0].examples[0]["data_row"] == 3
+
+
+def test_reports_are_strict_json(churn_contract: DatasetContract) -> None:
+    """validation.json/.md never hold bare NaN (an example row with an empty nullable float)."""
+    frame = _with("monthly_charges", 1, -5.0)
+    frame.loc[1, "total_charges"] = float("nan")
+    report, _ = check_batch(_csv(frame), "b.csv", churn_contract)
+    assert not report.passed
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    body = json.loads(report.to_json(), parse_constant=refuse)
+    assert body["failures"][0]["examples"][0]["total_charges"] is None
+    assert "NaN" not in report.to_markdown()
