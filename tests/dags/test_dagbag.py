@@ -124,7 +124,7 @@ def test_settings_come_from_the_outputs_file(outputs: Any) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     outputs(
-        models=[{"name": "my_dataset", "contract": "churn", "monitoringSchedule": "0 */6 * * *"}],
+        models={"my_dataset": {"contract": "churn", "monitoringSchedule": "0 */6 * * *"}},
         modelPackageGroupNames=None,
     )
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
