@@ -141,6 +141,7 @@ class AlarmEvaluator:
         self._seen = 0
         self._backend_id = 0
         self._patched: list[tuple[type, str, Any]] = []
+        self._sns: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -323,7 +324,9 @@ class AlarmEvaluator:
                 "AWSAccountId": self._emulator.account_id,
             }
         )
-        sns = self._emulator.client("sns")
+        if self._sns is None:
+            self._sns = self._emulator.client("sns")
+        sns = self._sns
         for topic in targets:
             try:
                 sns.publish(

@@ -477,6 +477,15 @@ class SageMakerHosting:
         self.capture_errors: list[str] = []
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, service: str) -> Any:
+        """A cached boto3 client of the emulator (clients are thread-safe and costly to make)."""
+        assert self._emulator is not None
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._emulator.client(service)
+            return self._clients[service]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -534,6 +543,7 @@ class SageMakerHosting:
             else:
                 setattr(cls, attr, original)
         self._patched.clear()
+        self._clients.clear()
 
     def _patch(self, cls: type, attr: str, value: Any) -> None:
         self._patched.append((cls, attr, cls.__dict__.get(attr)))
@@ -592,7 +602,7 @@ class SageMakerHosting:
         assert self._emulator is not None
         bucket, key = _split_s3(uri, "S3 location")
         try:
-            body: bytes = self._emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
             raise HostingError(
                 f"could not download {uri}: {error.response['Error'].get('Message') or error}"
@@ -1269,7 +1279,7 @@ class SageMakerHosting:
             buffers, self._capture_buffers = self._capture_buffers, {}
         if not buffers or self._emulator is None:
             return
-        s3 = self._emulator.client("s3")
+        s3 = self._client("s3")
         for (destination, kms, path), records in buffers.items():
             by_hour: dict[str, list[tuple[datetime, str]]] = {}
             for when, line in records:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +37,21 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         register_model(emulator, tmp, "failing-model", FAILING_HANDLERS)
         register_model(emulator, tmp, "no-code-model", inference_code=None, via_package=True)
         yield emulator
+        running = [
+            server.process
+            for endpoint in hosting.endpoints.values()
+            for fleet in (endpoint.blue, endpoint.green)
+            if fleet is not None
+            for server in fleet.servers.values()
+            if server.process is not None
+        ]
+        assert running, "the module should leave some endpoints serving for close() to stop"
+    _clients.clear()
+    # close() stopped every container and thread
+    assert all(process.poll() is not None for process in running)
+    names = {t.name for t in threading.enumerate()}
+    assert not {"sagemaker-capture", "cloudwatch-alarms"} & names
+    assert not [n for n in names if n.startswith(("deploy-", "create-", "weights-"))]
 
 
 def hosting_of(emu: Emulator) -> SageMakerHosting:
@@ -51,8 +67,19 @@ def create_endpoint(emu: Emulator, name: str, config: str) -> dict[str, Any]:
     return sm.describe_endpoint(EndpointName=name)
 
 
+_clients: dict[tuple[int, str], Any] = {}
+
+
+def client(emu: Emulator, service: str) -> Any:
+    """One client per emulator and service (making a boto3 client costs more than a request)."""
+    key = (id(emu), service)
+    if key not in _clients:
+        _clients[key] = emu.client(service)
+    return _clients[key]
+
+
 def invoke(emu: Emulator, endpoint: str, rows: int = 1, **kwargs: Any) -> dict[str, Any]:
-    return emu.client("sagemaker-runtime").invoke_endpoint(
+    return client(emu, "sagemaker-runtime").invoke_endpoint(
         EndpointName=endpoint,
         Body=csv_rows(rows),
         ContentType="text/csv",
@@ -223,7 +250,7 @@ def _update_under_traffic(
     emu: Emulator, endpoint: str, config: str, deployment: dict[str, Any]
 ) -> Counter[str]:
     """UpdateEndpoint, then send traffic until the deployment ends; counts outcomes."""
-    sm = emu.client("sagemaker")
+    sm = client(emu, "sagemaker")
     sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=deployment)
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
     outcomes: Counter[str] = Counter()
