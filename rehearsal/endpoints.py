@@ -733,10 +733,15 @@ class SageMakerHosting:
             raise ValidationError(
                 message=f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".'
             )
+        deployment = response._get_param("DeploymentConfig")
+        if deployment is not None:
+            self._parse_deployment(deployment)  # refused now if UpdateEndpoint would refuse it later
         fake = backend.create_endpoint(
             endpoint_name=name, endpoint_config_name=config_name, tags=response._get_param("Tags")
         )
-        endpoint = HostedEndpoint(name=name, arn=fake.arn, config_name=config_name)
+        endpoint = HostedEndpoint(
+            name=name, arn=fake.arn, config_name=config_name, last_deployment_config=deployment
+        )
         with self._lock:
             self.endpoints[name] = endpoint
         self._sync_moto(endpoint)
@@ -966,13 +971,26 @@ class SageMakerHosting:
         alarms = [
             a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
         ]
+        termination = float(blue_green.get("TerminationWaitInSeconds", 0))
+        timeout = float(blue_green.get("MaximumExecutionTimeoutInSeconds", 14400))
+        # ranges from https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
+        if not 0 <= termination <= 3600:
+            raise ValidationError(
+                message=f"TerminationWaitInSeconds={termination:g} must be between 0 and 3600"
+            )
+        if not 600 <= timeout <= 14400:
+            raise ValidationError(
+                message=f"MaximumExecutionTimeoutInSeconds={timeout:g} must be between 600 and 14400"
+            )
+        if len(alarms) > 10:
+            raise ValidationError(message="AutoRollbackConfiguration.Alarms takes at most 10 alarms")
         return {
             "type": kind,
             "wait": wait,
             "canary": routing.get("CanarySize"),
             "linear": routing.get("LinearStepSize"),
-            "termination_wait": float(blue_green.get("TerminationWaitInSeconds", 0)),
-            "timeout": float(blue_green.get("MaximumExecutionTimeoutInSeconds", 14400)),
+            "termination_wait": termination,
+            "timeout": timeout,
             "alarms": alarms,
         }
 
