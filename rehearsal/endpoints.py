@@ -65,6 +65,8 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 INVOCATION_TIMEOUT_S = 60.0
 """How long SageMaker waits for a container's answer to ``/invocations``."""
 NAMESPACE = "AWS/SageMaker"
+WEIGHTS_UPDATE_SECONDS = 30.0
+"""Emulated seconds an UpdateEndpointWeightsAndCapacities keeps the endpoint ``Updating``."""
 
 
 class HostingError(RuntimeError):
@@ -887,7 +889,7 @@ class SageMakerHosting:
         endpoint.record("weights-updated", json.dumps(fleet.weights))
 
         def finish() -> None:
-            if not endpoint.cancelled.wait(self.scale.wall(5)):
+            if not endpoint.cancelled.wait(self.scale.wall(WEIGHTS_UPDATE_SECONDS)):
                 self._set(endpoint, status="InService")
 
         endpoint.worker = threading.Thread(target=finish, name=f"weights-{endpoint.name}", daemon=True)

@@ -26,6 +26,10 @@ from tests.rehearsal.endpoint_fixtures import FAILING_HANDLERS, csv_rows, endpoi
 
 SCALE = 60.0
 
+# containers take seconds to start; the tests share the module's emulator and endpoints but do not
+# depend on each other's order (pytest-xdist may split them over workers, each with its own emulator)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
@@ -45,7 +49,6 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
             for server in fleet.servers.values()
             if server.process is not None
         ]
-        assert running, "the module should leave some endpoints serving for close() to stop"
     _clients.clear()
     # close() stopped every container and thread
     assert all(process.poll() is not None for process in running)
@@ -311,12 +314,27 @@ def test_a_failing_model_trips_the_alarm_and_the_update_rolls_back(emu: Emulator
     # the previous model still serves every request
     assert all(invoke(emu, "guarded")["InvokedProductionVariant"] == "AllTraffic" for _ in range(20))
 
+    # deleting the endpoint stops its containers
+    blue = hosting_of(emu).endpoints["guarded"].blue
+    assert blue is not None
+    processes = [s.process for s in blue.servers.values()]
+    client(emu, "sagemaker").delete_endpoint(EndpointName="guarded")
+    assert all(p is not None and p.poll() is not None for p in processes)
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        client(emu, "sagemaker").describe_endpoint(EndpointName="guarded")
 
-def test_a_good_update_shifts_linearly_and_completes(emu: Emulator) -> None:
+
+@pytest.fixture(scope="module")
+def linear_endpoint(emu: Emulator) -> str:
+    """An endpoint created on linear-v1 with the platform's 5XX rollback alarm."""
     endpoint_config(emu, "linear-v1", {"AllTraffic": ("good-model", 1.0)})
     endpoint_config(emu, "linear-v2", {"AllTraffic": ("good-model-2", 1.0)})
     assert create_endpoint(emu, "linear", "linear-v1")["EndpointStatus"] == "InService"
     _errors_alarm(emu, "linear-5xx", "linear")
+    return "linear"
+
+
+def test_a_good_update_shifts_linearly_and_completes(emu: Emulator, linear_endpoint: str) -> None:
     deployment = _guardrails("LINEAR", "linear-5xx", LinearStepSize={"Type": "CAPACITY_PERCENT", "Value": 50})
 
     outcomes = _update_under_traffic(emu, "linear", "linear-v2", deployment)
@@ -333,15 +351,15 @@ def test_a_good_update_shifts_linearly_and_completes(emu: Emulator) -> None:
     assert timeline[-1]["weights"] == {"blue": {"config": "linear-v2", "share": 1.0}}
 
 
-def test_a_green_fleet_that_cannot_start_leaves_blue_serving(emu: Emulator) -> None:
-    # the endpoint the linear update left on linear-v2
+def test_a_green_fleet_that_cannot_start_leaves_blue_serving(emu: Emulator, linear_endpoint: str) -> None:
     endpoint_config(emu, "linear-no-code", {"AllTraffic": ("no-code-model", 1.0)})
     sm = emu.client("sagemaker")
+    serving = sm.describe_endpoint(EndpointName="linear")["EndpointConfigName"]
     sm.update_endpoint(EndpointName="linear", EndpointConfigName="linear-no-code")
     hosting_of(emu).wait_for_status("linear", timeout_s=60)
     described = sm.describe_endpoint(EndpointName="linear")
     assert described["EndpointStatus"] == "InService"
-    assert described["EndpointConfigName"] == "linear-v2"
+    assert described["EndpointConfigName"] == serving
     assert "could not be provisioned" in described["FailureReason"]
     assert "No module named 'inference'" in described["FailureReason"]
     assert invoke(emu, "linear")["InvokedProductionVariant"] == "AllTraffic"
@@ -376,7 +394,7 @@ def test_update_requests_aws_refuses_are_refused(emu: Emulator, split_endpoint: 
     assert sm.describe_endpoint(EndpointName=split_endpoint)["EndpointStatus"] == "InService"
 
 
-def test_weights_update_and_delete(emu: Emulator, split_endpoint: str) -> None:
+def test_weights_update(emu: Emulator, split_endpoint: str) -> None:
     sm = emu.client("sagemaker")
     sm.update_endpoint_weights_and_capacities(
         EndpointName=split_endpoint,
@@ -395,10 +413,9 @@ def test_weights_update_and_delete(emu: Emulator, split_endpoint: str) -> None:
             EndpointName=split_endpoint,
             DesiredWeightsAndCapacities=[{"VariantName": "Nope", "DesiredWeight": 1.0}],
         )
-    blue = hosting_of(emu).endpoints[split_endpoint].blue
-    assert blue is not None
-    processes = [s.process for s in blue.servers.values()]
-    sm.delete_endpoint(EndpointName=split_endpoint)
-    assert all(p is not None and p.poll() is not None for p in processes)
-    with pytest.raises(ClientError, match="Could not find endpoint"):
-        sm.describe_endpoint(EndpointName=split_endpoint)
+    # back to 3:1 for the other tests of this endpoint
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=split_endpoint,
+        DesiredWeightsAndCapacities=[{"VariantName": "Main", "DesiredWeight": 3.0}],
+    )
+    hosting_of(emu).wait_for_status(split_endpoint, ("InService",), timeout_s=30)
