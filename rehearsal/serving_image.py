@@ -217,6 +217,15 @@ def main(argv: list[str]) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
+    parent = os.getppid()
+
+    def _orphan_watch() -> None:
+        # the emulator normally stops this process; if the emulator itself dies, stop with it
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                _terminate()
+
+    threading.Thread(target=_orphan_watch, daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
