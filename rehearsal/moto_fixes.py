@@ -26,6 +26,7 @@ def apply_moto_fixes() -> None:
             return
         _fix_logging_policy_principal()
         _fix_codebuild_codepipeline_location()
+        _fix_bucket_policy_conditions()
         _applied = True
 
 
@@ -88,3 +89,94 @@ def _fix_codebuild_codepipeline_location() -> None:
 
     responses._validate_required_params_source = source  # type: ignore[assignment]
     responses._validate_required_params_artifacts = artifacts  # type: ignore[assignment]
+
+
+BUCKET_POLICY_CONTEXT: dict[str, str] = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+"""Request context for bucket-policy conditions. The emulator listens on plain HTTP on loopback; it
+stands for the TLS connection every AWS SDK makes, so ``aws:SecureTransport`` is true (a documented
+difference from AWS: a plain-HTTP client would be denied there)."""
+
+
+def _values(value: Any) -> list[str]:
+    return [
+        str(v).lower() if isinstance(v, bool) else str(v)
+        for v in (value if isinstance(value, list) else [value])
+    ]
+
+
+def _condition_holds(operator: str, expected: Any, actual: str | None) -> bool | None:
+    """One condition key under IAM's rules; None when the operator is not known here."""
+    import fnmatch
+
+    if_exists = operator.endswith("IfExists")
+    op = operator.removesuffix("IfExists")
+    if op == "Null":
+        return (actual is None) == (_values(expected)[0].lower() == "true")
+    if actual is None:
+        return if_exists
+    wanted = _values(expected)
+    negated = op.startswith(("StringNot", "ArnNot", "NumericNot"))
+    if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
+        match = actual in wanted
+    elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+        match = actual.lower() in [w.lower() for w in wanted]
+    elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
+        match = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+    elif op == "Bool":
+        match = actual.lower() in [w.lower() for w in wanted]
+    elif op.startswith("Numeric"):
+        compare = {
+            "NumericEquals": float.__eq__,
+            "NumericNotEquals": float.__eq__,
+            "NumericLessThan": float.__lt__,
+            "NumericLessThanEquals": float.__le__,
+            "NumericGreaterThan": float.__gt__,
+            "NumericGreaterThanEquals": float.__ge__,
+        }.get(op)
+        if compare is None:
+            return None
+        match = any(compare(float(actual), float(w)) for w in wanted)
+    else:
+        return None
+    return not match if negated else match
+
+
+def _statement_applies(stmt: dict[str, Any], context: dict[str, str]) -> bool:
+    """All condition blocks hold (unknown operators: a Deny applies, an Allow does not)."""
+    for operator, keys in (stmt.get("Condition") or {}).items():
+        for key, expected in keys.items():
+            holds = _condition_holds(operator, expected, context.get(key))
+            if holds is None:
+                holds = stmt.get("Effect") == "Deny"
+            if not holds:
+                return False
+    return True
+
+
+def _fix_bucket_policy_conditions() -> None:
+    """Bucket policies: moto 5.2 evaluates only ``StringEquals`` conditions and ignores the rest, so a
+    ``Deny`` guarded by ``{"Bool": {"aws:SecureTransport": "false"}}`` denies every request. Conditions
+    are evaluated here under IAM's rules against :data:`BUCKET_POLICY_CONTEXT` (a missing key fails a
+    condition unless ``...IfExists``); moto's action and resource matching is kept.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        applicable = []
+        for stmt in statements:
+            if _statement_applies(stmt, BUCKET_POLICY_CONTEXT):
+                applicable.append({k: v for k, v in stmt.items() if k != "Condition"})
+        if not applicable:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": applicable})).is_action_permitted(
+            action, resource
+        )
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
