@@ -42,7 +42,14 @@ _ENDPOINT_TRANSITIONS = {"Creating", "Updating", "SystemUpdating", "RollingBack"
 
 
 class DeployError(RuntimeError):
-    """The deploy could not apply a resource; the message names the resource and the AWS error."""
+    """The deploy could not apply a resource; the message names the resource and the AWS error.
+
+    ``state`` (set by :func:`deploy`) is what the emulator holds after the failure: the resources
+    applied before it, and the previous state of the rest (the failed resource keeps its old entry),
+    so a later deploy can continue from it.
+    """
+
+    state: DeployState | None = None
 
 
 class GuardrailRollbackError(DeployError):
@@ -1789,11 +1796,14 @@ def deploy(
         return build(load_config()).outputs
 
     synth = run_program(program, config, stack=stack, region=emulator.region, mocks=mocks)
-    if mocks.failure is not None:
-        raise mocks.failure
     retained = {_key(r.type, r.name): r.retain_on_delete for r in synth.resources}
     for key, state in mocks.state.items():
         state.retain_on_delete = retained.get(key, False)
+    if mocks.failure is not None:
+        known = dict(previous.resources) if previous else {}
+        known.update(mocks.state)
+        mocks.failure.state = DeployState(stack=stack, resources=known)
+        raise mocks.failure
 
     # Deletes: replaced resources' old copies, then resources no longer declared (last created first).
     gone = [

@@ -91,6 +91,7 @@ def deploy_dev(ctx: RunContext) -> Evidence:
         "dev stack deployed",
         created=len(result.changed()),
         endpoint=result.outputs.get("endpointName"),
+        weights=endpoint_weights(ctx, result.outputs.get("endpointName")),
     )
     created = [c for c in result.changes if c.action == "create"]
     return {
@@ -104,6 +105,20 @@ def deploy_dev(ctx: RunContext) -> Evidence:
         "emr_virtual_cluster_id": result.outputs.get("emrVirtualClusterId"),
         "endpoint": result.outputs.get("endpointName"),
     }
+
+
+def endpoint_weights(ctx: RunContext, endpoint: str | None) -> dict[str, float]:
+    """The live traffic split of ``endpoint`` (variant -> share of traffic), empty without an endpoint."""
+    if not endpoint or ctx.emulator is None:
+        return {}
+    variants = (
+        ctx.emulator.client("sagemaker")
+        .describe_endpoint(EndpointName=endpoint)
+        .get("ProductionVariants", [])
+    )
+    weights = {v["VariantName"]: float(v.get("CurrentWeight", 1.0)) for v in variants}
+    total = sum(weights.values()) or 1.0
+    return {name: weight / total for name, weight in weights.items()}
 
 
 _BUCKET_OUTPUTS = ("rawBucket", "curatedBucket", "featuresBucket", "artifactsBucket", "captureBucket")

@@ -117,3 +117,21 @@ def test_redeploy_without_changes_makes_no_calls(dev: tuple[Emulator, DeployResu
     assert again.changed() == []
     assert again.calls == []
     assert again.outputs["rawBucket"] == result.outputs["rawBucket"]
+
+
+def test_a_changed_input_is_applied_through_the_update_calls(
+    dev: tuple[Emulator, DeployResult, Path],
+) -> None:
+    """Runs last: longer log retention updates the log groups in place (no create, no delete)."""
+    emu, result, _ = dev
+    changed = deploy(
+        emu, previous=result.state, config_overrides={"mlops-platform:retention": {"logDays": 30}}
+    )
+    updates = [c for c in changed.changed() if c.action == "update"]
+    assert updates
+    assert {c.type for c in updates} == {"aws:cloudwatch/logGroup:LogGroup"}
+    assert all(c.calls == ("logs:put_retention_policy",) for c in updates)
+    assert not [c for c in changed.changes if c.action in ("create", "replace", "delete")]
+    name = result.outputs["emrLogGroupName"]
+    groups = emu.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert groups[0]["retentionInDays"] == 30

@@ -152,15 +152,21 @@ def test_promotion_updates_the_endpoint_with_its_guardrail_and_a_rollback_fails(
         fake.roll_back = True
         with pytest.raises(
             GuardrailRollbackError, match=rf"endpoint {endpoint}: .*rolled back; {live} is still live.*alarm"
-        ):
+        ) as rolled_back:
             deploy(
                 emu,
                 previous=promoted.state,
                 config_overrides={"mlops-platform:endpoint": {**_INSTANCES, "modelPackageArn": v3}},
             )
 
+        # The error carries what the emulator holds: the endpoint keeps its previous state entry.
+        after = rolled_back.value.state
+        assert after is not None
+        key = next(k for k in after.resources if k.startswith("aws:sagemaker/endpoint:Endpoint::"))
+        assert after.resources[key] == promoted.state.resources[key]
+
         # Removing the endpoint from the config deletes it (its retained models and configs stay).
-        removed = deploy(emu, previous=promoted.state)
+        removed = deploy(emu, previous=after)
         assert ("delete", "aws:sagemaker/endpoint:Endpoint") in {(c.action, c.type) for c in removed.changes}
         names = [e["EndpointName"] for e in emu.client("sagemaker").list_endpoints()["Endpoints"]]
         assert endpoint not in names
