@@ -144,6 +144,12 @@ class Emulator:
         # An empty account: no state left over from an earlier emulator or a moto test in this process.
         moto_api_backend.reset()
         os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+        # AWS's managed policies (AmazonEKSClusterPolicy, ...) exist in every account; moto loads them
+        # into an account's IAM only when asked, and only when that account's IAM backend first starts.
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        from rehearsal.moto_fixes import apply_moto_fixes
+
+        apply_moto_fixes()  # moto crashes and refusals on requests AWS accepts
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self._server.start()
