@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+from platform_contract.limits import MWAA_MAX_WORKERS
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 """Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
@@ -113,8 +114,8 @@ class AirflowArgs:
         for path in (self.dags_path, self.requirements_path, self.plugins_path):
             if path is not None and (path.startswith("/") or path.endswith("/")):
                 raise ValueError(f"AirflowArgs: {path!r}: S3 keys without leading or trailing '/'")
-        if not 1 <= self.min_workers <= self.max_workers <= 25:
-            raise ValueError("AirflowArgs: need 1 <= min_workers <= max_workers <= 25")
+        if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
+            raise ValueError(f"AirflowArgs: need 1 <= min_workers <= max_workers <= {MWAA_MAX_WORKERS}")
 
     @property
     def environment_name(self) -> str:

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import child_opts
+from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
 
 ContractType = Literal["integer", "float", "string", "boolean", "datetime"]
 
@@ -29,7 +30,7 @@ GLUE_TYPES: dict[str, str] = {
 }
 """Hive/Glue type of each dataset-contract type (Parquet written by pandas/pyarrow and Spark)."""
 
-MIN_BYTES_SCANNED_CUTOFF = 10 * 1024 * 1024
+MIN_BYTES_SCANNED_CUTOFF = ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB * 1024 * 1024
 """Athena's smallest per-query data usage control: 10 MB (``BytesScannedCutoffPerQuery``)."""
 
 # SageMaker data capture record (JSON Lines), lowercased as Glue stores names; the OpenX JSON SerDe

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_json
+from platform_contract.limits import KMS_DELETION_WINDOW_DAYS, within
 
 # Actions a service principal needs to encrypt and decrypt with a key. From the CloudWatch Logs
 # guide "Encrypt log data in CloudWatch Logs using AWS KMS":
@@ -108,7 +109,7 @@ class EncryptionArgs:
     extra_service_grants: Mapping[str, Sequence[ServiceGrant]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 7 <= self.deletion_window_days <= 30:
+        if not within(self.deletion_window_days, KMS_DELETION_WINDOW_DAYS):
             raise ValueError(
                 f"EncryptionArgs.deletion_window_days={self.deletion_window_days}: KMS accepts 7-30"
             )

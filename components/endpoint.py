@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,26 +29,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import child_opts
+from platform_contract.limits import (
+    CANARY_SIZE_PERCENT,
+    LINEAR_STEP_PERCENT,
+    MAXIMUM_EXECUTION_TIMEOUT_SECONDS,
+    WAIT_INTERVAL_SECONDS,
+    has_local_storage,
+    within,
+)
 
 Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
-
-_ML_INSTANCE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
-
-LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "trn1", "trn1n"})
-"""SageMaker instance families with local NVMe instance storage whose names lack the ``d`` suffix.
-With local storage, ``CreateEndpointConfig`` fails when a ``KmsKeyId`` is given (API reference,
-CreateEndpointConfig ``KmsKeyId``:
-https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html)."""
-
-
-def has_local_storage(instance_type: str) -> bool:
-    """True for ML instance types with local NVMe storage (``ml.m5d.large``, ``ml.g4dn.xlarge``...)."""
-    match = _ML_INSTANCE.match(instance_type)
-    if not match:
-        return False
-    family = match.group(1) + match.group(2)
-    suffix = match.group(3)
-    return "d" in suffix or family + suffix in LOCAL_STORAGE_FAMILIES or family in LOCAL_STORAGE_FAMILIES
 
 
 def content_name(base: str, content: Any) -> str:
@@ -114,14 +103,14 @@ class Guardrails:
     def __post_init__(self) -> None:
         # CanarySize <= 50% and LinearStepSize 10-50% of the variant's instances, WaitIntervalInSeconds
         # 0-3600: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html
-        if not 1 <= self.canary_size_percent <= 50:
+        if not within(self.canary_size_percent, CANARY_SIZE_PERCENT):
             raise ValueError(f"Guardrails.canary_size_percent={self.canary_size_percent}: use 1-50")
-        if not 10 <= self.linear_step_percent <= 50:
+        if not within(self.linear_step_percent, LINEAR_STEP_PERCENT):
             raise ValueError(f"Guardrails.linear_step_percent={self.linear_step_percent}: use 10-50")
         for attr in ("wait_interval_seconds", "termination_wait_seconds"):
-            if not 0 <= getattr(self, attr) <= 3600:
+            if not within(getattr(self, attr), WAIT_INTERVAL_SECONDS):
                 raise ValueError(f"Guardrails.{attr}={getattr(self, attr)}: use 0-3600")
-        if not 600 <= self.maximum_execution_timeout_seconds <= 14400:
+        if not within(self.maximum_execution_timeout_seconds, MAXIMUM_EXECUTION_TIMEOUT_SECONDS):
             raise ValueError("Guardrails.maximum_execution_timeout_seconds: use 600-14400")
 
 

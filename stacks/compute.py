@@ -16,7 +16,7 @@ from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.spark import JobClass, S3Location, SparkOnEks, SparkOnEksArgs
 
 if TYPE_CHECKING:
-    from stacks.config_compute import ColumnConfig
+    from stacks.config.compute import ColumnConfig
     from stacks.platform import Platform
 
 COMPUTE_OUTPUT_KEYS: dict[str, str] = {

@@ -27,7 +27,6 @@ from components.endpoint import (
 )
 from components.observability import Observability, ObservabilityArgs, PipelineSteps
 from components.registry import ModelRegistry, ModelRegistryArgs
-from stacks.config_ml import check_environment_rules
 
 if TYPE_CHECKING:
     from stacks.config import PlatformConfig
@@ -84,7 +83,6 @@ def _no_endpoint_reason(config: PlatformConfig) -> str:
 def build_ml_services(platform: Platform) -> None:
     """Declare registry, observability, endpoint, MWAA and delivery from config; publish outputs."""
     config = platform.config
-    check_environment_rules(config)
     prefix, tags, region = config.name_prefix, config.tags, config.region
     network, datalake, encryption = platform.network, platform.datalake, platform.encryption
     names, arns = datalake.bucket_names, datalake.bucket_arns

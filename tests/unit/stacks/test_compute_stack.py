@@ -176,7 +176,7 @@ def test_reference_docs_cover_the_new_components() -> None:
     for module in ("components.cluster", "components.spark", "components.analytics"):
         assert f"::: {module}" in blocks
     assert "::: stacks.compute" in generate.api_blocks("stacks")
-    assert "::: stacks.config_compute" in generate.api_blocks("stacks")
+    assert "::: stacks.config.compute" in generate.api_blocks("stacks")
     table = generate.config_table()
     for key in ("cluster.publicAccessCidrs", "spark.jobClasses", "analytics.bytesScannedCutoffMb"):
         assert f"mlops-platform:{key}" in table
@@ -186,14 +186,14 @@ def test_reference_docs_cover_the_new_components() -> None:
     import components.cluster
     import components.spark
     import stacks.compute
-    import stacks.config_compute
+    import stacks.config.compute
 
     for module in (
         components.cluster,
         components.spark,
         components.analytics,
         stacks.compute,
-        stacks.config_compute,
+        stacks.config.compute,
     ):
         assert module.__doc__
         for name, obj in vars(module).items():

@@ -13,21 +13,31 @@ camelCase keys in YAML, unknown keys rejected, and every bad value reported with
       canarySizePercent: 10
 
 Rules that depend on the environment (prod needs more than one instance, guarded traffic shifting
-and data capture) are checked by :func:`check_environment_rules`, which the ML services layer calls
-before it declares anything.
+and data capture) are checked by :class:`stacks.config.platform.PlatformConfig` when it is parsed,
+before anything is declared.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stacks.config import ConfigError, _Section
-
-if TYPE_CHECKING:
-    from stacks.config import PlatformConfig
+from platform_contract.limits import (
+    CANARY_SIZE_PERCENT,
+    LINEAR_STEP_PERCENT,
+    MAXIMUM_EXECUTION_TIMEOUT_SECONDS,
+    ML_INSTANCE_TYPE,
+    MWAA_AIRFLOW_VERSIONS,
+    MWAA_MAX_WORKERS,
+    SERVERLESS_MAX_CONCURRENCY,
+    SERVERLESS_MEMORY_SIZES_MB,
+    WAIT_INTERVAL_SECONDS,
+    has_local_storage,
+    within,
+)
+from stacks.config.base import _Section
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")
@@ -35,7 +45,6 @@ _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+$"
 )
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ML_INSTANCE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
 _S3_KEY = re.compile(r"^[A-Za-z0-9!_.'()/-]+$")
 _CONNECTION_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -43,18 +52,6 @@ _CONNECTION_ARN = re.compile(
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _SECRET_ARN = re.compile(r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")
-
-MWAA_AIRFLOW_VERSIONS = ("3.0.6",)
-"""Airflow 3 versions Amazon MWAA offers that this blueprint accepts (Airflow 3 on MWAA since
-Oct 2025, Python 3.12: https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html).
-Add a version here once it is listed on that page."""
-
-
-def has_local_storage(instance_type: str) -> bool:
-    """True for ML instance types with local NVMe storage (see :func:`components.endpoint.has_local_storage`)."""
-    from components.endpoint import has_local_storage as check  # lazy: keeps this module light
-
-    return check(instance_type)
 
 
 class RegistryConfig(_Section):
@@ -100,15 +97,16 @@ class ServerlessConfig(_Section):
     @field_validator("memory_size_mb")
     @classmethod
     def _memory(cls, value: int) -> int:
-        if value not in (1024, 2048, 3072, 4096, 5120, 6144):
-            raise ValueError("Serverless Inference accepts 1024, 2048, 3072, 4096, 5120 or 6144 MB")
+        if value not in SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB[:-1]))
+            raise ValueError(f"Serverless Inference accepts {sizes} or {SERVERLESS_MEMORY_SIZES_MB[-1]} MB")
         return value
 
     @field_validator("max_concurrency")
     @classmethod
     def _concurrency(cls, value: int) -> int:
-        if not 1 <= value <= 200:
-            raise ValueError("must be between 1 and 200")
+        if not within(value, SERVERLESS_MAX_CONCURRENCY):
+            raise ValueError("must be between {} and {}".format(*SERVERLESS_MAX_CONCURRENCY))
         return value
 
 
@@ -133,7 +131,7 @@ class ShadowVariantConfig(_Section):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        if not _ML_INSTANCE.match(value):
+        if not ML_INSTANCE_TYPE.match(value):
             raise ValueError("must be a SageMaker instance type like ml.m5.large")
         return value
 
@@ -246,7 +244,7 @@ class EndpointConfig(_Section):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        if not _ML_INSTANCE.match(value):
+        if not ML_INSTANCE_TYPE.match(value):
             raise ValueError("must be a SageMaker instance type like ml.m5.large")
         return value
 
@@ -269,28 +267,28 @@ class EndpointConfig(_Section):
     @field_validator("canary_size_percent")
     @classmethod
     def _canary(cls, value: int) -> int:
-        if not 1 <= value <= 50:
+        if not within(value, CANARY_SIZE_PERCENT):
             raise ValueError("the canary must be 1-50% of the fleet (the rest stays on the old model)")
         return value
 
     @field_validator("linear_step_percent")
     @classmethod
     def _linear(cls, value: int) -> int:
-        if not 10 <= value <= 50:
+        if not within(value, LINEAR_STEP_PERCENT):
             raise ValueError("SageMaker shifts 10-50% of the fleet per linear step")
         return value
 
     @field_validator("wait_interval_seconds", "termination_wait_seconds")
     @classmethod
     def _waits(cls, value: int) -> int:
-        if not 0 <= value <= 3600:
+        if not within(value, WAIT_INTERVAL_SECONDS):
             raise ValueError("must be between 0 and 3600 seconds")
         return value
 
     @field_validator("maximum_execution_timeout_seconds")
     @classmethod
     def _timeout(cls, value: int) -> int:
-        if not 600 <= value <= 14400:
+        if not within(value, MAXIMUM_EXECUTION_TIMEOUT_SECONDS):
             raise ValueError("must be between 600 and 14400 seconds")
         return value
 
@@ -414,7 +412,7 @@ class AirflowConfig(_Section):
     @model_validator(mode="after")
     def _workers(self) -> AirflowConfig:
         key = "mlops-platform:airflow"
-        if not 1 <= self.min_workers <= self.max_workers <= 25:
+        if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
             raise ValueError(
                 f"{key}: need 1 <= minWorkers <= maxWorkers <= 25 (got {self.min_workers}, {self.max_workers})"
             )
@@ -596,35 +594,3 @@ class DeliveryConfig(_Section):
         if bad:
             raise ValueError(f"{bad} are not model package group names")
         return value
-
-
-def check_environment_rules(config: PlatformConfig) -> None:
-    """Environment-dependent rules of the ML sections (prod is guarded); raises :class:`ConfigError`."""
-    problems: list[str] = []
-    endpoint = config.endpoint
-    if config.environment == "prod":
-        key = "mlops-platform:endpoint"
-        if endpoint.serverless is not None:
-            problems.append(
-                f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
-            )
-        else:
-            if endpoint.instance_count < 2:
-                problems.append(
-                    f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances per "
-                    "production variant (Security Hub SageMaker.4)"
-                )
-            if endpoint.autoscaling and endpoint.min_instances < 2:
-                problems.append(f"{key}.minInstances must be at least 2 in prod")
-        if endpoint.strategy == "ALL_AT_ONCE":
-            problems.append(f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)")
-        if not endpoint.capture_enabled:
-            problems.append(f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)")
-        if config.airflow.webserver_access_mode != "PRIVATE_ONLY":
-            problems.append(
-                "mlops-platform:airflow.webserverAccessMode must be PRIVATE_ONLY in prod (CKV2_AWS_66)"
-            )
-    if config.environment == "staging" and not endpoint.capture_enabled:
-        problems.append("mlops-platform:endpoint.captureEnabled must be true in staging")
-    if problems:
-        raise ConfigError(problems)

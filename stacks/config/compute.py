@@ -24,7 +24,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from stacks.config import _Section
+from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
+from stacks.config.base import _Section
 
 MIN_KUBERNETES_VERSION = (1, 34)
 """Oldest Kubernetes minor accepted: the oldest still in EKS *standard* support when this was written
@@ -370,8 +371,8 @@ class AnalyticsConfig(_Section):
     @field_validator("bytes_scanned_cutoff_mb")
     @classmethod
     def _cutoff(cls, value: int) -> int:
-        if value < 10:
-            raise ValueError("Athena's smallest per-query cutoff is 10 MB")
+        if value < ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB:
+            raise ValueError(f"Athena's smallest per-query cutoff is {ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB} MB")
         return value
 
     @field_validator("capture_s3_prefix")
