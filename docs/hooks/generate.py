@@ -4,7 +4,7 @@ Markers replaced in page Markdown:
 
 * ``<!-- generated:config -->``: every config key (from ``stacks.config.PlatformConfig``,
   including the sections later layers add), with type, default and description.
-* ``<!-- generated:outputs -->``: the stack output keys (``stacks.platform.OUTPUT_KEYS``).
+* ``<!-- generated:outputs -->``: the stack outputs (``stacks.outputs.STACK_OUTPUTS``, each declared once).
 * ``<!-- generated:api PACKAGE -->``: a mkdocstrings ``:::`` block for every public module of
   ``PACKAGE`` (so new modules appear in the reference without editing the page).
 """
@@ -62,9 +62,9 @@ def config_table() -> str:
 
 
 def outputs_table() -> str:
-    from stacks.platform import OUTPUT_KEYS
+    from stacks.outputs import STACK_OUTPUTS
 
-    rows = "\n".join(f"| `{k}` | {v} |" for k, v in OUTPUT_KEYS.items())
+    rows = "\n".join(f"| `{o.key}` | {o.description} |" for o in STACK_OUTPUTS)
     return "| output | meaning |\n|---|---|\n" + rows
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from platform_contract.limits import CLOUDWATCH_RETENTION_DAYS, KMS_DELETION_WINDOW_DAYS, within
 from stacks.config.base import _Section
+
+if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
+    import pulumi
+
+    from components.network import NetworkArgs
 
 
 class NetworkConfig(_Section):
@@ -49,6 +55,29 @@ class NetworkConfig(_Section):
         if not 2 <= value <= 4:
             raise ValueError("must be between 2 and 4: one AZ has no redundancy and EKS/MWAA require two")
         return value
+
+    def to_args(
+        self,
+        *,
+        availability_zones: Sequence[str],
+        region: str,
+        flow_log_key_arn: pulumi.Input[str],
+        flow_log_retention_days: int,
+        tags: Mapping[str, str],
+    ) -> NetworkArgs:
+        """The :class:`~components.network.NetworkArgs` of this section over ``availability_zones``."""
+        from components.network import NetworkArgs
+
+        return NetworkArgs(
+            cidr=self.cidr,
+            availability_zones=availability_zones,
+            region=region,
+            nat_strategy=self.nat_strategy,
+            flow_log_key_arn=flow_log_key_arn,
+            flow_log_retention_days=flow_log_retention_days,
+            flow_log_traffic=self.flow_log_traffic,
+            tags=tags,
+        )
 
 
 class RetentionConfig(_Section):

@@ -20,7 +20,8 @@ before anything is declared.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -38,6 +39,15 @@ from platform_contract.limits import (
     within,
 )
 from stacks.config.base import _Section
+
+if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
+    import pulumi
+
+    from components.airflow import AirflowArgs
+    from components.delivery import DeliveryArgs
+    from components.endpoint import ModelEndpointArgs
+    from components.observability import ObservabilityArgs
+    from components.registry import ModelRegistryArgs
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")
@@ -86,6 +96,34 @@ class RegistryConfig(_Section):
         if bad:
             raise ValueError(f"{bad} are not 12-digit AWS account IDs (quote them in YAML)")
         return value
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        artifacts_bucket_arn: pulumi.Input[str],
+        features_bucket_arn: pulumi.Input[str],
+        capture_bucket_arn: pulumi.Input[str],
+        ml_key_arn: pulumi.Input[str],
+        datalake_key_arn: pulumi.Input[str],
+        tags: Mapping[str, str],
+    ) -> ModelRegistryArgs:
+        """The :class:`~components.registry.ModelRegistryArgs` of this section."""
+        from components.registry import ModelRegistryArgs
+
+        return ModelRegistryArgs(
+            name_prefix=name_prefix,
+            region=region,
+            groups=self.model_package_groups,
+            cross_account_ids=self.cross_account_ids,
+            artifacts_bucket_arn=artifacts_bucket_arn,
+            features_bucket_arn=features_bucket_arn,
+            capture_bucket_arn=capture_bucket_arn,
+            ml_key_arn=ml_key_arn,
+            datalake_key_arn=datalake_key_arn,
+            tags=tags,
+        )
 
 
 class ServerlessConfig(_Section):
@@ -348,6 +386,90 @@ class EndpointConfig(_Section):
         """True when a model (package, or image + data) is configured, so an endpoint is declared."""
         return bool(self.model_package_arn or self.image_uri)
 
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        execution_role_arn: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        capture_bucket_name: pulumi.Input[str],
+        capture_prefix: str,
+        alarm_actions: Sequence[pulumi.Input[str]],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        vpc_id: pulumi.Input[str],
+        vpc_cidr: pulumi.Input[str],
+        s3_prefix_list_id: pulumi.Input[str] | None,
+        tags: Mapping[str, str],
+    ) -> ModelEndpointArgs:
+        """The :class:`~components.endpoint.ModelEndpointArgs` of this section. The network inputs
+        are used by instance variants only (serverless endpoints run outside the VPC)."""
+        from components.endpoint import (
+            AutoScaling,
+            Guardrails,
+            ModelEndpointArgs,
+            ServerlessCapacity,
+            ShadowVariant,
+        )
+
+        serverless, shadow = self.serverless, self.shadow
+        in_vpc = serverless is None
+        return ModelEndpointArgs(
+            name_prefix=name_prefix,
+            endpoint_name=self.name,
+            execution_role_arn=execution_role_arn,
+            model_package_arn=self.model_package_arn or None,
+            image_uri=self.image_uri or None,
+            model_data_url=self.model_data_url or None,
+            variant_name=self.variant_name,
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            serverless=None
+            if serverless is None
+            else ServerlessCapacity(
+                memory_size_mb=serverless.memory_size_mb, max_concurrency=serverless.max_concurrency
+            ),
+            shadow=None
+            if shadow is None
+            else ShadowVariant(
+                model_package_arn=shadow.model_package_arn,
+                instance_type=shadow.instance_type,
+                instance_count=shadow.instance_count,
+                traffic_percent=shadow.traffic_percent,
+            ),
+            network_isolation=self.network_isolation,
+            subnet_ids=subnet_ids if in_vpc else (),
+            vpc_id=vpc_id if in_vpc else None,
+            vpc_cidr=vpc_cidr if in_vpc else None,
+            s3_prefix_list_id=s3_prefix_list_id if in_vpc else None,
+            kms_key_arn=kms_key_arn,
+            encrypt_storage=self.encrypt_storage,
+            capture_enabled=self.capture_enabled,
+            capture_sampling_percent=self.capture_sampling_percent,
+            capture_bucket_name=capture_bucket_name,
+            capture_prefix=capture_prefix,
+            guardrails=Guardrails(
+                strategy=self.strategy,
+                canary_size_percent=self.canary_size_percent,
+                linear_step_percent=self.linear_step_percent,
+                wait_interval_seconds=self.wait_interval_seconds,
+                termination_wait_seconds=self.termination_wait_seconds,
+                maximum_execution_timeout_seconds=self.maximum_execution_timeout_seconds,
+                extra_alarm_names=self.extra_rollback_alarm_names,
+            ),
+            latency_threshold_ms=self.latency_threshold_ms,
+            error_threshold=self.error_threshold,
+            alarm_actions=alarm_actions,
+            autoscaling=AutoScaling(
+                min_instances=self.min_instances,
+                max_instances=self.max_instances,
+                target_invocations_per_instance=self.target_invocations_per_instance,
+            )
+            if self.autoscaling and in_vpc
+            else None,
+            retain_replaced=self.retain_replaced_configs,
+            tags=tags,
+        )
+
 
 class AirflowConfig(_Section):
     """The MWAA environment."""
@@ -423,6 +545,66 @@ class AirflowConfig(_Section):
             raise ValueError(f"{key}.schedulers must be 2-5 for {self.environment_class}")
         return self
 
+    @property
+    def artifacts_prefix(self) -> str:
+        """The folder of the DAG folder in the artifacts bucket (``airflow/``): where delivery deploys
+        DAGs, requirements and plugins."""
+        return self.dags_path.rsplit("/", 1)[0] + "/" if "/" in self.dags_path else "airflow/"
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        source_bucket_arn: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        data_key_arns: Sequence[pulumi.Input[str]],
+        read_bucket_arns: Sequence[pulumi.Input[str]],
+        write_locations: Sequence[tuple[pulumi.Input[str], str]],
+        emr_virtual_cluster_ids: Sequence[pulumi.Input[str]],
+        passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]],
+        model_package_group_names: Sequence[pulumi.Input[str]],
+        glue_database_name: pulumi.Input[str] | None,
+        athena_workgroup_name: pulumi.Input[str] | None,
+        tags: Mapping[str, str],
+    ) -> AirflowArgs:
+        """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
+        installed only once their object versions are set."""
+        from components.airflow import AirflowArgs
+
+        return AirflowArgs(
+            name_prefix=name_prefix,
+            region=region,
+            airflow_version=self.airflow_version,
+            environment_class=self.environment_class,
+            min_workers=self.min_workers,
+            max_workers=self.max_workers,
+            schedulers=self.schedulers,
+            vpc_id=vpc_id,
+            subnet_ids=subnet_ids,
+            source_bucket_arn=source_bucket_arn,
+            dags_path=self.dags_path,
+            requirements_path=self.requirements_path if self.requirements_version else None,
+            requirements_version=self.requirements_version or None,
+            plugins_path=self.plugins_path if self.plugins_version else None,
+            plugins_version=self.plugins_version or None,
+            kms_key_arn=kms_key_arn,
+            data_key_arns=data_key_arns,
+            webserver_access_mode=self.webserver_access_mode,
+            log_level=self.log_level,
+            read_bucket_arns=read_bucket_arns,
+            write_locations=write_locations,
+            emr_virtual_cluster_ids=emr_virtual_cluster_ids,
+            passable_role_arns=passable_role_arns,
+            model_package_group_names=model_package_group_names,
+            glue_database_name=glue_database_name,
+            athena_workgroup_name=athena_workgroup_name,
+            weekly_maintenance_window_start=self.weekly_maintenance_window_start,
+            tags=tags,
+        )
+
 
 class PipelineStepsConfig(_Section):
     """A pipeline and its steps, as they publish ``MLOps/Pipeline`` ``StepFailed``."""
@@ -478,6 +660,35 @@ class ObservabilityConfig(_Section):
         if not 0 < value < 1:
             raise ValueError("must be a share between 0 and 1 (exclusive)")
         return value
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        environment: str,
+        region: str,
+        topic_key_arn: pulumi.Input[str],
+        endpoint_name: str | None,
+        variant_name: str,
+        tags: Mapping[str, str],
+    ) -> ObservabilityArgs:
+        """The :class:`~components.observability.ObservabilityArgs` of this section, watching
+        ``endpoint_name`` (None: no endpoint yet)."""
+        from components.observability import ObservabilityArgs, PipelineSteps
+
+        return ObservabilityArgs(
+            name_prefix=name_prefix,
+            environment=environment,
+            region=region,
+            topic_key_arn=topic_key_arn,
+            alert_emails=self.alert_emails,
+            pipelines=[PipelineSteps(pipeline=p.pipeline, steps=p.steps) for p in self.pipelines],
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            drift_share_threshold=self.drift_share_threshold,
+            missing_value_rate_threshold=self.missing_value_rate_threshold,
+            tags=tags,
+        )
 
 
 class DeliverySourceConfig(_Section):
@@ -594,3 +805,67 @@ class DeliveryConfig(_Section):
         if bad:
             raise ValueError(f"{bad} are not model package group names")
         return value
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        partition: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        artifacts_bucket_name: pulumi.Input[str],
+        artifacts_bucket_arn: pulumi.Input[str],
+        artifacts_key_arn: pulumi.Input[str],
+        logs_key_arn: pulumi.Input[str],
+        log_retention_days: int,
+        airflow_prefix: str,
+        group_names: Sequence[pulumi.Input[str]],
+        approval_topic_arn: pulumi.Input[str],
+        build_vpc_id: pulumi.Input[str],
+        build_subnet_ids: Sequence[pulumi.Input[str]],
+        tags: Mapping[str, str],
+    ) -> DeliveryArgs:
+        """The :class:`~components.delivery.DeliveryArgs` of this section. A promotion target without
+        ``accountId`` deploys in ``account_id``; ``group_names`` (this environment's groups) are always
+        watched. Promotion builds run in ``build_subnet_ids``: ``pulumi up`` must reach the private
+        EKS endpoint."""
+        import pulumi
+
+        from components.delivery import BuildVpc, DeliveryArgs, PromotionTarget, Source
+
+        src = self.source
+        return DeliveryArgs(
+            name_prefix=name_prefix,
+            region=region,
+            source=Source(
+                kind=src.kind,
+                connection_arn=src.connection_arn or None,
+                repository=src.repository or None,
+                branch=src.branch,
+                object_key=src.object_key,
+            ),
+            artifacts_bucket_name=artifacts_bucket_name,
+            artifacts_bucket_arn=artifacts_bucket_arn,
+            artifacts_key_arn=artifacts_key_arn,
+            logs_key_arn=logs_key_arn,
+            log_retention_days=log_retention_days,
+            airflow_prefix=airflow_prefix,
+            promotion_targets=[
+                PromotionTarget(
+                    stack=t.stack,
+                    deploy_role_arn=pulumi.Output.format(
+                        "arn:{0}:iam::{1}:role/{2}", partition, t.account_id or account_id, t.deploy_role_name
+                    ),
+                    manual_approval=t.manual_approval,
+                )
+                for t in self.promotion_targets
+            ],
+            watched_group_names=[*group_names, *self.watch_model_package_groups],
+            approval_topic_arn=approval_topic_arn,
+            pulumi_backend_url=self.pulumi_backend_url,
+            pulumi_token_secret_arn=self.pulumi_token_secret_arn or None,
+            build_image=self.build_image,
+            build_compute_type=self.build_compute_type,
+            build_vpc=BuildVpc(vpc_id=build_vpc_id, subnet_ids=build_subnet_ids),
+            tags=tags,
+        )

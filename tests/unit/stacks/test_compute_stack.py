@@ -11,15 +11,21 @@ import yaml
 from typer.testing import CliRunner
 
 from mlops_cli.main import app
-from stacks.compute import COMPUTE_OUTPUT_KEYS
 from stacks.platform import OUTPUT_KEYS
 from stacks.synth import SynthResult
 from tests.unit.components._helpers import as_list, policy, statements
 
 ROOT = Path(__file__).resolve().parents[3]
+COMPUTE_OUTPUT_KEYS = (
+    "clusterName", "clusterEndpoint", "clusterOidcIssuerUrl", "clusterOidcProviderArn", "kubeconfig",
+    "emrVirtualClusterId", "emrJobExecutionRoleArn", "emrLogGroupName", "emrLogsS3Uri", "emrVirtualClusterIds",
+    "emrJobExecutionRoleArns", "emrStudioId", "emrStudioUrl", "glueDatabaseName", "glueCuratedTable",
+    "glueFeaturesTable", "glueCaptureTable", "athenaWorkgroup",
+)  # fmt: skip
 LAYER_TYPES = {
     "mlops:cluster:Cluster",
     "mlops:spark:SparkOnEks",
+    "mlops:studio:EmrStudio",
     "mlops:analytics:Analytics",
     "aws:eks/cluster:Cluster",
     "aws:eks/nodeGroup:NodeGroup",
@@ -99,7 +105,13 @@ def test_no_iam_policy_of_the_layer_grants_wildcard_actions(each_stack: SynthRes
     layer = {
         r.urn
         for r in each_stack.resources
-        if r.type in {"mlops:cluster:Cluster", "mlops:spark:SparkOnEks", "mlops:analytics:Analytics"}
+        if r.type
+        in {
+            "mlops:cluster:Cluster",
+            "mlops:spark:SparkOnEks",
+            "mlops:studio:EmrStudio",
+            "mlops:analytics:Analytics",
+        }
     }
     checked = 0
     for rp in each_stack.of_type("aws:iam/rolePolicy:RolePolicy"):
