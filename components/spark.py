@@ -131,71 +131,62 @@ def emr_job_role_trust_policy(
 
 @dataclass(frozen=True, kw_only=True)
 class S3Location:
-    """A prefix in a lake bucket.
-
-    Attributes:
-        bucket_arn: The bucket's ARN.
-        prefix: Key prefix ending in ``/`` (``curated/``); the grant covers keys below it only.
-    """
+    """A prefix in a lake bucket."""
 
     bucket_arn: pulumi.Input[str]
+    """The bucket's ARN."""
     prefix: str
+    """Key prefix ending in ``/`` (``curated/``); the grant covers keys below it only."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class JobClass:
-    """One team or job class: its namespace, virtual cluster, job role, log group and log prefix.
-
-    Attributes:
-        name: Short name used in resource names and outputs.
-        namespace: Kubernetes namespace its jobs run in.
-        read: Lake prefixes its jobs read.
-        write: Lake prefixes its jobs read and write.
-    """
+    """One team or job class: its namespace, virtual cluster, job role, log group and log prefix."""
 
     name: str
+    """Short name used in resource names and outputs."""
     namespace: str
+    """Kubernetes namespace its jobs run in."""
     read: Sequence[S3Location] = ()
+    """Lake prefixes its jobs read."""
     write: Sequence[S3Location] = ()
+    """Lake prefixes its jobs read and write."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SparkOnEksArgs:
-    """Arguments of :class:`SparkOnEks`.
-
-    Attributes:
-        cluster_name: EKS cluster name (from :class:`~components.cluster.Cluster`).
-        oidc_provider_arn: The cluster's IAM OIDC provider ARN.
-        oidc_issuer_url: The cluster's OIDC issuer URL.
-        kubernetes_provider: Provider for the cluster (``Cluster.provider``).
-        job_classes: Job classes; the first is the platform default.
-        glue_database_name: Glue database the jobs read and write tables of.
-        data_key_arns: KMS keys of the buckets the jobs touch (decrypt / generate data keys).
-        logs_bucket_arn: Bucket (artifacts) for job logs, under ``logs_prefix``.
-        logs_bucket_name: Name of that bucket (for the ``s3://`` URI output).
-        log_key_arn: KMS key of the job log groups.
-        log_retention_days: Job log group retention.
-        region: Region (log-group ARNs).
-        logs_prefix: ``logUri`` prefix of job logs. EMR writes a job's logs under
-            ``<logUri>/<virtual cluster id>/jobs/<job id>/``, so each class's role may write only
-            below its own virtual cluster's ID.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`SparkOnEks`."""
 
     cluster_name: pulumi.Input[str]
+    """EKS cluster name (from :class:`~components.cluster.Cluster`)."""
     oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider ARN."""
     oidc_issuer_url: pulumi.Input[str]
+    """The cluster's OIDC issuer URL."""
     kubernetes_provider: k8s.Provider
+    """Provider for the cluster (``Cluster.provider``)."""
     job_classes: Sequence[JobClass]
+    """Job classes; the first is the platform default."""
     glue_database_name: pulumi.Input[str]
+    """Glue database the jobs read and write tables of."""
     data_key_arns: Sequence[pulumi.Input[str]]
+    """KMS keys of the buckets the jobs touch (decrypt / generate data keys)."""
     logs_bucket_arn: pulumi.Input[str]
+    """Bucket (artifacts) for job logs, under ``logs_prefix``."""
     logs_bucket_name: pulumi.Input[str]
+    """Name of that bucket (for the ``s3://`` URI output)."""
     log_key_arn: pulumi.Input[str]
+    """KMS key of the job log groups."""
     region: str
+    """Region (log-group ARNs)."""
     log_retention_days: int = 365
+    """Job log group retention."""
     logs_prefix: str = "logs/emr-on-eks/"
+    """``logUri`` prefix of job logs. EMR writes a job's logs under ``<logUri>/<virtual cluster id>/jobs/<job
+    id>/``, so each class's role may write only below its own virtual cluster's ID.
+    """
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if not self.job_classes:
