@@ -94,9 +94,10 @@ class NodeGroupConfig(_Section):
     disk_size_gib: int = Field(
         default=50, description="Root EBS volume (gp3, encrypted) size in GiB (20-2048)."
     )
-    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = Field(
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA"] = Field(
         default="AL2023_x86_64_STANDARD",
-        description="EKS-optimized Amazon Linux 2023 AMI; ARM needs Graviton instance types.",
+        description="EKS-optimized Amazon Linux 2023 AMI; ARM needs Graviton instance types, NVIDIA (with "
+        "GPU drivers) GPU instance types.",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
     taints: list[NodeTaintConfig] = Field(default_factory=list, description="Kubernetes node taints.")
