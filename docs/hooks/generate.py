@@ -25,7 +25,8 @@ if str(ROOT) not in sys.path:
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
-    text = text.replace("typing.", "").replace("stacks.config.", "")
+    text = text.replace("typing.", "")
+    text = re.sub(r"stacks\.config\.(?:\w+\.)?", "", text)  # section classes live in stacks.config.<module>
     return re.sub(r"<class '([^']+)'>", r"\1", text)
 
 
