@@ -3,8 +3,8 @@
 import pulumi
 
 from stacks.config import load_config
+from stacks.outputs import stack_outputs
 from stacks.platform import build
 
-platform = build(load_config())
-for key, value in platform.outputs.items():
+for key, value in stack_outputs(build(load_config())).items():
     pulumi.export(key, value)

@@ -24,6 +24,7 @@ from components.network import Network, NetworkArgs
 from components.observability import Observability, ObservabilityArgs, PipelineSteps
 from components.registry import ModelRegistry, ModelRegistryArgs
 from components.spark import JobClass, S3Location, SparkOnEks, SparkOnEksArgs
+from components.studio import EmrStudio, EmrStudioArgs
 
 __all__ = [
     "Airflow",
@@ -37,6 +38,8 @@ __all__ = [
     "DataLakeArgs",
     "Delivery",
     "DeliveryArgs",
+    "EmrStudio",
+    "EmrStudioArgs",
     "Encryption",
     "EncryptionArgs",
     "Guardrails",

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+from platform_contract.limits import MWAA_MAX_WORKERS
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 """Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
@@ -30,69 +31,68 @@ LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_lo
 
 @dataclass(frozen=True, kw_only=True)
 class AirflowArgs:
-    """Arguments of :class:`Airflow`.
-
-    Attributes:
-        name_prefix: Prefix of physical names; the environment is ``<prefix>-airflow``.
-        region: Region (ARNs in the role policy).
-        airflow_version: An Airflow 3 version MWAA offers (e.g. ``3.0.6``).
-        environment_class: ``mw1.micro`` ... ``mw1.2xlarge``.
-        min_workers: Minimum Celery workers.
-        max_workers: Maximum Celery workers.
-        schedulers: Scheduler count.
-        vpc_id: VPC of the environment's security group.
-        subnet_ids: Exactly two private subnets in different AZs (MWAA's requirement).
-        source_bucket_arn: The artifacts bucket (DAGs, requirements, plugins).
-        dags_path: DAG folder key in it.
-        requirements_path: requirements.txt key, or None.
-        requirements_version: Its S3 object version (MWAA needs the object to exist).
-        plugins_path: plugins.zip key, or None.
-        plugins_version: Its S3 object version.
-        kms_key_arn: Customer managed key of the environment (its key policy must let the logs service
-            use it for ``airflow-<name>-*`` log groups).
-        data_key_arns: Keys of the lake buckets the DAGs touch.
-        webserver_access_mode: ``PRIVATE_ONLY`` (default) or ``PUBLIC_ONLY``.
-        log_level: Level of every log type.
-        read_bucket_arns: Lake buckets the DAGs read (whole bucket).
-        write_locations: ``(bucket ARN, prefix)`` pairs the DAGs write.
-        emr_virtual_cluster_ids: EMR on EKS virtual clusters the DAGs start job runs on.
-        passable_role_arns: ``{service principal: [role ARNs]}`` the DAGs may pass, e.g.
-            ``{"sagemaker.amazonaws.com": [...], "emr-containers.amazonaws.com": [...]}``.
-        model_package_group_names: Groups the DAGs register packages in.
-        glue_database_name: Glue database of the platform.
-        athena_workgroup_name: Athena workgroup the DAGs query through.
-        weekly_maintenance_window_start: ``DAY:HH:MM`` UTC.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`Airflow`."""
 
     name_prefix: str
+    """Prefix of physical names; the environment is ``<prefix>-airflow``."""
     region: str
+    """Region (ARNs in the role policy)."""
     vpc_id: pulumi.Input[str]
+    """VPC of the environment's security group."""
     subnet_ids: Sequence[pulumi.Input[str]]
+    """Exactly two private subnets in different AZs (MWAA's requirement)."""
     source_bucket_arn: pulumi.Input[str]
+    """The artifacts bucket (DAGs, requirements, plugins)."""
     kms_key_arn: pulumi.Input[str]
+    """Customer managed key of the environment (its key policy must let the logs service use it for
+    ``airflow-<name>-*`` log groups).
+    """
     airflow_version: str = "3.0.6"
+    """An Airflow 3 version MWAA offers (e.g. ``3.0.6``)."""
     environment_class: str = "mw1.small"
+    """``mw1.micro`` ... ``mw1.2xlarge``."""
     min_workers: int = 1
+    """Minimum Celery workers."""
     max_workers: int = 2
+    """Maximum Celery workers."""
     schedulers: int = 2
+    """Scheduler count."""
     dags_path: str = "airflow/dags"
+    """DAG folder key in it."""
     requirements_path: str | None = None
+    """requirements.txt key, or None."""
     requirements_version: str | None = None
+    """Its S3 object version (MWAA needs the object to exist)."""
     plugins_path: str | None = None
+    """plugins.zip key, or None."""
     plugins_version: str | None = None
+    """Its S3 object version."""
     data_key_arns: Sequence[pulumi.Input[str]] = ()
+    """Keys of the lake buckets the DAGs touch."""
     webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"
+    """``PRIVATE_ONLY`` (default) or ``PUBLIC_ONLY``."""
     log_level: str = "INFO"
+    """Level of every log type."""
     read_bucket_arns: Sequence[pulumi.Input[str]] = ()
+    """Lake buckets the DAGs read (whole bucket)."""
     write_locations: Sequence[tuple[pulumi.Input[str], str]] = ()
+    """``(bucket ARN, prefix)`` pairs the DAGs write."""
     emr_virtual_cluster_ids: Sequence[pulumi.Input[str]] = ()
+    """EMR on EKS virtual clusters the DAGs start job runs on."""
     passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
+    """``{service principal: [role ARNs]}`` the DAGs may pass, e.g. ``{"sagemaker.amazonaws.com": [...], "emr-
+    containers.amazonaws.com": [...]}``.
+    """
     model_package_group_names: Sequence[pulumi.Input[str]] = ()
+    """Groups the DAGs register packages in."""
     glue_database_name: pulumi.Input[str] | None = None
+    """Glue database of the platform."""
     athena_workgroup_name: pulumi.Input[str] | None = None
+    """Athena workgroup the DAGs query through."""
     weekly_maintenance_window_start: str = "SUN:03:00"
+    """``DAY:HH:MM`` UTC."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if len(self.subnet_ids) != 2:
@@ -113,8 +113,8 @@ class AirflowArgs:
         for path in (self.dags_path, self.requirements_path, self.plugins_path):
             if path is not None and (path.startswith("/") or path.endswith("/")):
                 raise ValueError(f"AirflowArgs: {path!r}: S3 keys without leading or trailing '/'")
-        if not 1 <= self.min_workers <= self.max_workers <= 25:
-            raise ValueError("AirflowArgs: need 1 <= min_workers <= max_workers <= 25")
+        if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
+            raise ValueError(f"AirflowArgs: need 1 <= min_workers <= max_workers <= {MWAA_MAX_WORKERS}")
 
     @property
     def environment_name(self) -> str:

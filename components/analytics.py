@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import child_opts
+from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
 
 ContractType = Literal["integer", "float", "string", "boolean", "datetime"]
 
@@ -29,7 +30,7 @@ GLUE_TYPES: dict[str, str] = {
 }
 """Hive/Glue type of each dataset-contract type (Parquet written by pandas/pyarrow and Spark)."""
 
-MIN_BYTES_SCANNED_CUTOFF = 10 * 1024 * 1024
+MIN_BYTES_SCANNED_CUTOFF = ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB * 1024 * 1024
 """Athena's smallest per-query data usage control: 10 MB (``BytesScannedCutoffPerQuery``)."""
 
 # SageMaker data capture record (JSON Lines), lowercased as Glue stores names; the OpenX JSON SerDe
@@ -64,62 +65,56 @@ class Column:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSchema:
-    """What the catalog needs from a dataset contract.
-
-    Attributes:
-        name: Dataset name: the ``<dataset>`` of ``curated/<dataset>/`` and ``features/<dataset>/``.
-        columns: Columns of the curated table.
-        feature_columns: Columns of the feature table (empty: no feature table). Numeric ones are
-            summarised per day by a named query.
-        model_inputs: Model input column names in the model's order, i.e. the fields of a captured
-            CSV request; numeric ones are summarised over captured traffic. Each must be a feature
-            column.
-    """
+    """What the catalog needs from a dataset contract."""
 
     name: str
+    """Dataset name: the ``<dataset>`` of ``curated/<dataset>/`` and ``features/<dataset>/``."""
     columns: Sequence[Column]
+    """Columns of the curated table."""
     feature_columns: Sequence[Column] = ()
+    """Columns of the feature table (empty: no feature table). Numeric ones are summarised per day by a named
+    query.
+    """
     model_inputs: Sequence[str] = ()
+    """Model input column names in the model's order, i.e. the fields of a captured CSV request; numeric ones
+    are summarised over captured traffic. Each must be a feature column.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnalyticsArgs:
-    """Arguments of :class:`Analytics`.
-
-    Attributes:
-        database_name: Glue database name (lowercase, ``_``).
-        workgroup_name: Athena workgroup name.
-        curated_bucket: Curated bucket name (``curated/<dataset>/ingest_date=YYYY-MM-DD/...``).
-        features_bucket: Features bucket name (``features/<dataset>/ingest_date=YYYY-MM-DD/...``).
-        capture_bucket: Data-capture bucket name.
-        results_bucket: Bucket for query results (the artifacts bucket).
-        results_key_arn: KMS key that encrypts query results (SSE-KMS).
-        expected_bucket_owner: Account that must own the results bucket.
-        dataset: The dataset contract's schema; None catalogues only the capture table.
-        capture_prefix: Prefix SageMaker data capture writes under (``<prefix>/<endpoint>/<variant>/
-            yyyy/mm/dd/hh/``).
-        results_prefix: Key prefix of query results.
-        bytes_scanned_cutoff: Athena cancels a query scanning more than this many bytes (>= 10 MB).
-        partitions_from: First date partition projection enumerates (``YYYY-MM-DD``).
-        force_destroy: Let ``pulumi destroy`` delete the workgroup with its saved queries (dev).
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`Analytics`."""
 
     database_name: str
+    """Glue database name (lowercase, ``_``)."""
     workgroup_name: str
+    """Athena workgroup name."""
     curated_bucket: pulumi.Input[str]
+    """Curated bucket name (``curated/<dataset>/ingest_date=YYYY-MM-DD/...``)."""
     features_bucket: pulumi.Input[str]
+    """Features bucket name (``features/<dataset>/ingest_date=YYYY-MM-DD/...``)."""
     capture_bucket: pulumi.Input[str]
+    """Data-capture bucket name."""
     results_bucket: pulumi.Input[str]
+    """Bucket for query results (the artifacts bucket)."""
     results_key_arn: pulumi.Input[str]
+    """KMS key that encrypts query results (SSE-KMS)."""
     expected_bucket_owner: pulumi.Input[str]
+    """Account that must own the results bucket."""
     dataset: DatasetSchema | None = None
+    """The dataset contract's schema; None catalogues only the capture table."""
     capture_prefix: str = "datacapture"
+    """Prefix SageMaker data capture writes under (``<prefix>/<endpoint>/<variant>/ yyyy/mm/dd/hh/``)."""
     results_prefix: str = "athena-results/"
+    """Key prefix of query results."""
     bytes_scanned_cutoff: int = 1024 * 1024 * 1024
+    """Athena cancels a query scanning more than this many bytes (>= 10 MB)."""
     partitions_from: str = "2024-01-01"
+    """First date partition projection enumerates (``YYYY-MM-DD``)."""
     force_destroy: bool = False
+    """Let ``pulumi destroy`` delete the workgroup with its saved queries (dev)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if self.bytes_scanned_cutoff < MIN_BYTES_SCANNED_CUTOFF:

@@ -48,71 +48,71 @@ class Taint:
 
 @dataclass(frozen=True, kw_only=True)
 class NodeGroupSpec:
-    """One managed node group.
-
-    Attributes:
-        name: Short name, used in resource names.
-        instance_types: EC2 instance types (several widen Spot capacity pools).
-        capacity_type: ``ON_DEMAND`` or ``SPOT``.
-        min_size: Minimum nodes.
-        desired_size: Initial nodes; later changes by an autoscaler are not reverted by Pulumi.
-        max_size: Maximum nodes.
-        disk_size_gib: Root volume size (gp3, always encrypted).
-        ami_type: EKS AMI type (Amazon Linux 2023).
-        labels: Kubernetes node labels.
-        taints: Kubernetes node taints.
-    """
+    """One managed node group."""
 
     name: str
+    """Short name, used in resource names."""
     instance_types: Sequence[str] = ("m6i.xlarge",)
+    """EC2 instance types (several widen Spot capacity pools)."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """``ON_DEMAND`` or ``SPOT``."""
     min_size: int = 1
+    """Minimum nodes."""
     desired_size: int = 2
+    """Initial nodes; later changes by an autoscaler are not reverted by Pulumi."""
     max_size: int = 4
+    """Maximum nodes."""
     disk_size_gib: int = 50
-    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = "AL2023_x86_64_STANDARD"
+    """Root volume size (gp3, always encrypted)."""
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA"] = (
+        "AL2023_x86_64_STANDARD"
+    )
+    """EKS AMI type (Amazon Linux 2023); ``AL2023_x86_64_NVIDIA`` carries the NVIDIA drivers GPU instance
+    types need (``amiType``: https://docs.aws.amazon.com/eks/latest/APIReference/API_Nodegroup.html)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Kubernetes node labels."""
     taints: Sequence[Taint] = ()
+    """Kubernetes node taints."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
-    """Arguments of :class:`Cluster`.
-
-    Attributes:
-        kubernetes_version: Kubernetes minor version, e.g. ``"1.35"``.
-        subnet_ids: Private subnets (two AZs at least) for the control-plane ENIs and the nodes.
-        secrets_key_arn: KMS key for envelope encryption of Kubernetes secrets.
-        log_key_arn: KMS key of the control-plane log group (the platform's logs key).
-        region: Region, written into the kubeconfig's ``aws eks get-token`` call.
-        node_groups: Managed node groups; at least one (CoreDNS needs nodes).
-        log_retention_days: Control-plane log retention.
-        endpoint_public_access: Also expose a public API endpoint (the private one is always on).
-        public_access_cidrs: The only public ranges allowed to reach a public endpoint; required
-            with ``endpoint_public_access=True`` and never ``0.0.0.0/0``.
-        admin_role_arns: IAM roles given ``AmazonEKSClusterAdminPolicy`` through access entries.
-        bootstrap_creator_admin: Give the identity that creates the cluster (the deployer) an admin
-            access entry; Pulumi needs it to create the in-cluster objects of later layers.
-        deletion_protection: Refuse ``DeleteCluster`` (prod).
-        node_imds_hop_limit: Instance metadata hop limit on nodes; 2 keeps IMDS reachable for
-            add-on controllers that read it, 1 blocks pods from the node role entirely.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`Cluster`."""
 
     kubernetes_version: str
+    """Kubernetes minor version, e.g. ``"1.35"``."""
     subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets (two AZs at least) for the control-plane ENIs and the nodes."""
     secrets_key_arn: pulumi.Input[str]
+    """KMS key for envelope encryption of Kubernetes secrets."""
     log_key_arn: pulumi.Input[str]
+    """KMS key of the control-plane log group (the platform's logs key)."""
     region: str
+    """Region, written into the kubeconfig's ``aws eks get-token`` call."""
     node_groups: Sequence[NodeGroupSpec]
+    """Managed node groups; at least one (CoreDNS needs nodes)."""
     log_retention_days: int = 365
+    """Control-plane log retention."""
     endpoint_public_access: bool = False
+    """Also expose a public API endpoint (the private one is always on)."""
     public_access_cidrs: Sequence[str] = ()
+    """The only public ranges allowed to reach a public endpoint; required with
+    ``endpoint_public_access=True`` and never ``0.0.0.0/0``.
+    """
     admin_role_arns: Sequence[str] = ()
+    """IAM roles given ``AmazonEKSClusterAdminPolicy`` through access entries."""
     bootstrap_creator_admin: bool = True
+    """Give the identity that creates the cluster (the deployer) an admin access entry; Pulumi needs it to
+    create the in-cluster objects of later layers.
+    """
     deletion_protection: bool = False
+    """Refuse ``DeleteCluster`` (prod)."""
     node_imds_hop_limit: Literal[1, 2] = 2
+    """Instance metadata hop limit on nodes; 2 keeps IMDS reachable for add-on controllers that read it, 1
+    blocks pods from the node role entirely.
+    """
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if self.public_access_cidrs and not self.endpoint_public_access:
@@ -228,9 +228,6 @@ class Cluster(pulumi.ComponentResource):
         cluster_name, cluster_arn, endpoint, certificate_authority_data, oidc_issuer_url,
         oidc_provider_arn, kubeconfig (secret), node_role_arn, cluster_security_group_id,
         log_group_name.
-
-    Attributes:
-        provider: A ``pulumi_kubernetes`` provider for this cluster (a handle, not an output).
     """
 
     cluster_name: pulumi.Output[str]
@@ -244,6 +241,7 @@ class Cluster(pulumi.ComponentResource):
     cluster_security_group_id: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     provider: k8s.Provider
+    """A ``pulumi_kubernetes`` provider for this cluster (a handle, not an output)."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:cluster:Cluster", name, None, opts)

@@ -16,22 +16,20 @@ KeyDomain = Literal["datalake", "ml"]
 
 @dataclass(frozen=True, kw_only=True)
 class BucketSpec:
-    """One bucket of the lake.
-
-    Attributes:
-        role: Short name (``raw``, ``curated``...); used in names, outputs and log prefixes.
-        purpose: What lives there (description tag).
-        key_domain: Which platform KMS key encrypts it by default.
-        tiering_after_days: Move current objects to S3 Intelligent-Tiering after this many days
-            (None: never; small, hot objects such as code and model packages gain nothing).
-        expire_after_days: Delete current objects after this many days (None: keep).
-    """
+    """One bucket of the lake."""
 
     role: str
+    """Short name (``raw``, ``curated``...); used in names, outputs and log prefixes."""
     purpose: str
+    """What lives there (description tag)."""
     key_domain: KeyDomain
+    """Which platform KMS key encrypts it by default."""
     tiering_after_days: int | None = None
+    """Move current objects to S3 Intelligent-Tiering after this many days (None: never; small, hot objects
+    such as code and model packages gain nothing).
+    """
     expire_after_days: int | None = None
+    """Delete current objects after this many days (None: keep)."""
 
 
 def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
@@ -66,29 +64,26 @@ def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class DataLakeArgs:
-    """Arguments of :class:`DataLake`.
-
-    Attributes:
-        key_arns: ``{"datalake": arn, "ml": arn}`` from :class:`~components.encryption.Encryption`.
-        buckets: The data buckets; defaults to :func:`default_bucket_specs`.
-        noncurrent_version_days: Expire noncurrent versions after this many days.
-        access_log_days: Expire server access logs after this many days.
-        abort_multipart_days: Abort incomplete multipart uploads after this many days.
-        protect: ``protect`` + ``retain_on_delete`` on every bucket (prod): Pulumi refuses to
-            delete them, and a removed bucket is orphaned rather than deleted.
-        force_destroy: Let ``pulumi destroy`` empty non-empty buckets (dev teardown). Cannot be
-            combined with ``protect``.
-        tags: Tags for every bucket.
-    """
+    """Arguments of :class:`DataLake`."""
 
     key_arns: Mapping[str, pulumi.Input[str]]
+    """``{"datalake": arn, "ml": arn}`` from :class:`~components.encryption.Encryption`."""
     buckets: Sequence[BucketSpec] = field(default_factory=default_bucket_specs)
+    """The data buckets; defaults to :func:`default_bucket_specs`."""
     noncurrent_version_days: int = 30
+    """Expire noncurrent versions after this many days."""
     access_log_days: int = 90
+    """Expire server access logs after this many days."""
     abort_multipart_days: int = 7
+    """Abort incomplete multipart uploads after this many days."""
     protect: bool = True
+    """``protect`` + ``retain_on_delete`` on every bucket (prod): Pulumi refuses to delete them, and a removed
+    bucket is orphaned rather than deleted.
+    """
     force_destroy: bool = False
+    """Let ``pulumi destroy`` empty non-empty buckets (dev teardown). Cannot be combined with ``protect``."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every bucket."""
 
     def __post_init__(self) -> None:
         if self.protect and self.force_destroy:

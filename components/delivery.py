@@ -62,21 +62,18 @@ def approval_event_pattern(group_names: Sequence[str]) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """The repository the pipelines build.
-
-    Attributes:
-        kind: ``codeconnections`` (GitHub, GitLab, Bitbucket through a connection) or ``s3``.
-        connection_arn: The CodeConnections connection ARN (codeconnections).
-        repository: ``owner/repo`` (codeconnections).
-        branch: Branch (codeconnections).
-        object_key: Key of the source zip in the artifacts bucket (s3; the bucket is versioned).
-    """
+    """The repository the pipelines build."""
 
     kind: Literal["codeconnections", "s3"] = "s3"
+    """``codeconnections`` (GitHub, GitLab, Bitbucket through a connection) or ``s3``."""
     connection_arn: str | None = None
+    """The CodeConnections connection ARN (codeconnections)."""
     repository: str | None = None
+    """``owner/repo`` (codeconnections)."""
     branch: str = "main"
+    """Branch (codeconnections)."""
     object_key: str = "delivery/source.zip"
+    """Key of the source zip in the artifacts bucket (s3; the bucket is versioned)."""
 
     def __post_init__(self) -> None:
         if self.kind == "codeconnections" and not (self.connection_arn and self.repository):
@@ -85,17 +82,14 @@ class Source:
 
 @dataclass(frozen=True, kw_only=True)
 class PromotionTarget:
-    """One stack the promotion pipeline updates.
-
-    Attributes:
-        stack: Pulumi stack name.
-        deploy_role_arn: Role the promote build assumes to run ``pulumi up`` on that stack.
-        manual_approval: A person approves before this stack is updated.
-    """
+    """One stack the promotion pipeline updates."""
 
     stack: str
+    """Pulumi stack name."""
     deploy_role_arn: pulumi.Input[str]
+    """Role the promote build assumes to run ``pulumi up`` on that stack."""
     manual_approval: bool = False
+    """A person approves before this stack is updated."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,66 +98,60 @@ class BuildVpc:
 
     The promote build runs ``pulumi up``, which creates Kubernetes objects through the EKS API;
     with the cluster's private-only endpoint that API is reachable only from inside the VPC.
-
-    Attributes:
-        vpc_id: The VPC.
-        subnet_ids: Private subnets with a NAT route (the build still needs the internet for
-            pip and the Pulumi backend).
     """
 
     vpc_id: pulumi.Input[str]
+    """The VPC."""
     subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets with a NAT route (the build still needs the internet for pip and the Pulumi backend)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryArgs:
-    """Arguments of :class:`Delivery`.
-
-    Attributes:
-        name_prefix: Prefix of physical names.
-        region: Region (ARNs).
-        source: The repository.
-        artifacts_bucket_name: Artifact store and deployment target bucket.
-        artifacts_bucket_arn: Its ARN.
-        artifacts_key_arn: KMS key of that bucket (artifact store encryption).
-        logs_key_arn: KMS key of the CodeBuild log groups.
-        log_retention_days: CodeBuild log retention.
-        code_prefix: Where packaged code goes in the artifacts bucket (``code/``).
-        airflow_prefix: Where DAGs, requirements and plugins go (``airflow/``).
-        promotion_targets: Stacks updated in order when a package is approved; empty: no
-            promotion pipeline.
-        watched_group_names: Model package groups whose approvals start a promotion.
-        approval_topic_arn: SNS topic notified of pending manual approvals.
-        pulumi_backend_url: Backend URL for the promote build (empty: Pulumi Cloud).
-        pulumi_token_secret_arn: Secrets Manager secret with ``PULUMI_ACCESS_TOKEN``, or None.
-        build_image: CodeBuild image.
-        build_compute_type: CodeBuild compute type.
-        build_vpc: Run the promotion builds in these private subnets (None: CodeBuild's own network,
-            which cannot reach a private EKS endpoint).
-        buildspec_dir: Directory of the build spec files.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`Delivery`."""
 
     name_prefix: str
+    """Prefix of physical names."""
     region: str
+    """Region (ARNs)."""
     source: Source
+    """The repository."""
     artifacts_bucket_name: pulumi.Input[str]
+    """Artifact store and deployment target bucket."""
     artifacts_bucket_arn: pulumi.Input[str]
+    """Its ARN."""
     artifacts_key_arn: pulumi.Input[str]
+    """KMS key of that bucket (artifact store encryption)."""
     logs_key_arn: pulumi.Input[str]
+    """KMS key of the CodeBuild log groups."""
     log_retention_days: int = 30
+    """CodeBuild log retention."""
     code_prefix: str = "code/"
+    """Where packaged code goes in the artifacts bucket (``code/``)."""
     airflow_prefix: str = "airflow/"
+    """Where DAGs, requirements and plugins go (``airflow/``)."""
     promotion_targets: Sequence[PromotionTarget] = ()
+    """Stacks updated in order when a package is approved; empty: no promotion pipeline."""
     watched_group_names: Sequence[pulumi.Input[str]] = ()
+    """Model package groups whose approvals start a promotion."""
     approval_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic notified of pending manual approvals."""
     pulumi_backend_url: str = ""
+    """Backend URL for the promote build (empty: Pulumi Cloud)."""
     pulumi_token_secret_arn: str | None = None
+    """Secrets Manager secret with ``PULUMI_ACCESS_TOKEN``, or None."""
     build_image: str = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    """CodeBuild image."""
     build_compute_type: str = "BUILD_GENERAL1_SMALL"
+    """CodeBuild compute type."""
     build_vpc: BuildVpc | None = None
+    """Run the promotion builds in these private subnets (None: CodeBuild's own network, which cannot reach a
+    private EKS endpoint).
+    """
     buildspec_dir: Path = BUILDSPEC_DIR
+    """Directory of the build spec files."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         for attr in ("code_prefix", "airflow_prefix"):

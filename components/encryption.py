@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_json
+from platform_contract.limits import KMS_DELETION_WINDOW_DAYS, within
 
 # Actions a service principal needs to encrypt and decrypt with a key. From the CloudWatch Logs
 # guide "Encrypt log data in CloudWatch Logs using AWS KMS":
@@ -25,38 +26,33 @@ SERVICE_USE_ACTIONS = (
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceGrant:
-    """A service principal allowed to use a key directly (not through a caller's IAM role).
-
-    Attributes:
-        service: The principal, e.g. ``logs.{region}.amazonaws.com``; ``{region}`` is filled in.
-        actions: KMS actions granted.
-        encryption_context_arn_like: If set, the grant only applies when the request's encryption
-            context key ``context_key`` matches this ARN pattern (``{region}``/``{account}``/
-            ``{partition}`` are filled in). This is how AWS recommends scoping the logs service.
-        context_key: The encryption context key checked by the condition above.
-        source_account_condition: Add ``aws:SourceAccount`` = this account (confused-deputy guard).
-    """
+    """A service principal allowed to use a key directly (not through a caller's IAM role)."""
 
     service: str
+    """The principal, e.g. ``logs.{region}.amazonaws.com``; ``{region}`` is filled in."""
     actions: Sequence[str] = SERVICE_USE_ACTIONS
+    """KMS actions granted."""
     encryption_context_arn_like: str | None = None
+    """If set, the grant only applies when the request's encryption context key ``context_key`` matches this
+    ARN pattern (``{region}``/``{account}``/ ``{partition}`` are filled in). This is how AWS recommends
+    scoping the logs service.
+    """
     context_key: str = "kms:EncryptionContext:aws:logs:arn"
+    """The encryption context key checked by the condition above."""
     source_account_condition: bool = False
+    """Add ``aws:SourceAccount`` = this account (confused-deputy guard)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class KeySpec:
-    """One data domain's key.
-
-    Attributes:
-        domain: Short name (``datalake``, ``logs``, ``ml``); used in the alias and outputs.
-        description: What the key protects; shown in the KMS console.
-        service_grants: Service principals that use the key on their own behalf.
-    """
+    """One data domain's key."""
 
     domain: str
+    """Short name (``datalake``, ``logs``, ``ml``); used in the alias and outputs."""
     description: str
+    """What the key protects; shown in the KMS console."""
     service_grants: Sequence[ServiceGrant] = ()
+    """Service principals that use the key on their own behalf."""
 
 
 def default_key_specs() -> tuple[KeySpec, ...]:
@@ -85,30 +81,29 @@ def default_key_specs() -> tuple[KeySpec, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class EncryptionArgs:
-    """Arguments of :class:`Encryption`.
-
-    Attributes:
-        name_prefix: Prefix for aliases, e.g. ``mlops-prod`` gives ``alias/mlops-prod/logs``.
-        region: Region the keys live in (fills ``{region}`` in service principals).
-        tags: Tags for every key.
-        keys: The keys to create; defaults to :func:`default_key_specs`.
-        deletion_window_days: Pending-deletion window (7-30 days) when a key is destroyed.
-        protect: Mark keys ``protect`` and ``retain_on_delete`` (prod): destroying a key destroys
-            every object encrypted with it.
-        extra_service_grants: ``{domain: grants}`` added to those domains' key specs, so later layers
-            can name the services that use a key (e.g. CloudWatch publishing to an encrypted topic).
-    """
+    """Arguments of :class:`Encryption`."""
 
     name_prefix: str
+    """Prefix for aliases, e.g. ``mlops-prod`` gives ``alias/mlops-prod/logs``."""
     region: str
+    """Region the keys live in (fills ``{region}`` in service principals)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every key."""
     keys: Sequence[KeySpec] = field(default_factory=default_key_specs)
+    """The keys to create; defaults to :func:`default_key_specs`."""
     deletion_window_days: int = 30
+    """Pending-deletion window (7-30 days) when a key is destroyed."""
     protect: bool = False
+    """Mark keys ``protect`` and ``retain_on_delete`` (prod): destroying a key destroys every object encrypted
+    with it.
+    """
     extra_service_grants: Mapping[str, Sequence[ServiceGrant]] = field(default_factory=dict)
+    """``{domain: grants}`` added to those domains' key specs, so later layers can name the services that use
+    a key (e.g. CloudWatch publishing to an encrypted topic).
+    """
 
     def __post_init__(self) -> None:
-        if not 7 <= self.deletion_window_days <= 30:
+        if not within(self.deletion_window_days, KMS_DELETION_WINDOW_DAYS):
             raise ValueError(
                 f"EncryptionArgs.deletion_window_days={self.deletion_window_days}: KMS accepts 7-30"
             )

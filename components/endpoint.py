@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,26 +29,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components._util import child_opts
+from platform_contract.limits import (
+    CANARY_SIZE_PERCENT,
+    LINEAR_STEP_PERCENT,
+    MAXIMUM_EXECUTION_TIMEOUT_SECONDS,
+    WAIT_INTERVAL_SECONDS,
+    has_local_storage,
+    within,
+)
 
 Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
-
-_ML_INSTANCE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
-
-LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "trn1", "trn1n"})
-"""SageMaker instance families with local NVMe instance storage whose names lack the ``d`` suffix.
-With local storage, ``CreateEndpointConfig`` fails when a ``KmsKeyId`` is given (API reference,
-CreateEndpointConfig ``KmsKeyId``:
-https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html)."""
-
-
-def has_local_storage(instance_type: str) -> bool:
-    """True for ML instance types with local NVMe storage (``ml.m5d.large``, ``ml.g4dn.xlarge``...)."""
-    match = _ML_INSTANCE.match(instance_type)
-    if not match:
-        return False
-    family = match.group(1) + match.group(2)
-    suffix = match.group(3)
-    return "d" in suffix or family + suffix in LOCAL_STORAGE_FAMILIES or family in LOCAL_STORAGE_FAMILIES
 
 
 def content_name(base: str, content: Any) -> str:
@@ -60,68 +49,60 @@ def content_name(base: str, content: Any) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ServerlessCapacity:
-    """Serverless Inference capacity (no instances).
-
-    Attributes:
-        memory_size_mb: 1024-6144 in 1024 MB steps.
-        max_concurrency: Concurrent invocations (1-200).
-    """
+    """Serverless Inference capacity (no instances)."""
 
     memory_size_mb: int = 2048
+    """1024-6144 in 1024 MB steps."""
     max_concurrency: int = 5
+    """Concurrent invocations (1-200)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ShadowVariant:
-    """A shadow variant that receives a copy of live traffic (responses discarded).
-
-    Attributes:
-        model_package_arn: Package the shadow serves.
-        instance_type: Its instance type.
-        instance_count: Its instance count.
-        traffic_percent: Share of requests copied to it (1-100).
-    """
+    """A shadow variant that receives a copy of live traffic (responses discarded)."""
 
     model_package_arn: str
+    """Package the shadow serves."""
     instance_type: str = "ml.m5.large"
+    """Its instance type."""
     instance_count: int = 1
+    """Its instance count."""
     traffic_percent: int = 100
+    """Share of requests copied to it (1-100)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Guardrails:
-    """Blue/green deployment guardrails of an endpoint update.
-
-    Attributes:
-        strategy: ``ALL_AT_ONCE``, ``CANARY`` (``canary_size_percent`` first, then the rest) or
-            ``LINEAR`` (``linear_step_percent`` per step).
-        canary_size_percent: Canary share of the fleet's capacity (1-50).
-        linear_step_percent: Share shifted per linear step (10-50).
-        wait_interval_seconds: Bake time after each shift, watched by the alarms (0-3600).
-        termination_wait_seconds: How long the old fleet is kept after the shift (0-3600).
-        maximum_execution_timeout_seconds: Upper bound of the update (600-14400).
-        extra_alarm_names: More alarms (beyond the endpoint's own) that roll an update back.
-    """
+    """Blue/green deployment guardrails of an endpoint update."""
 
     strategy: Strategy = "ALL_AT_ONCE"
+    """``ALL_AT_ONCE``, ``CANARY`` (``canary_size_percent`` first, then the rest) or ``LINEAR``
+    (``linear_step_percent`` per step).
+    """
     canary_size_percent: int = 10
+    """Canary share of the fleet's capacity (1-50)."""
     linear_step_percent: int = 20
+    """Share shifted per linear step (10-50)."""
     wait_interval_seconds: int = 300
+    """Bake time after each shift, watched by the alarms (0-3600)."""
     termination_wait_seconds: int = 300
+    """How long the old fleet is kept after the shift (0-3600)."""
     maximum_execution_timeout_seconds: int = 1800
+    """Upper bound of the update (600-14400)."""
     extra_alarm_names: Sequence[str] = ()
+    """More alarms (beyond the endpoint's own) that roll an update back."""
 
     def __post_init__(self) -> None:
         # CanarySize <= 50% and LinearStepSize 10-50% of the variant's instances, WaitIntervalInSeconds
         # 0-3600: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html
-        if not 1 <= self.canary_size_percent <= 50:
+        if not within(self.canary_size_percent, CANARY_SIZE_PERCENT):
             raise ValueError(f"Guardrails.canary_size_percent={self.canary_size_percent}: use 1-50")
-        if not 10 <= self.linear_step_percent <= 50:
+        if not within(self.linear_step_percent, LINEAR_STEP_PERCENT):
             raise ValueError(f"Guardrails.linear_step_percent={self.linear_step_percent}: use 10-50")
         for attr in ("wait_interval_seconds", "termination_wait_seconds"):
-            if not 0 <= getattr(self, attr) <= 3600:
+            if not within(getattr(self, attr), WAIT_INTERVAL_SECONDS):
                 raise ValueError(f"Guardrails.{attr}={getattr(self, attr)}: use 0-3600")
-        if not 600 <= self.maximum_execution_timeout_seconds <= 14400:
+        if not within(self.maximum_execution_timeout_seconds, MAXIMUM_EXECUTION_TIMEOUT_SECONDS):
             raise ValueError("Guardrails.maximum_execution_timeout_seconds: use 600-14400")
 
 
@@ -141,21 +122,18 @@ def traffic_routing(guardrails: Guardrails) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class AutoScaling:
-    """Target tracking on ``SageMakerVariantInvocationsPerInstance``.
-
-    Attributes:
-        min_instances: Lower bound.
-        max_instances: Upper bound.
-        target_invocations_per_instance: Invocations per instance per minute to hold.
-        scale_in_cooldown_seconds: Wait after a scale-in.
-        scale_out_cooldown_seconds: Wait after a scale-out.
-    """
+    """Target tracking on ``SageMakerVariantInvocationsPerInstance``."""
 
     min_instances: int = 1
+    """Lower bound."""
     max_instances: int = 2
+    """Upper bound."""
     target_invocations_per_instance: int = 100
+    """Invocations per instance per minute to hold."""
     scale_in_cooldown_seconds: int = 300
+    """Wait after a scale-in."""
     scale_out_cooldown_seconds: int = 60
+    """Wait after a scale-out."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_instances <= self.max_instances:
@@ -167,70 +145,68 @@ class AutoScaling:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelEndpointArgs:
-    """Arguments of :class:`ModelEndpoint`.
-
-    Attributes:
-        name_prefix: Prefix of physical names (``mlops-prod``).
-        endpoint_name: Short name; the endpoint is ``<prefix>-<endpoint_name>`` and never changes.
-        execution_role_arn: SageMaker execution role of the model (reads the model, writes capture).
-        model_package_arn: The approved model package to serve, or None with ``image_uri``.
-        image_uri: Serving image (alternative to a package), with ``model_data_url``.
-        model_data_url: ``s3://`` URL of the model.tar.gz served by ``image_uri``.
-        variant_name: Production variant name; stable across updates (blue/green requires it).
-        instance_type: Instance type of the production variant.
-        instance_count: Initial instance count.
-        serverless: Serverless capacity instead of instances (no VPC, isolation, capture, shadow).
-        shadow: Optional shadow variant.
-        network_isolation: Model container without network access.
-        subnet_ids: Private subnets of the model (instance variants).
-        vpc_id: VPC of the model's security group.
-        vpc_cidr: VPC CIDR (HTTPS egress to the interface endpoints).
-        s3_prefix_list_id: S3 gateway endpoint prefix list (HTTPS egress to S3 for model data).
-        kms_key_arn: ML key: storage volume and data capture encryption.
-        encrypt_storage: Put ``kms_key_arn`` on the endpoint config; False for instance types with
-            local NVMe storage (AWS rejects a ``KmsKeyId`` for them).
-        capture_enabled: Capture requests and responses.
-        capture_sampling_percent: Share of requests captured.
-        capture_bucket_name: Capture bucket.
-        capture_prefix: Key prefix in it (the Glue capture table reads below it).
-        guardrails: Blue/green update policy.
-        latency_threshold_ms: Rollback alarm on average ``ModelLatency``.
-        error_threshold: Rollback alarm on ``Invocation5XXErrors`` per minute.
-        alarm_actions: SNS topics notified by the alarms.
-        autoscaling: Auto scaling of the variant (instance variants only); None: off.
-        retain_replaced: Keep replaced models and configs in AWS (see module docs).
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`ModelEndpoint`."""
 
     name_prefix: str
+    """Prefix of physical names (``mlops-prod``)."""
     endpoint_name: str
+    """Short name; the endpoint is ``<prefix>-<endpoint_name>`` and never changes."""
     execution_role_arn: pulumi.Input[str]
+    """SageMaker execution role of the model (reads the model, writes capture)."""
     kms_key_arn: pulumi.Input[str]
+    """ML key: storage volume and data capture encryption."""
     capture_bucket_name: pulumi.Input[str]
+    """Capture bucket."""
     model_package_arn: str | None = None
+    """The approved model package to serve, or None with ``image_uri``."""
     image_uri: str | None = None
+    """Serving image (alternative to a package), with ``model_data_url``."""
     model_data_url: str | None = None
+    """``s3://`` URL of the model.tar.gz served by ``image_uri``."""
     variant_name: str = "primary"
+    """Production variant name; stable across updates (blue/green requires it)."""
     instance_type: str = "ml.m5.large"
+    """Instance type of the production variant."""
     instance_count: int = 1
+    """Initial instance count."""
     serverless: ServerlessCapacity | None = None
+    """Serverless capacity instead of instances (no VPC, isolation, capture, shadow)."""
     shadow: ShadowVariant | None = None
+    """Optional shadow variant."""
     network_isolation: bool = True
+    """Model container without network access."""
     subnet_ids: Sequence[pulumi.Input[str]] = ()
+    """Private subnets of the model (instance variants)."""
     vpc_id: pulumi.Input[str] | None = None
+    """VPC of the model's security group."""
     vpc_cidr: pulumi.Input[str] | None = None
+    """VPC CIDR (HTTPS egress to the interface endpoints)."""
     s3_prefix_list_id: pulumi.Input[str] | None = None
+    """S3 gateway endpoint prefix list (HTTPS egress to S3 for model data)."""
     encrypt_storage: bool = True
+    """Put ``kms_key_arn`` on the endpoint config; False for instance types with local NVMe storage (AWS
+    rejects a ``KmsKeyId`` for them).
+    """
     capture_enabled: bool = True
+    """Capture requests and responses."""
     capture_sampling_percent: int = 100
+    """Share of requests captured."""
     capture_prefix: str = "datacapture"
+    """Key prefix in it (the Glue capture table reads below it)."""
     guardrails: Guardrails = field(default_factory=Guardrails)
+    """Blue/green update policy."""
     latency_threshold_ms: int = 500
+    """Rollback alarm on average ``ModelLatency``."""
     error_threshold: int = 1
+    """Rollback alarm on ``Invocation5XXErrors`` per minute."""
     alarm_actions: Sequence[pulumi.Input[str]] = ()
+    """SNS topics notified by the alarms."""
     autoscaling: AutoScaling | None = None
+    """Auto scaling of the variant (instance variants only); None: off."""
     retain_replaced: bool = True
+    """Keep replaced models and configs in AWS (see module docs)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if bool(self.model_package_arn) == bool(self.image_uri):

@@ -30,31 +30,26 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkArgs:
-    """Arguments of :class:`Network`.
-
-    Attributes:
-        cidr: VPC IPv4 CIDR (RFC 1918, /16 to /20).
-        availability_zones: AZ names to span; at least two.
-        nat_strategy: ``single`` (one NAT gateway) or ``per_az`` (one per AZ, no cross-AZ
-            dependency for egress).
-        region: Region, used for endpoint service names.
-        tags: Tags for every taggable child.
-        interface_endpoints: Interface endpoint service suffixes; defaults to
-            :data:`DEFAULT_INTERFACE_ENDPOINTS`.
-        flow_log_key_arn: KMS key (the platform's logs key) for the flow-log log group.
-        flow_log_retention_days: Retention of the flow-log log group.
-        flow_log_traffic: ``ALL``, ``ACCEPT`` or ``REJECT``.
-    """
+    """Arguments of :class:`Network`."""
 
     cidr: str
+    """VPC IPv4 CIDR (RFC 1918, /16 to /20)."""
     availability_zones: Sequence[str]
+    """AZ names to span; at least two."""
     region: str
+    """Region, used for endpoint service names."""
     flow_log_key_arn: pulumi.Input[str]
+    """KMS key (the platform's logs key) for the flow-log log group."""
     nat_strategy: Literal["single", "per_az"] = "per_az"
+    """``single`` (one NAT gateway) or ``per_az`` (one per AZ, no cross-AZ dependency for egress)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
     interface_endpoints: Sequence[str] = DEFAULT_INTERFACE_ENDPOINTS
+    """Interface endpoint service suffixes; defaults to :data:`DEFAULT_INTERFACE_ENDPOINTS`."""
     flow_log_retention_days: int = 365
+    """Retention of the flow-log log group."""
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """``ALL``, ``ACCEPT`` or ``REJECT``."""
 
     def __post_init__(self) -> None:
         if len(self.availability_zones) < 2:

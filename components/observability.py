@@ -44,47 +44,42 @@ def _widget_metric(metric: contract.Metric, dimensions: Mapping[str, str], *extr
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineSteps:
-    """A pipeline and the steps that publish ``StepFailed``.
-
-    Attributes:
-        pipeline: Value of the ``Pipeline`` dimension (e.g. ``churn-training``).
-        steps: Values of the ``Step`` dimension.
-    """
+    """A pipeline and the steps that publish ``StepFailed``."""
 
     pipeline: str
+    """Value of the ``Pipeline`` dimension (e.g. ``churn-training``)."""
     steps: Sequence[str]
+    """Values of the ``Step`` dimension."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
-    """Arguments of :class:`Observability`.
-
-    Attributes:
-        name_prefix: Prefix of physical names (``mlops-prod``).
-        environment: Value of the ``Environment`` dimension.
-        region: Region of the dashboard's widgets.
-        topic_key_arn: KMS key encrypting the topic; its key policy must let
-            ``cloudwatch.amazonaws.com`` use it (see ``stacks/ml_services.py``).
-        alert_emails: E-mail subscribers (each confirms by mail).
-        pipelines: Pipeline steps that get a ``StepFailed`` alarm.
-        endpoint_name: Endpoint the drift alarms and endpoint widgets watch; None: none yet.
-        variant_name: Production variant of that endpoint (dashboard widgets).
-        drift_share_threshold: Alarm when ``DriftShare`` exceeds this.
-        missing_value_rate_threshold: Alarm when ``MissingValueRate`` exceeds this.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`Observability`."""
 
     name_prefix: str
+    """Prefix of physical names (``mlops-prod``)."""
     environment: str
+    """Value of the ``Environment`` dimension."""
     region: str
+    """Region of the dashboard's widgets."""
     topic_key_arn: pulumi.Input[str]
+    """KMS key encrypting the topic; its key policy must let ``cloudwatch.amazonaws.com`` use it (see
+    ``stacks/ml_services.py``).
+    """
     alert_emails: Sequence[str] = ()
+    """E-mail subscribers (each confirms by mail)."""
     pipelines: Sequence[PipelineSteps] = ()
+    """Pipeline steps that get a ``StepFailed`` alarm."""
     endpoint_name: str | None = None
+    """Endpoint the drift alarms and endpoint widgets watch; None: none yet."""
     variant_name: str = "primary"
+    """Production variant of that endpoint (dashboard widgets)."""
     drift_share_threshold: float = 0.3
+    """Alarm when ``DriftShare`` exceeds this."""
     missing_value_rate_threshold: float = 0.1
+    """Alarm when ``MissingValueRate`` exceeds this."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         for threshold in ("drift_share_threshold", "missing_value_rate_threshold"):

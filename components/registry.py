@@ -57,34 +57,32 @@ def group_resource_policy(
 
 @dataclass(frozen=True, kw_only=True)
 class ModelRegistryArgs:
-    """Arguments of :class:`ModelRegistry`.
-
-    Attributes:
-        name_prefix: Prefix of physical names (``mlops-prod``); groups are ``<prefix>-<group>``.
-        region: Region (ARNs in policies).
-        groups: Short names of the model package groups (one per model).
-        cross_account_ids: Accounts allowed to describe and deploy the packages. Empty: no policy.
-        artifacts_bucket_arn: Bucket of models and code (``models/``, ``code/``, ``evaluation``).
-        features_bucket_arn: Bucket of feature tables (training input, read-only).
-        capture_bucket_arn: Bucket endpoint data capture is written to.
-        ml_key_arn: KMS key of the artifacts and capture buckets.
-        datalake_key_arn: KMS key of the features bucket (decrypt only).
-        ecr_repository_prefix: Repositories of this account the role may pull from
-            (``<prefix>*``); SageMaker's own framework images are always allowed.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`ModelRegistry`."""
 
     name_prefix: str
+    """Prefix of physical names (``mlops-prod``); groups are ``<prefix>-<group>``."""
     region: str
+    """Region (ARNs in policies)."""
     groups: Sequence[str]
+    """Short names of the model package groups (one per model)."""
     artifacts_bucket_arn: pulumi.Input[str]
+    """Bucket of models and code (``models/``, ``code/``, ``evaluation``)."""
     features_bucket_arn: pulumi.Input[str]
+    """Bucket of feature tables (training input, read-only)."""
     capture_bucket_arn: pulumi.Input[str]
+    """Bucket endpoint data capture is written to."""
     ml_key_arn: pulumi.Input[str]
+    """KMS key of the artifacts and capture buckets."""
     datalake_key_arn: pulumi.Input[str]
+    """KMS key of the features bucket (decrypt only)."""
     cross_account_ids: Sequence[str] = ()
+    """Accounts allowed to describe and deploy the packages. Empty: no policy."""
     ecr_repository_prefix: str | None = None
+    """Repositories of this account the role may pull from (``<prefix>*``); SageMaker's own framework images
+    are always allowed.
+    """
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if not self.groups:

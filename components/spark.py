@@ -1,4 +1,4 @@
-"""EMR on EKS: per-job-class namespaces, RBAC, job execution roles and virtual clusters; EMR Studio.
+"""EMR on EKS: per-job-class namespaces, RBAC, job execution roles and virtual clusters.
 
 How a Spark job gets AWS permissions: ``StartJobRun`` names a *job execution role*. EMR creates a
 service account in the job's namespace named
@@ -37,17 +37,10 @@ from components._util import (
     partition,
     policy_document,
     policy_json,
-    service_trust_policy,
 )
 
 EMR_CONTAINERS_USER = "emr-containers"
 """Kubernetes user name EKS maps EMR's service-linked role to."""
-
-STUDIO_SG_TAG = {"for-use-with-amazon-emr-managed-policies": "true"}
-"""Tag the EMR Studio service-role policy conditions on (EMR Studio guide, service role)."""
-
-STUDIO_ENGINE_PORT = 18888
-"""Workspaces reach the engine (Jupyter Enterprise Gateway / managed endpoint) on this port."""
 
 _VERBS_ALL = [
     "get",
@@ -138,85 +131,62 @@ def emr_job_role_trust_policy(
 
 @dataclass(frozen=True, kw_only=True)
 class S3Location:
-    """A prefix in a lake bucket.
-
-    Attributes:
-        bucket_arn: The bucket's ARN.
-        prefix: Key prefix ending in ``/`` (``curated/``); the grant covers keys below it only.
-    """
+    """A prefix in a lake bucket."""
 
     bucket_arn: pulumi.Input[str]
+    """The bucket's ARN."""
     prefix: str
+    """Key prefix ending in ``/`` (``curated/``); the grant covers keys below it only."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class JobClass:
-    """One team or job class: its namespace, virtual cluster, job role, log group and log prefix.
-
-    Attributes:
-        name: Short name used in resource names and outputs.
-        namespace: Kubernetes namespace its jobs run in.
-        read: Lake prefixes its jobs read.
-        write: Lake prefixes its jobs read and write.
-    """
+    """One team or job class: its namespace, virtual cluster, job role, log group and log prefix."""
 
     name: str
+    """Short name used in resource names and outputs."""
     namespace: str
+    """Kubernetes namespace its jobs run in."""
     read: Sequence[S3Location] = ()
+    """Lake prefixes its jobs read."""
     write: Sequence[S3Location] = ()
+    """Lake prefixes its jobs read and write."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SparkOnEksArgs:
-    """Arguments of :class:`SparkOnEks`.
-
-    Attributes:
-        cluster_name: EKS cluster name (from :class:`~components.cluster.Cluster`).
-        oidc_provider_arn: The cluster's IAM OIDC provider ARN.
-        oidc_issuer_url: The cluster's OIDC issuer URL.
-        kubernetes_provider: Provider for the cluster (``Cluster.provider``).
-        job_classes: Job classes; the first is the platform default.
-        glue_database_name: Glue database the jobs read and write tables of.
-        data_key_arns: KMS keys of the buckets the jobs touch (decrypt / generate data keys).
-        logs_bucket_arn: Bucket (artifacts) for job logs, under ``logs_prefix``.
-        logs_bucket_name: Name of that bucket (for the ``s3://`` URI output).
-        log_key_arn: KMS key of the job log groups.
-        log_retention_days: Job log group retention.
-        region: Region (log-group ARNs).
-        logs_prefix: ``logUri`` prefix of job logs. EMR writes a job's logs under
-            ``<logUri>/<virtual cluster id>/jobs/<job id>/``, so each class's role may write only
-            below its own virtual cluster's ID.
-        studio: Create an EMR Studio.
-        vpc_id: VPC of the Studio.
-        studio_subnet_ids: Private subnets of the Studio (at most 5).
-        studio_bucket_name: Bucket for Workspace and notebook backups.
-        studio_bucket_arn: ARN of that bucket.
-        studio_prefix: Key prefix in that bucket.
-        studio_key_arn: KMS key encrypting Workspace backups.
-        tags: Tags for every taggable child.
-    """
+    """Arguments of :class:`SparkOnEks`."""
 
     cluster_name: pulumi.Input[str]
+    """EKS cluster name (from :class:`~components.cluster.Cluster`)."""
     oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider ARN."""
     oidc_issuer_url: pulumi.Input[str]
+    """The cluster's OIDC issuer URL."""
     kubernetes_provider: k8s.Provider
+    """Provider for the cluster (``Cluster.provider``)."""
     job_classes: Sequence[JobClass]
+    """Job classes; the first is the platform default."""
     glue_database_name: pulumi.Input[str]
+    """Glue database the jobs read and write tables of."""
     data_key_arns: Sequence[pulumi.Input[str]]
+    """KMS keys of the buckets the jobs touch (decrypt / generate data keys)."""
     logs_bucket_arn: pulumi.Input[str]
+    """Bucket (artifacts) for job logs, under ``logs_prefix``."""
     logs_bucket_name: pulumi.Input[str]
+    """Name of that bucket (for the ``s3://`` URI output)."""
     log_key_arn: pulumi.Input[str]
+    """KMS key of the job log groups."""
     region: str
+    """Region (log-group ARNs)."""
     log_retention_days: int = 365
+    """Job log group retention."""
     logs_prefix: str = "logs/emr-on-eks/"
-    studio: bool = True
-    vpc_id: pulumi.Input[str] | None = None
-    studio_subnet_ids: Sequence[pulumi.Input[str]] = ()
-    studio_bucket_name: pulumi.Input[str] | None = None
-    studio_bucket_arn: pulumi.Input[str] | None = None
-    studio_prefix: str = "emr-studio/"
-    studio_key_arn: pulumi.Input[str] | None = None
+    """``logUri`` prefix of job logs. EMR writes a job's logs under ``<logUri>/<virtual cluster id>/jobs/<job
+    id>/``, so each class's role may write only below its own virtual cluster's ID.
+    """
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
         if not self.job_classes:
@@ -232,38 +202,23 @@ class SparkOnEksArgs:
                         f"SparkOnEksArgs.job_classes[{job.name!r}]: prefix {loc.prefix!r} must end with '/', "
                         "not start with '/', and hold no '*'"
                     )
-        if not self.logs_prefix.endswith("/") or not self.studio_prefix.endswith("/"):
-            raise ValueError("SparkOnEksArgs.logs_prefix and studio_prefix must end with '/'")
-        if self.studio:
-            missing = [
-                n
-                for n in ("vpc_id", "studio_bucket_name", "studio_bucket_arn", "studio_key_arn")
-                if getattr(self, n) is None
-            ]
-            if missing or not 1 <= len(self.studio_subnet_ids) <= 5:
-                raise ValueError(
-                    f"SparkOnEksArgs: studio=True needs vpc_id, 1-5 studio_subnet_ids, studio_bucket_name/arn "
-                    f"and studio_key_arn (missing: {missing or 'studio_subnet_ids'}); or set studio=False"
-                )
+        if not self.logs_prefix.endswith("/"):
+            raise ValueError("SparkOnEksArgs.logs_prefix must end with '/'")
 
 
 class SparkOnEks(pulumi.ComponentResource):
-    """EMR on EKS virtual clusters (one per job class) with least-privilege job roles, and EMR Studio.
+    """EMR on EKS virtual clusters (one per job class) with least-privilege job roles.
 
     Per job class: a namespace; the ``emr-containers`` Role and RoleBinding; a job execution role
     trusted only by EMR's service accounts in that namespace (IRSA) and allowed only its lake
     prefixes, the Glue database, the data keys, its log group and its log prefix; a CloudWatch log
     group; and an ``aws.emrcontainers.VirtualCluster`` on the namespace.
 
-    EMR Studio (IAM auth mode): a service role trusted by ``elasticmapreduce.amazonaws.com`` from
-    this account only, workspace and engine security groups (workspace egress to the engine on
-    18888 and HTTPS for Git; engine ingress 18888 from the workspace group only), Workspace
-    backups in the artifacts bucket under ``studio_prefix``, encrypted with ``studio_key_arn``.
+    EMR Studio is its own component, :class:`components.studio.EmrStudio`.
 
     Outputs:
         namespaces, virtual_cluster_ids, virtual_cluster_arns, job_role_arns, log_group_names
-        (each ``{job class: value}``), logs_s3_uri, studio_id, studio_url,
-        studio_service_role_arn, workspace_security_group_id, engine_security_group_id.
+        (each ``{job class: value}``), logs_s3_uri.
     """
 
     namespaces: dict[str, str]
@@ -272,11 +227,6 @@ class SparkOnEks(pulumi.ComponentResource):
     job_role_arns: dict[str, pulumi.Output[str]]
     log_group_names: dict[str, pulumi.Output[str]]
     logs_s3_uri: pulumi.Output[str]
-    studio_id: pulumi.Output[str] | None
-    studio_url: pulumi.Output[str] | None
-    studio_service_role_arn: pulumi.Output[str] | None
-    workspace_security_group_id: pulumi.Output[str] | None
-    engine_security_group_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: SparkOnEksArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:spark:SparkOnEks", name, None, opts)
@@ -290,11 +240,6 @@ class SparkOnEks(pulumi.ComponentResource):
             self._job_class(name, args, job, account, part, tags)
         self.logs_s3_uri = pulumi.Output.concat("s3://", args.logs_bucket_name, "/", args.logs_prefix)
 
-        self.studio_id = self.studio_url = self.studio_service_role_arn = None
-        self.workspace_security_group_id = self.engine_security_group_id = None
-        if args.studio:
-            self._studio(name, args, account, part, tags)
-
         self.register_outputs(
             {
                 "namespaces": self.namespaces,
@@ -303,11 +248,6 @@ class SparkOnEks(pulumi.ComponentResource):
                 "job_role_arns": self.job_role_arns,
                 "log_group_names": self.log_group_names,
                 "logs_s3_uri": self.logs_s3_uri,
-                "studio_id": self.studio_id,
-                "studio_url": self.studio_url,
-                "studio_service_role_arn": self.studio_service_role_arn,
-                "workspace_security_group_id": self.workspace_security_group_id,
-                "engine_security_group_id": self.engine_security_group_id,
             }
         )
 
@@ -412,119 +352,6 @@ class SparkOnEks(pulumi.ComponentResource):
         self.virtual_cluster_arns[job.name] = virtual_cluster.arn
         self.job_role_arns[job.name] = job_role.arn
         self.log_group_names[job.name] = log_group.name
-
-    # -- EMR Studio ----------------------------------------------------------------------------
-    def _studio(
-        self,
-        name: str,
-        args: SparkOnEksArgs,
-        account: pulumi.Output[str],
-        part: pulumi.Output[str],
-        tags: dict[str, str],
-    ) -> None:
-        # All four are checked in SparkOnEksArgs.__post_init__ when studio=True.
-        assert args.vpc_id is not None
-        assert args.studio_bucket_arn is not None
-        assert args.studio_key_arn is not None
-        assert args.studio_bucket_name is not None
-        sg_tags = {**tags, **STUDIO_SG_TAG}
-        # Rules are separate resources: each group's rule references the other group.
-        # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-security-groups.html
-        engine_sg = aws.ec2.SecurityGroup(
-            f"{name}-studio-engine-sg",
-            vpc_id=args.vpc_id,
-            description="EMR Studio engine: Workspace traffic on 18888 only",
-            revoke_rules_on_delete=True,
-            tags={**sg_tags, "Name": f"{name}-studio-engine"},
-            opts=child_opts(self),
-        )
-        workspace_sg = aws.ec2.SecurityGroup(
-            f"{name}-studio-workspace-sg",
-            vpc_id=args.vpc_id,
-            description="EMR Studio Workspaces: to the engine on 18888 and HTTPS for Git",
-            revoke_rules_on_delete=True,
-            tags={**sg_tags, "Name": f"{name}-studio-workspace"},
-            opts=child_opts(self),
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-studio-engine-from-workspace",
-            security_group_id=engine_sg.id,
-            referenced_security_group_id=workspace_sg.id,
-            ip_protocol="tcp",
-            from_port=STUDIO_ENGINE_PORT,
-            to_port=STUDIO_ENGINE_PORT,
-            description="Workspaces in the EMR Studio workspace security group",
-            tags=tags,
-            opts=child_opts(self),
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-studio-workspace-to-engine",
-            security_group_id=workspace_sg.id,
-            referenced_security_group_id=engine_sg.id,
-            ip_protocol="tcp",
-            from_port=STUDIO_ENGINE_PORT,
-            to_port=STUDIO_ENGINE_PORT,
-            description="Engines in the EMR Studio engine security group",
-            tags=tags,
-            opts=child_opts(self),
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-studio-workspace-https",
-            security_group_id=workspace_sg.id,
-            cidr_ipv4="0.0.0.0/0",  # egress only: linking publicly hosted Git repositories (EMR guide)
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="HTTPS to Git repositories linked to Workspaces",
-            tags=tags,
-            opts=child_opts(self),
-        )
-
-        # Trust with the confused-deputy conditions of the EMR Studio guide:
-        # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-service-role.html
-        service_role = aws.iam.Role(
-            f"{name}-studio-service-role",
-            description=f"EMR Studio service role of {name}",
-            assume_role_policy=service_trust_policy(
-                ["elasticmapreduce.amazonaws.com"],
-                source_account=account,
-                source_arn_like=pulumi.Output.concat(
-                    "arn:", part, ":elasticmapreduce:", args.region, ":", account, ":*"
-                ),
-            ),
-            tags=tags,
-            opts=child_opts(self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-studio-service-permissions",
-            role=service_role.id,
-            policy=policy_document(
-                _studio_statements(args, account, part, [workspace_sg.arn, engine_sg.arn])
-            ),
-            opts=child_opts(self),
-        )
-        studio = aws.emr.Studio(
-            f"{name}-studio",
-            name=f"{name}-studio",
-            description=f"EMR Studio of {name}",
-            auth_mode="IAM",
-            vpc_id=args.vpc_id,
-            subnet_ids=list(args.studio_subnet_ids),
-            service_role=service_role.arn,
-            workspace_security_group_id=workspace_sg.id,
-            engine_security_group_id=engine_sg.id,
-            default_s3_location=pulumi.Output.concat(
-                "s3://", args.studio_bucket_name, "/", args.studio_prefix
-            ),
-            encryption_key_arn=args.studio_key_arn,
-            tags=tags,
-            opts=child_opts(self),
-        )
-        self.studio_id = studio.id
-        self.studio_url = studio.url
-        self.studio_service_role_arn = service_role.arn
-        self.workspace_security_group_id = workspace_sg.id
-        self.engine_security_group_id = engine_sg.id
 
 
 def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
@@ -665,130 +492,3 @@ def _job_statements(
         },
     ]
     return statements
-
-
-def _studio_statements(
-    args: SparkOnEksArgs,
-    account: pulumi.Output[str],
-    part: pulumi.Output[str],
-    security_group_arns: list[pulumi.Output[str]],
-) -> list[dict[str, Any]]:
-    """The EMR Studio service-role policy of the EMR guide, narrowed to this account, region, VPC,
-    subnets and security groups. Statements for the *default* security groups Studio would create
-    are left out: this Studio is given its own groups.
-    https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-studio-service-role.html
-    """
-    ec2 = pulumi.Output.concat("arn:", part, ":ec2:", args.region, ":", account)
-    tag_condition = {"StringEquals": {"aws:ResourceTag/for-use-with-amazon-emr-managed-policies": "true"}}
-    subnet_arns = [pulumi.Output.concat(ec2, ":subnet/", s) for s in args.studio_subnet_ids]
-    assert args.studio_bucket_arn is not None
-    assert args.studio_key_arn is not None
-    return [
-        {
-            "Sid": "AllowEMRReadOnlyActions",
-            "Effect": "Allow",
-            "Action": [
-                "elasticmapreduce:ListInstances",
-                "elasticmapreduce:DescribeCluster",
-                "elasticmapreduce:ListSteps",
-            ],
-            "Resource": pulumi.Output.concat(
-                "arn:", part, ":elasticmapreduce:", args.region, ":", account, ":cluster/*"
-            ),
-        },
-        {
-            "Sid": "AllowEC2ENIActionsWithEMRTags",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"],
-            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
-            "Condition": tag_condition,
-        },
-        {
-            # The guide requires this statement unconditioned for tag-based access control to work.
-            "Sid": "AllowEC2ENIAttributeAction",
-            "Effect": "Allow",
-            "Action": ["ec2:ModifyNetworkInterfaceAttribute"],
-            "Resource": [
-                pulumi.Output.concat(ec2, ":instance/*"),
-                pulumi.Output.concat(ec2, ":network-interface/*"),
-                pulumi.Output.concat(ec2, ":security-group/*"),
-            ],
-        },
-        {
-            "Sid": "AllowEC2SecurityGroupActionsWithEMRTags",
-            "Effect": "Allow",
-            "Action": [
-                "ec2:AuthorizeSecurityGroupEgress",
-                "ec2:AuthorizeSecurityGroupIngress",
-                "ec2:RevokeSecurityGroupEgress",
-                "ec2:RevokeSecurityGroupIngress",
-                "ec2:DeleteNetworkInterfacePermission",
-            ],
-            "Resource": "*",
-            "Condition": tag_condition,
-        },
-        {
-            "Sid": "AllowEC2ENICreationWithEMRTags",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterface"],
-            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
-            "Condition": {
-                "StringEquals": {"aws:RequestTag/for-use-with-amazon-emr-managed-policies": "true"}
-            },
-        },
-        {
-            # The guide conditions this on tags of the subnets; the platform's subnets are named
-            # instead (their tags belong to the Network component).
-            "Sid": "AllowEC2ENICreationInStudioSubnetsAndGroups",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterface"],
-            "Resource": [*subnet_arns, *security_group_arns],
-        },
-        {
-            "Sid": "AllowAddingTagsDuringEC2ENICreation",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateTags"],
-            "Resource": pulumi.Output.concat(ec2, ":network-interface/*"),
-            "Condition": {"StringEquals": {"ec2:CreateAction": "CreateNetworkInterface"}},
-        },
-        {
-            "Sid": "AllowEC2ReadOnlyActions",
-            "Effect": "Allow",
-            "Action": [
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeTags",
-                "ec2:DescribeInstances",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeVpcs",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowSecretsManagerReadOnlyActionsWithEMRTags",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": pulumi.Output.concat(
-                "arn:", part, ":secretsmanager:", args.region, ":", account, ":secret:*"
-            ),
-            "Condition": tag_condition,
-        },
-        {
-            "Sid": "StudioWorkspaceStorage",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-            "Resource": _objects(args.studio_bucket_arn, args.studio_prefix),
-        },
-        {
-            "Sid": "StudioWorkspaceBucket",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetEncryptionConfiguration"],
-            "Resource": args.studio_bucket_arn,
-        },
-        {
-            "Sid": "StudioWorkspaceKey",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            "Resource": args.studio_key_arn,
-        },
-    ]

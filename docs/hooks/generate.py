@@ -4,7 +4,7 @@ Markers replaced in page Markdown:
 
 * ``<!-- generated:config -->``: every config key (from ``stacks.config.PlatformConfig``,
   including the sections later layers add), with type, default and description.
-* ``<!-- generated:outputs -->``: the stack output keys (``stacks.platform.OUTPUT_KEYS``).
+* ``<!-- generated:outputs -->``: the stack outputs (``stacks.outputs.STACK_OUTPUTS``, each declared once).
 * ``<!-- generated:api PACKAGE -->``: a mkdocstrings ``:::`` block for every public module of
   ``PACKAGE`` (so new modules appear in the reference without editing the page).
 """
@@ -25,7 +25,8 @@ if str(ROOT) not in sys.path:
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
-    text = text.replace("typing.", "").replace("stacks.config.", "")
+    text = text.replace("typing.", "")
+    text = re.sub(r"stacks\.config\.(?:\w+\.)?", "", text)  # section classes live in stacks.config.<module>
     return re.sub(r"<class '([^']+)'>", r"\1", text)
 
 
@@ -62,9 +63,9 @@ def config_table() -> str:
 
 
 def outputs_table() -> str:
-    from stacks.platform import OUTPUT_KEYS
+    from stacks.outputs import STACK_OUTPUTS
 
-    rows = "\n".join(f"| `{k}` | {v} |" for k, v in OUTPUT_KEYS.items())
+    rows = "\n".join(f"| `{o.key}` | {o.description} |" for o in STACK_OUTPUTS)
     return "| output | meaning |\n|---|---|\n" + rows
 
 

@@ -1,4 +1,4 @@
-"""SparkOnEks under the recording mock: RBAC, job-role trust and scope, virtual clusters, EMR Studio."""
+"""SparkOnEks under the recording mock: RBAC, job-role trust and scope, virtual clusters."""
 
 from __future__ import annotations
 
@@ -61,11 +61,6 @@ def _args(provider: k8s.Provider, **overrides: Any) -> SparkOnEksArgs:
         "log_key_arn": LOGS_KEY,
         "region": "us-east-1",
         "log_retention_days": 30,
-        "vpc_id": "vpc-123",
-        "studio_subnet_ids": ["subnet-a", "subnet-b"],
-        "studio_bucket_name": "lake-artifacts",
-        "studio_bucket_arn": ARTIFACTS,
-        "studio_key_arn": DATA_KEYS[1],
         "tags": {"project": "mlops-platform"},
     }
     values.update(overrides)
@@ -77,7 +72,7 @@ def result() -> SynthResult:
     def program() -> dict[str, Any]:
         provider = k8s.Provider("k8s", kubeconfig="{}")
         spark = SparkOnEks("mlops-test", _args(provider))
-        return {"vcs": spark.virtual_cluster_ids, "roles": spark.job_role_arns, "studio": spark.studio_url}
+        return {"vcs": spark.virtual_cluster_ids, "roles": spark.job_role_arns}
 
     return run_program(program, BASE_CONFIG)
 
@@ -223,87 +218,6 @@ def test_job_role_glue_kms_and_logs_are_scoped(result: SynthResult) -> None:
         assert "*" not in as_list(s["Resource"]), s["Sid"]
 
 
-def test_studio_security_groups_follow_the_emr_studio_rules(result: SynthResult) -> None:
-    sgs = {s.name: s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup")}
-    engine, workspace = sgs["mlops-test-studio-engine-sg"], sgs["mlops-test-studio-workspace-sg"]
-    for sg in (engine, workspace):
-        assert sg.inputs["tags"]["for-use-with-amazon-emr-managed-policies"] == "true"
-        assert not sg.inputs.get("ingress")
-        assert not sg.inputs.get("egress")
-        assert sg.inputs["vpcId"] == "vpc-123"
-    [ingress] = result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert ingress.inputs["securityGroupId"] == engine.outputs["id"]
-    assert ingress.inputs["referencedSecurityGroupId"] == workspace.outputs["id"]
-    assert (ingress.inputs["ipProtocol"], ingress.inputs["fromPort"], ingress.inputs["toPort"]) == (
-        "tcp",
-        18888,
-        18888,
-    )
-    assert "cidrIpv4" not in ingress.inputs
-    egress = {
-        e.name: e.inputs for e in result.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-    }
-    assert set(egress) == {"mlops-test-studio-workspace-to-engine", "mlops-test-studio-workspace-https"}
-    to_engine = egress["mlops-test-studio-workspace-to-engine"]
-    assert to_engine["securityGroupId"] == workspace.outputs["id"]
-    assert to_engine["referencedSecurityGroupId"] == engine.outputs["id"]
-    assert (to_engine["fromPort"], to_engine["toPort"]) == (18888, 18888)
-    https = egress["mlops-test-studio-workspace-https"]
-    assert (https["securityGroupId"], https["fromPort"], https["toPort"]) == (
-        workspace.outputs["id"],
-        443,
-        443,
-    )
-
-
-def test_studio_service_role_and_studio(result: SynthResult) -> None:
-    role = result.named("mlops-test-studio-service-role")
-    assert statements(policy(role, "assumeRolePolicy")) == [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "elasticmapreduce.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": ACCOUNT},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:elasticmapreduce:us-east-1:{ACCOUNT}:*"},
-            },
-        }
-    ]
-    stmts = {s["Sid"]: s for s in statements(policy(result.named("mlops-test-studio-service-permissions")))}
-    assert stmts["StudioWorkspaceStorage"]["Resource"] == f"{ARTIFACTS}/emr-studio/*"
-    assert stmts["StudioWorkspaceBucket"]["Resource"] == ARTIFACTS
-    for s in stmts.values():
-        assert not any("*" in a for a in as_list(s["Action"])), s["Sid"]
-        if "*" in as_list(s["Resource"]):
-            # only non-restrictable Describe calls, or tag-conditioned ones as in the EMR guide
-            describe_only = all(a.startswith("ec2:Describe") for a in s["Action"])
-            tag_conditioned = "aws:ResourceTag/for-use-with-amazon-emr-managed-policies" in str(
-                s.get("Condition")
-            )
-            assert describe_only or tag_conditioned, s["Sid"]
-    [studio] = result.of_type("aws:emr/studio:Studio")
-    sgs = {s.name: s.outputs["id"] for s in result.of_type("aws:ec2/securityGroup:SecurityGroup")}
-    assert studio.inputs["authMode"] == "IAM"
-    assert studio.inputs["defaultS3Location"] == "s3://lake-artifacts/emr-studio/"
-    assert studio.inputs["encryptionKeyArn"] == DATA_KEYS[1]
-    assert studio.inputs["serviceRole"] == role.outputs["arn"]
-    assert studio.inputs["subnetIds"] == ["subnet-a", "subnet-b"]
-    assert studio.inputs["engineSecurityGroupId"] == sgs["mlops-test-studio-engine-sg"]
-    assert studio.inputs["workspaceSecurityGroupId"] == sgs["mlops-test-studio-workspace-sg"]
-    assert result.outputs["studio"].startswith("https://")
-
-
-def test_studio_can_be_turned_off() -> None:
-    def program() -> dict[str, Any]:
-        provider = k8s.Provider("k8s", kubeconfig="{}")
-        return {"id": SparkOnEks("s", _args(provider, studio=False)).studio_id}
-
-    run = run_program(program, BASE_CONFIG)
-    assert run.of_type("aws:emr/studio:Studio") == []
-    assert run.of_type("aws:ec2/securityGroup:SecurityGroup") == []
-    assert len(run.of_type("aws:emrcontainers/virtualCluster:VirtualCluster")) == 2
-
-
 def test_args_validation_names_field_and_fix() -> None:
     provider: Any = None  # validation happens before any resource is created
     with pytest.raises(ValueError, match="add at least one job class"):
@@ -322,5 +236,3 @@ def test_args_validation_names_field_and_fix() -> None:
         )
     with pytest.raises(ValueError, match="duplicate namespaces"):
         _args(provider, job_classes=[JobClass(name="a", namespace="n"), JobClass(name="b", namespace="n")])
-    with pytest.raises(ValueError, match="studio=True needs"):
-        _args(provider, vpc_id=None)

@@ -11,15 +11,21 @@ import yaml
 from typer.testing import CliRunner
 
 from mlops_cli.main import app
-from stacks.compute import COMPUTE_OUTPUT_KEYS
 from stacks.platform import OUTPUT_KEYS
 from stacks.synth import SynthResult
 from tests.unit.components._helpers import as_list, policy, statements
 
 ROOT = Path(__file__).resolve().parents[3]
+COMPUTE_OUTPUT_KEYS = (
+    "clusterName", "clusterEndpoint", "clusterOidcIssuerUrl", "clusterOidcProviderArn", "kubeconfig",
+    "emrVirtualClusterId", "emrJobExecutionRoleArn", "emrLogGroupName", "emrLogsS3Uri", "emrVirtualClusterIds",
+    "emrJobExecutionRoleArns", "emrStudioId", "emrStudioUrl", "glueDatabaseName", "glueCuratedTable",
+    "glueFeaturesTable", "glueCaptureTable", "athenaWorkgroup",
+)  # fmt: skip
 LAYER_TYPES = {
     "mlops:cluster:Cluster",
     "mlops:spark:SparkOnEks",
+    "mlops:studio:EmrStudio",
     "mlops:analytics:Analytics",
     "aws:eks/cluster:Cluster",
     "aws:eks/nodeGroup:NodeGroup",
@@ -99,7 +105,13 @@ def test_no_iam_policy_of_the_layer_grants_wildcard_actions(each_stack: SynthRes
     layer = {
         r.urn
         for r in each_stack.resources
-        if r.type in {"mlops:cluster:Cluster", "mlops:spark:SparkOnEks", "mlops:analytics:Analytics"}
+        if r.type
+        in {
+            "mlops:cluster:Cluster",
+            "mlops:spark:SparkOnEks",
+            "mlops:studio:EmrStudio",
+            "mlops:analytics:Analytics",
+        }
     }
     checked = 0
     for rp in each_stack.of_type("aws:iam/rolePolicy:RolePolicy"):
@@ -176,7 +188,7 @@ def test_reference_docs_cover_the_new_components() -> None:
     for module in ("components.cluster", "components.spark", "components.analytics"):
         assert f"::: {module}" in blocks
     assert "::: stacks.compute" in generate.api_blocks("stacks")
-    assert "::: stacks.config_compute" in generate.api_blocks("stacks")
+    assert "::: stacks.config.compute" in generate.api_blocks("stacks")
     table = generate.config_table()
     for key in ("cluster.publicAccessCidrs", "spark.jobClasses", "analytics.bytesScannedCutoffMb"):
         assert f"mlops-platform:{key}" in table
@@ -186,14 +198,14 @@ def test_reference_docs_cover_the_new_components() -> None:
     import components.cluster
     import components.spark
     import stacks.compute
-    import stacks.config_compute
+    import stacks.config.compute
 
     for module in (
         components.cluster,
         components.spark,
         components.analytics,
         stacks.compute,
-        stacks.config_compute,
+        stacks.config.compute,
     ):
         assert module.__doc__
         for name, obj in vars(module).items():

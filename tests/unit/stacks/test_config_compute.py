@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacks.config import ConfigError, parse_config
-from stacks.config_compute import ClusterConfig, NodeGroupConfig
+from stacks.config.compute import ClusterConfig, NodeGroupConfig
 from stacks.synth import read_stack_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,12 +32,12 @@ def test_defaults_are_private_and_complete() -> None:
 
 
 def test_section_models_import_first_without_a_cycle() -> None:
-    # stacks/__init__ loads stacks.config first, so a section module can be imported on its own
+    # no import-order trick: a section module imported on its own, in a fresh interpreter
     import importlib
     import subprocess
     import sys
 
-    code = "import stacks.config_compute as c; print(c.ClusterConfig().kubernetes_version)"
+    code = "import stacks.config.compute as c; print(c.ClusterConfig().kubernetes_version)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1.35"
     assert (
@@ -207,7 +207,7 @@ def test_public_endpoint_with_named_cidrs_is_accepted() -> None:
 
 
 def test_stack_files_parse_and_dev_is_smallest() -> None:
-    from stacks.config import _decode
+    from stacks.config.load import _decode
 
     def load(stack: str):
         flat = read_stack_config(ROOT / "stacks" / f"Pulumi.{stack}.yaml")

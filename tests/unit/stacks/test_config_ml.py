@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from platform_contract.limits import MWAA_AIRFLOW_VERSIONS, has_local_storage
 from stacks.config import ConfigError, parse_config
-from stacks.config_ml import MWAA_AIRFLOW_VERSIONS, check_environment_rules, has_local_storage
 from stacks.synth import read_stack_config, stack_config_file
 
 VALID = {"environment": "dev", "region": "us-east-1", "owner": "ml-team", "costCenter": "cc-1"}
@@ -163,26 +163,27 @@ def _prod(**endpoint: Any) -> Any:
 
 
 def test_prod_rules() -> None:
-    check_environment_rules(_prod())  # the guarded prod shape passes
-    with pytest.raises(ConfigError) as info:
-        check_environment_rules(
-            _prod(instanceCount=1, minInstances=1, strategy="ALL_AT_ONCE", captureEnabled=False)
-        )
-    message = str(info.value)
+    _prod()  # the guarded prod shape passes
+    message = _problems(
+        environment="prod",
+        endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
+                  "captureEnabled": False},
+    )  # fmt: skip
     assert "mlops-platform:endpoint.instanceCount = 1: prod needs at least 2 instances" in message
     assert "mlops-platform:endpoint.minInstances must be at least 2 in prod" in message
     assert "mlops-platform:endpoint.strategy must be CANARY or LINEAR in prod" in message
     assert "mlops-platform:endpoint.captureEnabled must be true in prod" in message
-    with pytest.raises(ConfigError, match="serverless must not be set in prod"):
-        check_environment_rules(
-            _prod(
-                serverless={}, captureEnabled=False, networkIsolation=False, instanceCount=1, minInstances=1
-            )
-        )
-    public = parse_config({**VALID, "environment": "prod", "endpoint": PROD_ENDPOINT,
-                           "airflow": {"webserverAccessMode": "PUBLIC_ONLY"}})  # fmt: skip
-    with pytest.raises(ConfigError, match=r"airflow\.webserverAccessMode must be PRIVATE_ONLY in prod"):
-        check_environment_rules(public)
+    assert "(4 problems)" in message  # every rule is reported at once, one line each
+    message = _problems(
+        environment="prod",
+        endpoint={**PROD_ENDPOINT, "serverless": {}, "captureEnabled": False, "networkIsolation": False,
+                  "instanceCount": 1, "minInstances": 1},
+    )  # fmt: skip
+    assert "serverless must not be set in prod" in message
+    message = _problems(
+        environment="prod", endpoint=PROD_ENDPOINT, airflow={"webserverAccessMode": "PUBLIC_ONLY"}
+    )
+    assert "airflow.webserverAccessMode must be PRIVATE_ONLY in prod" in message
 
 
 def test_dev_may_run_serverless_without_capture() -> None:
@@ -197,7 +198,7 @@ def test_dev_may_run_serverless_without_capture() -> None:
             },
         }
     )
-    check_environment_rules(cfg)
+    assert cfg.endpoint.serverless is not None
 
 
 def test_local_storage_detection() -> None:
@@ -216,12 +217,11 @@ def test_local_storage_detection() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_stack_files_pass_the_environment_rules(stack: str) -> None:
-    from stacks.config import _decode
+    from stacks.config.load import _decode
 
     raw = read_stack_config(stack_config_file(stack))
     values = {k.split(":", 1)[1]: _decode(v) for k, v in raw.items() if k.startswith("mlops-platform:")}
-    cfg = parse_config({**values, "region": raw["aws:region"]})
-    check_environment_rules(cfg)
+    cfg = parse_config({**values, "region": raw["aws:region"]})  # the environment rules run here
     if stack == "prod":
         assert cfg.endpoint.strategy == "CANARY"
         assert cfg.endpoint.instance_count >= 2

@@ -20,11 +20,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from stacks.config import _Section
+from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
+from stacks.config.base import _Section
+
+if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.analytics import AnalyticsArgs, Column
+    from components.cluster import ClusterArgs, NodeGroupSpec
+    from components.spark import SparkOnEksArgs
+    from components.studio import EmrStudioArgs
 
 MIN_KUBERNETES_VERSION = (1, 34)
 """Oldest Kubernetes minor accepted: the oldest still in EKS *standard* support when this was written
@@ -83,9 +94,10 @@ class NodeGroupConfig(_Section):
     disk_size_gib: int = Field(
         default=50, description="Root EBS volume (gp3, encrypted) size in GiB (20-2048)."
     )
-    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD"] = Field(
+    ami_type: Literal["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA"] = Field(
         default="AL2023_x86_64_STANDARD",
-        description="EKS-optimized Amazon Linux 2023 AMI; ARM needs Graviton instance types.",
+        description="EKS-optimized Amazon Linux 2023 AMI; ARM needs Graviton instance types, NVIDIA (with "
+        "GPU drivers) GPU instance types.",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
     taints: list[NodeTaintConfig] = Field(default_factory=list, description="Kubernetes node taints.")
@@ -122,6 +134,23 @@ class NodeGroupConfig(_Section):
                 f"(got minSize={self.min_size}, desiredSize={self.desired_size}, maxSize={self.max_size})"
             )
         return self
+
+    def to_spec(self) -> NodeGroupSpec:
+        """The :class:`~components.cluster.NodeGroupSpec` of this node group."""
+        from components.cluster import NodeGroupSpec, Taint
+
+        return NodeGroupSpec(
+            name=self.name,
+            instance_types=self.instance_types,
+            capacity_type=self.capacity_type,
+            min_size=self.min_size,
+            desired_size=self.desired_size,
+            max_size=self.max_size,
+            disk_size_gib=self.disk_size_gib,
+            ami_type=self.ami_type,
+            labels=self.labels,
+            taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in self.taints],
+        )
 
 
 def _default_node_groups() -> list[NodeGroupConfig]:
@@ -218,6 +247,35 @@ class ClusterConfig(_Section):
             raise ValueError(f"node group names must be unique, got {names}")
         return value
 
+    def to_args(
+        self,
+        *,
+        subnet_ids: Sequence[pulumi.Input[str]],
+        secrets_key_arn: pulumi.Input[str],
+        log_key_arn: pulumi.Input[str],
+        region: str,
+        log_retention_days: int,
+        deletion_protection: bool,
+        tags: Mapping[str, str],
+    ) -> ClusterArgs:
+        """The :class:`~components.cluster.ClusterArgs` of this section, wired to the given inputs."""
+        from components.cluster import ClusterArgs
+
+        return ClusterArgs(
+            kubernetes_version=self.kubernetes_version,
+            subnet_ids=subnet_ids,
+            secrets_key_arn=secrets_key_arn,
+            log_key_arn=log_key_arn,
+            region=region,
+            log_retention_days=log_retention_days,
+            endpoint_public_access=self.endpoint_public_access,
+            public_access_cidrs=self.public_access_cidrs,
+            admin_role_arns=self.admin_role_arns,
+            deletion_protection=deletion_protection,
+            node_groups=[g.to_spec() for g in self.node_groups],
+            tags=tags,
+        )
+
 
 class S3GrantConfig(_Section):
     """A prefix in one lake bucket."""
@@ -290,6 +348,79 @@ class SparkConfig(_Section):
             if len(set(seen)) != len(seen):
                 raise ValueError(f"job class {attr}s must be unique, got {seen}")
         return value
+
+    def to_args(
+        self,
+        *,
+        cluster_name: pulumi.Input[str],
+        oidc_provider_arn: pulumi.Input[str],
+        oidc_issuer_url: pulumi.Input[str],
+        kubernetes_provider: k8s.Provider,
+        bucket_arns: Mapping[str, pulumi.Input[str]],
+        glue_database_name: pulumi.Input[str],
+        data_key_arns: Sequence[pulumi.Input[str]],
+        logs_bucket_arn: pulumi.Input[str],
+        logs_bucket_name: pulumi.Input[str],
+        log_key_arn: pulumi.Input[str],
+        log_retention_days: int,
+        region: str,
+        tags: Mapping[str, str],
+    ) -> SparkOnEksArgs:
+        """The :class:`~components.spark.SparkOnEksArgs` of the job classes; ``bucket_arns`` maps each
+        lake bucket role to its ARN."""
+        from components.spark import JobClass, S3Location, SparkOnEksArgs
+
+        def grants(locations: list[S3GrantConfig]) -> list[S3Location]:
+            return [S3Location(bucket_arn=bucket_arns[g.bucket], prefix=g.prefix) for g in locations]
+
+        return SparkOnEksArgs(
+            cluster_name=cluster_name,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer_url=oidc_issuer_url,
+            kubernetes_provider=kubernetes_provider,
+            job_classes=[
+                JobClass(name=j.name, namespace=j.namespace, read=grants(j.read), write=grants(j.write))
+                for j in self.job_classes
+            ],
+            glue_database_name=glue_database_name,
+            data_key_arns=data_key_arns,
+            logs_bucket_arn=logs_bucket_arn,
+            logs_bucket_name=logs_bucket_name,
+            log_key_arn=log_key_arn,
+            log_retention_days=log_retention_days,
+            region=region,
+            tags=tags,
+        )
+
+    def to_studio_args(
+        self,
+        *,
+        region: str,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        bucket_name: pulumi.Input[str],
+        bucket_arn: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
+        moved_from: pulumi.Input[str] | pulumi.Resource | None,
+        tags: Mapping[str, str],
+    ) -> EmrStudioArgs | None:
+        """The :class:`~components.studio.EmrStudioArgs` of the Studio, or None when ``studio`` is false.
+        ``subnet_ids`` beyond the fifth are left out (EMR Studio takes at most five)."""
+        if not self.studio:
+            return None
+        from components.studio import EmrStudioArgs
+        from platform_contract.limits import EMR_STUDIO_MAX_SUBNETS
+
+        return EmrStudioArgs(
+            region=region,
+            vpc_id=vpc_id,
+            subnet_ids=subnet_ids[:EMR_STUDIO_MAX_SUBNETS],
+            bucket_name=bucket_name,
+            bucket_arn=bucket_arn,
+            key_arn=key_arn,
+            moved_from=moved_from,
+            tags=tags,
+        )
 
 
 class ColumnConfig(_Section):
@@ -370,8 +501,8 @@ class AnalyticsConfig(_Section):
     @field_validator("bytes_scanned_cutoff_mb")
     @classmethod
     def _cutoff(cls, value: int) -> int:
-        if value < 10:
-            raise ValueError("Athena's smallest per-query cutoff is 10 MB")
+        if value < ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB:
+            raise ValueError(f"Athena's smallest per-query cutoff is {ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB} MB")
         return value
 
     @field_validator("capture_s3_prefix")
@@ -380,3 +511,50 @@ class AnalyticsConfig(_Section):
         if not re.fullmatch(r"[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*", value):
             raise ValueError("must be a key prefix without leading or trailing '/', e.g. datacapture")
         return value
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        curated_bucket: pulumi.Input[str],
+        features_bucket: pulumi.Input[str],
+        capture_bucket: pulumi.Input[str],
+        results_bucket: pulumi.Input[str],
+        results_key_arn: pulumi.Input[str],
+        expected_bucket_owner: pulumi.Input[str],
+        force_destroy: bool,
+        tags: Mapping[str, str],
+    ) -> AnalyticsArgs:
+        """The :class:`~components.analytics.AnalyticsArgs` of this section: database
+        ``<prefix>_lake`` (``-`` -> ``_``) and workgroup ``<prefix>-analytics``."""
+        from components.analytics import AnalyticsArgs, DatasetSchema
+
+        dataset = self.dataset
+        return AnalyticsArgs(
+            database_name=name_prefix.replace("-", "_") + "_lake",
+            workgroup_name=f"{name_prefix}-analytics",
+            curated_bucket=curated_bucket,
+            features_bucket=features_bucket,
+            capture_bucket=capture_bucket,
+            results_bucket=results_bucket,
+            results_key_arn=results_key_arn,
+            expected_bucket_owner=expected_bucket_owner,
+            dataset=None
+            if dataset is None
+            else DatasetSchema(
+                name=dataset.name,
+                columns=_columns(dataset.columns),
+                feature_columns=_columns(dataset.feature_columns),
+                model_inputs=dataset.model_inputs,
+            ),
+            capture_prefix=self.capture_s3_prefix,
+            bytes_scanned_cutoff=self.bytes_scanned_cutoff_mb * 1024 * 1024,
+            force_destroy=force_destroy,
+            tags=tags,
+        )
+
+
+def _columns(columns: list[ColumnConfig]) -> list[Column]:
+    from components.analytics import Column
+
+    return [Column(name=c.name, type=c.type) for c in columns]

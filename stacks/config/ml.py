@@ -13,21 +13,41 @@ camelCase keys in YAML, unknown keys rejected, and every bad value reported with
       canarySizePercent: 10
 
 Rules that depend on the environment (prod needs more than one instance, guarded traffic shifting
-and data capture) are checked by :func:`check_environment_rules`, which the ML services layer calls
-before it declares anything.
+and data capture) are checked by :class:`stacks.config.platform.PlatformConfig` when it is parsed,
+before anything is declared.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stacks.config import ConfigError, _Section
+from platform_contract.limits import (
+    CANARY_SIZE_PERCENT,
+    LINEAR_STEP_PERCENT,
+    MAXIMUM_EXECUTION_TIMEOUT_SECONDS,
+    ML_INSTANCE_TYPE,
+    MWAA_AIRFLOW_VERSIONS,
+    MWAA_MAX_WORKERS,
+    SERVERLESS_MAX_CONCURRENCY,
+    SERVERLESS_MEMORY_SIZES_MB,
+    WAIT_INTERVAL_SECONDS,
+    has_local_storage,
+    within,
+)
+from stacks.config.base import _Section
 
-if TYPE_CHECKING:
-    from stacks.config import PlatformConfig
+if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
+    import pulumi
+
+    from components.airflow import AirflowArgs
+    from components.delivery import DeliveryArgs
+    from components.endpoint import ModelEndpointArgs
+    from components.observability import ObservabilityArgs
+    from components.registry import ModelRegistryArgs
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")
@@ -35,7 +55,6 @@ _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+$"
 )
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ML_INSTANCE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
 _S3_KEY = re.compile(r"^[A-Za-z0-9!_.'()/-]+$")
 _CONNECTION_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -43,18 +62,6 @@ _CONNECTION_ARN = re.compile(
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _SECRET_ARN = re.compile(r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")
-
-MWAA_AIRFLOW_VERSIONS = ("3.0.6",)
-"""Airflow 3 versions Amazon MWAA offers that this blueprint accepts (Airflow 3 on MWAA since
-Oct 2025, Python 3.12: https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html).
-Add a version here once it is listed on that page."""
-
-
-def has_local_storage(instance_type: str) -> bool:
-    """True for ML instance types with local NVMe storage (see :func:`components.endpoint.has_local_storage`)."""
-    from components.endpoint import has_local_storage as check  # lazy: keeps this module light
-
-    return check(instance_type)
 
 
 class RegistryConfig(_Section):
@@ -90,6 +97,34 @@ class RegistryConfig(_Section):
             raise ValueError(f"{bad} are not 12-digit AWS account IDs (quote them in YAML)")
         return value
 
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        artifacts_bucket_arn: pulumi.Input[str],
+        features_bucket_arn: pulumi.Input[str],
+        capture_bucket_arn: pulumi.Input[str],
+        ml_key_arn: pulumi.Input[str],
+        datalake_key_arn: pulumi.Input[str],
+        tags: Mapping[str, str],
+    ) -> ModelRegistryArgs:
+        """The :class:`~components.registry.ModelRegistryArgs` of this section."""
+        from components.registry import ModelRegistryArgs
+
+        return ModelRegistryArgs(
+            name_prefix=name_prefix,
+            region=region,
+            groups=self.model_package_groups,
+            cross_account_ids=self.cross_account_ids,
+            artifacts_bucket_arn=artifacts_bucket_arn,
+            features_bucket_arn=features_bucket_arn,
+            capture_bucket_arn=capture_bucket_arn,
+            ml_key_arn=ml_key_arn,
+            datalake_key_arn=datalake_key_arn,
+            tags=tags,
+        )
+
 
 class ServerlessConfig(_Section):
     """Serverless Inference capacity (dev): memory and concurrency instead of instances."""
@@ -100,15 +135,16 @@ class ServerlessConfig(_Section):
     @field_validator("memory_size_mb")
     @classmethod
     def _memory(cls, value: int) -> int:
-        if value not in (1024, 2048, 3072, 4096, 5120, 6144):
-            raise ValueError("Serverless Inference accepts 1024, 2048, 3072, 4096, 5120 or 6144 MB")
+        if value not in SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB[:-1]))
+            raise ValueError(f"Serverless Inference accepts {sizes} or {SERVERLESS_MEMORY_SIZES_MB[-1]} MB")
         return value
 
     @field_validator("max_concurrency")
     @classmethod
     def _concurrency(cls, value: int) -> int:
-        if not 1 <= value <= 200:
-            raise ValueError("must be between 1 and 200")
+        if not within(value, SERVERLESS_MAX_CONCURRENCY):
+            raise ValueError("must be between {} and {}".format(*SERVERLESS_MAX_CONCURRENCY))
         return value
 
 
@@ -133,7 +169,7 @@ class ShadowVariantConfig(_Section):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        if not _ML_INSTANCE.match(value):
+        if not ML_INSTANCE_TYPE.match(value):
             raise ValueError("must be a SageMaker instance type like ml.m5.large")
         return value
 
@@ -246,7 +282,7 @@ class EndpointConfig(_Section):
     @field_validator("instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        if not _ML_INSTANCE.match(value):
+        if not ML_INSTANCE_TYPE.match(value):
             raise ValueError("must be a SageMaker instance type like ml.m5.large")
         return value
 
@@ -269,28 +305,28 @@ class EndpointConfig(_Section):
     @field_validator("canary_size_percent")
     @classmethod
     def _canary(cls, value: int) -> int:
-        if not 1 <= value <= 50:
+        if not within(value, CANARY_SIZE_PERCENT):
             raise ValueError("the canary must be 1-50% of the fleet (the rest stays on the old model)")
         return value
 
     @field_validator("linear_step_percent")
     @classmethod
     def _linear(cls, value: int) -> int:
-        if not 10 <= value <= 50:
+        if not within(value, LINEAR_STEP_PERCENT):
             raise ValueError("SageMaker shifts 10-50% of the fleet per linear step")
         return value
 
     @field_validator("wait_interval_seconds", "termination_wait_seconds")
     @classmethod
     def _waits(cls, value: int) -> int:
-        if not 0 <= value <= 3600:
+        if not within(value, WAIT_INTERVAL_SECONDS):
             raise ValueError("must be between 0 and 3600 seconds")
         return value
 
     @field_validator("maximum_execution_timeout_seconds")
     @classmethod
     def _timeout(cls, value: int) -> int:
-        if not 600 <= value <= 14400:
+        if not within(value, MAXIMUM_EXECUTION_TIMEOUT_SECONDS):
             raise ValueError("must be between 600 and 14400 seconds")
         return value
 
@@ -349,6 +385,90 @@ class EndpointConfig(_Section):
     def has_model(self) -> bool:
         """True when a model (package, or image + data) is configured, so an endpoint is declared."""
         return bool(self.model_package_arn or self.image_uri)
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        execution_role_arn: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        capture_bucket_name: pulumi.Input[str],
+        capture_prefix: str,
+        alarm_actions: Sequence[pulumi.Input[str]],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        vpc_id: pulumi.Input[str],
+        vpc_cidr: pulumi.Input[str],
+        s3_prefix_list_id: pulumi.Input[str] | None,
+        tags: Mapping[str, str],
+    ) -> ModelEndpointArgs:
+        """The :class:`~components.endpoint.ModelEndpointArgs` of this section. The network inputs
+        are used by instance variants only (serverless endpoints run outside the VPC)."""
+        from components.endpoint import (
+            AutoScaling,
+            Guardrails,
+            ModelEndpointArgs,
+            ServerlessCapacity,
+            ShadowVariant,
+        )
+
+        serverless, shadow = self.serverless, self.shadow
+        in_vpc = serverless is None
+        return ModelEndpointArgs(
+            name_prefix=name_prefix,
+            endpoint_name=self.name,
+            execution_role_arn=execution_role_arn,
+            model_package_arn=self.model_package_arn or None,
+            image_uri=self.image_uri or None,
+            model_data_url=self.model_data_url or None,
+            variant_name=self.variant_name,
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            serverless=None
+            if serverless is None
+            else ServerlessCapacity(
+                memory_size_mb=serverless.memory_size_mb, max_concurrency=serverless.max_concurrency
+            ),
+            shadow=None
+            if shadow is None
+            else ShadowVariant(
+                model_package_arn=shadow.model_package_arn,
+                instance_type=shadow.instance_type,
+                instance_count=shadow.instance_count,
+                traffic_percent=shadow.traffic_percent,
+            ),
+            network_isolation=self.network_isolation,
+            subnet_ids=subnet_ids if in_vpc else (),
+            vpc_id=vpc_id if in_vpc else None,
+            vpc_cidr=vpc_cidr if in_vpc else None,
+            s3_prefix_list_id=s3_prefix_list_id if in_vpc else None,
+            kms_key_arn=kms_key_arn,
+            encrypt_storage=self.encrypt_storage,
+            capture_enabled=self.capture_enabled,
+            capture_sampling_percent=self.capture_sampling_percent,
+            capture_bucket_name=capture_bucket_name,
+            capture_prefix=capture_prefix,
+            guardrails=Guardrails(
+                strategy=self.strategy,
+                canary_size_percent=self.canary_size_percent,
+                linear_step_percent=self.linear_step_percent,
+                wait_interval_seconds=self.wait_interval_seconds,
+                termination_wait_seconds=self.termination_wait_seconds,
+                maximum_execution_timeout_seconds=self.maximum_execution_timeout_seconds,
+                extra_alarm_names=self.extra_rollback_alarm_names,
+            ),
+            latency_threshold_ms=self.latency_threshold_ms,
+            error_threshold=self.error_threshold,
+            alarm_actions=alarm_actions,
+            autoscaling=AutoScaling(
+                min_instances=self.min_instances,
+                max_instances=self.max_instances,
+                target_invocations_per_instance=self.target_invocations_per_instance,
+            )
+            if self.autoscaling and in_vpc
+            else None,
+            retain_replaced=self.retain_replaced_configs,
+            tags=tags,
+        )
 
 
 class AirflowConfig(_Section):
@@ -414,7 +534,7 @@ class AirflowConfig(_Section):
     @model_validator(mode="after")
     def _workers(self) -> AirflowConfig:
         key = "mlops-platform:airflow"
-        if not 1 <= self.min_workers <= self.max_workers <= 25:
+        if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
             raise ValueError(
                 f"{key}: need 1 <= minWorkers <= maxWorkers <= 25 (got {self.min_workers}, {self.max_workers})"
             )
@@ -424,6 +544,66 @@ class AirflowConfig(_Section):
         elif not 2 <= self.schedulers <= 5:
             raise ValueError(f"{key}.schedulers must be 2-5 for {self.environment_class}")
         return self
+
+    @property
+    def artifacts_prefix(self) -> str:
+        """The folder of the DAG folder in the artifacts bucket (``airflow/``): where delivery deploys
+        DAGs, requirements and plugins."""
+        return self.dags_path.rsplit("/", 1)[0] + "/" if "/" in self.dags_path else "airflow/"
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        source_bucket_arn: pulumi.Input[str],
+        kms_key_arn: pulumi.Input[str],
+        data_key_arns: Sequence[pulumi.Input[str]],
+        read_bucket_arns: Sequence[pulumi.Input[str]],
+        write_locations: Sequence[tuple[pulumi.Input[str], str]],
+        emr_virtual_cluster_ids: Sequence[pulumi.Input[str]],
+        passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]],
+        model_package_group_names: Sequence[pulumi.Input[str]],
+        glue_database_name: pulumi.Input[str] | None,
+        athena_workgroup_name: pulumi.Input[str] | None,
+        tags: Mapping[str, str],
+    ) -> AirflowArgs:
+        """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
+        installed only once their object versions are set."""
+        from components.airflow import AirflowArgs
+
+        return AirflowArgs(
+            name_prefix=name_prefix,
+            region=region,
+            airflow_version=self.airflow_version,
+            environment_class=self.environment_class,
+            min_workers=self.min_workers,
+            max_workers=self.max_workers,
+            schedulers=self.schedulers,
+            vpc_id=vpc_id,
+            subnet_ids=subnet_ids,
+            source_bucket_arn=source_bucket_arn,
+            dags_path=self.dags_path,
+            requirements_path=self.requirements_path if self.requirements_version else None,
+            requirements_version=self.requirements_version or None,
+            plugins_path=self.plugins_path if self.plugins_version else None,
+            plugins_version=self.plugins_version or None,
+            kms_key_arn=kms_key_arn,
+            data_key_arns=data_key_arns,
+            webserver_access_mode=self.webserver_access_mode,
+            log_level=self.log_level,
+            read_bucket_arns=read_bucket_arns,
+            write_locations=write_locations,
+            emr_virtual_cluster_ids=emr_virtual_cluster_ids,
+            passable_role_arns=passable_role_arns,
+            model_package_group_names=model_package_group_names,
+            glue_database_name=glue_database_name,
+            athena_workgroup_name=athena_workgroup_name,
+            weekly_maintenance_window_start=self.weekly_maintenance_window_start,
+            tags=tags,
+        )
 
 
 class PipelineStepsConfig(_Section):
@@ -480,6 +660,35 @@ class ObservabilityConfig(_Section):
         if not 0 < value < 1:
             raise ValueError("must be a share between 0 and 1 (exclusive)")
         return value
+
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        environment: str,
+        region: str,
+        topic_key_arn: pulumi.Input[str],
+        endpoint_name: str | None,
+        variant_name: str,
+        tags: Mapping[str, str],
+    ) -> ObservabilityArgs:
+        """The :class:`~components.observability.ObservabilityArgs` of this section, watching
+        ``endpoint_name`` (None: no endpoint yet)."""
+        from components.observability import ObservabilityArgs, PipelineSteps
+
+        return ObservabilityArgs(
+            name_prefix=name_prefix,
+            environment=environment,
+            region=region,
+            topic_key_arn=topic_key_arn,
+            alert_emails=self.alert_emails,
+            pipelines=[PipelineSteps(pipeline=p.pipeline, steps=p.steps) for p in self.pipelines],
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            drift_share_threshold=self.drift_share_threshold,
+            missing_value_rate_threshold=self.missing_value_rate_threshold,
+            tags=tags,
+        )
 
 
 class DeliverySourceConfig(_Section):
@@ -597,34 +806,66 @@ class DeliveryConfig(_Section):
             raise ValueError(f"{bad} are not model package group names")
         return value
 
+    def to_args(
+        self,
+        *,
+        name_prefix: str,
+        region: str,
+        partition: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        artifacts_bucket_name: pulumi.Input[str],
+        artifacts_bucket_arn: pulumi.Input[str],
+        artifacts_key_arn: pulumi.Input[str],
+        logs_key_arn: pulumi.Input[str],
+        log_retention_days: int,
+        airflow_prefix: str,
+        group_names: Sequence[pulumi.Input[str]],
+        approval_topic_arn: pulumi.Input[str],
+        build_vpc_id: pulumi.Input[str],
+        build_subnet_ids: Sequence[pulumi.Input[str]],
+        tags: Mapping[str, str],
+    ) -> DeliveryArgs:
+        """The :class:`~components.delivery.DeliveryArgs` of this section. A promotion target without
+        ``accountId`` deploys in ``account_id``; ``group_names`` (this environment's groups) are always
+        watched. Promotion builds run in ``build_subnet_ids``: ``pulumi up`` must reach the private
+        EKS endpoint."""
+        import pulumi
 
-def check_environment_rules(config: PlatformConfig) -> None:
-    """Environment-dependent rules of the ML sections (prod is guarded); raises :class:`ConfigError`."""
-    problems: list[str] = []
-    endpoint = config.endpoint
-    if config.environment == "prod":
-        key = "mlops-platform:endpoint"
-        if endpoint.serverless is not None:
-            problems.append(
-                f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
-            )
-        else:
-            if endpoint.instance_count < 2:
-                problems.append(
-                    f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances per "
-                    "production variant (Security Hub SageMaker.4)"
+        from components.delivery import BuildVpc, DeliveryArgs, PromotionTarget, Source
+
+        src = self.source
+        return DeliveryArgs(
+            name_prefix=name_prefix,
+            region=region,
+            source=Source(
+                kind=src.kind,
+                connection_arn=src.connection_arn or None,
+                repository=src.repository or None,
+                branch=src.branch,
+                object_key=src.object_key,
+            ),
+            artifacts_bucket_name=artifacts_bucket_name,
+            artifacts_bucket_arn=artifacts_bucket_arn,
+            artifacts_key_arn=artifacts_key_arn,
+            logs_key_arn=logs_key_arn,
+            log_retention_days=log_retention_days,
+            airflow_prefix=airflow_prefix,
+            promotion_targets=[
+                PromotionTarget(
+                    stack=t.stack,
+                    deploy_role_arn=pulumi.Output.format(
+                        "arn:{0}:iam::{1}:role/{2}", partition, t.account_id or account_id, t.deploy_role_name
+                    ),
+                    manual_approval=t.manual_approval,
                 )
-            if endpoint.autoscaling and endpoint.min_instances < 2:
-                problems.append(f"{key}.minInstances must be at least 2 in prod")
-        if endpoint.strategy == "ALL_AT_ONCE":
-            problems.append(f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)")
-        if not endpoint.capture_enabled:
-            problems.append(f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)")
-        if config.airflow.webserver_access_mode != "PRIVATE_ONLY":
-            problems.append(
-                "mlops-platform:airflow.webserverAccessMode must be PRIVATE_ONLY in prod (CKV2_AWS_66)"
-            )
-    if config.environment == "staging" and not endpoint.capture_enabled:
-        problems.append("mlops-platform:endpoint.captureEnabled must be true in staging")
-    if problems:
-        raise ConfigError(problems)
+                for t in self.promotion_targets
+            ],
+            watched_group_names=[*group_names, *self.watch_model_package_groups],
+            approval_topic_arn=approval_topic_arn,
+            pulumi_backend_url=self.pulumi_backend_url,
+            pulumi_token_secret_arn=self.pulumi_token_secret_arn or None,
+            build_image=self.build_image,
+            build_compute_type=self.build_compute_type,
+            build_vpc=BuildVpc(vpc_id=build_vpc_id, subnet_ids=build_subnet_ids),
+            tags=tags,
+        )

@@ -1,0 +1,83 @@
+"""AWS API limits that the stack config and the components both check, each with its source.
+
+One definition per fact: the config model (``stacks/config``) rejects a value outside a limit with the
+config key that set it, and a component's args reject it when the component is used on its own. Both
+import the constant from here, so a limit changes in one place. Plain Python, no third-party imports.
+"""
+
+from __future__ import annotations
+
+import re
+
+CLOUDWATCH_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+"""The only values CloudWatch Logs accepts as a log group's retention (``PutRetentionPolicy``,
+``retentionInDays``: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html)."""
+
+KMS_DELETION_WINDOW_DAYS = (7, 30)
+"""Inclusive range of a KMS key's pending-deletion window (``ScheduleKeyDeletion``, ``PendingWindowInDays``:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html)."""
+
+ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB = 10
+"""Athena's smallest per-query data usage control, in MB (``BytesScannedCutoffPerQuery``:
+https://docs.aws.amazon.com/athena/latest/APIReference/API_WorkGroupConfiguration.html)."""
+
+ML_INSTANCE_TYPE = re.compile(r"^ml\.([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$")
+"""Shape of a SageMaker ML instance type name (``ml.<family><generation><attributes>.<size>``)."""
+
+LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en", "trn1", "trn1n"})
+"""SageMaker instance families with local NVMe instance storage whose names lack the ``d`` suffix.
+With local storage, ``CreateEndpointConfig`` fails when a ``KmsKeyId`` is given (API reference,
+CreateEndpointConfig ``KmsKeyId``:
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html)."""
+
+
+def has_local_storage(instance_type: str) -> bool:
+    """True for ML instance types with local NVMe storage (``ml.m5d.large``, ``ml.g4dn.xlarge``...)."""
+    match = ML_INSTANCE_TYPE.match(instance_type)
+    if not match:
+        return False
+    family = match.group(1) + match.group(2)
+    suffix = match.group(3)
+    return "d" in suffix or family + suffix in LOCAL_STORAGE_FAMILIES or family in LOCAL_STORAGE_FAMILIES
+
+
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+"""Memory sizes Serverless Inference accepts (``ProductionVariantServerlessConfig``, ``MemorySizeInMB``:
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html)."""
+
+SERVERLESS_MAX_CONCURRENCY = (1, 200)
+"""Inclusive range of ``MaxConcurrency`` of a serverless variant (same page)."""
+
+# Blue/green deployment guardrails: TrafficRoutingConfig, CapacitySize and BlueGreenUpdatePolicy.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html
+CANARY_SIZE_PERCENT = (1, 50)
+"""Inclusive range of a canary's share of the fleet (``CanarySize`` is at most 50% of the variant)."""
+LINEAR_STEP_PERCENT = (10, 50)
+"""Inclusive range of a linear step's share of the fleet (``LinearStepSize``: 10-50% of the variant)."""
+WAIT_INTERVAL_SECONDS = (0, 3600)
+"""Inclusive range of ``WaitIntervalInSeconds`` and ``TerminationWaitInSeconds``."""
+MAXIMUM_EXECUTION_TIMEOUT_SECONDS = (600, 14400)
+"""Inclusive range of ``MaximumExecutionTimeoutInSeconds`` of a blue/green update."""
+
+MWAA_AIRFLOW_VERSIONS = ("3.0.6",)
+"""Airflow 3 versions Amazon MWAA offers that this blueprint accepts (Airflow 3 on MWAA since
+Oct 2025, Python 3.12: https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html).
+Add a version here once it is listed on that page."""
+
+MWAA_MAX_WORKERS = 25
+"""Most Celery workers an MWAA environment runs (``MaxWorkers``:
+https://docs.aws.amazon.com/mwaa/latest/API/API_CreateEnvironment.html)."""
+
+EMR_STUDIO_MAX_SUBNETS = 5
+"""Most subnets an EMR Studio takes (``CreateStudio``, ``SubnetIds``:
+https://docs.aws.amazon.com/emr/latest/APIReference/API_CreateStudio.html)."""
+
+
+def within(value: int, bounds: tuple[int, int]) -> bool:
+    """True when ``bounds[0] <= value <= bounds[1]``."""
+    low, high = bounds
+    return low <= value <= high

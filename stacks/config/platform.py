@@ -1,0 +1,123 @@
+"""The whole stack configuration: :class:`PlatformConfig`, one field per section, and the rules that
+depend on the environment (prod and staging are guarded), checked when the model is built."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from stacks.config.base import PROJECT, _Section
+from stacks.config.compute import AnalyticsConfig, ClusterConfig, SparkConfig
+from stacks.config.foundation import DataProtectionConfig, NetworkConfig, RetentionConfig
+from stacks.config.ml import (
+    AirflowConfig,
+    DeliveryConfig,
+    EndpointConfig,
+    ObservabilityConfig,
+    RegistryConfig,
+)
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
+
+
+class PlatformConfig(_Section):
+    """The whole stack configuration. Sections default to secure values."""
+
+    environment: Literal["dev", "staging", "prod"] = Field(description="Environment name.")
+    region: str = Field(description="AWS region (from `aws:region`).")
+    owner: str = Field(description="Owning team, written to the `owner` tag.")
+    cost_center: str = Field(description="Cost center, written to the `cost-center` tag.")
+    extra_tags: dict[str, str] = Field(default_factory=dict, description="More tags for every resource.")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    data_protection: DataProtectionConfig = Field(default_factory=DataProtectionConfig)
+    # --- sections of later layers: one line each, the model in stacks/config/<layer>.py ---
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must be an AWS region code such as us-east-1 or eu-west-1")
+        return value
+
+    @field_validator("owner", "cost_center")
+    @classmethod
+    def _tag_value(cls, value: str) -> str:
+        if not _TAG_VALUE.match(value):
+            raise ValueError("must be 1-256 characters of letters, digits, spaces and _ . : / = + - @")
+        return value
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> PlatformConfig:
+        problems = environment_problems(self)
+        if problems:
+            # One line per problem; stacks.config.load reports each line as its own problem.
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def name_prefix(self) -> str:
+        """Short prefix for physical names: ``mlops-<env>``."""
+        return f"mlops-{self.environment}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags applied to every taggable resource of the platform."""
+        return {
+            "project": PROJECT,
+            "environment": self.environment,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "pulumi",
+            **self.extra_tags,
+        }
+
+
+def environment_problems(config: PlatformConfig) -> list[str]:
+    """The rules that depend on the environment (prod and staging are guarded), as messages naming
+    the key, its value where it matters, and the rule; empty when the config passes them."""
+    problems: list[str] = []
+    endpoint = config.endpoint
+    if config.environment == "prod":
+        if config.data_protection.force_destroy_buckets:
+            problems.append(
+                "dataProtection.forceDestroyBuckets must be false in prod: it lets `pulumi destroy` "
+                "delete every object in the lake"
+            )
+        if not config.data_protection.protect_data:
+            problems.append("dataProtection.protectData must be true in prod")
+        key = f"{PROJECT}:endpoint"
+        if endpoint.serverless is not None:
+            problems.append(
+                f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
+            )
+        else:
+            if endpoint.instance_count < 2:
+                problems.append(
+                    f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances per "
+                    "production variant (Security Hub SageMaker.4)"
+                )
+            if endpoint.autoscaling and endpoint.min_instances < 2:
+                problems.append(f"{key}.minInstances must be at least 2 in prod")
+        if endpoint.strategy == "ALL_AT_ONCE":
+            problems.append(f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)")
+        if not endpoint.capture_enabled:
+            problems.append(f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)")
+        if config.airflow.webserver_access_mode != "PRIVATE_ONLY":
+            problems.append(
+                f"{PROJECT}:airflow.webserverAccessMode must be PRIVATE_ONLY in prod (CKV2_AWS_66)"
+            )
+    if config.environment == "staging" and not endpoint.capture_enabled:
+        problems.append(f"{PROJECT}:endpoint.captureEnabled must be true in staging")
+    return problems
