@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from mlops_cli import check as check_cmd
 from mlops_cli import synth as synth_cmd
 from pipelines.cli import pipeline_app
 from pipelines.monitoring import cli as monitor_cmd
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("synth")(synth_cmd.synth)
+app.command("check")(check_cmd.check)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
