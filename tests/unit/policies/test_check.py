@@ -17,7 +17,7 @@ from policies.check import resources_from_records
 from policies.engine import evaluate, stack_environment
 from policies.exceptions import EXCEPTIONS
 from policies.pack import pack_environment, policies_for
-from stacks.synth import STACKS_DIR, SynthResult
+from stacks.synth import STACKS_DIR, SynthResult, synthesize
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -172,3 +172,22 @@ def test_iam_dataset_actions_and_arns() -> None:
     fmt = "arn:${Partition}:sagemaker:${Region}:${Account}:endpoint/${EndpointName}"
     assert iam_data.arn_matches_format("arn:aws:sagemaker:*:123456789012:endpoint/mlops-*", fmt)
     assert not iam_data.arn_matches_format("arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x", fmt)
+
+
+def test_prod_with_an_endpoint_passes_the_sagemaker_rules(tmp_path: Path) -> None:
+    """The shipped prod config with an approved package declares the guarded endpoint; it passes."""
+    text = (STACKS_DIR / "Pulumi.prod.yaml").read_text()
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/1"
+    assert 'modelPackageArn: ""' in text
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        text.replace('modelPackageArn: ""', f'modelPackageArn: "{arn}"')
+    )
+    resources = resources_from_records(synthesize("prod", tmp_path).resources)
+    assert {
+        "aws:sagemaker/model:Model",
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        "aws:sagemaker/endpoint:Endpoint",
+    } <= {r.type for r in resources}
+    violations = evaluate(resources, "prod")
+    assert [f"{v.rule.id}: {v.message}" for v in violations if v.blocking] == []
+    assert not [v for v in violations if v.resource.type.startswith("aws:sagemaker/")]
