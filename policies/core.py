@@ -229,10 +229,14 @@ def tags_of(props: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def as_list(value: Any) -> list[Any]:
-    """A JSON-policy value that may be a single item or a list, as a list."""
+    """A value that may be a single item or a sequence, as a list.
+
+    pulumi-policy hands rules read-only ``Sequence`` proxies rather than lists, so any
+    non-string sequence counts.
+    """
     if value is None:
         return []
-    if isinstance(value, list | tuple):
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return list(value)
     return [value]
 

@@ -90,6 +90,32 @@ def test_resource_policy_over_grpc(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> 
     assert list(analyzer.Analyze(good, timeout=60).diagnostics) == []
 
 
+def test_list_inputs_reach_rules_through_the_proxies(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    """pulumi-policy passes list inputs as Sequence proxies, not lists: rules must read them alike."""
+    token = "aws:eks/cluster:Cluster"
+    props = {
+        "version": "1.35",
+        "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+        "vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
+        "encryptionConfig": {
+            "resources": ["secrets"],
+            "provider": {"keyArn": "arn:aws:kms:us-east-1:1:key/k"},
+        },
+        "tags": {"owner": "a", "environment": "prod", "cost-center": "c"},
+    }
+    request = analyzer_pb2.AnalyzeRequest(
+        type=token, properties=_struct(props), urn=_urn(token, "c"), name="c"
+    )
+    assert [d.policyName for d in analyzer.Analyze(request, timeout=60).diagnostics] == []
+    props["enabledClusterLogTypes"] = ["api"]
+    props["vpcConfig"] = {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}
+    request = analyzer_pb2.AnalyzeRequest(
+        type=token, properties=_struct(props), urn=_urn(token, "c"), name="c"
+    )
+    names = {d.policyName for d in analyzer.Analyze(request, timeout=60).diagnostics}
+    assert names == {"eks-control-plane-logging", "eks-endpoint-private"}
+
+
 def test_stack_policy_links_config_resources_by_dependency(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     """In a preview the bucket's name is unknown: the link is the property dependency."""
     bucket_urn = _urn("aws:s3/bucket:Bucket", "data")
