@@ -63,9 +63,10 @@ def _sse_rules(configs: list[Resource]) -> list[Mapping[str, Any]]:
 def bucket_encryption_kms(stack: Stack, ctx: Context) -> Iterator[tuple[Resource, str]]:
     """Every bucket is encrypted by default with a customer-managed KMS key.
 
-    Server access log target buckets may use SSE-S3: AWS does not deliver access logs to a
-    bucket whose default encryption is SSE-KMS
-    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html).
+    Server access log target buckets may use SSE-S3: log delivery (``logging.s3.amazonaws.com``)
+    writes to an SSE-KMS target only if the key policy admits the logging service, which the
+    platform does not grant (and older S3 documentation allowed SSE-S3 targets only:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html).
 
     Mirrors: CKV_AWS_145, aws-s3-bucket-configure-server-side-encryption-customer-managed-key
     """

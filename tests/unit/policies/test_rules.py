@@ -598,7 +598,7 @@ def test_every_rule_has_a_case() -> None:
 
 
 def test_access_log_target_may_use_sse_s3() -> None:
-    """AWS delivers server access logs only to SSE-S3 buckets: the log target is exempt from KMS."""
+    """The server access log target may use SSE-S3 (log delivery needs no key grant then)."""
     rule = REGISTRY["s3-bucket-encryption-kms"]
     stack = [
         BUCKET,
