@@ -5,6 +5,8 @@ Markers replaced in page Markdown:
 * ``<!-- generated:config -->``: every config key (from ``stacks.config.PlatformConfig``,
   including the sections later layers add), with type, default and description.
 * ``<!-- generated:outputs -->``: the stack outputs (``stacks.outputs.STACK_OUTPUTS``, each declared once).
+* ``<!-- generated:policies -->``: every rule of the policy pack (``policies``) with its ID, what it
+  requires, why, level per environment and the public rule it mirrors, plus the accepted exceptions.
 * ``<!-- generated:api PACKAGE -->``: a mkdocstrings ``:::`` block for every public module of
   ``PACKAGE`` (so new modules appear in the reference without editing the page).
 """
@@ -69,6 +71,29 @@ def outputs_table() -> str:
     return "| output | meaning |\n|---|---|\n" + rows
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def policies_table() -> str:
+    from policies.engine import all_rules
+    from policies.exceptions import EXCEPTIONS
+
+    rows = [
+        f"| `{r.id}` | {_cell(r.title)} | {_cell(r.why)} | {r.level_summary} | "
+        f"{_cell(', '.join(r.mirrors) or 'platform / ML-specific')} |"
+        for r in all_rules()
+    ]
+    table = "| rule | what | why | level | mirrors |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    accepted = "\n".join(
+        f"| `{e.name}` | `{e.rule_id}` | `{e.resource_name}` | {_cell(e.reason)} |" for e in EXCEPTIONS
+    )
+    return (
+        f"{len(rows)} rules.\n\n{table}\n\n### Accepted exceptions\n\n"
+        "| exception | rule | resources | reason |\n|---|---|---|---|\n" + accepted
+    )
+
+
 def api_blocks(package: str) -> str:
     pkg = importlib.import_module(package)
     blocks = []
@@ -83,4 +108,6 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
     """Replace the generated-content markers of a page."""
     markdown = markdown.replace("<!-- generated:config -->", config_table())
     markdown = markdown.replace("<!-- generated:outputs -->", outputs_table())
+    if "<!-- generated:policies -->" in markdown:
+        markdown = markdown.replace("<!-- generated:policies -->", policies_table())
     return re.sub(r"<!-- generated:api ([\w.]+) -->", lambda m: api_blocks(m.group(1)), markdown)
