@@ -188,6 +188,18 @@ class MotoResources:
             )
         return policies
 
+    def permissions_boundary(self, role_arn: str) -> Policy | None:
+        """The role's permissions boundary (a managed policy), if it has one."""
+        role = self.role(role_arn)
+        arn = getattr(role, "permissions_boundary_arn", None) if role is not None else None
+        if not arn:
+            return None
+        try:
+            managed = self._iam().get_policy(arn)
+        except Exception as exc:
+            raise PolicyError(f"the permissions boundary {arn} of {role_arn} does not exist") from exc
+        return Policy.parse(f"permissions boundary {arn}", _default_version_document(managed))
+
     def trust_policy(self, role_arn: str) -> Policy | None:
         """The role's assume-role policy."""
         role = self.role(role_arn)
@@ -483,30 +495,37 @@ class Authorizer:
         resources = self.resources
         context = {**self._global_context(session.principal, request), **check.context}
         identity = resources.role_policies(session.role_arn)
+        boundary = resources.permissions_boundary(session.role_arn)
         resource_policy = resources.resource_policy(*check.resource_policy) if check.resource_policy else None
-        decision = evaluate(
-            session.principal,
-            check.action,
-            check.resource,
-            context,
-            identity,
-            resource_policy,
-            resource_policy_must_allow=check.resource_policy_must_allow,
-        )
-        for alternative in check.alternatives:
-            if decision.allowed:
-                break
-            other = evaluate(
+        decision: Decision | None = None
+        for resource in (check.resource, *check.alternatives):
+            candidate = evaluate(
                 session.principal,
                 check.action,
-                alternative,
+                resource,
                 context,
                 identity,
                 resource_policy,
                 resource_policy_must_allow=check.resource_policy_must_allow,
             )
-            if other.allowed:
-                decision = other
+            if candidate.allowed and boundary is not None:
+                # a permissions boundary caps what the role's policies (and grants to its ARN) allow
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+                capped = evaluate(session.principal, check.action, resource, context, [boundary])
+                if not capped.allowed:
+                    candidate = Decision(
+                        allowed=False,
+                        action=check.action,
+                        resource=resource,
+                        explicit_deny=capped.explicit_deny,
+                        consulted=(*candidate.consulted, boundary.name),
+                        reason=f"the {boundary.name} does not allow it",
+                    )
+            if decision is None or candidate.allowed:
+                decision = candidate
+            if decision.allowed:
+                break
+        assert decision is not None
         return decision
 
     def authorize(
@@ -530,8 +549,21 @@ class Authorizer:
         return None
 
     def authorize_as(self, role_arn: str, check: Check, operation: str = "service-side") -> Denial | None:
-        """Judge a call a service makes with a role's credentials (e.g. SageMaker reading a channel)."""
+        """Judge one check made with a role's credentials outside HTTP (an executor's own call)."""
         return self.authorize(self._session_of_role(role_arn), [check], operation)
+
+    def authorize_call(
+        self, role_arn: str, service: str, operation: str, params: Mapping[str, Any]
+    ) -> Denial | None:
+        """Judge an API call a service makes with ``role_arn``'s credentials, mapped like an HTTP one.
+
+        For the executors: SageMaker downloading a training channel (``s3``/``GetObject``) or uploading
+        the model artifact (``s3``/``PutObject``) as the job's role. Records the call or its denial;
+        with enforcement on, the caller fails the job when a denial comes back.
+        """
+        request = ApiRequest(service, operation, dict(params), self.resources.region)
+        checks = checks_for(request, self.resources)
+        return self.authorize(self._session_of_role(role_arn), checks, f"{service}:{operation}", request)
 
     def _session_of_role(self, role_arn: str) -> Session:
         principal = self._role_principal(role_arn, "service")

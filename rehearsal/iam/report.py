@@ -185,16 +185,16 @@ def unused_grants(
         for policy in policies:
             for statement in policy.statements:
                 if statement.effect != "Allow" or not statement.actions:
-                    continue
-                resources = statement.resources or ("*",)
+                    continue  # NotAction grants are reported as a whole by policy linters, not here
+                if statement.not_resources:
+                    resources = tuple(f"NotResource {r}" for r in statement.not_resources)
+                else:
+                    resources = statement.resources or ("*",)
                 for action in statement.actions:
                     for resource in resources:
                         hit = any(
                             wildcard_match(action, call.action, ignore_case=True)
-                            and (
-                                statement.not_resources == ()
-                                and _resource_pattern_hits(resource, call.resource)
-                            )
+                            and _resource_hits(statement.not_resources, resource, call.resource)
                             for call in used
                         )
                         if not hit:
@@ -204,6 +204,12 @@ def unused_grants(
         if grants:
             report.unused[role_arn] = grants
     return report
+
+
+def _resource_hits(not_resources: tuple[str, ...], pattern: str, resource: str) -> bool:
+    if not_resources:
+        return not any(_resource_pattern_hits(p, resource) for p in not_resources)
+    return _resource_pattern_hits(pattern, resource)
 
 
 def _resource_pattern_hits(pattern: str, resource: str) -> bool:

@@ -496,3 +496,91 @@ def test_rest_json_services_answer_access_denied_exception(emu: Emulator, author
         == f"arn:aws:emr-containers:us-east-1:{ACCOUNT}:/virtualclusters/vc1/jobruns/run1"
     )
     assert "components/spark.py" in authorizer.denials[-1].hint
+
+
+def test_a_permissions_boundary_caps_the_role(emu: Emulator, authorizer: Authorizer) -> None:
+    iam = emu.client("iam")
+    boundary = iam.create_policy(
+        PolicyName="only-read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    emu.client("s3").create_bucket(Bucket="bounded-bucket")
+    role = make_role(
+        emu,
+        "bounded-sagemaker",
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": "arn:aws:s3:::bounded-bucket/*",
+            },
+        ],
+    )
+    iam.put_role_permissions_boundary(RoleName="bounded-sagemaker", PermissionsBoundary=boundary)
+    s3 = as_role(emu, authorizer.issue_credentials(role, service=SAGEMAKER), "s3")
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket="bounded-bucket", Key="k", Body=b"x")
+    assert "permissions boundary" in authorizer.denials[-1].decisive
+
+
+def test_service_side_calls_are_judged_through_the_same_mapping(
+    emu: Emulator, authorizer: Authorizer
+) -> None:
+    """What an executor does for SageMaker: read the training channel as the job's role."""
+    emu.client("s3").create_bucket(Bucket="channel-bucket")
+    role = make_role(
+        emu,
+        "channel-sagemaker",
+        [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::channel-bucket/train/*"},
+        ],
+    )
+    assert (
+        authorizer.authorize_call(role, "s3", "GetObject", {"Bucket": "channel-bucket", "Key": "train/a.csv"})
+        is None
+    )
+    denial = authorizer.authorize_call(
+        role, "s3", "PutObject", {"Bucket": "channel-bucket", "Key": "model/m.tar.gz"}
+    )
+    assert denial is not None
+    assert (denial.role_arn, denial.action, denial.resource) == (
+        role,
+        "s3:PutObject",
+        "arn:aws:s3:::channel-bucket/model/m.tar.gz",
+    )
+    assert ("s3:GetObject", "arn:aws:s3:::channel-bucket/train/a.csv") in {
+        (c.action, c.resource) for c in authorizer.authorized if c.role_arn == role
+    }
+
+
+def test_role_chaining_over_sts_checks_the_target_trust(emu: Emulator, authorizer: Authorizer) -> None:
+    caller = make_role(
+        emu,
+        "mlops-dev-build-deploy",
+        [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
+        ],
+    )
+    trusted = make_role(
+        emu,
+        "chain-target-deploy",
+        [],
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller}, "Action": "sts:AssumeRole"}],
+            }
+        ),
+    )
+    untrusting = make_role(emu, "chain-other-deploy", [], trust(SAGEMAKER))
+    sts = as_role(emu, authorizer.issue_credentials(caller, service=SAGEMAKER), "sts")
+    assert sts.assume_role(RoleArn=trusted, RoleSessionName="deploy")["Credentials"]["AccessKeyId"]
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=untrusting, RoleSessionName="deploy")
+    assert error_code(exc) == "AccessDenied"
+    assert authorizer.denials[-1].resource == untrusting

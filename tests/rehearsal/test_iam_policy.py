@@ -204,3 +204,20 @@ def test_policy_parse_errors_name_the_policy_and_statement() -> None:
         Policy.parse(
             "bucket", {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, kind="resource"
         )
+
+
+def test_unused_grants_of_not_resource_statements_count_calls_outside_the_exclusion() -> None:
+    from rehearsal.iam.report import AuthorizedCall, unused_grants
+
+    policy = identity(
+        {
+            "Sid": "AllButSecret",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "NotResource": "arn:aws:s3:::secret/*",
+        },
+        {"Sid": "Never", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/*"},
+    )
+    calls = [AuthorizedCall(ROLE, "s3:GetObject", "arn:aws:s3:::b/k", "s3:GetObject")]
+    report = unused_grants({ROLE: [policy]}, calls)
+    assert [(g.statement, g.action) for g in report.for_role(ROLE)] == [("Never", "s3:DeleteObject")]
