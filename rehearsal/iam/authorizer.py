@@ -359,6 +359,27 @@ class Authorizer:
         The role's trust policy is evaluated as STS does; a refusal raises :class:`TrustDeniedError`.
         Returns the session's ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``.
         """
+        self.check_trust(
+            role_arn,
+            service=service,
+            source_arn=source_arn,
+            source_account=source_account,
+            web_identity_token=web_identity_token,
+            caller_role_arn=caller_role_arn,
+        )
+        return self._new_session(role_arn, session_name or (service or "web-identity").split(".")[0])
+
+    def check_trust(
+        self,
+        role_arn: str,
+        *,
+        service: str | None = None,
+        source_arn: str | None = None,
+        source_account: str | None = None,
+        web_identity_token: str | None = None,
+        caller_role_arn: str | None = None,
+    ) -> None:
+        """Evaluate ``role_arn``'s trust policy for the caller; raise :class:`TrustDeniedError` if refused."""
         if sum(x is not None for x in (service, web_identity_token, caller_role_arn)) != 1:
             raise ValueError("name exactly one caller: service=, web_identity_token= or caller_role_arn=")
         resources = self.resources
@@ -375,7 +396,7 @@ class Authorizer:
             claims = _jwt_claims(web_identity_token)
             issuer = str(claims.get("iss", "")).removeprefix("https://")
             provider_arn = f"arn:aws:iam::{account}:oidc-provider/{issuer}"
-            if not resources.oidc_provider_exists(provider_arn):
+            if not resources.oidc_provider_exists(provider_arn) and self.enforce:
                 raise TrustDeniedError(
                     [
                         self._trust_denial(
@@ -398,7 +419,7 @@ class Authorizer:
             principal = self._role_principal(caller_role_arn, "caller")
             action = "sts:AssumeRole"
         trust = resources.trust_policy(role_arn)
-        if trust is None:
+        if trust is None:  # STS refuses a role that does not exist, enforcement or not
             raise TrustDeniedError(
                 [self._trust_denial(role_arn, principal.arn, action, f"no role {role_arn} exists")]
             )
@@ -416,8 +437,8 @@ class Authorizer:
             denial = make_denial(role_arn, principal.arn, action, decision, "trust")
             with self._lock:
                 self._denials.append(denial)
-            raise TrustDeniedError([denial])
-        return self._new_session(role_arn, session_name or (service or "web-identity").split(".")[0])
+            if self.enforce:
+                raise TrustDeniedError([denial])
 
     def _trust_denial(self, role_arn: str, caller: str, action: str, reason: str) -> Denial:
         denial = Denial(

@@ -106,7 +106,9 @@ def make_denial(
             hint = RESOURCE_POLICY_HINTS.get(resource_policy_kind or "", "the resource's policy")
     else:
         decisive = f"{decision.reason}; policies consulted: {', '.join(decision.consulted) or 'none'}"
-        if decision.reason.startswith("no statement of the") and resource_policy_kind:
+        if resource_policy_kind == "trust":
+            hint = f"the assume-role policy of the role, in {role_hint(role_name)}"
+        elif decision.reason.startswith("no statement of the") and resource_policy_kind:
             hint = RESOURCE_POLICY_HINTS.get(resource_policy_kind, "the resource's policy")
         else:
             hint = f"grant {decision.action} on {decision.resource} in {role_hint(role_name)}"

@@ -584,3 +584,21 @@ def test_role_chaining_over_sts_checks_the_target_trust(emu: Emulator, authorize
         sts.assume_role(RoleArn=untrusting, RoleSessionName="deploy")
     assert error_code(exc) == "AccessDenied"
     assert authorizer.denials[-1].resource == untrusting
+
+
+def test_with_enforcement_off_denials_are_recorded_but_not_answered(
+    emu: Emulator, authorizer: Authorizer
+) -> None:
+    emu.client("s3").create_bucket(Bucket="audit-only")
+    role = make_role(emu, "audit-sagemaker", [])
+    s3 = as_role(emu, authorizer.issue_credentials(role, service=SAGEMAKER), "s3")
+    authorizer.enforce = False
+    try:
+        s3.put_object(Bucket="audit-only", Key="k", Body=b"x")
+    finally:
+        authorizer.enforce = True
+    assert [(d.action, d.resource) for d in authorizer.denials] == [
+        ("s3:PutObject", "arn:aws:s3:::audit-only/k")
+    ]
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket="audit-only", Key="k2", Body=b"x")
