@@ -72,6 +72,10 @@ class Resources(Protocol):
         """The version number CreateModelPackage would give the next package of ``group``."""
         ...
 
+    def athena_query_workgroup(self, region: str, query_execution_id: str) -> str:
+        """The workgroup an Athena query ran in (``primary`` when unknown)."""
+        ...
+
     def ciphertext_key(self, blob: bytes) -> str | None:
         """The key id a KMS ciphertext blob names."""
         ...
@@ -208,6 +212,26 @@ def _s3_bucket_action(action: str) -> Mapper:
         return [Check(action, f"arn:aws:s3:::{bucket}", {}, ("s3", bucket))]
 
     return mapper
+
+
+def _s3_delete_objects(request: ApiRequest, resources: Resources) -> list[Check]:
+    """DeleteObjects is authorized as s3:DeleteObject on each key of the XML body."""
+    import xml.etree.ElementTree as ElementTree
+
+    bucket = str(request.params["Bucket"])
+    try:
+        root = ElementTree.fromstring(request.body or b"<Delete/>")  # noqa: S314 - the emulator's own client's body
+    except ElementTree.ParseError as exc:
+        raise KeyError(f"Delete (the XML body is not readable: {exc})") from exc
+    checks: list[Check] = []
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] != "Object":
+            continue
+        key = next((c.text or "" for c in element if c.tag.rsplit("}", 1)[-1] == "Key"), "")
+        versioned = any(c.tag.rsplit("}", 1)[-1] == "VersionId" for c in element)
+        action = "s3:DeleteObjectVersion" if versioned else "s3:DeleteObject"
+        checks.append(Check(action, _s3_object(bucket, key), {}, ("s3", bucket)))
+    return checks
 
 
 # --- KMS ------------------------------------------------------------------------------------------
@@ -483,6 +507,38 @@ def _logs_group(action: str) -> Mapper:
     return mapper
 
 
+def _glue(action: str, *, table_member: str | None = "Name", database_member: str = "DatabaseName") -> Mapper:
+    """Glue Data Catalog actions need the catalog, the database and (for table actions) the table."""
+
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        base = f"arn:aws:glue:{request.region}:{request.params.get('CatalogId') or resources.account}"
+        database = str(request.params[database_member])
+        arns = [f"{base}:catalog", f"{base}:database/{database}"]
+        if table_member is not None:
+            table = request.params.get(table_member)
+            if table is None and isinstance(request.params.get("TableInput"), Mapping):
+                table = request.params["TableInput"].get("Name")
+            if table is None:
+                raise KeyError(table_member)
+            arns.append(f"{base}:table/{database}/{table}")
+        return [Check(action, arn) for arn in arns]
+
+    return mapper
+
+
+def _athena_workgroup(action: str) -> Mapper:
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        workgroup = request.params.get("WorkGroup")
+        if workgroup is None and request.params.get("QueryExecutionId"):
+            workgroup = resources.athena_query_workgroup(
+                request.region, str(request.params["QueryExecutionId"])
+            )
+        arn = f"arn:aws:athena:{request.region}:{resources.account}:workgroup/{workgroup or 'primary'}"
+        return [Check(action, arn)]
+
+    return mapper
+
+
 def _no_authorization(request: ApiRequest, resources: Resources) -> list[Check]:
     """GetCallerIdentity: "No permissions are required to perform this operation."."""
     return []
@@ -505,6 +561,7 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("s3", "HeadBucket"): _s3_bucket_action("s3:ListBucket"),
     ("s3", "GetBucketLocation"): _s3_bucket_action("s3:GetBucketLocation"),
     ("s3", "ListObjectVersions"): _s3_bucket_action("s3:ListBucketVersions"),
+    ("s3", "DeleteObjects"): _s3_delete_objects,
     # KMS
     ("kms", "Decrypt"): _kms_direct("kms:Decrypt"),
     ("kms", "Encrypt"): _kms_direct("kms:Encrypt"),
@@ -572,6 +629,21 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("logs", "CreateLogStream"): _logs_group("logs:CreateLogStream"),
     ("logs", "PutLogEvents"): _logs_group("logs:PutLogEvents"),
     ("logs", "DescribeLogGroups"): _star("logs:DescribeLogGroups"),
+    ("logs", "CreateLogGroup"): _logs_group("logs:CreateLogGroup"),
+    # Glue Data Catalog: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsglue.html
+    ("glue", "GetDatabase"): _glue("glue:GetDatabase", table_member=None, database_member="Name"),
+    ("glue", "GetTable"): _glue("glue:GetTable"),
+    ("glue", "GetTables"): _glue("glue:GetTables", table_member=None),
+    ("glue", "CreateTable"): _glue("glue:CreateTable"),
+    ("glue", "UpdateTable"): _glue("glue:UpdateTable"),
+    ("glue", "GetPartitions"): _glue("glue:GetPartitions", table_member="TableName"),
+    ("glue", "CreatePartition"): _glue("glue:CreatePartition", table_member="TableName"),
+    ("glue", "BatchCreatePartition"): _glue("glue:BatchCreatePartition", table_member="TableName"),
+    # Athena: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonathena.html
+    ("athena", "StartQueryExecution"): _athena_workgroup("athena:StartQueryExecution"),
+    ("athena", "GetQueryExecution"): _athena_workgroup("athena:GetQueryExecution"),
+    ("athena", "GetQueryResults"): _athena_workgroup("athena:GetQueryResults"),
+    ("athena", "StopQueryExecution"): _athena_workgroup("athena:StopQueryExecution"),
 }
 
 

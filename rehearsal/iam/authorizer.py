@@ -153,6 +153,14 @@ class MotoResources:
         ]
         return max(versions, default=0) + 1
 
+    def athena_query_workgroup(self, region: str, query_execution_id: str) -> str:
+        """The workgroup moto recorded for the query."""
+        from moto.athena.models import athena_backends
+
+        execution = athena_backends[self.account][region].executions.get(query_execution_id)
+        workgroup = getattr(execution, "workgroup", None)
+        return str(getattr(workgroup, "name", None) or "primary")
+
     def ciphertext_key(self, blob: bytes) -> str | None:
         """The key id moto's ciphertext format carries."""
         from moto.kms.utils import _deserialize_ciphertext_blob  # pyright: ignore[reportPrivateUsage]

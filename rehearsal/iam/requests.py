@@ -40,6 +40,8 @@ class ApiRequest:
     access_key: str | None = None
     session_token: str | None = None
     secure_transport: bool = True
+    body: bytes = b""
+    """The raw request body (for the few REST-XML inputs the mapping reads, e.g. DeleteObjects)."""
 
 
 class RequestNotUnderstoodError(ValueError):
@@ -267,5 +269,6 @@ def parse_request(environ: Mapping[str, Any], body: bytes) -> ApiRequest | None:
             headers=headers,
             access_key=access_key,
             session_token=token,
+            body=body,
         )
     raise RequestNotUnderstoodError(f"cannot tell the operation of a {signing_name} request {method} {path}")

@@ -137,6 +137,15 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("emr-containers", "DescribeJobRun"): {"id": "run1", "virtualClusterId": "vc1"},
     ("emr-containers", "CancelJobRun"): {"id": "run1", "virtualClusterId": "vc1"},
     ("codepipeline", "StartPipelineExecution"): {"name": "mlops-dev-promote"},
+    # calls the executors make as a job's role (S3A's bulk delete, the features table, Athena)
+    ("s3", "DeleteObjects"): {
+        "Bucket": "b-data",
+        "Delete": {"Objects": [{"Key": "tmp/a"}, {"Key": "tmp/b"}]},
+    },
+    ("glue", "CreateTable"): {"DatabaseName": "mlops_dev", "TableInput": {"Name": "churn_features"}},
+    ("glue", "GetPartitions"): {"DatabaseName": "mlops_dev", "TableName": "churn_features"},
+    ("athena", "GetQueryResults"): {"QueryExecutionId": "q1"},
+    ("athena", "StartQueryExecution"): {"QueryString": "select 1", "WorkGroup": "mlops-dev"},
 }
 
 EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {
@@ -167,6 +176,12 @@ EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {
         "codepipeline:StartPipelineExecution",
         f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:mlops-dev-promote",
     ),
+    ("s3", "DeleteObjects"): ("s3:DeleteObject", "arn:aws:s3:::b-data/tmp/a"),
+    ("glue", "CreateTable"): ("glue:CreateTable", f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog"),
+    ("athena", "GetQueryResults"): (
+        "athena:GetQueryResults",
+        f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/mlops-dev",
+    ),
 }
 
 
@@ -184,6 +199,9 @@ class FakeResources:
 
     def next_model_package_version(self, region: str, group: str) -> int:
         return 1
+
+    def athena_query_workgroup(self, region: str, query_execution_id: str) -> str:
+        return "mlops-dev"
 
     def ciphertext_key(self, blob: bytes) -> str | None:
         return None
@@ -285,3 +303,21 @@ def test_sse_kms_and_pass_role_side_effects() -> None:
     request = parse_request(environ, body)
     assert request is not None
     assert checks_for(request, FakeResources())[0].context["s3:prefix"] == "features/"
+
+
+def test_multi_resource_checks_of_bulk_delete_and_glue() -> None:
+    environ, body = _wire("s3", "DeleteObjects", SAMPLES[("s3", "DeleteObjects")])
+    request = parse_request(environ, body)
+    assert request is not None
+    assert [c.resource for c in checks_for(request, FakeResources())] == [
+        "arn:aws:s3:::b-data/tmp/a",
+        "arn:aws:s3:::b-data/tmp/b",
+    ]
+    environ, body = _wire("glue", "CreateTable", SAMPLES[("glue", "CreateTable")])
+    request = parse_request(environ, body)
+    assert request is not None
+    assert [c.resource.rsplit(":", 1)[-1] for c in checks_for(request, FakeResources())] == [
+        "catalog",
+        "database/mlops_dev",
+        "table/mlops_dev/churn_features",
+    ]
