@@ -38,6 +38,18 @@ class EmulatorError(RuntimeError):
     """The emulator could not start, or was used in a way AWS would refuse."""
 
 
+class RequestGate(Protocol):
+    """Sits in front of moto's WSGI app and may answer a request itself (e.g. the IAM authorizer)."""
+
+    def wrap(self, app: Any, emulator: Emulator) -> Any:
+        """Return the WSGI app that serves requests instead of ``app``."""
+        ...
+
+    def close(self) -> None:
+        """Undo what :meth:`wrap` changed; called when the emulator stops. Must be idempotent."""
+        ...
+
+
 class Extension(Protocol):
     """Makes one part of the emulated account behave as AWS does."""
 
@@ -75,6 +87,7 @@ class Emulator:
         extensions: list[Extension] | None = None,
         workdir: Path | None = None,
         port: int | None = None,
+        authorizer: RequestGate | None = None,
     ) -> None:
         self.region = region
         self.account_id = ACCOUNT_ID
@@ -86,6 +99,8 @@ class Emulator:
         self.port = port or free_port()
         self._server: ThreadedMotoServer | None = None
         self._installed: list[Extension] = []
+        self.authorizer = authorizer
+        """Judges every request before moto serves it (``rehearsal.iam.Authorizer``); None: no IAM."""
 
     @property
     def endpoint_url(self) -> str:
@@ -153,6 +168,9 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self._server.start()
+        if self.authorizer is not None:
+            wsgi_server: Any = self._server._server  # pyright: ignore[reportPrivateUsage]
+            wsgi_server.app = self.authorizer.wrap(wsgi_server.app, self)  # werkzeug reads .app per request
 
     def stop(self) -> None:
         """Close the extensions (last installed first), stop the server, remove an owned workdir."""
@@ -164,6 +182,8 @@ class Emulator:
             except Exception as exc:  # keep closing the others; report all at the end
                 errors.append(f"{ext.name}: {exc}")
         self._installed.clear()
+        if self.authorizer is not None:
+            self.authorizer.close()
         if self._server is not None:
             self._server.stop()
             self._server = None

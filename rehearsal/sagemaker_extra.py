@@ -144,6 +144,11 @@ class SageMakerRegistryExtras:
         self._patch(SageMakerResponse, "delete_model_package", delete_model_package)
         self._patch(SageMakerModelBackend, "create_model_package", create_model_package)
 
+    def group_policy(self, group_arn: str) -> str | None:
+        """The resource policy stored for the model package group ``group_arn`` (None: none)."""
+        with self._lock:
+            return self._policies.get(group_arn)
+
     def close(self) -> None:
         """Remove the added actions and restore moto's version numbering; forget stored state."""
         for patch in reversed(self._patches):
