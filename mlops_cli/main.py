@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from mlops_cli import rehearse as rehearse_cmd
 from mlops_cli import check as check_cmd
+from mlops_cli import rehearse as rehearse_cmd
 from mlops_cli import synth as synth_cmd
 from pipelines.cli import pipeline_app
 from pipelines.contract_cli import contract_app

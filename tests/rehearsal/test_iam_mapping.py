@@ -55,8 +55,10 @@ def platform_calls() -> dict[tuple[str, str], list[str]]:
                 and isinstance(node.args[0], ast.Constant)
             ):
                 name = str(node.args[0].value)
-            candidates = by_method.get(name, set())
             receiver = node.func.value  # ``x.client("svc").method(...)`` names its service
+            if isinstance(receiver, ast.Name) and receiver.id.lstrip("_").isupper():
+                continue  # a module constant (a compiled regex's .search/.match), never a boto3 client
+            candidates = by_method.get(name, set())
             if (
                 isinstance(receiver, ast.Call)
                 and isinstance(receiver.func, ast.Attribute)
