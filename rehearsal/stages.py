@@ -282,7 +282,14 @@ def check_validate(evidence: Evidence, ctx: RunContext) -> str | None:
 
 
 def default_stages(options: RehearsalOptions) -> list[Stage]:
-    """The stages of the rehearsal, in order."""
+    """The stages of the rehearsal, in order: :func:`rehearsal.lifecycle.lifecycle_stages`."""
+    from rehearsal.lifecycle import lifecycle_stages
+
+    return lifecycle_stages(options)
+
+
+def base_stages(options: RehearsalOptions) -> list[Stage]:
+    """The first stages alone (emulator without extensions, deploy, data, ingest, validate)."""
     data_claim = (
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
     )
