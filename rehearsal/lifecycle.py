@@ -227,7 +227,10 @@ def run_training_dag(ctx: RunContext, conf: dict[str, Any], label: str) -> dict[
             raise TimeoutError(
                 f"the training DAG did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
             ) from None
-    lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith(RESULT_PREFIX)]
+    text = out.decode(errors="replace")
+    with log.open("a") as sink_text:
+        sink_text.write(text)
+    lines = [line for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
     if not lines:
         tail = log.read_text(errors="replace")[-1500:]
         raise RuntimeError(
