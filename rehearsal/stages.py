@@ -4,8 +4,8 @@ Each stage does the work through the same code the platform runs (the stack prog
 functions, boto3 against the emulator's endpoint) and returns its evidence; its check reads the
 evidence and asks the emulator whether the claim holds.
 
-Not in the list yet (they need the training executor, the endpoint serving extension and the DAGs):
-train through the training DAG, serve and invoke, canary, rollback, drift and retrain.
+The lifecycle after validate (train through the training DAG, deploy the package, serve, canary,
+rollback) is in :mod:`rehearsal.lifecycle`; :func:`default_stages` returns its stage list.
 """
 
 from __future__ import annotations
@@ -282,7 +282,14 @@ def check_validate(evidence: Evidence, ctx: RunContext) -> str | None:
 
 
 def default_stages(options: RehearsalOptions) -> list[Stage]:
-    """The stages of the rehearsal, in order."""
+    """The stages of the rehearsal, in order: :func:`rehearsal.lifecycle.lifecycle_stages`."""
+    from rehearsal.lifecycle import lifecycle_stages
+
+    return lifecycle_stages(options)
+
+
+def base_stages(options: RehearsalOptions) -> list[Stage]:
+    """The first stages alone (emulator without extensions, deploy, data, ingest, validate)."""
     data_claim = (
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
     )

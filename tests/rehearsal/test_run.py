@@ -304,7 +304,9 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     summary = rehearse(RehearsalOptions(out=tmp_path, quick=True), console=_quiet())
     assert summary.exit_code == 0, summary.message
     data = json.loads((tmp_path / "summary.json").read_text())
-    assert [s["stage"] for s in data["stages"]] == ["emulator", "deploy", "data", "ingest", "validate"]
+    assert [s["stage"] for s in data["stages"]][:10] == [
+        "emulator", "deploy", "data", "ingest", "validate", "train", "deploy-model", "serve", "canary", "rollback"
+    ]  # fmt: skip
     assert {s["verdict"] for s in data["stages"]} == {"passed"}
     by_stage = {s["stage"]: s["evidence"] for s in data["stages"]}
     assert by_stage["data"]["rows"] == 2000
@@ -314,3 +316,6 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     assert outputs["rawBucket"] == by_stage["deploy"]["raw_bucket"]
     assert not _port_open(by_stage["emulator"]["port"])
     assert 'id="timeline"' in (tmp_path / "report.html").read_text()
+    assert by_stage["train"]["training_status"] == "Completed"
+    assert by_stage["canary"]["observed_green_shares"] == [0.2, 1.0]
+    assert by_stage["rollback"]["deploy_raised_guardrail_rollback"] is True

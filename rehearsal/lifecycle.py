@@ -1,0 +1,798 @@
+"""The rehearsal's lifecycle stages: train in real Airflow, deploy, serve, canary, rollback.
+
+Every stage acts through the platform's own paths (the training DAG under ``dag.test()``, the stack
+deploy, ``sagemaker-runtime`` InvokeEndpoint) against the emulator started with every extension, and
+its check asks the emulator whether the claim holds.
+
+Time scale: :data:`TIME_SCALE` emulated seconds per wall-clock second (60: a 60 s alarm period is
+one second, the stack's 300 s canary bake five seconds). Stages hand values to later ones through
+``ctx.values`` (``packages``, ``endpoint``...).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rehearsal.run import Evidence, RehearsalOptions, RunContext, Stage
+
+if TYPE_CHECKING:
+    from rehearsal.emulator import Emulator
+
+REPO = Path(__file__).resolve().parents[1]
+
+TIME_SCALE = 60.0
+"""Emulated seconds per wall-clock second for alarm periods, bakes and deployment waits."""
+ALARM_TICK_S = 5.0
+"""Emulated seconds between alarm evaluations (a twelfth of a 60 s period)."""
+DAG_TIMEOUT_S = 900.0
+MODEL = "churn"
+TRAINING_DAG = "churn_training"
+
+
+def endpoint_overrides(package_arn: str) -> dict[str, Any]:
+    """The dev config overrides the lifecycle needs, all in one place.
+
+    dev declares a serverless endpoint without capture or a guarded update; the lifecycle needs an
+    instance-backed endpoint with data capture and a CANARY blue/green update (bake 300 s, i.e. 5 s
+    at :data:`TIME_SCALE`). Drop this once dev declares such an endpoint itself.
+    """
+    return {
+        "mlops-platform:endpoint": {
+            "name": "churn",
+            "modelPackageArn": package_arn,
+            "serverless": None,
+            "instanceType": "ml.m5.large",
+            "instanceCount": 1,
+            "captureEnabled": True,
+            "captureSamplingPercent": 100,
+            "networkIsolation": False,
+            "strategy": "CANARY",
+            "canarySizePercent": 20,
+            "waitIntervalSeconds": 300,
+            "terminationWaitSeconds": 0,
+            "autoscaling": False,
+        }
+    }
+
+
+# --- emulator -----------------------------------------------------------------------------------
+
+
+def start_full_emulator(ctx: RunContext) -> Evidence:
+    """Start the emulator with every extension (training, registry, alarms, hosting, EMR, CodePipeline,
+    MWAA, EKS), time-scaled by :data:`TIME_SCALE`."""
+    from rehearsal.alarms import AlarmEvaluator
+    from rehearsal.codepipeline import CodePipelineExtension
+    from rehearsal.eks import EksExtension
+    from rehearsal.emr_containers import EmrContainersExtension
+    from rehearsal.emulator import Emulator
+    from rehearsal.endpoints import SageMakerHosting
+    from rehearsal.mwaa import MwaaExtension
+    from rehearsal.sagemaker_extra import SageMakerRegistryExtras
+    from rehearsal.stages import _EMULATOR_ENV, _set_env
+    from rehearsal.training import SageMakerTraining
+
+    emulator = Emulator(
+        extensions=[
+            SageMakerTraining(stop_grace_s=10),
+            SageMakerRegistryExtras(),
+            AlarmEvaluator(time_scale=TIME_SCALE, tick_seconds=ALARM_TICK_S),
+            SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
+            EmrContainersExtension(),
+            CodePipelineExtension(),
+            MwaaExtension(),
+            EksExtension(),
+        ],
+        workdir=ctx.out / "emulator",
+    )
+    ctx.on_close("emulator", emulator.stop)
+    emulator.start()
+    ctx.emulator = emulator
+    _set_env(ctx, {**_EMULATOR_ENV, "AWS_DEFAULT_REGION": emulator.region})
+    ctx.event("emulator", f"emulator on {emulator.endpoint_url} (time x{TIME_SCALE:g})")
+    return {
+        "endpoint_url": emulator.endpoint_url,
+        "port": emulator.port,
+        "account_id": emulator.account_id,
+        "region": emulator.region,
+        "extensions": [e.name for e in emulator.extensions],
+        "time_scale": TIME_SCALE,
+    }
+
+
+def check_full_emulator(evidence: Evidence, ctx: RunContext) -> str | None:
+    """The port answers, STS names the account, and every extension is installed."""
+    from rehearsal.stages import check_emulator
+
+    problem = check_emulator(evidence, ctx)
+    if problem:
+        return problem
+    wanted = {
+        "sagemaker-endpoints",
+        "cloudwatch-alarms",
+        "codepipeline",
+        "mwaa",
+    }
+    missing = wanted - set(evidence["extensions"])
+    return f"extensions not installed: {sorted(missing)}" if missing else None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _emu(ctx: RunContext) -> Emulator:
+    assert ctx.emulator is not None, "the emulator stage did not run"
+    return ctx.emulator
+
+
+def _hosting(ctx: RunContext) -> Any:
+    return _emu(ctx).extension("sagemaker-endpoints")
+
+
+def _outputs(ctx: RunContext) -> dict[str, Any]:
+    assert ctx.deployment is not None, "the deploy stage did not run"
+    return ctx.deployment.outputs
+
+
+def _group(ctx: RunContext) -> str:
+    return str(_outputs(ctx)["modelPackageGroupNames"][MODEL])
+
+
+def _packages(ctx: RunContext) -> list[dict[str, Any]]:
+    """The group's packages, oldest first."""
+    sm = _emu(ctx).client("sagemaker")
+    found = sm.list_model_packages(
+        ModelPackageGroupName=_group(ctx), SortBy="CreationTime", SortOrder="Ascending"
+    )
+    return list(found["ModelPackageSummaryList"])
+
+
+def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
+    """The child Airflow's environment: throwaway home and SQLite DB, the outputs file, aws_default."""
+    emu = _emu(ctx)
+    home = ctx.out / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    outputs_file = home / "mlops_outputs.json"
+    outputs = {
+        **_outputs(ctx),
+        "contractsDir": str(REPO / "contracts"),
+        "airflowAwsConnId": "aws_default",
+        "pollSeconds": 1,
+        "workerPython": sys.executable,
+        "workerPythonPath": str(REPO),
+    }
+    outputs_file.write_text(json.dumps(outputs, indent=2))
+    conn = {
+        "conn_type": "aws",
+        "login": emu.credentials["aws_access_key_id"],
+        "password": emu.credentials["aws_secret_access_key"],
+        "extra": {"endpoint_url": emu.endpoint_url, "region_name": emu.region},
+    }
+    dags = REPO / "dags"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": "dags-folder",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(dags)},
+                }
+            ]
+        ),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+        "MLOPS_OUTPUTS_FILE": str(outputs_file),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    return env, home
+
+
+def run_training_dag(ctx: RunContext, conf: dict[str, Any], label: str) -> dict[str, Any]:
+    """Run the training DAG with ``dag.test(conf)`` in a child process; its final and task states."""
+    import subprocess
+
+    from rehearsal.airflow_runner import RESULT_PREFIX
+
+    env, home = _airflow_env(ctx)
+    log = home / f"{label}.log"
+    with log.open("wb") as sink:
+        child = ctx.spawn(
+            [sys.executable, "-m", "rehearsal.airflow_runner", TRAINING_DAG, json.dumps(conf)],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            env=env,
+            cwd=str(REPO),
+        )
+        try:
+            out, _ = child.communicate(timeout=DAG_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise TimeoutError(
+                f"the training DAG did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
+            ) from None
+    text = out.decode(errors="replace")
+    with log.open("a") as sink_text:
+        sink_text.write(text)
+    lines = [line for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
+    if not lines:
+        tail = log.read_text(errors="replace")[-1500:]
+        raise RuntimeError(
+            f"the Airflow runner exited {child.returncode} without a result; log {log}: {tail}"
+        )
+    result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    result["log"] = str(log)
+    return result
+
+
+def _land_batch(ctx: RunContext, frame: Any, name: str) -> str:
+    """Put a batch under ``landing/<dataset>/`` in the raw bucket (where the training DAG looks)."""
+    bucket = str(_outputs(ctx)["rawBucket"])
+    key = f"landing/{MODEL}/{name}"
+    _emu(ctx).client("s3").put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
+    return f"s3://{bucket}/{key}"
+
+
+def _training_evidence(ctx: RunContext, result: dict[str, Any], before: set[str]) -> Evidence:
+    sm = _emu(ctx).client("sagemaker")
+    new = [p for p in _packages(ctx) if p["ModelPackageArn"] not in before]
+    evidence: Evidence = {
+        "dag_state": result.get("state"),
+        "tasks": result.get("tasks", {}),
+        "dag_log": result.get("log"),
+        "new_packages": [p["ModelPackageArn"] for p in new],
+    }
+    if result.get("errors"):
+        evidence["import_errors"] = result["errors"]
+    if new:
+        package = sm.describe_model_package(ModelPackageName=new[-1]["ModelPackageArn"])
+        data_url = package["InferenceSpecification"]["Containers"][0].get("ModelDataUrl", "")
+        run_id = data_url.split("/")[-3] if data_url.count("/") >= 3 else ""
+        evidence.update(
+            package_arn=package["ModelPackageArn"],
+            approval=package["ModelApprovalStatus"],
+            model_data_url=data_url,
+            training_job=run_id,
+        )
+        try:
+            job = sm.describe_training_job(TrainingJobName=run_id)
+            evidence["training_status"] = job["TrainingJobStatus"]
+            evidence["training_metrics"] = {
+                m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])
+            }
+        except Exception as exc:
+            evidence["training_status"] = f"not found: {exc}"
+    return evidence
+
+
+def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
+    """The DAG succeeded, a new package is Approved in churn's group, its training job Completed."""
+    if evidence["dag_state"] != "success":
+        failed = {t: s for t, s in evidence["tasks"].items() if s not in ("success", "skipped")}
+        skipped = [t for t, s in evidence["tasks"].items() if s == "skipped"]
+        detail = evidence.get("import_errors") or failed or f"skipped: {skipped}"
+        return f"the training DAG ended {evidence['dag_state']}: {detail}; log {evidence['dag_log']}"
+    skipped = [t for t, s in evidence["tasks"].items() if s != "success"]
+    if skipped:
+        return f"the training DAG did not run every task (the gate stopped it?): {skipped}"
+    if not evidence["new_packages"]:
+        return f"the training DAG registered no package in {_group(ctx)}"
+    package = _emu(ctx).client("sagemaker").describe_model_package(ModelPackageName=evidence["package_arn"])
+    if package["ModelApprovalStatus"] != "Approved":
+        return f"{evidence['package_arn']} is {package['ModelApprovalStatus']}, not Approved"
+    if evidence.get("training_status") != "Completed":
+        return f"training job {evidence.get('training_job')} is {evidence.get('training_status')}"
+    return None
+
+
+def train(ctx: RunContext) -> Evidence:
+    """Land the data and run the churn training DAG end to end in real Airflow."""
+    import pandas as pd
+
+    path = Path(ctx.values["data_file"])
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    uri = _land_batch(ctx, frame, f"batch-1{path.suffix if path.suffix == '.csv' else '.csv'}")
+    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    before = {p["ModelPackageArn"] for p in _packages(ctx)}
+    result = run_training_dag(ctx, {"batch_uri": uri, "ingest_date": day}, "training-1")
+    evidence = _training_evidence(ctx, result, before)
+    evidence["batch_uri"] = uri
+    if evidence.get("package_arn"):
+        ctx.values.setdefault("packages", []).append(evidence["package_arn"])
+        ctx.event("register", "model 1 trained and approved", package=evidence["package_arn"])
+    return evidence
+
+
+# --- deploy the approved package ----------------------------------------------------------------
+
+
+def _deploy_package(ctx: RunContext, arn: str) -> Any:
+    from rehearsal.deploy import deploy
+
+    assert ctx.deployment is not None
+    result = deploy(
+        _emu(ctx),
+        stack="dev",
+        config_overrides=endpoint_overrides(arn),
+        previous=ctx.deployment.state,
+        out_dir=ctx.out / "stack",
+    )
+    ctx.deployment = result
+    return result
+
+
+def _serving(ctx: RunContext, endpoint: str) -> dict[str, Any]:
+    """What the endpoint serves now: live config, status, and the package of each variant's model."""
+    sm = _emu(ctx).client("sagemaker")
+    desc = sm.describe_endpoint(EndpointName=endpoint)
+    config = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
+    variants = {}
+    for variant in config["ProductionVariants"]:
+        model = sm.describe_model(ModelName=variant["ModelName"])
+        container = model.get("PrimaryContainer") or model["Containers"][0]
+        variants[variant["VariantName"]] = {
+            "model": variant["ModelName"],
+            "package": container.get("ModelPackageName"),
+        }
+    return {"status": desc["EndpointStatus"], "config": desc["EndpointConfigName"], "variants": variants}
+
+
+def deploy_model(ctx: RunContext) -> Evidence:
+    """Re-run the stack deploy with the approved package, as the promotion pipeline's deploy does.
+
+    The delivery pipeline's deploy action is a CodeBuild ``pulumi up`` of the repository; the
+    rehearsal's equivalent is this same stack deploy, so it is called directly.
+    """
+    arn = ctx.values["packages"][-1]
+    started = time.monotonic()
+    result = _deploy_package(ctx, arn)
+    endpoint = str(result.outputs["endpointName"])
+    ctx.values["endpoint"] = endpoint
+    serving = _serving(ctx, endpoint)
+    ctx.event("deploy", "model 1 deployed", package=arn, weights={"model 1": 1.0})
+    sm = _emu(ctx).client("sagemaker")
+    package = sm.describe_model_package(ModelPackageName=arn)
+    return {
+        "package_arn": arn,
+        "endpoint": endpoint,
+        "deploy_s": round(time.monotonic() - started, 2),
+        "calls": sorted({c.operation for c in result.calls if c.service == "sagemaker"}),
+        "model_data_url": package["InferenceSpecification"]["Containers"][0].get("ModelDataUrl"),
+        "timeline": _hosting(ctx).timeline(endpoint),
+        **serving,
+    }
+
+
+def check_deploy_model(evidence: Evidence, ctx: RunContext) -> str | None:
+    """The endpoint is InService, its variants serve the package, started from its artifact."""
+    serving = _serving(ctx, evidence["endpoint"])
+    if serving["status"] != "InService":
+        return f"endpoint {evidence['endpoint']} is {serving['status']}"
+    packages = {v["package"] for v in serving["variants"].values()}
+    if packages != {evidence["package_arn"]}:
+        return f"the endpoint serves {packages}, not {evidence['package_arn']}"
+    events = [e["event"] for e in evidence["timeline"]]
+    if "in-service" not in events:
+        return f"the hosting timeline never shows the endpoint in service: {events}"
+    bucket, _, key = str(evidence["model_data_url"]).removeprefix("s3://").partition("/")
+    _emu(ctx).client("s3").head_object(Bucket=bucket, Key=key)
+    return None
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def held_out_rows(ctx: RunContext, count: int = 200) -> list[str]:
+    """CSV lines (model inputs in the model's order) of the test split the feature job wrote."""
+    import pandas as pd
+
+    emu = _emu(ctx)
+    bucket = str(_outputs(ctx)["featuresBucket"])
+    s3 = emu.client("s3")
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".parquet")
+    ]
+    if not keys:
+        raise RuntimeError(f"no feature Parquet in s3://{bucket}: the feature job wrote nothing")
+    frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    frame = pd.concat(frames, ignore_index=True)
+    if "__split__" in frame.columns:
+        frame = frame[frame["__split__"] == "test"]
+    from pipelines.contract import load_contract
+
+    contract = load_contract(ctx.options.contract if ctx.options.contract else MODEL)
+    rows: Any = frame[contract.feature_names]
+    rows = rows.head(count)
+    return rows.to_csv(index=False, header=False).strip().splitlines()
+
+
+@dataclass
+class Traffic:
+    """Invocations sent by :func:`send`: successes (parsed predictions) and errors."""
+
+    ok: int = 0
+    errors: int = 0
+    unparsed: int = 0
+    predictions: list[Any] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+
+def send(ctx: RunContext, endpoint: str, rows: list[str], traffic: Traffic, batch: int = 5) -> None:
+    """Invoke the endpoint with ``rows`` (``batch`` rows per request); count and parse the answers."""
+    runtime = _emu(ctx).client("sagemaker-runtime")
+    for start in range(0, len(rows), batch):
+        body = "\n".join(rows[start : start + batch])
+        try:
+            response = runtime.invoke_endpoint(
+                EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=body.encode()
+            )
+        except Exception as exc:
+            traffic.errors += 1
+            if len(traffic.error_samples) < 3:
+                traffic.error_samples.append(str(exc)[:300])
+            continue
+        try:
+            parsed = json.loads(response["Body"].read())
+        except ValueError:
+            traffic.unparsed += 1
+            continue
+        traffic.ok += 1
+        if len(traffic.predictions) < 3:
+            traffic.predictions.append(parsed)
+
+
+class TrafficLoop:
+    """Send held-out rows to the endpoint from a thread until stopped (traffic during a bake)."""
+
+    def __init__(self, ctx: RunContext, endpoint: str, rows: list[str]) -> None:
+        self.traffic = Traffic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(ctx, endpoint, rows), daemon=True)
+
+    def _loop(self, ctx: RunContext, endpoint: str, rows: list[str]) -> None:
+        while not self._stop.is_set():
+            send(ctx, endpoint, rows[:20], self.traffic)
+            time.sleep(0.05)
+
+    def __enter__(self) -> TrafficLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _capture_objects(ctx: RunContext) -> list[str]:
+    bucket = str(_outputs(ctx)["captureBucket"])
+    s3 = _emu(ctx).client("s3")
+    return [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".jsonl")
+    ]
+
+
+def serve(ctx: RunContext) -> Evidence:
+    """Send held-out rows through InvokeEndpoint and read the predictions back."""
+    endpoint = ctx.values["endpoint"]
+    rows = held_out_rows(ctx)
+    ctx.values["rows"] = rows
+    traffic = Traffic()
+    started = time.monotonic()
+    send(ctx, endpoint, rows, traffic)
+    _hosting(ctx).flush_capture()
+    captured = _capture_objects(ctx)
+    return {
+        "endpoint": endpoint,
+        "rows_sent": len(rows),
+        "requests_ok": traffic.ok,
+        "requests_failed": traffic.errors,
+        "responses_unparsed": traffic.unparsed,
+        "errors": traffic.error_samples,
+        "sample_predictions": traffic.predictions[:2],
+        "seconds": round(time.monotonic() - started, 2),
+        "capture_files": len(captured),
+        "capture_sample": captured[:3],
+    }
+
+
+def check_serve(evidence: Evidence, ctx: RunContext) -> str | None:
+    """Every response parsed, none failed, and capture files exist in the capture bucket."""
+    if evidence["requests_ok"] == 0:
+        return f"no invocation succeeded: {evidence['errors']}"
+    if evidence["requests_failed"] or evidence["responses_unparsed"]:
+        return f"{evidence['requests_failed']} failed, {evidence['responses_unparsed']} unparsable: {evidence['errors']}"
+    if not _capture_objects(ctx):
+        return f"no capture file in s3://{_outputs(ctx)['captureBucket']}"
+    return None
+
+
+# --- canary -------------------------------------------------------------------------------------
+
+
+def canary(ctx: RunContext) -> Evidence:
+    """Train a second model on a new batch (a second DAG run), promote it, deploy it with CANARY."""
+    from pipelines.synthetic import generate
+
+    frame = generate(MODEL, rows=ctx.options.rows, seed=ctx.options.seed + 1)
+    uri = _land_batch(ctx, frame, "batch-2.csv")
+    before = {p["ModelPackageArn"] for p in _packages(ctx)}
+    result = run_training_dag(
+        ctx, {"batch_uri": uri, "ingest_date": datetime.now(UTC).strftime("%Y-%m-%d")}, "training-2"
+    )
+    training = _training_evidence(ctx, result, before)
+    problem = check_training(training, ctx)
+    if problem:
+        raise RuntimeError(f"second training: {problem}")
+    arn = training["package_arn"]
+    ctx.values["packages"].append(arn)
+    endpoint = ctx.values["endpoint"]
+    previous = _serving(ctx, endpoint)
+    ctx.event("deploy", "canary update started", package=arn, weights={"model 1": 0.8, "model 2": 0.2})
+    with TrafficLoop(ctx, endpoint, ctx.values["rows"]) as loop:
+        _deploy_package(ctx, arn)
+    timeline = _hosting(ctx).timeline(endpoint)
+    shares = [
+        round(e["weights"].get("green", {}).get("share", 0.0), 3)
+        for e in timeline
+        if e["event"] == "traffic-shifted"
+    ]
+    ctx.event("traffic", "canary completed", weights={"model 2": 1.0})
+    return {
+        "package_arn": arn,
+        "training": {k: training[k] for k in ("training_job", "training_status", "training_metrics")},
+        "previous_config": previous["config"],
+        "observed_green_shares": shares,
+        "traffic_ok": loop.traffic.ok,
+        "traffic_errors": loop.traffic.errors,
+        "timeline": timeline,
+        **_serving(ctx, endpoint),
+    }
+
+
+def check_canary(evidence: Evidence, ctx: RunContext) -> str | None:
+    """The timeline shows the canary share, then full traffic; the new package serves everything."""
+    shares = evidence["observed_green_shares"]
+    if not shares or abs(shares[0] - 0.2) > 0.01:
+        return f"the first traffic shift was not the 20% canary: {shares}"
+    if shares[-1] != 1.0:
+        return f"traffic never went fully to the new package: {shares}"
+    events = [e["event"] for e in evidence["timeline"]]
+    if "update-completed" not in events:
+        return f"the update did not complete: {events}"
+    serving = _serving(ctx, ctx.values["endpoint"])
+    packages = {v["package"] for v in serving["variants"].values()}
+    if packages != {evidence["package_arn"]} or serving["config"] == evidence["previous_config"]:
+        return f"the endpoint serves {packages} on {serving['config']}, not the canary's package"
+    if evidence["traffic_errors"]:
+        return f"{evidence['traffic_errors']} invocations failed during the canary"
+    return None
+
+
+# --- rollback -----------------------------------------------------------------------------------
+
+_BROKEN_INFERENCE = '''"""A model that loads but fails under traffic: predict_fn raises (the rehearsal's bad model)."""
+
+
+def model_fn(model_dir):
+    return {"model_dir": model_dir}
+
+
+def input_fn(body, content_type):
+    return body
+
+
+def predict_fn(data, model):
+    raise RuntimeError("this model fails on every prediction (injected by the rehearsal)")
+
+
+def output_fn(prediction, accept):
+    return str(prediction), "text/plain"
+'''
+
+
+def register_broken_package(ctx: RunContext) -> str:
+    """Build a model.tar.gz whose inference code raises on predict; register and approve it."""
+    emu = _emu(ctx)
+    sm, s3 = emu.client("sagemaker"), emu.client("s3")
+    good = sm.describe_model_package(ModelPackageName=ctx.values["packages"][-1])
+    spec = good["InferenceSpecification"]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = _BROKEN_INFERENCE.encode()
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    bucket = str(_outputs(ctx)["artifactsBucket"])
+    key = f"models/{MODEL}/broken-{int(time.time())}/output/model.tar.gz"
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=buffer.getvalue(),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=str(_outputs(ctx)["mlKeyArn"]),
+    )
+    container = {**spec["Containers"][0], "ModelDataUrl": f"s3://{bucket}/{key}"}
+    container.pop("ModelDataETag", None)
+    arn = sm.create_model_package(
+        ModelPackageGroupName=_group(ctx),
+        ModelPackageDescription="rehearsal: a model that fails under traffic",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [container],
+            "SupportedContentTypes": spec["SupportedContentTypes"],
+            "SupportedResponseMIMETypes": spec["SupportedResponseMIMETypes"],
+        },
+    )["ModelPackageArn"]
+    sm.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="rehearsal"
+    )
+    return arn
+
+
+def rollback(ctx: RunContext) -> Evidence:
+    """Deploy a model that fails under traffic while traffic flows; the guardrail must roll it back."""
+    from rehearsal.deploy import GuardrailRollbackError
+
+    endpoint = ctx.values["endpoint"]
+    before = _serving(ctx, endpoint)
+    arn = register_broken_package(ctx)
+    ctx.event("deploy", "bad model update started", package=arn, weights={"model 2": 0.8, "bad model": 0.2})
+    deploy_error: str | None = None
+    rolled_back = False
+    alarms: Any = _emu(ctx).extension("cloudwatch-alarms")
+    history_start = len(alarms.history)
+    with TrafficLoop(ctx, endpoint, ctx.values["rows"]) as loop:
+        try:
+            _deploy_package(ctx, arn)
+        except GuardrailRollbackError as exc:
+            rolled_back, deploy_error = True, str(exc)
+            state = exc.state
+            if state is not None and ctx.deployment is not None:
+                ctx.deployment.state = state
+    after = _serving(ctx, endpoint)
+    check_traffic = Traffic()
+    send(ctx, endpoint, ctx.values["rows"][:20], check_traffic)
+    rollback_alarms = list(_outputs(ctx).get("endpointRollbackAlarmNames") or [])
+    transitions = [{**t.as_dict(), "at": t.time.isoformat()} for t in alarms.history[history_start:]]
+    fired = [t for t in transitions if t["to"] == "ALARM"]
+    for t in fired:
+        ctx.alarms_fired.append(t)
+        ctx.event("alarm", f"{t['alarm']} -> ALARM")
+    ctx.event("rollback", "guardrail rolled back", weights={"model 2": 1.0})
+    return {
+        "bad_package_arn": arn,
+        "deploy_raised_guardrail_rollback": rolled_back,
+        "deploy_error": deploy_error,
+        "rollback_alarms": rollback_alarms,
+        "alarm_transitions": transitions,
+        "traffic_during_update": {"ok": loop.traffic.ok, "errors": loop.traffic.errors},
+        "before": before,
+        "after": after,
+        "after_requests_ok": check_traffic.ok,
+        "after_requests_failed": check_traffic.errors,
+        "timeline": _hosting(ctx).timeline(endpoint),
+    }
+
+
+def check_rollback(evidence: Evidence, ctx: RunContext) -> str | None:
+    """A rollback alarm fired from the metrics, the deploy failed as rolled back, the previous package serves."""
+    if not evidence["deploy_raised_guardrail_rollback"]:
+        return "the deploy of the failing model did not raise GuardrailRollbackError"
+    fired = {t["alarm"] for t in evidence["alarm_transitions"] if t["to"] == "ALARM"}
+    if not fired & set(evidence["rollback_alarms"]):
+        return f"no rollback alarm ({evidence['rollback_alarms']}) went to ALARM; transitions: {evidence['alarm_transitions']}"
+    history = _emu(ctx).client("cloudwatch").describe_alarm_history(HistoryItemType="StateUpdate")
+    names = {h["AlarmName"] for h in history.get("AlarmHistoryItems", [])}
+    if not fired & names:
+        return "DescribeAlarmHistory does not show the rollback alarm's transition"
+    if evidence["traffic_during_update"]["errors"] == 0:
+        return (
+            "no invocation failed during the update: the alarm cannot have come from the bad model's metrics"
+        )
+    serving = _serving(ctx, ctx.values["endpoint"])
+    if serving["config"] != evidence["before"]["config"] or serving["status"] != "InService":
+        return f"the endpoint is {serving['status']} on {serving['config']}, not back on {evidence['before']['config']}"
+    if evidence["after_requests_failed"] or not evidence["after_requests_ok"]:
+        return f"the previous package does not serve after the rollback ({evidence['after_requests_failed']} failed)"
+    return None
+
+
+def deploy_dev(ctx: RunContext) -> Evidence:
+    """Deploy dev with :func:`endpoint_overrides` (no package yet, so no endpoint is declared)."""
+    from rehearsal.deploy import deploy
+
+    result = deploy(
+        _emu(ctx), stack="dev", config_overrides=endpoint_overrides(""), out_dir=ctx.out / "stack"
+    )
+    ctx.deployment = result
+    ctx.event("deploy", "dev stack deployed", created=len(result.changed()))
+    return {
+        "outputs_file": str(result.outputs_file),
+        "overrides": endpoint_overrides(""),
+        "created": len([c for c in result.changes if c.action == "create"]),
+        "recorded": len(result.recorded),
+        "recorded_types": result.unsupported_types,
+        "aws_calls": len(result.calls),
+        "raw_bucket": result.outputs.get("rawBucket"),
+        "model_package_group": result.outputs.get("modelPackageGroupName"),
+        "emr_virtual_cluster_id": result.outputs.get("emrVirtualClusterId"),
+    }
+
+
+# --- the stage list -----------------------------------------------------------------------------
+
+
+def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
+    """The rehearsal's stages in order: the one list to extend (drift and retrain come after rollback)."""
+    from rehearsal import stages as base
+
+    data_claim = (
+        "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
+    )
+
+    return [
+        Stage(
+            "emulator",
+            start_full_emulator,
+            "an empty AWS account answers on loopback, every extension installed",
+            check_full_emulator,
+        ),
+        Stage(
+            "deploy",
+            deploy_dev,
+            "the dev stack exists in the emulator; outputs are the settings",
+            base.check_deploy,
+        ),
+        Stage("data", base.prepare_data, data_claim, base.check_data),
+        Stage(
+            "ingest",
+            base.ingest,
+            "the batch is in the raw bucket, SSE-KMS with the lake key",
+            base.check_ingest,
+        ),
+        Stage("validate", base.validate, "the batch passes its contract and is curated", base.check_validate),
+        Stage(
+            "train",
+            train,
+            "the training DAG ran in Airflow: a package is Approved, its training job Completed",
+            check_training,
+        ),
+        Stage(
+            "deploy-model",
+            deploy_model,
+            "the endpoint is InService serving the approved package",
+            check_deploy_model,
+        ),
+        Stage(
+            "serve", serve, "held-out rows get parsable predictions; capture files are written", check_serve
+        ),
+        Stage("canary", canary, "a second model takes the 20% canary, then all traffic", check_canary),
+        Stage(
+            "rollback",
+            rollback,
+            "a failing model trips the rollback alarm; the previous model still serves",
+            check_rollback,
+        ),
+    ]
