@@ -245,11 +245,11 @@ def drift(ctx: RunContext) -> Evidence:
     clean_start, clean_end, clean_sent = window(False, ctx.options.seed + 101)
     weights = endpoint_weights(ctx, endpoint)
     ctx.event(
-        "traffic", f"{clean_sent} clean rows' predictions read back", endpoint=endpoint, weights=weights
+        "traffic", f"predictions read back for {clean_sent} clean rows", endpoint=endpoint, weights=weights
     )
     drift_start, drift_end, drift_sent = window(True, ctx.options.seed + 202)
     ctx.event(
-        "traffic", f"{drift_sent} drifted rows' predictions read back", endpoint=endpoint, weights=weights
+        "traffic", f"predictions read back for {drift_sent} drifted rows", endpoint=endpoint, weights=weights
     )
     captured = _capture_objects(ctx, capture_bucket, capture_prefix)
     if captured == 0:

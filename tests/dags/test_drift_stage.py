@@ -156,7 +156,7 @@ def test_drift_stage_detects_injected_drift_and_triggers_retraining(
     # the report draws the drift report the stage recorded, one plot per feature
     html = write_report(summary, ctx).read_text()
     assert html == render_report(summary, ctx)
-    assert "clean rows' predictions read back" in html  # the traffic event, with its weights
+    assert "predictions read back for 600 clean rows" in html  # the traffic event, with its weights
     assert "AllTraffic: 100%" in html
     assert f"{ENDPOINT}: " in html
     assert html.count('<section class="feature">') >= 3
