@@ -104,7 +104,12 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "test":
-        return _run([PY, "-m", "pytest", *rest])
+        # The suite holds multi-minute end-to-end tests (Spark, Airflow, the rehearsal): spread it over
+        # every core with pytest-xdist unless the caller chose (-n 0 runs it in one process).
+        workers = (
+            [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) else ["-n", "auto"]
+        )
+        return _run([PY, "-m", "pytest", *workers, *rest])
     if command == "lint":
         return _run([_tool("ruff"), "check", "."]) or _run([_tool("ruff"), "format", "--check", "."])
     if command == "typecheck":

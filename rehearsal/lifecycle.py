@@ -747,6 +747,7 @@ def deploy_dev(ctx: RunContext) -> Evidence:
 def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
     """The rehearsal's stages in order: the one list to extend (drift and retrain come after rollback)."""
     from rehearsal import stages as base
+    from rehearsal.monitoring_stage import drift_stage
 
     data_claim = (
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
@@ -795,4 +796,5 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             "a failing model trips the rollback alarm; the previous model still serves",
             check_rollback,
         ),
+        drift_stage(),
     ]

@@ -228,7 +228,7 @@ def drift(ctx: RunContext) -> Evidence:
     settings = load_dag_settings(DAGS_FOLDER)
     contract_name = ctx.values["contract"].name if "contract" in ctx.values else "churn"
     model = next((m for m in settings.models if m.model == contract_name), settings.models[0])
-    endpoint = ctx.values.get("serving_endpoint") or model.endpoint
+    endpoint = ctx.values.get("serving_endpoint") or ctx.values.get("endpoint") or model.endpoint
     traffic: TrafficSource = ctx.values.get("drift_traffic") or synthetic_traffic(ctx)
     rows = 600  # fewer rows make the clean control window look drifted (sampling noise vs the baseline)
     capture_bucket = outputs["captureBucket"]
