@@ -73,7 +73,7 @@ def test_layer_is_wired_to_the_foundation(each_stack: SynthResult) -> None:
     out = each_stack.outputs
     cluster = each_stack.of_type("aws:eks/cluster:Cluster")[0].inputs
     assert cluster["vpcConfig"]["subnetIds"] == out["privateSubnetIds"]
-    assert cluster["encryptionConfig"]["provider"]["keyArn"] == out["mlKeyArn"]
+    assert cluster["encryptionConfig"]["provider"]["keyArn"] == out["computeKeyArn"] != out["mlKeyArn"]
     for group in each_stack.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert group.inputs["subnetIds"] == out["privateSubnetIds"]
         assert not set(group.inputs["subnetIds"]) & set(out["publicSubnetIds"])
