@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
+from platform_contract.versions import EKS_DEFAULT_KUBERNETES_VERSION, EKS_MIN_KUBERNETES_VERSION
 from stacks.config.base import _Section
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
@@ -37,12 +38,8 @@ if TYPE_CHECKING:  # component args are built lazily in to_args(): importing thi
     from components.spark import SparkOnEksArgs
     from components.studio import EmrStudioArgs
 
-MIN_KUBERNETES_VERSION = (1, 34)
-"""Oldest Kubernetes minor accepted: the oldest still in EKS *standard* support when this was written
-(1.34 until 2 Dec 2026, 1.35 until 27 Mar 2027). The cluster's upgrade policy is ``STANDARD`` (no
-extended-support charge), so an older minor would be upgraded by EKS under the stack. Raise it as
-versions leave standard support; see CKV_AWS_339 and
-https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html"""
+MIN_KUBERNETES_VERSION = EKS_MIN_KUBERNETES_VERSION
+"""Oldest Kubernetes minor accepted (see :data:`platform_contract.versions.EKS_MIN_KUBERNETES_VERSION`)."""
 
 LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "capture")
 """Bucket roles of the data lake a Spark job class may be granted prefixes in."""
@@ -166,7 +163,9 @@ def _default_node_groups() -> list[NodeGroupConfig]:
 class ClusterConfig(_Section):
     """The EKS cluster: version, API endpoint exposure, administrators and node groups."""
 
-    kubernetes_version: str = Field(default="1.35", description="Kubernetes minor version, e.g. `1.35`.")
+    kubernetes_version: str = Field(
+        default=EKS_DEFAULT_KUBERNETES_VERSION, description="Kubernetes minor version, e.g. `1.35`."
+    )
     bootstrap: bool = Field(
         default=False,
         description="First-deploy phase: open the public API endpoint to `publicAccessCidrs` only, so a "

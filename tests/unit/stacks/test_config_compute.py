@@ -75,9 +75,9 @@ def test_section_models_import_first_without_a_cycle() -> None:
             "not an IPv4 network",
         ),
         (
-            {"cluster": {"kubernetesVersion": "1.33"}},
+            {"cluster": {"kubernetesVersion": "1.34"}},
             "mlops-platform:cluster.kubernetesVersion",
-            "older than 1.34",
+            "older than 1.35",
         ),
         ({"cluster": {"kubernetesVersion": 1.3}}, "mlops-platform:cluster.kubernetesVersion", "valid string"),
         (
