@@ -62,6 +62,9 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
             results_key_arn=encryption.key_arn("ml"),
             expected_bucket_owner=foundation.account_id,
             force_destroy=config.data_protection.force_destroy_buckets,
+            catalog_key_arn=encryption.key_arn("datalake")
+            if config.analytics.catalog_encryption_owned(config.environment)
+            else None,
             tags=tags,
         ),
     )

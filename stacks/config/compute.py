@@ -531,6 +531,18 @@ class AnalyticsConfig(_Section):
         default=None,
         description="Dataset contract schema; without it only the capture table is catalogued.",
     )
+    owns_catalog_encryption: bool | None = Field(
+        default=None,
+        description="This stack owns the account's Glue Data Catalog encryption settings (catalog and "
+        "connection passwords encrypted with the lake key). Account- and region-wide: set it in exactly one "
+        "stack per account and region. Default: true in prod, false elsewhere.",
+    )
+
+    def catalog_encryption_owned(self, environment: str) -> bool:
+        """Whether this stack manages the catalog encryption settings (config, else prod only)."""
+        if self.owns_catalog_encryption is None:
+            return environment == "prod"
+        return self.owns_catalog_encryption
 
     @field_validator("bytes_scanned_cutoff_mb")
     @classmethod
@@ -558,6 +570,7 @@ class AnalyticsConfig(_Section):
         expected_bucket_owner: pulumi.Input[str],
         force_destroy: bool,
         tags: Mapping[str, str],
+        catalog_key_arn: pulumi.Input[str] | None = None,
     ) -> AnalyticsArgs:
         """The :class:`~components.analytics.AnalyticsArgs` of this section: database
         ``<prefix>_lake`` (``-`` -> ``_``) and workgroup ``<prefix>-analytics``."""
@@ -584,6 +597,7 @@ class AnalyticsConfig(_Section):
             capture_prefix=self.capture_s3_prefix,
             bytes_scanned_cutoff=self.bytes_scanned_cutoff_mb * 1024 * 1024,
             force_destroy=force_destroy,
+            catalog_key_arn=catalog_key_arn,
             tags=tags,
         )
 
