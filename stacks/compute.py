@@ -40,7 +40,7 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
         prefix,
         config.cluster.to_args(
             subnet_ids=network.private_subnet_ids,
-            vpc_id=network.vpc_id,
+            vpc_id=network.vpc_id if config.cluster.api_client_security_group else None,
             # Kubernetes secrets get the compute domain's own key (issue 12 item 21), not the ML key.
             secrets_key_arn=encryption.key_arn("compute"),
             log_key_arn=encryption.key_arn("logs"),

@@ -190,6 +190,11 @@ class ClusterConfig(_Section):
     node_groups: list[NodeGroupConfig] = Field(
         default_factory=_default_node_groups, description="Managed node groups."
     )
+    api_client_security_group: bool = Field(
+        default=False,
+        description="Create a security group the cluster admits on 443 (`clusterApiClientSecurityGroupId`) "
+        "for in-VPC deployers, which run every apply after the bootstrap phase (docs/first-deploy.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod

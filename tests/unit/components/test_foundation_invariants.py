@@ -361,6 +361,6 @@ def test_platform_security_groups_are_auto_named(each_stack: SynthResult) -> Non
         for s in each_stack.of_type("aws:ec2/securityGroup:SecurityGroup")
         if s.name.endswith(OWN_SECURITY_GROUPS)
     ]
-    assert {g.name.rsplit("-", 2)[-2] for g in groups} >= {"endpoints", "training", "clients"}
+    assert {g.name.rsplit("-", 2)[-2] for g in groups} >= {"endpoints", "training"}
     for group in groups:
         assert "name" not in group.inputs, f"{group.name} has the fixed name {group.inputs['name']!r}"

@@ -247,3 +247,13 @@ def test_catalog_encryption_owner_is_chosen_in_config() -> None:
     assert cfg.analytics.catalog_encryption_owned("dev") is True
     cfg = parse_config({**valid, "analytics": {"ownsCatalogEncryption": False}})
     assert cfg.analytics.catalog_encryption_owned("prod") is False
+
+
+@pytest.mark.parametrize(("stack", "created"), [("dev", False), ("staging", True), ("prod", True)])
+def test_in_vpc_deployer_security_group_per_stack(synth_stack, stack: str, created: bool) -> None:
+    # issue 12 item 1: after the bootstrap phase, applies run in the VPC through this group
+    out = synth_stack(stack).outputs
+    rules = synth_stack(stack).of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    api_rules = [r for r in rules if r.name.endswith("-api-from-clients")]
+    assert bool(out["clusterApiClientSecurityGroupId"]) is created
+    assert len(api_rules) == int(created)
