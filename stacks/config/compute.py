@@ -309,6 +309,9 @@ class ClusterConfig(_Section):
             endpoint_public_access=self.public_endpoint,
             public_access_cidrs=self.public_access_cidrs,
             admin_role_arns=self.admin_role_arns,
+            # EKS's automatic creator entry and an explicit entry for the same role collide
+            # (CreateAccessEntry: ResourceInUseException); with deployer roles listed, they get the entries.
+            bootstrap_creator_admin=not self.admin_role_arns,
             deletion_protection=deletion_protection,
             node_groups=[g.to_spec() for g in self.node_groups],
             vpc_id=vpc_id,

@@ -279,3 +279,12 @@ def test_bootstrap_validation_names_what_is_missing(cluster: dict[str, object], 
     problems = _problems(cluster=cluster)
     assert "mlops-platform:cluster" in problems
     assert rule in problems
+
+
+def test_listed_deployer_roles_replace_the_automatic_creator_entry() -> None:
+    admin = "arn:aws:iam::123456789012:role/mlops-dev-pulumi-deployer"
+    common = {"subnet_ids": ["a", "b"], "secrets_key_arn": "k", "log_key_arn": "l", "region": "us-east-1"}
+    common |= {"log_retention_days": 30, "deletion_protection": False, "tags": {}}
+    listed = parse_config({**VALID, "cluster": {"adminRoleArns": [admin]}}).cluster.to_args(**common)
+    assert listed.bootstrap_creator_admin is False
+    assert parse_config(VALID).cluster.to_args(**common).bootstrap_creator_admin is True
