@@ -113,6 +113,12 @@ class AnalyticsArgs:
     """First date partition projection enumerates (``YYYY-MM-DD``)."""
     force_destroy: bool = False
     """Let ``pulumi destroy`` delete the workgroup with its saved queries (dev)."""
+    catalog_key_arn: pulumi.Input[str] | None = None
+    """If set, this stack owns the account's Glue Data Catalog encryption settings: catalog metadata and
+    connection passwords are encrypted with this key (the lake key). The settings are one per account and
+    region, so exactly one stack there may set it; every principal reading the catalog then needs
+    ``kms:Decrypt`` on the key.
+    https://docs.aws.amazon.com/glue/latest/dg/encrypt-glue-data-catalog.html"""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -238,6 +244,24 @@ class Analytics(pulumi.ComponentResource):
                 opts=child_opts(self),
             )
             self.named_query_ids[query_name] = query.id
+
+        if args.catalog_key_arn is not None:
+            # Account- and region-wide: deleting this resource does not decrypt the catalog, it only stops
+            # Pulumi from managing the settings.
+            aws.glue.DataCatalogEncryptionSettings(
+                f"{name}-catalog-encryption",
+                data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
+                    encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
+                        catalog_encryption_mode="SSE-KMS",
+                        sse_aws_kms_key_id=args.catalog_key_arn,
+                    ),
+                    connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
+                        return_connection_password_encrypted=True,
+                        aws_kms_key_id=args.catalog_key_arn,
+                    ),
+                ),
+                opts=child_opts(self),
+            )
 
         self.database_name = db
         self.workgroup_name = workgroup.name

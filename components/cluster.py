@@ -73,6 +73,12 @@ class NodeGroupSpec:
     """Kubernetes node labels."""
     taints: Sequence[Taint] = ()
     """Kubernetes node taints."""
+    imds_hop_limit: Literal[1, 2] = 1
+    """Instance metadata (IMDSv2) response hop limit. 1 (default) keeps pods, one network hop further
+    than the node, away from the node role's credentials: pods use IRSA. 2 only for a group whose pods
+    must read IMDS themselves (e.g. a controller without region/instance configuration).
+    https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html
+    (restrict access to the instance profile assigned to the worker node)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,10 +113,11 @@ class ClusterArgs:
     """
     deletion_protection: bool = False
     """Refuse ``DeleteCluster`` (prod)."""
-    node_imds_hop_limit: Literal[1, 2] = 2
-    """Instance metadata hop limit on nodes; 2 keeps IMDS reachable for add-on controllers that read it, 1
-    blocks pods from the node role entirely.
-    """
+    vpc_id: pulumi.Input[str] | None = None
+    """The cluster's VPC. When set, an *API clients* security group is created that the cluster security
+    group admits on 443: in-VPC deployers (the delivery builds) attach it to reach the private endpoint
+    once the bootstrap phase has closed the public one (docs/first-deploy.md).
+    https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html"""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -140,6 +147,8 @@ class ClusterArgs:
                 raise ValueError(
                     f"ClusterArgs.node_groups[{g.name!r}]: need 0 <= min_size <= desired_size <= max_size"
                 )
+            if g.imds_hop_limit not in (1, 2):
+                raise ValueError(f"ClusterArgs.node_groups[{g.name!r}].imds_hop_limit must be 1 or 2")
             if not g.instance_types:
                 raise ValueError(f"ClusterArgs.node_groups[{g.name!r}].instance_types is empty")
 
@@ -227,7 +236,7 @@ class Cluster(pulumi.ComponentResource):
     Outputs:
         cluster_name, cluster_arn, endpoint, certificate_authority_data, oidc_issuer_url,
         oidc_provider_arn, kubeconfig (secret), node_role_arn, cluster_security_group_id,
-        log_group_name.
+        api_client_security_group_id (None without ``vpc_id``), log_group_name.
     """
 
     cluster_name: pulumi.Output[str]
@@ -239,6 +248,7 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
+    api_client_security_group_id: pulumi.Output[str] | None
     log_group_name: pulumi.Output[str]
     provider: k8s.Provider
     """A ``pulumi_kubernetes`` provider for this cluster (a handle, not an output)."""
@@ -436,6 +446,9 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_security_group_id = cluster.vpc_config.apply(
             lambda vpc: str(_field(vpc, "cluster_security_group_id") or "")
         )
+        self.api_client_security_group_id = None
+        if args.vpc_id is not None:
+            self.api_client_security_group_id = self._api_clients(name, args, tags)
         self.log_group_name = log_group.name
         self.register_outputs(
             {
@@ -448,9 +461,47 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
                 "node_role_arn": self.node_role_arn,
                 "cluster_security_group_id": self.cluster_security_group_id,
+                "api_client_security_group_id": self.api_client_security_group_id,
                 "log_group_name": self.log_group_name,
             }
         )
+
+    def _api_clients(self, name: str, args: ClusterArgs, tags: Mapping[str, str]) -> pulumi.Output[str]:
+        """A security group for in-VPC API clients, admitted by the cluster security group on 443.
+
+        EKS's cluster security group admits only itself by default, so a build in the private subnets
+        cannot reach the private endpoint without such a rule.
+        https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html (accessing a private-only
+        API server)"""
+        assert args.vpc_id is not None
+        clients = aws.ec2.SecurityGroup(
+            f"{name}-api-clients-sg",
+            vpc_id=args.vpc_id,
+            description=f"Clients of the {name} Kubernetes API (in-VPC deployers): HTTPS to the API only",
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to the EKS API endpoint",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    security_groups=[self.cluster_security_group_id],
+                )
+            ],
+            tags={**tags, "Name": f"{name}-api-clients"},
+            opts=child_opts(self),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-from-clients",
+            security_group_id=self.cluster_security_group_id,
+            referenced_security_group_id=clients.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="Kubernetes API from the in-VPC deployers",
+            tags=dict(tags),
+            opts=child_opts(self),
+        )
+        return clients.id
 
     def _irsa_role(
         self,
@@ -516,7 +567,7 @@ class Cluster(pulumi.ComponentResource):
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
-                http_put_response_hop_limit=args.node_imds_hop_limit,
+                http_put_response_hop_limit=spec.imds_hop_limit,
             ),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(

@@ -56,7 +56,10 @@ class KeySpec:
 
 
 def default_key_specs() -> tuple[KeySpec, ...]:
-    """The platform's three domains: lake data, logs, and ML artifacts/endpoints."""
+    """The platform's four domains: lake data, logs, ML artifacts/endpoints, and compute (EKS secrets).
+
+    Compute has its own key so that a grant on the ML key (SageMaker, MWAA, CI, SNS) never also opens the
+    cluster's envelope-encrypted Kubernetes secrets, and either key can be rotated or disabled alone."""
     return (
         KeySpec(
             domain="datalake",
@@ -75,6 +78,10 @@ def default_key_specs() -> tuple[KeySpec, ...]:
         KeySpec(
             domain="ml",
             description="ML artifacts, model data, endpoint storage and data capture",
+        ),
+        KeySpec(
+            domain="compute",
+            description="Envelope encryption of the EKS cluster's Kubernetes secrets",
         ),
     )
 
@@ -110,7 +117,7 @@ class EncryptionArgs:
         domains = [k.domain for k in self.keys]
         if len(set(domains)) != len(domains):
             raise ValueError(f"EncryptionArgs.keys: duplicate domains in {domains}")
-        for required in ("datalake", "logs", "ml"):
+        for required in ("datalake", "logs", "ml", "compute"):
             if required not in domains:
                 raise ValueError(f"EncryptionArgs.keys: the platform needs a {required!r} key")
         unknown = sorted(set(self.extra_service_grants) - set(domains))

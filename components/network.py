@@ -50,6 +50,9 @@ class NetworkArgs:
     """Retention of the flow-log log group."""
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """``ALL``, ``ACCEPT`` or ``REJECT``."""
+    training_internet_egress: bool = True
+    """Let training jobs reach HTTPS on the internet through the NAT (pip installs a job's
+    ``requirements.txt``); False keeps them to S3 and the VPC endpoints only."""
 
     def __post_init__(self) -> None:
         if len(self.availability_zones) < 2:
@@ -91,7 +94,7 @@ class Network(pulumi.ComponentResource):
 
     Outputs:
         vpc_id, vpc_cidr, private_subnet_ids, public_subnet_ids, endpoint_security_group_id,
-        flow_log_group_name, nat_gateway_ids.
+        training_security_group_id, flow_log_group_name, nat_gateway_ids.
     """
 
     vpc_id: pulumi.Output[str]
@@ -100,6 +103,7 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
     endpoint_security_group_id: pulumi.Output[str]
+    training_security_group_id: pulumi.Output[str]
     flow_log_group_name: pulumi.Output[str]
     nat_gateway_ids: list[pulumi.Output[str]]
 
@@ -234,6 +238,7 @@ class Network(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-endpoints"},
             opts=child_opts(self),
         )
+        training_sg = self._training_security_group(name, args, vpc.id, endpoint_sg.id, tags)
         aws.ec2.VpcEndpoint(
             f"{name}-s3-gateway",
             vpc_id=vpc.id,
@@ -320,6 +325,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_route_table_ids = [rt.id for rt in private_rts]
         self.endpoint_security_group_id = endpoint_sg.id
+        self.training_security_group_id = training_sg.id
         self.flow_log_group_name = flow_log_group.name
         self.nat_gateway_ids = [n.id for n in nats]
         self.register_outputs(
@@ -330,7 +336,63 @@ class Network(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_route_table_ids": self.private_route_table_ids,
                 "endpoint_security_group_id": self.endpoint_security_group_id,
+                "training_security_group_id": self.training_security_group_id,
                 "flow_log_group_name": self.flow_log_group_name,
                 "nat_gateway_ids": self.nat_gateway_ids,
             }
+        )
+
+    def _training_security_group(
+        self,
+        name: str,
+        args: NetworkArgs,
+        vpc_id: pulumi.Input[str],
+        endpoint_sg_id: pulumi.Input[str],
+        tags: Mapping[str, str],
+    ) -> aws.ec2.SecurityGroup:
+        """The security group of SageMaker training and processing jobs: no ingress, HTTPS out.
+
+        A job in a VPC reaches S3 only through the gateway endpoint and the other AWS APIs only through
+        the interface endpoints, so its security group must allow that egress (the endpoints' own group
+        allows none, and a group with no egress rule blocks all outbound traffic). Egress: HTTPS to the
+        regional S3 prefix list and to the interface endpoints' security group; HTTPS to anywhere for
+        package indexes (pip) through the NAT. No ingress: distributed training between instances of one
+        job would need a self-referencing rule, which the platform's single-instance jobs do not use.
+        https://docs.aws.amazon.com/sagemaker/latest/dg/train-vpc.html
+        """
+        s3 = aws.ec2.get_prefix_list_output(
+            name=f"com.amazonaws.{args.region}.s3", opts=pulumi.InvokeOptions(parent=self)
+        )
+        internet = [
+            aws.ec2.SecurityGroupEgressArgs(
+                description="HTTPS to package indexes through the NAT gateway",
+                protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_blocks=["0.0.0.0/0"],
+            )
+        ]
+        return aws.ec2.SecurityGroup(
+            f"{name}-training-sg",
+            vpc_id=vpc_id,
+            description="SageMaker training/processing jobs: no ingress; HTTPS to S3, the VPC endpoints, NAT",
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to S3 (gateway endpoint prefix list)",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    prefix_list_ids=[s3.id],
+                ),
+                aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to the interface VPC endpoints",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    security_groups=[endpoint_sg_id],
+                ),
+                *(internet if args.training_internet_egress else []),
+            ],
+            tags={**tags, "Name": f"{name}-training"},
+            opts=child_opts(self),
         )

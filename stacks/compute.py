@@ -40,8 +40,9 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
         prefix,
         config.cluster.to_args(
             subnet_ids=network.private_subnet_ids,
-            # No dedicated compute key domain exists yet; the ML key covers the ML platform's compute.
-            secrets_key_arn=encryption.key_arn("ml"),
+            vpc_id=network.vpc_id if config.cluster.api_client_security_group else None,
+            # Kubernetes secrets get the compute domain's own key (issue 12 item 21), not the ML key.
+            secrets_key_arn=encryption.key_arn("compute"),
             log_key_arn=encryption.key_arn("logs"),
             region=region,
             log_retention_days=config.retention.log_days,
@@ -61,6 +62,9 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
             results_key_arn=encryption.key_arn("ml"),
             expected_bucket_owner=foundation.account_id,
             force_destroy=config.data_protection.force_destroy_buckets,
+            catalog_key_arn=encryption.key_arn("datalake")
+            if config.analytics.catalog_encryption_owned(config.environment)
+            else None,
             tags=tags,
         ),
     )

@@ -22,7 +22,7 @@ class Foundation:
     """What the foundation layer declared."""
 
     encryption: Encryption
-    """Customer-managed keys by domain (``datalake``, ``logs``, ``ml``)."""
+    """Customer-managed keys by domain (``datalake``, ``logs``, ``ml``, ``compute``)."""
     network: Network
     """The VPC, its subnets and endpoints."""
     datalake: DataLake

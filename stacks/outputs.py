@@ -77,6 +77,11 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
     StackOutput("logsKeyArn", "KMS key ARN for CloudWatch log groups.", lambda p: p.foundation.encryption.key_arn("logs")),
     StackOutput("mlKeyArn", "KMS key ARN for ML artifacts, endpoints and data capture.",
                 lambda p: p.foundation.encryption.key_arn("ml")),
+    StackOutput("computeKeyArn", "KMS key ARN for envelope encryption of the EKS cluster's Kubernetes secrets.",
+                lambda p: p.foundation.encryption.key_arn("compute")),
+    StackOutput("trainingSecurityGroupId", "Security group for SageMaker training/processing jobs' VpcConfig "
+                "(HTTPS egress to the S3 prefix list and the interface endpoints).",
+                lambda p: p.foundation.network.training_security_group_id),
     *_bucket("access-logs", "accessLogs", "S3 server access logs."),
     *_bucket("raw", "raw", "landed raw batches."),
     *_bucket("curated", "curated", "validated datasets."),
@@ -87,6 +92,9 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
     StackOutput("clusterName", "EKS cluster name.", lambda p: p.compute.cluster.cluster_name),
     StackOutput("clusterEndpoint", "EKS Kubernetes API endpoint (private unless cluster.endpointPublicAccess).",
                 lambda p: p.compute.cluster.endpoint),
+    StackOutput("clusterApiClientSecurityGroupId", "Security group the EKS cluster admits on 443: in-VPC deployers "
+                "attach it to reach the private API (docs/first-deploy.md).",
+                lambda p: p.compute.cluster.api_client_security_group_id),
     StackOutput("clusterOidcIssuerUrl", "OIDC issuer URL of the EKS cluster (IRSA).",
                 lambda p: p.compute.cluster.oidc_issuer_url),
     StackOutput("clusterOidcProviderArn", "IAM OIDC identity provider ARN of the EKS cluster (IRSA trust policies).",

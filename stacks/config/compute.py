@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
+from platform_contract.versions import EKS_DEFAULT_KUBERNETES_VERSION, EKS_MIN_KUBERNETES_VERSION
 from stacks.config.base import _Section
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
@@ -37,12 +38,8 @@ if TYPE_CHECKING:  # component args are built lazily in to_args(): importing thi
     from components.spark import SparkOnEksArgs
     from components.studio import EmrStudioArgs
 
-MIN_KUBERNETES_VERSION = (1, 34)
-"""Oldest Kubernetes minor accepted: the oldest still in EKS *standard* support when this was written
-(1.34 until 2 Dec 2026, 1.35 until 27 Mar 2027). The cluster's upgrade policy is ``STANDARD`` (no
-extended-support charge), so an older minor would be upgraded by EKS under the stack. Raise it as
-versions leave standard support; see CKV_AWS_339 and
-https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html"""
+MIN_KUBERNETES_VERSION = EKS_MIN_KUBERNETES_VERSION
+"""Oldest Kubernetes minor accepted (see :data:`platform_contract.versions.EKS_MIN_KUBERNETES_VERSION`)."""
 
 LAKE_BUCKETS = ("raw", "curated", "features", "artifacts", "capture")
 """Bucket roles of the data lake a Spark job class may be granted prefixes in."""
@@ -101,6 +98,11 @@ class NodeGroupConfig(_Section):
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
     taints: list[NodeTaintConfig] = Field(default_factory=list, description="Kubernetes node taints.")
+    imds_hop_limit: Literal[1, 2] = Field(
+        default=1,
+        description="IMDSv2 response hop limit of the nodes. 1 (default): pods cannot reach the node role "
+        "(they use IRSA); 2 only for a group whose pods must read instance metadata themselves.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -150,6 +152,7 @@ class NodeGroupConfig(_Section):
             ami_type=self.ami_type,
             labels=self.labels,
             taints=[Taint(key=t.key, value=t.value, effect=t.effect) for t in self.taints],
+            imds_hop_limit=self.imds_hop_limit,
         )
 
 
@@ -160,7 +163,15 @@ def _default_node_groups() -> list[NodeGroupConfig]:
 class ClusterConfig(_Section):
     """The EKS cluster: version, API endpoint exposure, administrators and node groups."""
 
-    kubernetes_version: str = Field(default="1.35", description="Kubernetes minor version, e.g. `1.35`.")
+    kubernetes_version: str = Field(
+        default=EKS_DEFAULT_KUBERNETES_VERSION, description="Kubernetes minor version, e.g. `1.35`."
+    )
+    bootstrap: bool = Field(
+        default=False,
+        description="First-deploy phase: open the public API endpoint to `publicAccessCidrs` only, so a "
+        "deployer outside the VPC can create the in-cluster objects; the next apply with `bootstrap: "
+        "false` closes it again (docs/first-deploy.md).",
+    )
     endpoint_public_access: bool = Field(
         default=False,
         description="Expose the Kubernetes API endpoint publicly (the private endpoint is always on). "
@@ -172,10 +183,17 @@ class ClusterConfig(_Section):
     )
     admin_role_arns: list[str] = Field(
         default_factory=list,
-        description="IAM role ARNs given cluster-admin through EKS access entries.",
+        description="IAM role ARNs given cluster-admin through EKS access entries: the deployer roles "
+        "(the workstation/CI role running `pulumi up` and the in-VPC delivery build role). Required "
+        "with `bootstrap: true`; see docs/first-deploy.md.",
     )
     node_groups: list[NodeGroupConfig] = Field(
         default_factory=_default_node_groups, description="Managed node groups."
+    )
+    api_client_security_group: bool = Field(
+        default=False,
+        description="Create a security group the cluster admits on 443 (`clusterApiClientSecurityGroupId`) "
+        "for in-VPC deployers, which run every apply after the bootstrap phase (docs/first-deploy.md).",
     )
 
     @model_validator(mode="before")
@@ -184,8 +202,10 @@ class ClusterConfig(_Section):
         # A public endpoint with no CIDR list must fail on `publicAccessCidrs` itself, so the key is
         # made explicit before field validation (a default is otherwise reported by field name).
         if isinstance(data, dict) and "publicAccessCidrs" not in data and "public_access_cidrs" not in data:
-            public = data.get("endpointPublicAccess", data.get("endpoint_public_access", False))
-            if public is True or str(public).lower() == "true":
+            flags = [
+                data.get(k, False) for k in ("endpointPublicAccess", "endpoint_public_access", "bootstrap")
+            ]
+            if any(flag is True or str(flag).lower() == "true" for flag in flags):
                 return {**data, "publicAccessCidrs": []}
         return data
 
@@ -203,10 +223,12 @@ class ClusterConfig(_Section):
     @field_validator("public_access_cidrs")
     @classmethod
     def _public_cidrs(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        public = bool(info.data.get("endpoint_public_access", False))
+        bootstrap = bool(info.data.get("bootstrap", False))
+        public = bool(info.data.get("endpoint_public_access", False)) or bootstrap
         if public and not value:
+            flag = "bootstrap" if bootstrap else "endpointPublicAccess"
             raise ValueError(
-                "endpointPublicAccess is true but no CIDRs are listed: name the public ranges allowed to "
+                f"{flag} is true but no CIDRs are listed: name the public ranges allowed to "
                 "reach the API (e.g. your office or VPN egress /32s), or set endpointPublicAccess to false"
             )
         if value and not public:
@@ -237,6 +259,21 @@ class ClusterConfig(_Section):
             raise ValueError(f"{bad} are not IAM role ARNs like arn:aws:iam::123456789012:role/name")
         return value
 
+    @model_validator(mode="after")
+    def _bootstrap_needs_deployers(self) -> ClusterConfig:
+        if self.bootstrap and not self.admin_role_arns:
+            raise ValueError(
+                "bootstrap is true but adminRoleArns is empty: list the deployer roles (the role running "
+                "`pulumi up` now and the in-VPC delivery build role that runs every later apply), or the "
+                "cluster cannot be administered once bootstrap is turned off (docs/first-deploy.md)"
+            )
+        return self
+
+    @property
+    def public_endpoint(self) -> bool:
+        """Whether the API endpoint is public (asked for, or opened for the bootstrap phase)."""
+        return self.endpoint_public_access or self.bootstrap
+
     @field_validator("node_groups")
     @classmethod
     def _node_groups(cls, value: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
@@ -257,6 +294,7 @@ class ClusterConfig(_Section):
         log_retention_days: int,
         deletion_protection: bool,
         tags: Mapping[str, str],
+        vpc_id: pulumi.Input[str] | None = None,
     ) -> ClusterArgs:
         """The :class:`~components.cluster.ClusterArgs` of this section, wired to the given inputs."""
         from components.cluster import ClusterArgs
@@ -268,11 +306,15 @@ class ClusterConfig(_Section):
             log_key_arn=log_key_arn,
             region=region,
             log_retention_days=log_retention_days,
-            endpoint_public_access=self.endpoint_public_access,
+            endpoint_public_access=self.public_endpoint,
             public_access_cidrs=self.public_access_cidrs,
             admin_role_arns=self.admin_role_arns,
+            # EKS's automatic creator entry and an explicit entry for the same role collide
+            # (CreateAccessEntry: ResourceInUseException); with deployer roles listed, they get the entries.
+            bootstrap_creator_admin=not self.admin_role_arns,
             deletion_protection=deletion_protection,
             node_groups=[g.to_spec() for g in self.node_groups],
+            vpc_id=vpc_id,
             tags=tags,
         )
 
@@ -497,6 +539,18 @@ class AnalyticsConfig(_Section):
         default=None,
         description="Dataset contract schema; without it only the capture table is catalogued.",
     )
+    owns_catalog_encryption: bool | None = Field(
+        default=None,
+        description="This stack owns the account's Glue Data Catalog encryption settings (catalog and "
+        "connection passwords encrypted with the lake key). Account- and region-wide: set it in exactly one "
+        "stack per account and region. Default: true in prod, false elsewhere.",
+    )
+
+    def catalog_encryption_owned(self, environment: str) -> bool:
+        """Whether this stack manages the catalog encryption settings (config, else prod only)."""
+        if self.owns_catalog_encryption is None:
+            return environment == "prod"
+        return self.owns_catalog_encryption
 
     @field_validator("bytes_scanned_cutoff_mb")
     @classmethod
@@ -524,6 +578,7 @@ class AnalyticsConfig(_Section):
         expected_bucket_owner: pulumi.Input[str],
         force_destroy: bool,
         tags: Mapping[str, str],
+        catalog_key_arn: pulumi.Input[str] | None = None,
     ) -> AnalyticsArgs:
         """The :class:`~components.analytics.AnalyticsArgs` of this section: database
         ``<prefix>_lake`` (``-`` -> ``_``) and workgroup ``<prefix>-analytics``."""
@@ -550,6 +605,7 @@ class AnalyticsConfig(_Section):
             capture_prefix=self.capture_s3_prefix,
             bytes_scanned_cutoff=self.bytes_scanned_cutoff_mb * 1024 * 1024,
             force_destroy=force_destroy,
+            catalog_key_arn=catalog_key_arn,
             tags=tags,
         )
 

@@ -173,7 +173,8 @@ def test_launch_templates_enforce_imdsv2_and_encrypted_root(result: SynthResult)
     assert set(templates) == {"mlops-test-system-lt", "mlops-test-spark-lt"}
     for t in templates.values():
         assert t["metadataOptions"]["httpTokens"] == "required"
-        assert t["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        # issue 12 item 14: pods use IRSA, so one hop (the node itself) by default
+        assert t["metadataOptions"]["httpPutResponseHopLimit"] == 1
         [root] = t["blockDeviceMappings"]
         assert root["deviceName"] == "/dev/xvda"
         assert root["ebs"]["encrypted"] == "true"
@@ -319,3 +320,41 @@ def test_build_kubeconfig_is_pure() -> None:
     text = build_kubeconfig("c", "https://e", "Q0E=", "eu-west-1")
     assert '"--region", "eu-west-1"' in text
     assert isinstance(pulumi.Output.secret("x"), pulumi.Output)
+
+
+def test_imds_hop_limit_two_only_where_a_group_asks(pulumi_mock: Callable[..., SynthResult]) -> None:
+    groups = [
+        NodeGroupSpec(name="system", instance_types=["m6i.large"]),
+        NodeGroupSpec(name="legacy", instance_types=["m6i.large"], imds_hop_limit=2),
+    ]
+    result = pulumi_mock(lambda: {"name": Cluster("hops", _args(node_groups=groups)).cluster_name})
+    hops = {
+        t.name: t.inputs["metadataOptions"]["httpPutResponseHopLimit"]
+        for t in result.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    }
+    assert hops == {"hops-system-lt": 1, "hops-legacy-lt": 2}
+
+
+def test_in_vpc_deployers_get_a_security_group_the_cluster_admits_on_443(
+    pulumi_mock: Callable[..., SynthResult],
+) -> None:
+    # issue 12 item 1: once bootstrap closes the public endpoint, later applies run inside the VPC and
+    # the EKS cluster security group admits only itself unless told otherwise.
+    def program() -> dict[str, Any]:
+        cluster = Cluster("vpc", _args(vpc_id="vpc-123"))
+        return {
+            "clients": cluster.api_client_security_group_id,
+            "cluster_sg": cluster.cluster_security_group_id,
+        }
+
+    result = pulumi_mock(program)
+    [clients] = [
+        s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup") if s.name == "vpc-api-clients-sg"
+    ]
+    [rule] = result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert rule.inputs["referencedSecurityGroupId"] == clients.outputs["id"] == result.outputs["clients"]
+    assert rule.inputs["securityGroupId"] == result.outputs["cluster_sg"]
+    assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
+    assert not clients.inputs.get("ingress")
+    without = pulumi_mock(lambda: {"c": Cluster("novpc", _args()).cluster_name})
+    assert not without.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")

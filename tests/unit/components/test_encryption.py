@@ -66,7 +66,7 @@ def test_unknown_domain_lookup_is_a_clear_error(pulumi_mock) -> None:
     def program() -> None:
         enc = Encryption("t", EncryptionArgs(name_prefix="p", region="us-east-1"))
         with pytest.raises(
-            KeyError, match=r"no KMS key for domain 'nope'; have \['datalake', 'logs', 'ml'\]"
+            KeyError, match=r"no KMS key for domain 'nope'; have \['compute', 'datalake', 'logs', 'ml'\]"
         ):
             enc.key_arn("nope")
 

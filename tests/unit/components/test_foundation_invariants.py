@@ -26,13 +26,32 @@ KEY_OF_ROLE = {
 
 def test_one_rotating_key_per_domain_with_alias(each_stack: SynthResult) -> None:
     keys = each_stack.of_type("aws:kms/key:Key")
-    assert {k.inputs["tags"]["data-domain"] for k in keys} == {"datalake", "logs", "ml"}
+    assert {k.inputs["tags"]["data-domain"] for k in keys} == {"datalake", "logs", "ml", "compute"}
     for key in keys:
         assert key.inputs["enableKeyRotation"] is True
         assert key.inputs.get("bypassPolicyLockoutSafetyCheck") in (False, None)
     aliases = {a.inputs["name"] for a in each_stack.of_type("aws:kms/alias:Alias")}
     env = each_stack.stack
-    assert aliases == {f"alias/mlops-{env}/datalake", f"alias/mlops-{env}/logs", f"alias/mlops-{env}/ml"}
+    assert aliases == {f"alias/mlops-{env}/{d}" for d in ("datalake", "logs", "ml", "compute")}
+
+
+def test_eks_secrets_use_the_compute_key_not_the_ml_key(each_stack: SynthResult) -> None:
+    # issue 12 item 21: the ML key is shared by SageMaker, MWAA, SNS, artifacts and CI
+    keys = {k.inputs["tags"]["data-domain"]: k.outputs["arn"] for k in each_stack.of_type("aws:kms/key:Key")}
+    [cluster] = each_stack.of_type("aws:eks/cluster:Cluster")
+    [config] = (
+        cluster.inputs["encryptionConfig"]
+        if isinstance(cluster.inputs["encryptionConfig"], list)
+        else [cluster.inputs["encryptionConfig"]]
+    )
+    assert config["provider"]["keyArn"] == keys["compute"]
+    [encryption_policy] = [
+        p
+        for p in each_stack.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("-cluster-encryption")
+    ]
+    assert keys["compute"] in encryption_policy.inputs["policy"]
+    assert keys["ml"] not in encryption_policy.inputs["policy"]
 
 
 def test_key_policies_grant_root_and_name_their_services(each_stack: SynthResult) -> None:
@@ -119,6 +138,38 @@ def test_endpoints_and_their_security_group(each_stack: SynthResult) -> None:
             assert e.inputs["securityGroupIds"] == [endpoint_sg.outputs["id"]]
             assert len(e.inputs["subnetIds"]) == len(each_stack.outputs["privateSubnetIds"])
             assert set(e.inputs["subnetIds"]) == set(each_stack.outputs["privateSubnetIds"])
+
+
+def test_training_jobs_get_their_own_security_group_with_https_egress(each_stack: SynthResult) -> None:
+    # issue 12 item 5: the endpoints' group has no egress, so a job using it reaches neither S3 nor APIs
+    groups = {s.name: s for s in each_stack.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    [training] = [s for n, s in groups.items() if n.endswith("-training-sg")]
+    [endpoint_sg] = [s for n, s in groups.items() if n.endswith("-endpoints-sg")]
+    assert not training.inputs.get("ingress")
+    egress = training.inputs["egress"]
+    assert all((e["protocol"], e["fromPort"], e["toPort"]) == ("tcp", 443, 443) for e in egress)
+    assert {"pl-63a5400a"} == {p for e in egress for p in e.get("prefixLists", e.get("prefixListIds", []))}
+    assert [endpoint_sg.outputs["id"]] in [e.get("securityGroups") for e in egress]
+    assert each_stack.outputs["trainingSecurityGroupId"] == training.outputs["id"]
+    assert each_stack.outputs["trainingSecurityGroupId"] != each_stack.outputs["endpointSecurityGroupId"]
+
+
+def test_training_security_group_can_stay_off_the_internet(pulumi_mock) -> None:
+    from components.network import Network, NetworkArgs
+
+    args = NetworkArgs(
+        cidr="10.0.0.0/16",
+        availability_zones=["us-east-1a", "us-east-1b"],
+        region="us-east-1",
+        flow_log_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs",
+        training_internet_egress=False,
+    )
+    result = pulumi_mock(lambda: {"sg": Network("n", args).training_security_group_id})
+    [training] = [
+        s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup") if s.name == "n-training-sg"
+    ]
+    assert all("cidrBlocks" not in e for e in training.inputs["egress"])
+    assert len(training.inputs["egress"]) == 2
 
 
 def test_default_security_group_has_no_rules(each_stack: SynthResult) -> None:
@@ -291,3 +342,25 @@ def test_every_child_is_parented_to_a_component(each_stack: SynthResult) -> None
     components = {r.urn for r in each_stack.resources if not r.custom}
     for r in each_stack.custom():
         assert r.parent in components, f"{r.type} {r.name} has parent {r.parent}"
+
+
+OWN_SECURITY_GROUPS = (
+    "-endpoints-sg",
+    "-training-sg",
+    "-api-clients-sg",
+    "-studio-engine-sg",
+    "-studio-workspace-sg",
+)
+
+
+def test_platform_security_groups_are_auto_named(each_stack: SynthResult) -> None:
+    # issue 12 item 22: a fixed GroupName collides when a replacement is created before the old one is
+    # deleted; without `name` Pulumi auto-names the group (random suffix), so replacement is safe.
+    groups = [
+        s
+        for s in each_stack.of_type("aws:ec2/securityGroup:SecurityGroup")
+        if s.name.endswith(OWN_SECURITY_GROUPS)
+    ]
+    assert {g.name.rsplit("-", 2)[-2] for g in groups} >= {"endpoints", "training"}
+    for group in groups:
+        assert "name" not in group.inputs, f"{group.name} has the fixed name {group.inputs['name']!r}"

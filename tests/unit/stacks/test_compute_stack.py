@@ -73,7 +73,7 @@ def test_layer_is_wired_to_the_foundation(each_stack: SynthResult) -> None:
     out = each_stack.outputs
     cluster = each_stack.of_type("aws:eks/cluster:Cluster")[0].inputs
     assert cluster["vpcConfig"]["subnetIds"] == out["privateSubnetIds"]
-    assert cluster["encryptionConfig"]["provider"]["keyArn"] == out["mlKeyArn"]
+    assert cluster["encryptionConfig"]["provider"]["keyArn"] == out["computeKeyArn"] != out["mlKeyArn"]
     for group in each_stack.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert group.inputs["subnetIds"] == out["privateSubnetIds"]
         assert not set(group.inputs["subnetIds"]) & set(out["publicSubnetIds"])
@@ -216,3 +216,44 @@ def test_reference_docs_cover_the_new_components() -> None:
     page = (ROOT / "docs" / "compute-and-analytics.md").read_text()
     for topic in ("IRSA", "StartJobRun", "emrVirtualClusterId", "Athena", "EMR Studio"):
         assert topic in page
+
+
+@pytest.mark.parametrize(("stack", "owned"), [("dev", False), ("staging", False), ("prod", True)])
+def test_glue_catalog_encryption_is_owned_by_prod_with_the_lake_key(
+    synth_stack, stack: str, owned: bool
+) -> None:
+    # issue 12 item 19: account-level settings, one owner per account and region (default: prod)
+    result = synth_stack(stack)
+    settings = result.of_type("aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings")
+    assert bool(settings) is owned
+    if owned:
+        [s] = settings
+        body = s.inputs["dataCatalogEncryptionSettings"]
+        lake_key = result.outputs["dataLakeKeyArn"]
+        assert body["encryptionAtRest"] == {"catalogEncryptionMode": "SSE-KMS", "sseAwsKmsKeyId": lake_key}
+        assert body["connectionPasswordEncryption"] == {
+            "returnConnectionPasswordEncrypted": True,
+            "awsKmsKeyId": lake_key,
+        }
+
+
+def test_catalog_encryption_owner_is_chosen_in_config() -> None:
+    from stacks.config import parse_config
+
+    valid = {"environment": "dev", "region": "us-east-1", "owner": "o", "costCenter": "c"}
+    assert parse_config(valid).analytics.catalog_encryption_owned("dev") is False
+    assert parse_config(valid).analytics.catalog_encryption_owned("prod") is True
+    cfg = parse_config({**valid, "analytics": {"ownsCatalogEncryption": True}})
+    assert cfg.analytics.catalog_encryption_owned("dev") is True
+    cfg = parse_config({**valid, "analytics": {"ownsCatalogEncryption": False}})
+    assert cfg.analytics.catalog_encryption_owned("prod") is False
+
+
+@pytest.mark.parametrize(("stack", "created"), [("dev", False), ("staging", True), ("prod", True)])
+def test_in_vpc_deployer_security_group_per_stack(synth_stack, stack: str, created: bool) -> None:
+    # issue 12 item 1: after the bootstrap phase, applies run in the VPC through this group
+    out = synth_stack(stack).outputs
+    rules = synth_stack(stack).of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    api_rules = [r for r in rules if r.name.endswith("-api-from-clients")]
+    assert bool(out["clusterApiClientSecurityGroupId"]) is created
+    assert len(api_rules) == int(created)

@@ -75,9 +75,9 @@ def test_section_models_import_first_without_a_cycle() -> None:
             "not an IPv4 network",
         ),
         (
-            {"cluster": {"kubernetesVersion": "1.33"}},
+            {"cluster": {"kubernetesVersion": "1.34"}},
             "mlops-platform:cluster.kubernetesVersion",
-            "older than 1.34",
+            "older than 1.35",
         ),
         ({"cluster": {"kubernetesVersion": 1.3}}, "mlops-platform:cluster.kubernetesVersion", "valid string"),
         (
@@ -229,3 +229,62 @@ def test_stack_files_parse_and_dev_is_smallest() -> None:
         assert cfg.analytics.dataset is not None
         assert cfg.analytics.dataset.name == "churn"
     assert dev.analytics.bytes_scanned_cutoff_mb <= prod.analytics.bytes_scanned_cutoff_mb
+
+
+def test_node_groups_default_to_imds_hop_limit_one_and_accept_two() -> None:
+    cfg = parse_config(
+        {**VALID, "cluster": {"nodeGroups": [{"name": "system"}, {"name": "legacy", "imdsHopLimit": 2}]}}
+    )
+    assert [g.to_spec().imds_hop_limit for g in cfg.cluster.node_groups] == [1, 2]
+    assert "imdsHopLimit" in _problems(cluster={"nodeGroups": [{"name": "system", "imdsHopLimit": 3}]})
+
+
+def test_bootstrap_opens_the_public_endpoint_to_the_listed_cidrs_only() -> None:
+    admin = "arn:aws:iam::123456789012:role/mlops-dev-pulumi-deployer"
+    cfg = parse_config(
+        {
+            **VALID,
+            "cluster": {
+                "bootstrap": True,
+                "publicAccessCidrs": ["198.51.100.7/32"],
+                "adminRoleArns": [admin],
+            },
+        }
+    )
+    assert cfg.cluster.public_endpoint is True
+    assert cfg.cluster.endpoint_public_access is False  # the steady state stays private
+    closed = parse_config({**VALID, "cluster": {"adminRoleArns": [admin]}})
+    assert closed.cluster.public_endpoint is False
+
+
+@pytest.mark.parametrize(
+    ("cluster", "rule"),
+    [
+        (
+            {"bootstrap": True, "adminRoleArns": ["arn:aws:iam::123456789012:role/d"]},
+            "bootstrap is true but no CIDRs",
+        ),
+        ({"bootstrap": True, "publicAccessCidrs": ["198.51.100.7/32"]}, "adminRoleArns is empty"),
+        (
+            {
+                "bootstrap": True,
+                "publicAccessCidrs": ["0.0.0.0/0"],
+                "adminRoleArns": ["arn:aws:iam::123456789012:role/d"],
+            },
+            "whole internet",
+        ),
+    ],
+)
+def test_bootstrap_validation_names_what_is_missing(cluster: dict[str, object], rule: str) -> None:
+    problems = _problems(cluster=cluster)
+    assert "mlops-platform:cluster" in problems
+    assert rule in problems
+
+
+def test_listed_deployer_roles_replace_the_automatic_creator_entry() -> None:
+    admin = "arn:aws:iam::123456789012:role/mlops-dev-pulumi-deployer"
+    common = {"subnet_ids": ["a", "b"], "secrets_key_arn": "k", "log_key_arn": "l", "region": "us-east-1"}
+    common |= {"log_retention_days": 30, "deletion_protection": False, "tags": {}}
+    listed = parse_config({**VALID, "cluster": {"adminRoleArns": [admin]}}).cluster.to_args(**common)
+    assert listed.bootstrap_creator_admin is False
+    assert parse_config(VALID).cluster.to_args(**common).bootstrap_creator_admin is True
