@@ -61,6 +61,7 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
             results_key_arn=encryption.key_arn("ml"),
             expected_bucket_owner=foundation.account_id,
             force_destroy=config.data_protection.force_destroy_buckets,
+            models=[(config.model_names(m), config.contract_schema(m)) for m in config.models],
             tags=tags,
         ),
     )
