@@ -245,3 +245,19 @@ def test_batch_model_has_no_endpoint_and_a_null_endpoint_name(pulumi_mock: Any) 
     ]
     assert result.outputs["models"]["housing"]["endpointName"] is None
     assert result.outputs["models"]["housing"]["modelPackageGroupName"] == "mlops-dev-housing"
+
+
+def test_promote_build_finds_the_packages_model_entry() -> None:
+    from stacks.config.promote_key import main
+
+    models = json.dumps([{"name": "churn"}, {"name": "my_dataset"}])
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-my-dataset/3"
+    assert main([arn, models]) == 0
+    from stacks.config.models import model_config_path
+
+    assert model_config_path(json.loads(models), "mlops-prod-my-dataset", "mlops-prod") == (
+        "models[1].endpoint.modelPackageArn"
+    )
+    with pytest.raises(ValueError, match="no model of the target stack's catalog"):
+        model_config_path(json.loads(models), "mlops-prod-sales", "mlops-prod")
+    assert main(["not-an-arn", models]) == 2
