@@ -218,7 +218,7 @@ class Analytics(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         db = database.name
-        self.tables: dict[str, TableNames] = {}
+        self.tables = {}
         for model in args.models:
             dataset, table = model.dataset, model.table_prefix
             curated = features = None
