@@ -85,6 +85,8 @@ class AirflowArgs:
     """
     model_package_group_names: Sequence[pulumi.Input[str]] = ()
     """Groups the DAGs register packages in."""
+    training_job_prefixes: Sequence[str] = ()
+    """Name prefixes of the models' training jobs (``mlops-dev-churn-``); empty: ``<name_prefix>-``."""
     glue_database_name: pulumi.Input[str] | None = None
     """Glue database of the platform."""
     athena_workgroup_name: pulumi.Input[str] | None = None
@@ -424,7 +426,10 @@ class Airflow(pulumi.ComponentResource):
                     "sagemaker:AddTags",
                 ],
                 "Resource": [
-                    pulumi.Output.format(sm + "training-job/{3}-*", part, region, account, args.name_prefix),
+                    *(
+                        pulumi.Output.format(sm + "training-job/{3}*", part, region, account, job_prefix)
+                        for job_prefix in (args.training_job_prefixes or [f"{args.name_prefix}-"])
+                    ),
                     pulumi.Output.format(
                         sm + "processing-job/{3}-*", part, region, account, args.name_prefix
                     ),

@@ -82,6 +82,37 @@ class DatasetSchema:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelTables:
+    """One model of the catalog as the Glue catalog sees it: its contract's tables and its capture table."""
+
+    model: str
+    """The model's slug (``churn``); table names start with it (``-`` -> ``_``)."""
+    capture_table: str
+    """Name of the Glue table over the model's data capture (``churn_capture``)."""
+    capture_prefix: str
+    """Prefix the model's endpoint captures under (``datacapture/churn``): ``<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/``."""
+    dataset: DatasetSchema | None = None
+    """The model's dataset contract schema; None catalogues only its capture table."""
+
+    @property
+    def table_prefix(self) -> str:
+        """``<model>_`` with ``-`` -> ``_`` (Glue names: lowercase letters, digits and ``_``)."""
+        return self.model.replace("-", "_") + "_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableNames:
+    """The Glue tables declared for one model."""
+
+    curated: pulumi.Output[str] | None
+    """Curated table (None without a dataset)."""
+    features: pulumi.Output[str] | None
+    """Feature table (None without feature columns)."""
+    capture: pulumi.Output[str]
+    """Data-capture table."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AnalyticsArgs:
     """Arguments of :class:`Analytics`."""
 
@@ -101,10 +132,8 @@ class AnalyticsArgs:
     """KMS key that encrypts query results (SSE-KMS)."""
     expected_bucket_owner: pulumi.Input[str]
     """Account that must own the results bucket."""
-    dataset: DatasetSchema | None = None
-    """The dataset contract's schema; None catalogues only the capture table."""
-    capture_prefix: str = "datacapture"
-    """Prefix SageMaker data capture writes under (``<prefix>/<endpoint>/<variant>/ yyyy/mm/dd/hh/``)."""
+    models: Sequence[ModelTables] = ()
+    """The model catalog: tables per model (curated and features from its contract, its capture table)."""
     results_prefix: str = "athena-results/"
     """Key prefix of query results."""
     bytes_scanned_cutoff: int = 1024 * 1024 * 1024
@@ -130,25 +159,31 @@ class AnalyticsArgs:
             )
         if not self.results_prefix.endswith("/"):
             raise ValueError("AnalyticsArgs.results_prefix must end with '/'")
-        if self.capture_prefix.startswith("/") or self.capture_prefix.endswith("/"):
-            raise ValueError("AnalyticsArgs.capture_prefix: no leading or trailing '/' (e.g. datacapture)")
-        if self.dataset is not None:
-            if not self.dataset.columns:
-                raise ValueError("AnalyticsArgs.dataset.columns is empty: the contract needs columns")
-            for col in (*self.dataset.columns, *self.dataset.feature_columns):
-                if col.type not in GLUE_TYPES:
-                    raise ValueError(
-                        f"AnalyticsArgs.dataset: column {col.name!r} has unknown type {col.type!r}"
-                    )
-                if col.name != col.name.lower():
-                    raise ValueError(
-                        f"AnalyticsArgs.dataset: column {col.name!r} must be lowercase for Athena"
-                    )
-            unknown = set(self.dataset.model_inputs) - {c.name for c in self.dataset.feature_columns}
-            if unknown:
+        tables = [m.capture_table for m in self.models]
+        if len(set(tables)) != len(tables) or len({m.model for m in self.models}) != len(self.models):
+            raise ValueError(f"AnalyticsArgs.models: one entry per model and capture table, got {tables}")
+        for m in self.models:
+            if m.capture_prefix.startswith("/") or m.capture_prefix.endswith("/"):
                 raise ValueError(
-                    f"AnalyticsArgs.dataset.model_inputs {sorted(unknown)} are not feature columns"
+                    f"AnalyticsArgs.models[{m.model}].capture_prefix: no leading or trailing '/' "
+                    "(e.g. datacapture/churn)"
                 )
+            _check_dataset(m.dataset)
+
+
+def _check_dataset(dataset: DatasetSchema | None) -> None:
+    if dataset is None:
+        return
+    if not dataset.columns:
+        raise ValueError("AnalyticsArgs.dataset.columns is empty: the contract needs columns")
+    for col in (*dataset.columns, *dataset.feature_columns):
+        if col.type not in GLUE_TYPES:
+            raise ValueError(f"AnalyticsArgs.dataset: column {col.name!r} has unknown type {col.type!r}")
+        if col.name != col.name.lower():
+            raise ValueError(f"AnalyticsArgs.dataset: column {col.name!r} must be lowercase for Athena")
+    unknown = set(dataset.model_inputs) - {c.name for c in dataset.feature_columns}
+    if unknown:
+        raise ValueError(f"AnalyticsArgs.dataset.model_inputs {sorted(unknown)} are not feature columns")
 
 
 class Analytics(pulumi.ComponentResource):
@@ -165,17 +200,18 @@ class Analytics(pulumi.ComponentResource):
     day; feature summaries of captured traffic and of the feature table).
 
     Outputs:
-        database_name, curated_table_name, features_table_name, capture_table_name,
-        workgroup_name, workgroup_arn, named_query_ids.
+        database_name, curated_table_name, features_table_name, capture_table_name (the first
+        model's), tables (model -> :class:`TableNames`), workgroup_name, workgroup_arn, named_query_ids.
     """
 
     database_name: pulumi.Output[str]
     curated_table_name: pulumi.Output[str] | None
     features_table_name: pulumi.Output[str] | None
-    capture_table_name: pulumi.Output[str]
+    capture_table_name: pulumi.Output[str] | None
     workgroup_name: pulumi.Output[str]
     workgroup_arn: pulumi.Output[str]
     named_query_ids: dict[str, pulumi.Output[str]]
+    tables: dict[str, TableNames]
 
     def __init__(self, name: str, args: AnalyticsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:analytics:Analytics", name, None, opts)
@@ -188,23 +224,37 @@ class Analytics(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         db = database.name
-        self.curated_table_name = self.features_table_name = None
-        dataset = args.dataset
-        if dataset is not None:
-            self.curated_table_name = self._day_table(
-                name, args, db, "curated", args.curated_bucket, f"curated/{dataset.name}/", dataset.columns
-            )
-            if dataset.feature_columns:
-                self.features_table_name = self._day_table(
+        self.tables = {}
+        for model in args.models:
+            dataset, table = model.dataset, model.table_prefix
+            curated = features = None
+            if dataset is not None:
+                curated = self._day_table(
                     name,
                     args,
                     db,
-                    "features",
-                    args.features_bucket,
-                    f"features/{dataset.name}/",
-                    dataset.feature_columns,
+                    f"{table}curated",
+                    args.curated_bucket,
+                    f"curated/{dataset.name}/",
+                    dataset.columns,
                 )
-        self.capture_table_name = self._capture_table(name, args, db)
+                if dataset.feature_columns:
+                    features = self._day_table(
+                        name,
+                        args,
+                        db,
+                        f"{table}features",
+                        args.features_bucket,
+                        f"features/{dataset.name}/",
+                        dataset.feature_columns,
+                    )
+            self.tables[model.model] = TableNames(
+                curated=curated, features=features, capture=self._capture_table(name, args, db, model)
+            )
+        first = self.tables[args.models[0].model] if args.models else None
+        self.curated_table_name = first.curated if first else None
+        self.features_table_name = first.features if first else None
+        self.capture_table_name = first.capture if first else None
 
         workgroup = aws.athena.Workgroup(
             f"{name}-workgroup",
@@ -233,7 +283,8 @@ class Analytics(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         self.named_query_ids = {}
-        for query_name, (description, sql) in _monitoring_queries(args).items():
+        queries = {f"{_slug(m.model)}-{q}": v for m in args.models for q, v in _monitoring_queries(m).items()}
+        for query_name, (description, sql) in queries.items():
             query = aws.athena.NamedQuery(
                 f"{name}-{query_name}",
                 name=query_name,
@@ -272,6 +323,7 @@ class Analytics(pulumi.ComponentResource):
                 "curated_table_name": self.curated_table_name,
                 "features_table_name": self.features_table_name,
                 "capture_table_name": self.capture_table_name,
+                "tables": {m: vars(t) for m, t in self.tables.items()},
                 "workgroup_name": self.workgroup_name,
                 "workgroup_arn": self.workgroup_arn,
                 "named_query_ids": self.named_query_ids,
@@ -295,7 +347,7 @@ class Analytics(pulumi.ComponentResource):
         """
         root = pulumi.Output.concat("s3://", bucket, "/", prefix)
         resource = aws.glue.CatalogTable(
-            f"{name}-{table}-table",
+            f"{name}-{table.replace('_', '-')}-table",
             name=table,
             database_name=db,
             description=f"{table} rows of the dataset contract, one partition per ingest day",
@@ -328,14 +380,17 @@ class Analytics(pulumi.ComponentResource):
         )
         return resource.name
 
-    def _capture_table(self, name: str, args: AnalyticsArgs, db: pulumi.Output[str]) -> pulumi.Output[str]:
-        """SageMaker data capture: ``<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``."""
-        root = pulumi.Output.concat("s3://", args.capture_bucket, "/", args.capture_prefix, "/")
+    def _capture_table(
+        self, name: str, args: AnalyticsArgs, db: pulumi.Output[str], model: ModelTables
+    ) -> pulumi.Output[str]:
+        """SageMaker data capture of one model: ``<capture prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``."""
+        root = pulumi.Output.concat("s3://", args.capture_bucket, "/", model.capture_prefix, "/")
         resource = aws.glue.CatalogTable(
-            f"{name}-capture-table",
-            name="capture",
+            f"{name}-{model.capture_table.replace('_', '-')}-table",
+            name=model.capture_table,
             database_name=db,
-            description="SageMaker endpoint data capture (JSON Lines); query with endpoint = and variant =",
+            description=f"{model.model}: SageMaker endpoint data capture (JSON Lines); query with endpoint = "
+            "and variant =",
             table_type="EXTERNAL_TABLE",
             parameters={
                 "EXTERNAL": "TRUE",
@@ -377,26 +432,31 @@ def _numeric(columns: Sequence[Column]) -> list[Column]:
     return [c for c in columns if c.type in ("integer", "float")]
 
 
-def _monitoring_queries(args: AnalyticsArgs) -> dict[str, tuple[str, str]]:
-    """Named queries: ``{name: (description, SQL)}``. Capture queries take the endpoint and variant
-    as execution parameters (``?``), which the injected partition projection requires."""
+def _slug(value: str) -> str:
+    return value.replace("_", "-")
+
+
+def _monitoring_queries(model: ModelTables) -> dict[str, tuple[str, str]]:
+    """Named queries of one model: ``{name: (description, SQL)}``. Capture queries take the endpoint and
+    variant as execution parameters (``?``), which the injected partition projection requires."""
+    capture, table = model.capture_table, model.table_prefix
     queries: dict[str, tuple[str, str]] = {
         "capture-requests-per-day": (
             "Captured requests per day of one endpoint variant, last 30 days (parameters: endpoint, variant)",
             "SELECT substr(dt, 1, 10) AS day, count(*) AS requests\n"
-            "FROM capture\n"
+            f"FROM {capture}\n"
             "WHERE endpoint = ? AND variant = ?\n"
             "  AND dt >= date_format(current_timestamp - INTERVAL '30' DAY, '%Y/%m/%d/%H')\n"
             "GROUP BY 1 ORDER BY 1",
         )
     }
-    dataset = args.dataset
+    dataset = model.dataset
     if dataset is None:
         return queries
     queries["curated-rows-per-day"] = (
         f"Rows landed per ingest day in the curated {dataset.name} table, last 30 days",
         "SELECT ingest_date, count(*) AS row_count\n"
-        "FROM curated\n"
+        f"FROM {table}curated\n"
         "WHERE ingest_date >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')\n"
         "GROUP BY ingest_date ORDER BY ingest_date",
     )
@@ -410,7 +470,7 @@ def _monitoring_queries(args: AnalyticsArgs) -> dict[str, tuple[str, str]]:
         queries["features-summary-per-day"] = (
             f"Per-day summary of the numeric {dataset.name} features, last 30 days",
             f"SELECT ingest_date, count(*) AS row_count{',' if stats else ''}\n  {stats}\n"
-            "FROM features\n"
+            f"FROM {table}features\n"
             "WHERE ingest_date >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')\n"
             "GROUP BY ingest_date ORDER BY ingest_date",
         )
@@ -436,7 +496,7 @@ def _monitoring_queries(args: AnalyticsArgs) -> dict[str, tuple[str, str]]:
                 # Identifiers come from the validated contract; values are execution parameters.
                 "WITH captured AS (\n"  # noqa: S608
                 "  SELECT substr(dt, 1, 10) AS day,\n    " + ",\n    ".join(fields) + "\n"
-                "  FROM capture\n"
+                f"  FROM {capture}\n"
                 "  WHERE endpoint = ? AND variant = ?\n"
                 "    AND dt >= date_format(current_timestamp - INTERVAL '7' DAY, '%Y/%m/%d/%H')\n"
                 "    AND capturedata.endpointinput.observedcontenttype = 'text/csv'\n"

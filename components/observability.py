@@ -53,6 +53,27 @@ class PipelineSteps:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WatchedEndpoint:
+    """An endpoint whose drift the monitoring DAG publishes: its alarms and dashboard widgets."""
+
+    model: str
+    """The model's slug; alarm names are ``<prefix>-<model>-dataset-drift`` and so on."""
+    endpoint_name: str
+    """The endpoint's full name (the ``EndpointName`` dimension)."""
+    variant_name: str = "primary"
+    """Production variant (dashboard widgets)."""
+    drift_share_threshold: float = 0.3
+    """Alarm when ``DriftShare`` exceeds this."""
+    missing_value_rate_threshold: float = 0.1
+    """Alarm when ``MissingValueRate`` exceeds this."""
+
+    def __post_init__(self) -> None:
+        for threshold in ("drift_share_threshold", "missing_value_rate_threshold"):
+            if not 0 < getattr(self, threshold) < 1:
+                raise ValueError(f"WatchedEndpoint.{threshold} must be between 0 and 1")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
     """Arguments of :class:`Observability`."""
 
@@ -70,21 +91,15 @@ class ObservabilityArgs:
     """E-mail subscribers (each confirms by mail)."""
     pipelines: Sequence[PipelineSteps] = ()
     """Pipeline steps that get a ``StepFailed`` alarm."""
-    endpoint_name: str | None = None
-    """Endpoint the drift alarms and endpoint widgets watch; None: none yet."""
-    variant_name: str = "primary"
-    """Production variant of that endpoint (dashboard widgets)."""
-    drift_share_threshold: float = 0.3
-    """Alarm when ``DriftShare`` exceeds this."""
-    missing_value_rate_threshold: float = 0.1
-    """Alarm when ``MissingValueRate`` exceeds this."""
+    endpoints: Sequence[WatchedEndpoint] = ()
+    """Endpoints the drift alarms and endpoint widgets watch (one set each); empty: none yet."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
     def __post_init__(self) -> None:
-        for threshold in ("drift_share_threshold", "missing_value_rate_threshold"):
-            if not 0 < getattr(self, threshold) < 1:
-                raise ValueError(f"ObservabilityArgs.{threshold} must be between 0 and 1")
+        models = [e.model for e in self.endpoints]
+        if len(set(models)) != len(models):
+            raise ValueError(f"ObservabilityArgs.endpoints: one entry per model, got {models}")
         pairs = [(p.pipeline, s) for p in self.pipelines for s in p.steps]
         if len(set(pairs)) != len(pairs):
             raise ValueError("ObservabilityArgs.pipelines: a pipeline step is listed twice")
@@ -201,11 +216,11 @@ class Observability(pulumi.ComponentResource):
                     threshold=1,
                     comparison_operator="GreaterThanOrEqualToThreshold",
                 )
-        if args.endpoint_name is not None:
-            drift_dims = {contract.ENVIRONMENT: args.environment, contract.ENDPOINT_NAME: args.endpoint_name}
+        for ep in args.endpoints:
+            drift_dims = {contract.ENVIRONMENT: args.environment, contract.ENDPOINT_NAME: ep.endpoint_name}
             alarm(
-                "dataset-drift",
-                alarm_description=f"{args.endpoint_name}: the monitor's dataset-level verdict is drift",
+                f"{_slug(ep.model)}-dataset-drift",
+                alarm_description=f"{ep.endpoint_name}: the monitor's dataset-level verdict is drift",
                 **_alarm_metric(contract.DATASET_DRIFT, drift_dims),
                 statistic="Maximum",
                 period=3600,
@@ -214,25 +229,25 @@ class Observability(pulumi.ComponentResource):
                 comparison_operator="GreaterThanOrEqualToThreshold",
             )
             alarm(
-                "drift-share",
-                alarm_description=f"{args.endpoint_name}: more than {args.drift_share_threshold:.0%} of "
+                f"{_slug(ep.model)}-drift-share",
+                alarm_description=f"{ep.endpoint_name}: more than {ep.drift_share_threshold:.0%} of "
                 "features drifted",
                 **_alarm_metric(contract.DRIFT_SHARE, drift_dims),
                 statistic="Maximum",
                 period=3600,
                 evaluation_periods=1,
-                threshold=args.drift_share_threshold,
+                threshold=ep.drift_share_threshold,
                 comparison_operator="GreaterThanThreshold",
             )
             alarm(
-                "missing-values",
-                alarm_description=f"{args.endpoint_name}: missing-value rate of captured rows above "
-                f"{args.missing_value_rate_threshold:.0%}",
+                f"{_slug(ep.model)}-missing-values",
+                alarm_description=f"{ep.endpoint_name}: missing-value rate of captured rows above "
+                f"{ep.missing_value_rate_threshold:.0%}",
                 **_alarm_metric(contract.MISSING_VALUE_RATE, drift_dims),
                 statistic="Maximum",
                 period=3600,
                 evaluation_periods=1,
-                threshold=args.missing_value_rate_threshold,
+                threshold=ep.missing_value_rate_threshold,
                 comparison_operator="GreaterThanThreshold",
             )
 
@@ -285,15 +300,16 @@ class Observability(pulumi.ComponentResource):
             for s in p.steps
         ]
         widgets = [metric_widget("Pipeline step failures", step_rows, "Maximum", 0, 0)] if step_rows else []
-        if args.endpoint_name is not None:
+        for i, ep in enumerate(args.endpoints):
+            y = 12 * i
             variant_dims = {
-                contract.ENDPOINT_NAME: args.endpoint_name,
-                contract.VARIANT_NAME: args.variant_name,
+                contract.ENDPOINT_NAME: ep.endpoint_name,
+                contract.VARIANT_NAME: ep.variant_name,
             }
-            drift_dims = {contract.ENVIRONMENT: env, contract.ENDPOINT_NAME: args.endpoint_name}
+            drift_dims = {contract.ENVIRONMENT: env, contract.ENDPOINT_NAME: ep.endpoint_name}
             widgets += [
                 metric_widget(
-                    "Endpoint invocations and errors",
+                    f"{ep.model}: endpoint invocations and errors",
                     [
                         _widget_metric(m, variant_dims, {"stat": "Sum"})
                         for m in (
@@ -304,24 +320,24 @@ class Observability(pulumi.ComponentResource):
                     ],
                     "Sum",
                     12,
-                    0,
+                    y,
                 ),
                 metric_widget(
-                    "Endpoint model latency (microseconds)",
+                    f"{ep.model}: endpoint model latency (microseconds)",
                     [_widget_metric(contract.MODEL_LATENCY, variant_dims)],
                     "p90",
                     0,
-                    6,
+                    y + 6,
                 ),
                 metric_widget(
-                    "Drift",
+                    f"{ep.model}: drift",
                     [
                         _widget_metric(m, drift_dims)
                         for m in (contract.DATASET_DRIFT, contract.DRIFT_SHARE, contract.MISSING_VALUE_RATE)
                     ],
                     "Maximum",
                     12,
-                    6,
+                    y + 6,
                 ),
             ]
         return widgets

@@ -65,6 +65,8 @@ class ModelRegistryArgs:
     """Region (ARNs in policies)."""
     groups: Sequence[str]
     """Short names of the model package groups (one per model)."""
+    group_contracts: Mapping[str, str] = field(default_factory=dict)
+    """Dataset contract of each group (short name -> contract), written to the ``mlops:contract`` tag."""
     artifacts_bucket_arn: pulumi.Input[str]
     """Bucket of models and code (``models/``, ``code/``, ``evaluation``)."""
     features_bucket_arn: pulumi.Input[str]
@@ -130,7 +132,15 @@ class ModelRegistry(pulumi.ComponentResource):
                 f"{name}-{group}-group",
                 model_package_group_name=physical,
                 model_package_group_description=f"{args.name_prefix}: versions of the {group} model",
-                tags={**tags, "model": group},
+                tags={
+                    **tags,
+                    "model": group,
+                    **(
+                        {"mlops:contract": args.group_contracts[group]}
+                        if group in args.group_contracts
+                        else {}
+                    ),
+                },
                 opts=child_opts(self),
             )
             if args.cross_account_ids:

@@ -65,6 +65,7 @@ def build_compute(config: PlatformConfig, foundation: Foundation) -> Compute:
             catalog_key_arn=encryption.key_arn("datalake")
             if config.analytics.catalog_encryption_owned(config.environment)
             else None,
+            models=[(config.model_names(m), config.contract_schema(m)) for m in config.models],
             tags=tags,
         ),
     )

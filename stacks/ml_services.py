@@ -6,55 +6,91 @@ Called once from :func:`stacks.platform.build` with the :class:`~stacks.foundati
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_aws as aws
 
 from components.airflow import Airflow
 from components.delivery import Delivery
 from components.endpoint import ModelEndpoint
-from components.observability import Observability
+from components.observability import Observability, WatchedEndpoint
 from components.registry import ModelRegistry
+from platform_contract.naming import ModelNames
 from stacks.compute import Compute
 from stacks.config import PlatformConfig
+from stacks.config.models import ModelConfig
 from stacks.foundation import Foundation
 
 NO_ENDPOINT_REASON = (
     "no endpoint: no approved model package configured for this environment; approve a package "
-    "(the promotion pipeline sets mlops-platform:endpoint.modelPackageArn and updates the stack)"
+    "(the promotion pipeline sets mlops-platform:models.<i>.endpoint.modelPackageArn and updates the stack)"
 )
 """The ``endpointStatus`` output while no model is configured."""
 
 
+def no_endpoint_reason(model: ModelConfig) -> str:
+    """Why ``model`` has no endpoint: its mode, or no approved package yet."""
+    if model.endpoint.mode != "realtime":
+        return f"no endpoint: model {model.name} has endpoint.mode {model.endpoint.mode}"
+    return NO_ENDPOINT_REASON
+
+
+@dataclass(frozen=True)
+class ModelServices:
+    """What the ML services layer declared for one model of the catalog."""
+
+    config: ModelConfig
+    """The model's catalog entry."""
+    names: ModelNames
+    """Every physical name derived from the entry."""
+    group_name: pulumi.Output[str]
+    """Its model package group."""
+    endpoint: ModelEndpoint | None
+    """Its guarded endpoint; None for batch/none modes and until an approved package is configured."""
+
+
 @dataclass(frozen=True)
 class MlServices:
-    """What the ML services layer declared. A per-model catalog adds one record per model here."""
+    """What the ML services layer declared."""
 
     registry: ModelRegistry
     """Model package groups (one per model) and the SageMaker execution role."""
     observability: Observability
     """Alert topic, alarms and the dashboard."""
-    endpoint: ModelEndpoint | None
-    """The guarded endpoint; None until an approved model is configured."""
+    models: Mapping[str, ModelServices]
+    """One record per model of the catalog, by model name, in catalog order."""
     airflow: Airflow | None
     """The MWAA environment; None when ``airflow.enabled`` is false."""
     delivery: Delivery | None
     """The delivery and promotion pipelines; None when ``delivery.enabled`` is false."""
+
+    @property
+    def first(self) -> ModelServices:
+        """The first (default) model: it fills the single-model outputs."""
+        return next(iter(self.models.values()))
+
+    @property
+    def endpoint(self) -> ModelEndpoint | None:
+        """The first model's endpoint (single-model outputs)."""
+        return self.first.endpoint
 
 
 def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: Compute) -> MlServices:
     """Declare registry, observability, endpoint, MWAA and delivery from config."""
     prefix, tags, region = config.name_prefix, config.tags, config.region
     network, datalake, encryption = foundation.network, foundation.datalake, foundation.encryption
-    names, arns = datalake.bucket_names, datalake.bucket_arns
+    names_, arns = datalake.bucket_names, datalake.bucket_arns
     ml_key, lake_key = encryption.key_arn("ml"), encryption.key_arn("datalake")
-    ep_cfg = config.endpoint
+    catalog = [(m, config.model_names(m)) for m in config.models]
 
     registry = ModelRegistry(
         prefix,
         config.registry.to_args(
             name_prefix=prefix,
             region=region,
+            group_contracts={names.slug: m.contract for m, names in catalog},
             artifacts_bucket_arn=arns["artifacts"],
             features_bucket_arn=arns["features"],
             capture_bucket_arn=arns["capture"],
@@ -71,32 +107,50 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
             environment=config.environment,
             region=region,
             topic_key_arn=ml_key,
-            endpoint_name=f"{prefix}-{ep_cfg.name}" if ep_cfg.has_model else None,
-            variant_name=ep_cfg.variant_name,
+            model_pipelines=[names.pipeline for _, names in catalog],
+            endpoints=[
+                WatchedEndpoint(
+                    model=names.slug,
+                    endpoint_name=names.endpoint,
+                    variant_name=m.endpoint.variant_name,
+                    drift_share_threshold=m.monitoring.drift_share_threshold,
+                    missing_value_rate_threshold=m.monitoring.missing_value_rate_threshold,
+                )
+                for m, names in catalog
+                if m.endpoint.has_model
+            ],
             tags=tags,
         ),
     )
 
-    endpoint: ModelEndpoint | None = None
-    if ep_cfg.has_model:
-        in_vpc = ep_cfg.serverless is None
-        endpoint = ModelEndpoint(
-            f"{prefix}-{ep_cfg.name}",
-            ep_cfg.to_args(
-                name_prefix=prefix,
-                execution_role_arn=registry.execution_role_arn,
-                kms_key_arn=ml_key,
-                capture_bucket_name=names["capture"],
-                capture_prefix=config.analytics.capture_s3_prefix,
-                alarm_actions=[observability.topic_arn],
-                subnet_ids=network.private_subnet_ids,
-                vpc_id=network.vpc_id,
-                vpc_cidr=network.vpc_cidr,
-                s3_prefix_list_id=aws.ec2.get_prefix_list_output(name=f"com.amazonaws.{region}.s3").id
-                if in_vpc
-                else None,
-                tags=tags,
-            ),
+    s3_prefix_list_id: pulumi.Output[str] | None = None
+    models: dict[str, ModelServices] = {}
+    for m, names in catalog:
+        ep_cfg = m.endpoint
+        endpoint: ModelEndpoint | None = None
+        if ep_cfg.has_model:
+            in_vpc = ep_cfg.serverless is None
+            if in_vpc and s3_prefix_list_id is None:
+                s3_prefix_list_id = aws.ec2.get_prefix_list_output(name=f"com.amazonaws.{region}.s3").id
+            endpoint = ModelEndpoint(
+                names.endpoint,
+                ep_cfg.to_args(
+                    name_prefix=prefix,
+                    endpoint_name=names.slug,
+                    execution_role_arn=registry.execution_role_arn,
+                    kms_key_arn=ml_key,
+                    capture_bucket_name=names_["capture"],
+                    capture_prefix=names.capture_prefix,
+                    alarm_actions=[observability.topic_arn],
+                    subnet_ids=network.private_subnet_ids,
+                    vpc_id=network.vpc_id,
+                    vpc_cidr=network.vpc_cidr,
+                    s3_prefix_list_id=s3_prefix_list_id if in_vpc else None,
+                    tags={**tags, "mlops:model": names.slug, "mlops:contract": m.contract},
+                ),
+            )
+        models[m.name] = ModelServices(
+            config=m, names=names, group_name=registry.group_names[names.slug], endpoint=endpoint
         )
 
     airflow: Airflow | None = None
@@ -126,6 +180,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     "emr-containers.amazonaws.com": list(spark.job_role_arns.values()),
                 },
                 model_package_group_names=list(registry.group_names.values()),
+                training_job_prefixes=[names.training_job_prefix for _, names in catalog],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,
                 tags=tags,
@@ -141,7 +196,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 region=region,
                 partition=foundation.partition,
                 account_id=foundation.account_id,
-                artifacts_bucket_name=names["artifacts"],
+                artifacts_bucket_name=names_["artifacts"],
                 artifacts_bucket_arn=arns["artifacts"],
                 artifacts_key_arn=ml_key,
                 logs_key_arn=encryption.key_arn("logs"),
@@ -156,5 +211,5 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
         )
 
     return MlServices(
-        registry=registry, observability=observability, endpoint=endpoint, airflow=airflow, delivery=delivery
+        registry=registry, observability=observability, models=models, airflow=airflow, delivery=delivery
     )

@@ -44,16 +44,33 @@ def _default_job_class(p: Platform) -> str:
 
 
 def _endpoint_status(p: Platform) -> str:
-    endpoint_cfg = p.config.endpoint
-    if p.ml.endpoint is None:
-        from stacks.ml_services import NO_ENDPOINT_REASON
+    from stacks.ml_services import no_endpoint_reason
 
-        return NO_ENDPOINT_REASON
+    first = p.ml.first
+    if first.endpoint is None:
+        return no_endpoint_reason(first.config)
+    endpoint_cfg = first.config.endpoint
     return f"deployed: {endpoint_cfg.model_package_arn or endpoint_cfg.image_uri}"
 
 
-def _first_group(p: Platform) -> Any:
-    return p.ml.registry.group_names[p.config.registry.model_package_groups[0]]
+def _models(p: Platform) -> dict[str, dict[str, Any]]:
+    """The model catalog: model -> its contract and names (read by ``pipelines.settings`` and the DAGs)."""
+    tables = p.compute.analytics.tables
+    return {
+        name: {
+            "contract": m.config.contract,
+            "modelPackageGroupName": m.group_name,
+            "endpointName": m.endpoint.endpoint_name if m.endpoint else None,
+            "capturePrefix": m.names.capture_prefix,
+            "glueCaptureTable": tables[m.names.slug].capture,
+            "pipeline": m.names.pipeline,
+            "trainingDagId": m.names.training_dag_id,
+            "monitoringDagId": m.names.monitoring_dag_id,
+            "trainingJobPrefix": m.names.training_job_prefix,
+            "monitoringSchedule": m.config.monitoring.schedule,
+        }
+        for name, m in p.ml.models.items()
+    }
 
 
 # fmt: off
@@ -119,20 +136,25 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
                 lambda p: p.compute.studio.studio_url if p.compute.studio else None),
     StackOutput("glueDatabaseName", "Glue database of the lake tables and the data-capture table.",
                 lambda p: p.compute.analytics.database_name),
-    StackOutput("glueCuratedTable", "Glue table of curated data (null without analytics.dataset).",
+    StackOutput("glueCuratedTable", "Glue table of the first model's curated data (from its contract).",
                 lambda p: p.compute.analytics.curated_table_name),
-    StackOutput("glueFeaturesTable", "Glue table of features (null without analytics.dataset.featureColumns).",
+    StackOutput("glueFeaturesTable", "Glue table of the first model's features (from its contract).",
                 lambda p: p.compute.analytics.features_table_name),
-    StackOutput("glueCaptureTable", "Glue table of endpoint data capture.", lambda p: p.compute.analytics.capture_table_name),
+    StackOutput("glueCaptureTable", "Glue table of the first model's endpoint data capture.",
+                lambda p: p.compute.analytics.capture_table_name),
     StackOutput("athenaWorkgroup", "Athena workgroup (enforced settings, SSE-KMS results, bytes-scanned cutoff).",
                 lambda p: p.compute.analytics.workgroup_name),
     # --- ML services (stacks/ml_services.py) ---
     StackOutput("modelPackageGroupName", "Model package group of the first (default) model; pipeline settings read it.",
-                _first_group),
-    StackOutput("modelPackageGroupNames", "Model package group names by model.", lambda p: p.ml.registry.group_names),
+                lambda p: p.ml.first.group_name),
+    StackOutput("modelPackageGroupNames", "Model package group names by model.",
+                lambda p: {name: m.group_name for name, m in p.ml.models.items()}),
+    StackOutput("models", "The model catalog: model -> contract, modelPackageGroupName, endpointName (null "
+                "without endpoint), capturePrefix, glueCaptureTable, pipeline, trainingDagId, monitoringDagId, "
+                "trainingJobPrefix, monitoringSchedule.", _models),
     StackOutput("sagemakerExecutionRoleArn", "SageMaker execution role ARN (training, processing, hosting).",
                 lambda p: p.ml.registry.execution_role_arn),
-    StackOutput("endpointName", "SageMaker endpoint name (null until an approved model package is configured).",
+    StackOutput("endpointName", "Endpoint of the first model (null until an approved package is configured, or batch/none mode).",
                 lambda p: p.ml.endpoint.endpoint_name if p.ml.endpoint else None),
     StackOutput("endpointStatus", "`deployed` with the served package, or why no endpoint is declared yet.",
                 _endpoint_status),

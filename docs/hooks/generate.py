@@ -45,6 +45,16 @@ def _config_rows(model: Any, prefix: str) -> list[str]:
             rows.append(f"| `{full}` | section | | {(annotation.__doc__ or '').strip().splitlines()[0]} |")
             rows.extend(_config_rows(annotation, f"{full}."))
             continue
+        item = (getattr(annotation, "__args__", None) or (None,))[0]
+        if (
+            getattr(annotation, "__origin__", None) is list
+            and isinstance(item, type)
+            and issubclass(item, BaseModel)
+        ):
+            desc = (field.description or "").replace("|", "\\|")
+            rows.append(f"| `{full}` | list of `{item.__name__}` | | {desc} |")
+            rows.extend(_config_rows(item, f"{full}[]."))
+            continue
         if field.default is not PydanticUndefined:
             default = f"`{field.default!r}`"
         elif field.default_factory is not None:

@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from platform_contract.limits import ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB
+from platform_contract.naming import ModelNames
 from platform_contract.versions import EKS_DEFAULT_KUBERNETES_VERSION, EKS_MIN_KUBERNETES_VERSION
 from stacks.config.base import _Section
+from stacks.config.contracts import ContractColumn, ContractSchema
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from components.analytics import AnalyticsArgs, Column
+    from components.analytics import AnalyticsArgs
     from components.cluster import ClusterArgs, NodeGroupSpec
     from components.spark import SparkOnEksArgs
     from components.studio import EmrStudioArgs
@@ -465,79 +467,13 @@ class SparkConfig(_Section):
         )
 
 
-class ColumnConfig(_Section):
-    """One column of the dataset contract (types as in ``contracts/*.yaml``)."""
-
-    name: str = Field(description="Column name: lowercase letters, digits and `_` (Glue/Athena rule).")
-    type: Literal["integer", "float", "string", "boolean", "datetime"] = Field(description="Contract type.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _GLUE_NAME.match(value):
-            raise ValueError(
-                "must be lowercase letters, digits and '_' starting with a letter or '_' "
-                "(Glue lowercases names and Athena cannot query mixed-case columns)"
-            )
-        return value
-
-
-class DatasetContractConfig(_Section):
-    """The dataset contract's schema as the catalog needs it: name, curated columns, feature columns."""
-
-    name: str = Field(description="Dataset name (the `<dataset>` in the lake's S3 layout).")
-    columns: list[ColumnConfig] = Field(description="Columns of the curated (validated) table.")
-    feature_columns: list[ColumnConfig] = Field(
-        default_factory=list, description="Columns of the feature table, in model order (empty: no table)."
-    )
-    model_inputs: list[str] = Field(
-        default_factory=list,
-        description="Model input columns in the order the model expects them (the columns of a captured "
-        "CSV request); each must be a feature column. Empty: no captured-traffic feature summary.",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _GLUE_NAME.match(value):
-            raise ValueError("must be lowercase letters, digits and '_'")
-        return value
-
-    @field_validator("columns", "feature_columns")
-    @classmethod
-    def _unique(cls, value: list[ColumnConfig], info: ValidationInfo) -> list[ColumnConfig]:
-        if info.field_name == "columns" and not value:
-            raise ValueError("needs at least one column")
-        names = [c.name for c in value]
-        if len(set(names)) != len(names):
-            raise ValueError(f"column names must be unique, got {names}")
-        if "ingest_date" in names:
-            raise ValueError("'ingest_date' is the partition column; do not list it as a column")
-        return value
-
-    @model_validator(mode="after")
-    def _inputs_are_features(self) -> DatasetContractConfig:
-        known = {c.name for c in self.feature_columns}
-        unknown = [n for n in self.model_inputs if n not in known]
-        if unknown:
-            raise ValueError(f"dataset.modelInputs {unknown} are not in dataset.featureColumns")
-        return self
-
-
 class AnalyticsConfig(_Section):
-    """Glue catalog and Athena: the dataset schema and the query guardrails."""
+    """Glue catalog and Athena: the query guardrails. The tables come from the model catalog (each
+    model's contract file and its capture prefix)."""
 
     bytes_scanned_cutoff_mb: int = Field(
         default=1024,
         description="Athena cancels any query of the workgroup that scans more than this (MB, >= 10).",
-    )
-    capture_s3_prefix: str = Field(
-        default="datacapture",
-        description="Key prefix SageMaker data capture writes under in the capture bucket.",
-    )
-    dataset: DatasetContractConfig | None = Field(
-        default=None,
-        description="Dataset contract schema; without it only the capture table is catalogued.",
     )
     owns_catalog_encryption: bool | None = Field(
         default=None,
@@ -559,13 +495,6 @@ class AnalyticsConfig(_Section):
             raise ValueError(f"Athena's smallest per-query cutoff is {ATHENA_MIN_BYTES_SCANNED_CUTOFF_MB} MB")
         return value
 
-    @field_validator("capture_s3_prefix")
-    @classmethod
-    def _capture_prefix(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*", value):
-            raise ValueError("must be a key prefix without leading or trailing '/', e.g. datacapture")
-        return value
-
     def to_args(
         self,
         *,
@@ -577,14 +506,18 @@ class AnalyticsConfig(_Section):
         results_key_arn: pulumi.Input[str],
         expected_bucket_owner: pulumi.Input[str],
         force_destroy: bool,
+        models: Sequence[tuple[ModelNames, ContractSchema]],
         tags: Mapping[str, str],
         catalog_key_arn: pulumi.Input[str] | None = None,
     ) -> AnalyticsArgs:
         """The :class:`~components.analytics.AnalyticsArgs` of this section: database
-        ``<prefix>_lake`` (``-`` -> ``_``) and workgroup ``<prefix>-analytics``."""
-        from components.analytics import AnalyticsArgs, DatasetSchema
+        ``<prefix>_lake`` (``-`` -> ``_``), workgroup ``<prefix>-analytics``, and per model (its names and
+        its contract's schema) the curated, features and capture tables."""
+        from components.analytics import AnalyticsArgs, Column, DatasetSchema, ModelTables
 
-        dataset = self.dataset
+        def columns(cols: Sequence[ContractColumn]) -> list[Column]:
+            return [Column(name=c.name, type=c.type) for c in cols]
+
         return AnalyticsArgs(
             database_name=name_prefix.replace("-", "_") + "_lake",
             workgroup_name=f"{name_prefix}-analytics",
@@ -594,23 +527,22 @@ class AnalyticsConfig(_Section):
             results_bucket=results_bucket,
             results_key_arn=results_key_arn,
             expected_bucket_owner=expected_bucket_owner,
-            dataset=None
-            if dataset is None
-            else DatasetSchema(
-                name=dataset.name,
-                columns=_columns(dataset.columns),
-                feature_columns=_columns(dataset.feature_columns),
-                model_inputs=dataset.model_inputs,
-            ),
-            capture_prefix=self.capture_s3_prefix,
+            models=[
+                ModelTables(
+                    model=names.slug,
+                    capture_table=names.glue_capture_table,
+                    capture_prefix=names.capture_prefix,
+                    dataset=DatasetSchema(
+                        name=schema.name,
+                        columns=columns(schema.columns),
+                        feature_columns=columns(schema.feature_columns),
+                        model_inputs=list(schema.model_inputs),
+                    ),
+                )
+                for names, schema in models
+            ],
             bytes_scanned_cutoff=self.bytes_scanned_cutoff_mb * 1024 * 1024,
             force_destroy=force_destroy,
             catalog_key_arn=catalog_key_arn,
             tags=tags,
         )
-
-
-def _columns(columns: list[ColumnConfig]) -> list[Column]:
-    from components.analytics import Column
-
-    return [Column(name=c.name, type=c.type) for c in columns]

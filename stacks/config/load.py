@@ -42,6 +42,9 @@ def _describe(errors: list[Any]) -> list[str]:
         shown = json.dumps(value, default=str) if not isinstance(value, Mapping) else "{...}"
         if not loc:  # model-level rules: each line is one problem and names its keys
             problems.extend(line for line in msg.splitlines() if line)
+        elif isinstance(value, Mapping) and msg.startswith(f"{loc[-1]}"):
+            # a section's own rule, written relative to it ("endpoint.captureEnabled ..."): prefix the path
+            problems.append(f"{_key_for(loc[:-1])}.{msg}" if len(loc) > 1 else f"{PROJECT}:{msg}")
         else:
             problems.append(f"{_key_for(loc)} = {shown}: {msg}")
     return problems

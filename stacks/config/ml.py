@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # component args are built lazily in to_args(): importing thi
     from components.airflow import AirflowArgs
     from components.delivery import DeliveryArgs
     from components.endpoint import ModelEndpointArgs
-    from components.observability import ObservabilityArgs
+    from components.observability import ObservabilityArgs, WatchedEndpoint
     from components.registry import ModelRegistryArgs
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")
@@ -67,27 +67,11 @@ _STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")
 class RegistryConfig(_Section):
     """SageMaker model package groups and who else may use their packages."""
 
-    model_package_groups: list[str] = Field(
-        default_factory=lambda: ["churn"],
-        description="Model package groups, one per model; the physical name is `<prefix>-<name>`.",
-    )
     cross_account_ids: list[str] = Field(
         default_factory=list,
         description="AWS account IDs allowed to describe and deploy this environment's packages "
         "(cross-account promotion). Empty: no group policy.",
     )
-
-    @field_validator("model_package_groups")
-    @classmethod
-    def _groups(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("needs at least one model package group, e.g. [churn]")
-        bad = [g for g in value if not _GROUP_NAME.match(g)]
-        if bad:
-            raise ValueError(f"{bad} are not group names: letters, digits and '-' (up to 41 characters)")
-        if len(set(value)) != len(value):
-            raise ValueError(f"group names must be unique, got {value}")
-        return value
 
     @field_validator("cross_account_ids")
     @classmethod
@@ -102,6 +86,7 @@ class RegistryConfig(_Section):
         *,
         name_prefix: str,
         region: str,
+        group_contracts: Mapping[str, str],
         artifacts_bucket_arn: pulumi.Input[str],
         features_bucket_arn: pulumi.Input[str],
         capture_bucket_arn: pulumi.Input[str],
@@ -109,13 +94,15 @@ class RegistryConfig(_Section):
         datalake_key_arn: pulumi.Input[str],
         tags: Mapping[str, str],
     ) -> ModelRegistryArgs:
-        """The :class:`~components.registry.ModelRegistryArgs` of this section."""
+        """The :class:`~components.registry.ModelRegistryArgs` of this section: one group per entry of
+        ``group_contracts`` (model slug -> its contract, tagged ``mlops:contract``)."""
         from components.registry import ModelRegistryArgs
 
         return ModelRegistryArgs(
             name_prefix=name_prefix,
             region=region,
-            groups=self.model_package_groups,
+            groups=list(group_contracts),
+            group_contracts=dict(group_contracts),
             cross_account_ids=self.cross_account_ids,
             artifacts_bucket_arn=artifacts_bucket_arn,
             features_bucket_arn=features_bucket_arn,
@@ -188,7 +175,11 @@ class EndpointConfig(_Section):
     when a package is approved). With no ARN, no endpoint is declared.
     """
 
-    name: str = Field(default="churn", description="Short endpoint name; the endpoint is `<prefix>-<name>`.")
+    mode: Literal["realtime", "batch", "none"] = Field(
+        default="realtime",
+        description="`realtime`: a SageMaker endpoint once a model is set; `batch`: no endpoint (batch "
+        "transform only); `none`: the model is trained and registered but not served.",
+    )
     model_package_arn: str = Field(
         default="",
         description="Approved, versioned model package ARN to serve. Empty: no endpoint yet "
@@ -255,7 +246,7 @@ class EndpointConfig(_Section):
         "SageMaker auto-rollback never points at a deleted config (they cost nothing).",
     )
 
-    @field_validator("name", "variant_name")
+    @field_validator("variant_name")
     @classmethod
     def _names(cls, value: str) -> str:
         if not _ENDPOINT_NAME.match(value):
@@ -339,7 +330,7 @@ class EndpointConfig(_Section):
 
     @model_validator(mode="after")
     def _combinations(self) -> EndpointConfig:
-        key = "mlops-platform:endpoint"
+        key = "endpoint"  # the loader puts the model entry's key (mlops-platform:models.<i>) in front
         if self.model_package_arn and (self.image_uri or self.model_data_url):
             raise ValueError(f"{key}: set either modelPackageArn or imageUri + modelDataUrl, not both")
         if bool(self.image_uri) != bool(self.model_data_url):
@@ -374,6 +365,14 @@ class EndpointConfig(_Section):
                 raise ValueError(
                     f"{key}.shadow.instanceType has local NVMe storage; AWS rejects a KmsKeyId for it"
                 )
+            if self.strategy != "ALL_AT_ONCE" and self.instance_count < 2:
+                # Canary and linear shifting move a share of the instances: with one instance there is
+                # no share to shift (issue 12, item 10).
+                raise ValueError(
+                    f"{key}.strategy {self.strategy} needs {key}.instanceCount of at least 2 (got "
+                    f"{self.instance_count}): one instance cannot shift a share of its capacity; set "
+                    "instanceCount: 2 or strategy: ALL_AT_ONCE"
+                )
             if self.autoscaling and not (self.min_instances <= self.instance_count <= self.max_instances):
                 raise ValueError(
                     f"{key}: need minInstances <= instanceCount <= maxInstances (got {self.min_instances}, "
@@ -383,13 +382,15 @@ class EndpointConfig(_Section):
 
     @property
     def has_model(self) -> bool:
-        """True when a model (package, or image + data) is configured, so an endpoint is declared."""
-        return bool(self.model_package_arn or self.image_uri)
+        """True when the mode is realtime and a model (package, or image + data) is configured, so an
+        endpoint is declared."""
+        return self.mode == "realtime" and bool(self.model_package_arn or self.image_uri)
 
     def to_args(
         self,
         *,
         name_prefix: str,
+        endpoint_name: str,
         execution_role_arn: pulumi.Input[str],
         kms_key_arn: pulumi.Input[str],
         capture_bucket_name: pulumi.Input[str],
@@ -401,8 +402,9 @@ class EndpointConfig(_Section):
         s3_prefix_list_id: pulumi.Input[str] | None,
         tags: Mapping[str, str],
     ) -> ModelEndpointArgs:
-        """The :class:`~components.endpoint.ModelEndpointArgs` of this section. The network inputs
-        are used by instance variants only (serverless endpoints run outside the VPC)."""
+        """The :class:`~components.endpoint.ModelEndpointArgs` of this section for the endpoint
+        ``<name_prefix>-<endpoint_name>`` (``endpoint_name``: the model's slug). The network inputs are
+        used by instance variants only (serverless endpoints run outside the VPC)."""
         from components.endpoint import (
             AutoScaling,
             Guardrails,
@@ -415,7 +417,7 @@ class EndpointConfig(_Section):
         in_vpc = serverless is None
         return ModelEndpointArgs(
             name_prefix=name_prefix,
-            endpoint_name=self.name,
+            endpoint_name=endpoint_name,
             execution_role_arn=execution_role_arn,
             model_package_arn=self.model_package_arn or None,
             image_uri=self.image_uri or None,
@@ -566,6 +568,7 @@ class AirflowConfig(_Section):
         emr_virtual_cluster_ids: Sequence[pulumi.Input[str]],
         passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]],
         model_package_group_names: Sequence[pulumi.Input[str]],
+        training_job_prefixes: Sequence[str],
         glue_database_name: pulumi.Input[str] | None,
         athena_workgroup_name: pulumi.Input[str] | None,
         tags: Mapping[str, str],
@@ -599,6 +602,7 @@ class AirflowConfig(_Section):
             emr_virtual_cluster_ids=emr_virtual_cluster_ids,
             passable_role_arns=passable_role_arns,
             model_package_group_names=model_package_group_names,
+            training_job_prefixes=training_job_prefixes,
             glue_database_name=glue_database_name,
             athena_workgroup_name=athena_workgroup_name,
             weekly_maintenance_window_start=self.weekly_maintenance_window_start,
@@ -620,14 +624,12 @@ class PipelineStepsConfig(_Section):
         return value
 
 
+TRAINING_STEPS = ("ingest", "validate", "features", "train", "evaluate", "register")
+"""Steps of every model's training pipeline; each gets a StepFailed alarm on the model's ``Pipeline``."""
+
+
 def _default_pipelines() -> list[PipelineStepsConfig]:
-    return [
-        PipelineStepsConfig(
-            pipeline="churn-training",
-            steps=["ingest", "validate", "features", "train", "evaluate", "register"],
-        ),
-        PipelineStepsConfig(pipeline="monitoring", steps=["monitor"]),
-    ]
+    return [PipelineStepsConfig(pipeline="monitoring", steps=["monitor"])]
 
 
 class ObservabilityConfig(_Section):
@@ -637,13 +639,9 @@ class ObservabilityConfig(_Section):
         default_factory=list, description="E-mail subscribers of the alert topic."
     )
     pipelines: list[PipelineStepsConfig] = Field(
-        default_factory=_default_pipelines, description="Pipeline steps that get a StepFailed alarm."
-    )
-    drift_share_threshold: float = Field(
-        default=0.3, description="Alarm when DriftShare (share of drifted features) exceeds this (0-1)."
-    )
-    missing_value_rate_threshold: float = Field(
-        default=0.1, description="Alarm when MissingValueRate of captured rows exceeds this (0-1)."
+        default_factory=_default_pipelines,
+        description="More pipeline steps that get a StepFailed alarm; every model's training pipeline "
+        "(`<model>-training`) gets one per step without being listed.",
     )
 
     @field_validator("alert_emails")
@@ -654,13 +652,6 @@ class ObservabilityConfig(_Section):
             raise ValueError(f"{bad} are not e-mail addresses")
         return value
 
-    @field_validator("drift_share_threshold", "missing_value_rate_threshold")
-    @classmethod
-    def _share(cls, value: float) -> float:
-        if not 0 < value < 1:
-            raise ValueError("must be a share between 0 and 1 (exclusive)")
-        return value
-
     def to_args(
         self,
         *,
@@ -668,12 +659,13 @@ class ObservabilityConfig(_Section):
         environment: str,
         region: str,
         topic_key_arn: pulumi.Input[str],
-        endpoint_name: str | None,
-        variant_name: str,
+        model_pipelines: Sequence[str],
+        endpoints: Sequence[WatchedEndpoint],
         tags: Mapping[str, str],
     ) -> ObservabilityArgs:
-        """The :class:`~components.observability.ObservabilityArgs` of this section, watching
-        ``endpoint_name`` (None: no endpoint yet)."""
+        """The :class:`~components.observability.ObservabilityArgs` of this section: StepFailed alarms
+        for each of ``model_pipelines`` (:data:`TRAINING_STEPS`) and for :attr:`pipelines`, drift alarms
+        for each of ``endpoints``."""
         from components.observability import ObservabilityArgs, PipelineSteps
 
         return ObservabilityArgs(
@@ -682,11 +674,11 @@ class ObservabilityConfig(_Section):
             region=region,
             topic_key_arn=topic_key_arn,
             alert_emails=self.alert_emails,
-            pipelines=[PipelineSteps(pipeline=p.pipeline, steps=p.steps) for p in self.pipelines],
-            endpoint_name=endpoint_name,
-            variant_name=variant_name,
-            drift_share_threshold=self.drift_share_threshold,
-            missing_value_rate_threshold=self.missing_value_rate_threshold,
+            pipelines=[
+                *(PipelineSteps(pipeline=p, steps=TRAINING_STEPS) for p in model_pipelines),
+                *(PipelineSteps(pipeline=p.pipeline, steps=p.steps) for p in self.pipelines),
+            ],
+            endpoints=endpoints,
             tags=tags,
         )
 

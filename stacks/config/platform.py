@@ -8,16 +8,18 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from platform_contract.naming import InvalidNameError, ModelNames, model_names, model_slug
 from stacks.config.base import PROJECT, _Section
 from stacks.config.compute import AnalyticsConfig, ClusterConfig, SparkConfig
+from stacks.config.contracts import ContractFileError, ContractSchema, read_contract_schema
 from stacks.config.foundation import DataProtectionConfig, NetworkConfig, RetentionConfig
 from stacks.config.ml import (
     AirflowConfig,
     DeliveryConfig,
-    EndpointConfig,
     ObservabilityConfig,
     RegistryConfig,
 )
+from stacks.config.models import ModelConfig, default_models
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
@@ -39,7 +41,10 @@ class PlatformConfig(_Section):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
-    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    models: list[ModelConfig] = Field(
+        default_factory=default_models,
+        description="The model catalog: one entry per model (name, contract, endpoint, monitoring).",
+    )
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
@@ -60,7 +65,7 @@ class PlatformConfig(_Section):
 
     @model_validator(mode="after")
     def _environment_rules(self) -> PlatformConfig:
-        problems = environment_problems(self)
+        problems = catalog_problems(self) + environment_problems(self)
         if problems:
             # One line per problem; stacks.config.load reports each line as its own problem.
             raise ValueError("\n".join(problems))
@@ -70,6 +75,14 @@ class PlatformConfig(_Section):
     def name_prefix(self) -> str:
         """Short prefix for physical names: ``mlops-<env>``."""
         return f"mlops-{self.environment}"
+
+    def model_names(self, model: ModelConfig) -> ModelNames:
+        """Every physical name of ``model`` in this environment (checked when the config was parsed)."""
+        return model_names(self.name_prefix, model.name)
+
+    def contract_schema(self, model: ModelConfig) -> ContractSchema:
+        """The table schema of ``model``'s contract file (checked when the config was parsed)."""
+        return read_contract_schema(model.contract)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -84,11 +97,44 @@ class PlatformConfig(_Section):
         }
 
 
+def catalog_problems(config: PlatformConfig) -> list[str]:
+    """The model catalog's rules: at least one model, unique names and slugs, names every AWS service
+    accepts, and an existing, readable contract file per model."""
+    problems: list[str] = []
+    if not config.models:
+        return [f"{PROJECT}:models needs at least one model, e.g. [{{name: churn, contract: churn}}]"]
+    seen: dict[str, str] = {}
+    for i, model in enumerate(config.models):
+        key = f"{PROJECT}:models.{i}"
+        try:
+            slug = model_slug(model.name)
+            model_names(config.name_prefix, model.name)
+        except InvalidNameError as exc:
+            problems.append(f"{key}.name = {model.name!r}: {exc}")
+            continue
+        if slug in seen:
+            other = seen[slug]
+            problems.append(
+                f"{key}.name = {model.name!r}: "
+                + (
+                    "is listed twice; model names must be unique"
+                    if other == model.name
+                    else f"becomes {slug!r} like {other!r} (names are normalised: '_' -> '-', lowercase), "
+                    "so both would get the same resources; rename one"
+                )
+            )
+        seen.setdefault(slug, model.name)
+        try:
+            read_contract_schema(model.contract)
+        except ContractFileError as exc:
+            problems.append(f"{key}.contract = {model.contract!r}: {exc}")
+    return problems
+
+
 def environment_problems(config: PlatformConfig) -> list[str]:
     """The rules that depend on the environment (prod and staging are guarded), as messages naming
     the key, its value where it matters, and the rule; empty when the config passes them."""
     problems: list[str] = []
-    endpoint = config.endpoint
     if config.environment == "prod":
         if config.data_protection.force_destroy_buckets:
             problems.append(
@@ -97,27 +143,36 @@ def environment_problems(config: PlatformConfig) -> list[str]:
             )
         if not config.data_protection.protect_data:
             problems.append("dataProtection.protectData must be true in prod")
-        key = f"{PROJECT}:endpoint"
-        if endpoint.serverless is not None:
-            problems.append(
-                f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
-            )
-        else:
-            if endpoint.instance_count < 2:
-                problems.append(
-                    f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances per "
-                    "production variant (Security Hub SageMaker.4)"
-                )
-            if endpoint.autoscaling and endpoint.min_instances < 2:
-                problems.append(f"{key}.minInstances must be at least 2 in prod")
-        if endpoint.strategy == "ALL_AT_ONCE":
-            problems.append(f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)")
-        if not endpoint.capture_enabled:
-            problems.append(f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)")
         if config.airflow.webserver_access_mode != "PRIVATE_ONLY":
             problems.append(
                 f"{PROJECT}:airflow.webserverAccessMode must be PRIVATE_ONLY in prod (CKV2_AWS_66)"
             )
-    if config.environment == "staging" and not endpoint.capture_enabled:
-        problems.append(f"{PROJECT}:endpoint.captureEnabled must be true in staging")
+    for i, model in enumerate(config.models):
+        endpoint = model.endpoint
+        if endpoint.mode != "realtime":
+            continue  # no endpoint: nothing to guard
+        key = f"{PROJECT}:models.{i}.endpoint"
+        if config.environment == "prod":
+            if endpoint.serverless is not None:
+                problems.append(
+                    f"{key}.serverless must not be set in prod: use instances (capture, VPC, guardrails)"
+                )
+            else:
+                if endpoint.instance_count < 2:
+                    problems.append(
+                        f"{key}.instanceCount = {endpoint.instance_count}: prod needs at least 2 instances "
+                        "per production variant (Security Hub SageMaker.4)"
+                    )
+                if endpoint.autoscaling and endpoint.min_instances < 2:
+                    problems.append(f"{key}.minInstances must be at least 2 in prod")
+            if endpoint.strategy == "ALL_AT_ONCE":
+                problems.append(
+                    f"{key}.strategy must be CANARY or LINEAR in prod (shift traffic under alarms)"
+                )
+            if not endpoint.capture_enabled:
+                problems.append(
+                    f"{key}.captureEnabled must be true in prod (drift monitoring reads the capture)"
+                )
+        if config.environment == "staging" and not endpoint.capture_enabled:
+            problems.append(f"{key}.captureEnabled must be true in staging")
     return problems

@@ -89,6 +89,16 @@ _INSTANCES = {
 }
 
 
+def _churn_endpoint(arn: str) -> dict[str, Any]:
+    """Config overrides serving ``arn`` on the catalog's first model (churn): lists are replaced whole,
+    so the override carries the whole ``models`` list of the dev stack."""
+    from stacks.synth import read_stack_config, stack_config_file
+
+    models = json.loads(read_stack_config(stack_config_file("dev"))["mlops-platform:models"])
+    models[0]["endpoint"] = {**models[0]["endpoint"], **_INSTANCES, "modelPackageArn": arn}
+    return {"mlops-platform:models": models}
+
+
 def test_promotion_updates_the_endpoint_with_its_guardrail_and_a_rollback_fails() -> None:
     fake = FakeBlueGreen()
     with Emulator(extensions=[fake]) as emu:
@@ -99,7 +109,7 @@ def test_promotion_updates_the_endpoint_with_its_guardrail_and_a_rollback_fails(
         created = deploy(
             emu,
             previous=first.state,
-            config_overrides={"mlops-platform:endpoint": {**_INSTANCES, "modelPackageArn": v1}},
+            config_overrides=_churn_endpoint(v1),
         )
         endpoint = created.outputs["endpointName"]
         desc = emu.client("sagemaker").describe_endpoint(EndpointName=endpoint)
@@ -118,7 +128,7 @@ def test_promotion_updates_the_endpoint_with_its_guardrail_and_a_rollback_fails(
         promoted = deploy(
             emu,
             previous=created.state,
-            config_overrides={"mlops-platform:endpoint": {**_INSTANCES, "modelPackageArn": v2}},
+            config_overrides=_churn_endpoint(v2),
         )
         by_type: dict[str, set[str]] = {}
         for change in promoted.changed():
@@ -156,7 +166,7 @@ def test_promotion_updates_the_endpoint_with_its_guardrail_and_a_rollback_fails(
             deploy(
                 emu,
                 previous=promoted.state,
-                config_overrides={"mlops-platform:endpoint": {**_INSTANCES, "modelPackageArn": v3}},
+                config_overrides=_churn_endpoint(v3),
             )
 
         # The error carries what the emulator holds: the endpoint keeps its previous state entry.

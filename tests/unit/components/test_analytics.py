@@ -14,6 +14,7 @@ from components.analytics import (
     AnalyticsArgs,
     Column,
     DatasetSchema,
+    ModelTables,
 )
 from stacks.synth import SynthResult, run_program
 from tests.conftest import BASE_CONFIG
@@ -35,7 +36,26 @@ FEATURES = [
 ]
 
 
-def _args(**overrides: Any) -> AnalyticsArgs:
+CHURN = DatasetSchema(
+    name="churn",
+    columns=COLUMNS,
+    feature_columns=FEATURES,
+    model_inputs=["tenure_months", "plan", "monthly_charges"],
+)
+
+
+def _model(dataset: DatasetSchema | None = CHURN, **overrides: Any) -> ModelTables:
+    values: dict[str, Any] = {
+        "model": "churn",
+        "capture_table": "churn_capture",
+        "capture_prefix": "datacapture/churn",
+        "dataset": dataset,
+    }
+    values.update(overrides)
+    return ModelTables(**values)
+
+
+def _args(*, dataset: DatasetSchema | None = CHURN, **overrides: Any) -> AnalyticsArgs:
     values: dict[str, Any] = {
         "database_name": "mlops_test_lake",
         "workgroup_name": "mlops-test-analytics",
@@ -45,12 +65,7 @@ def _args(**overrides: Any) -> AnalyticsArgs:
         "results_bucket": "lake-artifacts",
         "results_key_arn": RESULTS_KEY,
         "expected_bucket_owner": "123456789012",
-        "dataset": DatasetSchema(
-            name="churn",
-            columns=COLUMNS,
-            feature_columns=FEATURES,
-            model_inputs=["tenure_months", "plan", "monthly_charges"],
-        ),
+        "models": [_model(dataset)],
         "bytes_scanned_cutoff": 200 * 1024 * 1024,
         "tags": {"project": "mlops-platform"},
     }
@@ -73,8 +88,8 @@ def _tables(result: SynthResult) -> dict[str, dict[str, Any]]:
 
 def test_tables_follow_the_dataset_contract(result: SynthResult) -> None:
     tables = _tables(result)
-    assert set(tables) == {"curated", "features", "capture"}
-    curated = tables["curated"]["storageDescriptor"]["columns"]
+    assert set(tables) == {"churn_curated", "churn_features", "churn_capture"}
+    curated = tables["churn_curated"]["storageDescriptor"]["columns"]
     assert [(c["name"], c["type"]) for c in curated] == [
         ("customer_id", "string"),
         ("signup_date", "timestamp"),
@@ -83,10 +98,10 @@ def test_tables_follow_the_dataset_contract(result: SynthResult) -> None:
         ("paperless_billing", "boolean"),
         ("churned", "bigint"),
     ]
-    features = tables["features"]["storageDescriptor"]["columns"]
+    features = tables["churn_features"]["storageDescriptor"]["columns"]
     assert [(c["name"], c["type"]) for c in features] == [(c.name, GLUE_TYPES[c.type]) for c in FEATURES]
     for name in ("curated", "features"):
-        table = tables[name]
+        table = tables[f"churn_{name}"]
         assert table["databaseName"] == "mlops_test_lake"
         assert table["tableType"] == "EXTERNAL_TABLE"
         assert table["partitionKeys"] == [{"name": "ingest_date", "type": "string"}]
@@ -110,7 +125,7 @@ def test_tables_follow_the_dataset_contract(result: SynthResult) -> None:
 
 
 def test_capture_table_matches_sagemaker_layout(result: SynthResult) -> None:
-    capture = _tables(result)["capture"]
+    capture = _tables(result)["churn_capture"]
     assert [(c["name"], c["type"]) for c in capture["storageDescriptor"]["columns"]] == list(CAPTURE_COLUMNS)
     assert (
         capture["storageDescriptor"]["serDeInfo"]["serializationLibrary"]
@@ -123,7 +138,8 @@ def test_capture_table_matches_sagemaker_layout(result: SynthResult) -> None:
     assert params["projection.dt.format"] == "yyyy/MM/dd/HH"
     assert params["projection.dt.interval.unit"] == "HOURS"
     assert (
-        params["storage.location.template"] == "s3://lake-capture/datacapture/${endpoint}/${variant}/${dt}/"
+        params["storage.location.template"]
+        == "s3://lake-capture/datacapture/churn/${endpoint}/${variant}/${dt}/"
     )
 
 
@@ -147,32 +163,55 @@ def test_workgroup_is_enforced_encrypted_and_cost_capped(result: SynthResult) ->
 def test_named_queries_answer_the_monitoring_questions(result: SynthResult) -> None:
     queries = {q.inputs["name"]: q.inputs for q in result.of_type("aws:athena/namedQuery:NamedQuery")}
     assert set(queries) == {
-        "capture-requests-per-day",
-        "curated-rows-per-day",
-        "features-summary-per-day",
-        "capture-feature-summary",
+        "churn-capture-requests-per-day",
+        "churn-curated-rows-per-day",
+        "churn-features-summary-per-day",
+        "churn-capture-feature-summary",
     }
     for q in queries.values():
         assert q["database"] == "mlops_test_lake"
         assert q["workgroup"] == "mlops-test-analytics"
     # capture queries name the injected partitions through execution parameters
-    for name in ("capture-requests-per-day", "capture-feature-summary"):
+    for name in ("churn-capture-requests-per-day", "churn-capture-feature-summary"):
         assert "WHERE endpoint = ? AND variant = ?" in queries[name]["query"]
-    summary = queries["capture-feature-summary"]["query"]
+        assert "FROM churn_capture" in queries[name]["query"]
+    summary = queries["churn-capture-feature-summary"]["query"]
     # numeric model inputs at their CSV positions; the categorical one (plan, position 2) is skipped
     assert "split(capturedata.endpointinput.data, ','), 1)) AS double) AS tenure_months" in summary
     assert "split(capturedata.endpointinput.data, ','), 3)) AS double) AS monthly_charges" in summary
     assert " AS plan" not in summary
-    assert "avg(monthly_charges) AS monthly_charges_mean" in queries["features-summary-per-day"]["query"]
-    assert "GROUP BY ingest_date" in queries["curated-rows-per-day"]["query"]
+    assert (
+        "avg(monthly_charges) AS monthly_charges_mean" in queries["churn-features-summary-per-day"]["query"]
+    )
+    assert "FROM churn_curated" in queries["churn-curated-rows-per-day"]["query"]
+    assert "GROUP BY ingest_date" in queries["churn-curated-rows-per-day"]["query"]
 
 
 def test_without_a_contract_only_the_capture_table_exists() -> None:
     run = run_program(lambda: {"db": Analytics("a", _args(dataset=None)).database_name}, BASE_CONFIG)
-    assert set(_tables(run)) == {"capture"}
+    assert set(_tables(run)) == {"churn_capture"}
     assert {q.inputs["name"] for q in run.of_type("aws:athena/namedQuery:NamedQuery")} == {
-        "capture-requests-per-day"
+        "churn-capture-requests-per-day"
     }
+
+
+def test_each_model_gets_its_own_tables_and_queries() -> None:
+    housing = DatasetSchema(name="housing", columns=[Column(name="price", type="float")])
+    models = [
+        _model(),
+        _model(
+            housing, model="housing", capture_table="housing_capture", capture_prefix="datacapture/housing"
+        ),
+    ]
+    run = run_program(lambda: {"db": Analytics("a", _args(models=models)).database_name}, BASE_CONFIG)
+    tables = _tables(run)
+    assert {"churn_capture", "housing_capture", "housing_curated"} <= set(tables)
+    assert tables["housing_curated"]["storageDescriptor"]["location"] == "s3://lake-curated/curated/housing/"
+    assert (
+        tables["housing_capture"]["storageDescriptor"]["location"] == "s3://lake-capture/datacapture/housing/"
+    )
+    with pytest.raises(ValueError, match="one entry per model"):
+        _args(models=[_model(), _model()])
 
 
 def test_args_validation_names_field_and_fix() -> None:
@@ -189,4 +228,4 @@ def test_args_validation_names_field_and_fix() -> None:
             dataset=DatasetSchema(name="d", columns=COLUMNS, feature_columns=FEATURES, model_inputs=["nope"])
         )
     with pytest.raises(ValueError, match="capture_prefix"):
-        _args(capture_prefix="datacapture/")
+        _args(models=[_model(capture_prefix="datacapture/")])

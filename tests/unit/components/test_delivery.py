@@ -252,7 +252,7 @@ def test_prod_stack_promotes_staging_then_waits_for_a_person(synth_stack) -> Non
     ]
     (rule,) = prod.of_type("aws:cloudwatch/eventRule:EventRule")
     assert json.loads(rule.inputs["eventPattern"])["detail"] == {
-        "ModelPackageGroupName": ["mlops-prod-churn"],
+        "ModelPackageGroupName": ["mlops-prod-churn", "mlops-prod-housing"],  # every model's group
         "ModelApprovalStatus": ["Approved"],
     }
     assert prod.outputs["deliveryPipelineName"] == "mlops-prod-delivery"

@@ -332,12 +332,13 @@ def test_no_endpoint_without_an_approved_package(each_stack: SynthResult) -> Non
 
 
 def _synth_with_package(stack: str) -> SynthResult:
+    """The stack with an approved package on its first model (churn) only."""
     config = read_stack_config(stack_config_file(stack))
-    endpoint = json.loads(config["mlops-platform:endpoint"])
-    endpoint["modelPackageArn"] = (
+    models = json.loads(config["mlops-platform:models"])
+    models[0]["endpoint"]["modelPackageArn"] = (
         f"arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-{stack}-churn/7"
     )
-    config["mlops-platform:endpoint"] = json.dumps(endpoint)
+    config["mlops-platform:models"] = json.dumps(models)
     return run_program(lambda: build(load_config()).outputs, config, stack=stack)
 
 
@@ -360,15 +361,13 @@ def test_approved_package_declares_the_endpoint_in_every_stack(with_package: Syn
         if "mlops:endpoint:ModelEndpoint$aws:" in r.urn and is_taggable(r.type):
             assert r.inputs["tags"]["environment"] == stack, r.name
             assert r.inputs["tags"]["cost-center"], r.name
-    if stack == "dev":  # serverless
-        assert "serverlessConfig" in cfg.inputs["productionVariants"][0]
-        return
-    # staging/prod: capture with the ML key into the capture bucket, in the private subnets
+    # every stack: instances with capture under the ML key into the model's capture prefix, in the
+    # private subnets (dev too: serverless cannot capture, and the lifecycle watches dev models)
     ml_key = with_package.outputs["mlKeyArn"]
     assert cfg.inputs["kmsKeyArn"] == ml_key
     assert cfg.inputs["dataCaptureConfig"]["kmsKeyId"] == ml_key
     capture_bucket = with_package.outputs["captureBucket"]
-    assert cfg.inputs["dataCaptureConfig"]["destinationS3Uri"] == f"s3://{capture_bucket}/datacapture"
+    assert cfg.inputs["dataCaptureConfig"]["destinationS3Uri"] == f"s3://{capture_bucket}/datacapture/churn"
     assert model["vpcConfig"]["subnets"] == with_package.outputs["privateSubnetIds"]
     rollback = endpoint.inputs["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
     assert [a["alarmName"] for a in rollback] == with_package.outputs["endpointRollbackAlarmNames"]

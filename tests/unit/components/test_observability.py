@@ -15,6 +15,7 @@ from components.observability import (
     Observability,
     ObservabilityArgs,
     PipelineSteps,
+    WatchedEndpoint,
 )
 from stacks.synth import SynthResult, run_program
 from tests.conftest import BASE_CONFIG
@@ -35,8 +36,9 @@ def _args(**overrides: Any) -> ObservabilityArgs:
             PipelineSteps(pipeline="churn-training", steps=["ingest", "train"]),
             PipelineSteps(pipeline="monitoring", steps=["monitor"]),
         ],
-        "endpoint_name": "mlops-test-churn",
-        "drift_share_threshold": 0.3,
+        "endpoints": [
+            WatchedEndpoint(model="churn", endpoint_name="mlops-test-churn", drift_share_threshold=0.3)
+        ],
     }
     values.update(overrides)
     return ObservabilityArgs(**values)
@@ -97,8 +99,19 @@ def test_drift_alarms_on_the_contract_metrics(result: SynthResult) -> None:
     assert drift["DatasetDrift"]["threshold"] == 1
 
 
+def test_each_watched_endpoint_gets_its_own_drift_alarms() -> None:
+    two = [WatchedEndpoint(model=m, endpoint_name=f"mlops-test-{m}") for m in ("churn", "housing")]
+    names = {a.inputs["name"] for a in _run(_args(endpoints=two)).of_type(ALARM)}
+    for m in ("churn", "housing"):
+        assert {
+            f"mlops-test-{m}-dataset-drift",
+            f"mlops-test-{m}-drift-share",
+            f"mlops-test-{m}-missing-values",
+        } <= names
+
+
 def test_no_drift_alarms_without_an_endpoint() -> None:
-    result = _run(_args(endpoint_name=None))
+    result = _run(_args(endpoints=[]))
     assert {a.inputs["metricName"] for a in result.of_type(ALARM)} == {"StepFailed"}
 
 
@@ -108,9 +121,9 @@ def test_dashboard_is_valid_json_with_widgets(result: SynthResult) -> None:
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert titles == [
         "Pipeline step failures",
-        "Endpoint invocations and errors",
-        "Endpoint model latency (microseconds)",
-        "Drift",
+        "churn: endpoint invocations and errors",
+        "churn: endpoint model latency (microseconds)",
+        "churn: drift",
     ]
     latency = body["widgets"][2]["properties"]["metrics"][0]
     assert latency[:6] == [
@@ -125,7 +138,9 @@ def test_dashboard_is_valid_json_with_widgets(result: SynthResult) -> None:
 
 def test_args_validation() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
-        _args(drift_share_threshold=1.5)
+        WatchedEndpoint(model="churn", endpoint_name="e", drift_share_threshold=1.5)
+    with pytest.raises(ValueError, match="one entry per model"):
+        _args(endpoints=[WatchedEndpoint(model="a", endpoint_name="e")] * 2)
     with pytest.raises(ValueError, match="listed twice"):
         _args(pipelines=[PipelineSteps(pipeline="p", steps=["a", "a"])])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.observability import Observability, ObservabilityArgs, PipelineSteps
+from components.observability import Observability, ObservabilityArgs, PipelineSteps, WatchedEndpoint
 from pipelines.aws import AwsClients
 from pipelines.monitoring.drift import DriftReport, FeatureDrift
 from pipelines.monitoring.metrics import drift_metric_data, publish_retrain_triggered
@@ -74,7 +74,7 @@ def _observability() -> SynthResult:
             PipelineSteps(pipeline=names.pipeline, steps=["ingest", "train"]),
             PipelineSteps(pipeline=contract.MONITORING_PIPELINE, steps=["monitor"]),
         ],
-        endpoint_name=names.endpoint,
+        endpoints=[WatchedEndpoint(model=names.slug, endpoint_name=names.endpoint)],
     )
 
     def program() -> dict[str, Any]:

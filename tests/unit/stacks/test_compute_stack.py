@@ -156,8 +156,10 @@ def test_per_environment_sizes_and_protection(synth_stack) -> None:
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_glue_tables_follow_the_shipped_dataset_contract(stack: str, synth_stack) -> None:
-    contract = yaml.safe_load((ROOT / "contracts" / "churn.yaml").read_text())
+@pytest.mark.parametrize("model", ["churn", "housing"])
+def test_glue_tables_follow_the_shipped_dataset_contract(stack: str, model: str, synth_stack) -> None:
+    """Each model's tables take their schema from the contract file its catalog entry names."""
+    contract = yaml.safe_load((ROOT / "contracts" / f"{model}.yaml").read_text())
     types = {
         "integer": "bigint",
         "float": "double",
@@ -168,9 +170,11 @@ def test_glue_tables_follow_the_shipped_dataset_contract(stack: str, synth_stack
     tables = {
         t.inputs["name"]: t.inputs for t in synth_stack(stack).of_type("aws:glue/catalogTable:CatalogTable")
     }
-    curated = [(c["name"], c["type"]) for c in tables["curated"]["storageDescriptor"]["columns"]]
+    curated = [(c["name"], c["type"]) for c in tables[f"{model}_curated"]["storageDescriptor"]["columns"]]
     assert curated == [(c["name"], types[c["type"]]) for c in contract["columns"]]
-    feature_names = [c["name"] for c in tables["features"]["storageDescriptor"]["columns"]]
+    assert tables[f"{model}_curated"]["storageDescriptor"]["location"].endswith(f"/curated/{model}/")
+    assert tables[f"{model}_capture"]["storageDescriptor"]["location"].endswith(f"/datacapture/{model}/")
+    feature_names = [c["name"] for c in tables[f"{model}_features"]["storageDescriptor"]["columns"]]
     features = contract["features"]
     model_inputs = features["numeric"] + [d["name"] for d in features["derived"]] + features["categorical"]
     assert set(model_inputs) | {contract["target"]} <= set(feature_names)

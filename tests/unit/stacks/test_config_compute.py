@@ -28,7 +28,7 @@ def test_defaults_are_private_and_complete() -> None:
     assert cfg.spark.job_classes[0].namespace == "spark-features"
     assert cfg.spark.studio is True
     assert cfg.analytics.bytes_scanned_cutoff_mb == 1024
-    assert cfg.analytics.dataset is None  # no columns are invented: the contract provides them
+    assert [(m.name, m.contract) for m in cfg.models] == [("churn", "churn")]  # tables: from the contract
 
 
 def test_section_models_import_first_without_a_cycle() -> None:
@@ -149,42 +149,16 @@ def test_section_models_import_first_without_a_cycle() -> None:
             "mlops-platform:analytics.bytesScannedCutoffMb",
             "10 MB",
         ),
+        # 0.x: the copied contract schema and the one capture prefix moved to the model catalog.
         (
-            {"analytics": {"captureS3Prefix": "/x/"}},
+            {"analytics": {"captureS3Prefix": "datacapture"}},
             "mlops-platform:analytics.captureS3Prefix",
-            "leading or trailing",
+            "not a known setting",
         ),
         (
-            {"analytics": {"dataset": {"name": "churn", "columns": [{"name": "Tenure", "type": "integer"}]}}},
-            "mlops-platform:analytics.dataset.columns.0.name",
-            "lowercase",
-        ),
-        (
-            {"analytics": {"dataset": {"name": "churn", "columns": [{"name": "a", "type": "int"}]}}},
-            "mlops-platform:analytics.dataset.columns.0.type",
-            "'integer', 'float', 'string', 'boolean' or 'datetime'",
-        ),
-        (
-            {
-                "analytics": {
-                    "dataset": {"name": "churn", "columns": [{"name": "ingest_date", "type": "string"}]}
-                }
-            },
-            "mlops-platform:analytics.dataset.columns",
-            "partition column",
-        ),
-        (
-            {
-                "analytics": {
-                    "dataset": {
-                        "name": "churn",
-                        "columns": [{"name": "a", "type": "string"}],
-                        "modelInputs": ["b"],
-                    }
-                }
-            },
+            {"analytics": {"dataset": {"name": "churn", "columns": [{"name": "a", "type": "string"}]}}},
             "mlops-platform:analytics.dataset",
-            "not in dataset.featureColumns",
+            "not a known setting",
         ),
         (
             {"cluster": {"endpointPublic": True}},
@@ -226,8 +200,8 @@ def test_stack_files_parse_and_dev_is_smallest() -> None:
     )
     for cfg in (dev, staging, prod):
         assert cfg.cluster.endpoint_public_access is False
-        assert cfg.analytics.dataset is not None
-        assert cfg.analytics.dataset.name == "churn"
+        assert [(m.name, m.contract) for m in cfg.models] == [("churn", "churn"), ("housing", "housing")]
+        assert cfg.contract_schema(cfg.models[1]).name == "housing"
     assert dev.analytics.bytes_scanned_cutoff_mb <= prod.analytics.bytes_scanned_cutoff_mb
 
 

@@ -21,19 +21,27 @@ PROD_ENDPOINT = {
 }
 
 
+def _catalog(overrides: dict[str, Any]) -> dict[str, Any]:
+    """An ``endpoint`` override becomes the endpoint of the catalog's one model."""
+    values = dict(overrides)
+    if "endpoint" in values:
+        values["models"] = [{"name": "churn", "contract": "churn", "endpoint": values.pop("endpoint")}]
+    return values
+
+
 def _problems(**overrides: Any) -> str:
     with pytest.raises(ConfigError) as info:
-        parse_config({**VALID, **overrides})
+        parse_config({**VALID, **_catalog(overrides)})
     return str(info.value)
 
 
 def test_defaults_are_safe() -> None:
     cfg = parse_config(VALID)
-    assert cfg.endpoint.model_package_arn == ""
-    assert not cfg.endpoint.has_model
-    assert cfg.endpoint.capture_enabled
-    assert cfg.endpoint.network_isolation
-    assert cfg.endpoint.encrypt_storage
+    assert cfg.models[0].endpoint.model_package_arn == ""
+    assert not cfg.models[0].endpoint.has_model
+    assert cfg.models[0].endpoint.capture_enabled
+    assert cfg.models[0].endpoint.network_isolation
+    assert cfg.models[0].endpoint.encrypt_storage
     assert cfg.airflow.webserver_access_mode == "PRIVATE_ONLY"
     assert cfg.airflow.airflow_version in MWAA_AIRFLOW_VERSIONS
     assert cfg.registry.cross_account_ids == []
@@ -43,71 +51,83 @@ def test_defaults_are_safe() -> None:
 @pytest.mark.parametrize(
     ("overrides", "key", "rule"),
     [
-        ({"endpoint": {"canarySizePercent": 80}}, "mlops-platform:endpoint.canarySizePercent", "1-50%"),
-        ({"endpoint": {"linearStepPercent": 5}}, "mlops-platform:endpoint.linearStepPercent", "10-50%"),
+        (
+            {"endpoint": {"canarySizePercent": 80}},
+            "mlops-platform:models.0.endpoint.canarySizePercent",
+            "1-50%",
+        ),
+        (
+            {"endpoint": {"linearStepPercent": 5}},
+            "mlops-platform:models.0.endpoint.linearStepPercent",
+            "10-50%",
+        ),
         (
             {"endpoint": {"waitIntervalSeconds": 4000}},
-            "mlops-platform:endpoint.waitIntervalSeconds",
+            "mlops-platform:models.0.endpoint.waitIntervalSeconds",
             "0 and 3600",
         ),
         (
             {"endpoint": {"maximumExecutionTimeoutSeconds": 60}},
-            "mlops-platform:endpoint.maximumExecutionTimeoutSeconds",
+            "mlops-platform:models.0.endpoint.maximumExecutionTimeoutSeconds",
             "600 and 14400",
         ),
-        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:endpoint.strategy", "ALL_AT_ONCE"),
+        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:models.0.endpoint.strategy", "ALL_AT_ONCE"),
         (
             {"endpoint": {"modelPackageArn": "churn:3"}},
-            "mlops-platform:endpoint.modelPackageArn",
+            "mlops-platform:models.0.endpoint.modelPackageArn",
             "versioned model package ARN",
         ),
         (
             {"endpoint": {"captureSamplingPercent": 0}},
-            "mlops-platform:endpoint.captureSamplingPercent",
+            "mlops-platform:models.0.endpoint.captureSamplingPercent",
             "between 1 and 100",
         ),
-        ({"endpoint": {"instanceType": "m5.large"}}, "mlops-platform:endpoint.instanceType", "ml.m5.large"),
+        (
+            {"endpoint": {"instanceType": "m5.large"}},
+            "mlops-platform:models.0.endpoint.instanceType",
+            "ml.m5.large",
+        ),
         (
             {"endpoint": {"serverless": {"memorySizeMb": 1000}}},
-            "mlops-platform:endpoint.serverless.memorySizeMb",
+            "mlops-platform:models.0.endpoint.serverless.memorySizeMb",
             "1024",
         ),
         (
             {"endpoint": {"instanceType": "ml.m5d.large"}},
-            "mlops-platform:endpoint.instanceType",
+            "mlops-platform:models.0.endpoint.instanceType",
             "local NVMe",
         ),
         (
             {"endpoint": {"instanceType": "ml.g5.xlarge"}},
-            "mlops-platform:endpoint.instanceType",
+            "mlops-platform:models.0.endpoint.instanceType",
             "encryptStorage",
         ),
         (
             {"endpoint": {"serverless": {}, "networkIsolation": False}},
-            "mlops-platform:endpoint.captureEnabled",
+            "mlops-platform:models.0.endpoint.captureEnabled",
             "does not support data capture",
         ),
         (
             {"endpoint": {"serverless": {}, "captureEnabled": False}},
-            "mlops-platform:endpoint.networkIsolation",
+            "mlops-platform:models.0.endpoint.networkIsolation",
             "network isolation",
         ),
         (
             {"endpoint": {"imageUri": "x.dkr.ecr/img:1"}},
-            "mlops-platform:endpoint",
+            "mlops-platform:models.0.endpoint",
             "imageUri and modelDataUrl go together",
         ),
         (
             {"endpoint": {"instanceCount": 3, "maxInstances": 2}},
-            "mlops-platform:endpoint",
+            "mlops-platform:models.0.endpoint",
             "minInstances <= instanceCount <= maxInstances",
         ),
-        ({"endpoint": {"colour": "blue"}}, "mlops-platform:endpoint.colour", "not a known setting"),
+        ({"endpoint": {"colour": "blue"}}, "mlops-platform:models.0.endpoint.colour", "not a known setting"),
         ({"registry": {"crossAccountIds": ["1234"]}}, "mlops-platform:registry.crossAccountIds", "12-digit"),
         (
-            {"registry": {"modelPackageGroups": []}},
+            {"registry": {"modelPackageGroups": ["churn"]}},  # 0.x: groups come from mlops-platform:models
             "mlops-platform:registry.modelPackageGroups",
-            "at least one",
+            "not a known setting",
         ),
         (
             {"airflow": {"airflowVersion": "2.10.3"}},
@@ -131,9 +151,9 @@ def test_defaults_are_safe() -> None:
             "e-mail",
         ),
         (
-            {"observability": {"driftShareThreshold": 2}},
+            {"observability": {"driftShareThreshold": 0.2}},  # 0.x: per model, models[].monitoring
             "mlops-platform:observability.driftShareThreshold",
-            "between 0 and 1",
+            "not a known setting",
         ),
         (
             {"delivery": {"source": {"kind": "codeconnections"}}},
@@ -159,7 +179,9 @@ def test_bad_values_name_the_key(overrides: dict[str, Any], key: str, rule: str)
 
 
 def _prod(**endpoint: Any) -> Any:
-    return parse_config({**VALID, "environment": "prod", "endpoint": {**PROD_ENDPOINT, **endpoint}})
+    return parse_config(
+        {**VALID, "environment": "prod", **_catalog({"endpoint": {**PROD_ENDPOINT, **endpoint}})}
+    )
 
 
 def test_prod_rules() -> None:
@@ -169,10 +191,10 @@ def test_prod_rules() -> None:
         endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
                   "captureEnabled": False},
     )  # fmt: skip
-    assert "mlops-platform:endpoint.instanceCount = 1: prod needs at least 2 instances" in message
-    assert "mlops-platform:endpoint.minInstances must be at least 2 in prod" in message
-    assert "mlops-platform:endpoint.strategy must be CANARY or LINEAR in prod" in message
-    assert "mlops-platform:endpoint.captureEnabled must be true in prod" in message
+    assert "mlops-platform:models.0.endpoint.instanceCount = 1: prod needs at least 2 instances" in message
+    assert "mlops-platform:models.0.endpoint.minInstances must be at least 2 in prod" in message
+    assert "mlops-platform:models.0.endpoint.strategy must be CANARY or LINEAR in prod" in message
+    assert "mlops-platform:models.0.endpoint.captureEnabled must be true in prod" in message
     assert "(4 problems)" in message  # every rule is reported at once, one line each
     message = _problems(
         environment="prod",
@@ -190,15 +212,19 @@ def test_dev_may_run_serverless_without_capture() -> None:
     cfg = parse_config(
         {
             **VALID,
-            "endpoint": {
-                "serverless": {},
-                "captureEnabled": False,
-                "networkIsolation": False,
-                "autoscaling": False,
-            },
+            **_catalog(
+                {
+                    "endpoint": {
+                        "serverless": {},
+                        "captureEnabled": False,
+                        "networkIsolation": False,
+                        "autoscaling": False,
+                    }
+                }
+            ),
         }
     )
-    assert cfg.endpoint.serverless is not None
+    assert cfg.models[0].endpoint.serverless is not None
 
 
 def test_local_storage_detection() -> None:
@@ -223,8 +249,13 @@ def test_stack_files_pass_the_environment_rules(stack: str) -> None:
     values = {k.split(":", 1)[1]: _decode(v) for k, v in raw.items() if k.startswith("mlops-platform:")}
     cfg = parse_config({**values, "region": raw["aws:region"]})  # the environment rules run here
     if stack == "prod":
-        assert cfg.endpoint.strategy == "CANARY"
-        assert cfg.endpoint.instance_count >= 2
+        assert cfg.models[0].endpoint.strategy == "CANARY"
+        assert cfg.models[0].endpoint.instance_count >= 2
         assert [t.manual_approval for t in cfg.delivery.promotion_targets] == [False, True]
-    if stack == "dev":
-        assert cfg.endpoint.serverless is not None
+    if stack == "dev":  # instances with capture on (serverless cannot capture), canary 50%, no scaling
+        for model in cfg.models:
+            ep = model.endpoint
+            assert (ep.serverless, ep.instance_type, ep.instance_count) == (None, "ml.m5.large", 2)
+            assert (ep.capture_enabled, ep.strategy, ep.canary_size_percent, ep.autoscaling) == (
+                True, "CANARY", 50, False
+            )  # fmt: skip

@@ -31,7 +31,8 @@ for stack in ("dev", "staging", "prod"):
     doc = yaml.safe_load(open(f"stacks/Pulumi.{stack}.yaml"))["config"]
     flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc.items()}
     cfg = parse_config(raw_values(flat))
-    out[stack] = [cfg.environment, cfg.endpoint.instance_type, cfg.endpoint.serverless is not None]
+    ep = cfg.models[0].endpoint
+    out[stack] = [cfg.environment, ep.instance_type, ep.serverless is not None, [m.name for m in cfg.models]]
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pulumi", "pulumi_aws", "components")
                 and sys.modules[m] is not None)
 print(json.dumps({"stacks": out, "loaded": loaded}))
@@ -43,14 +44,24 @@ def test_config_parses_every_shipped_stack_with_pulumi_blocked() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["loaded"] == []
-    assert report["stacks"]["dev"] == ["dev", "ml.m5.large", True]
+    assert report["stacks"]["dev"] == ["dev", "ml.m5.large", False, ["churn", "housing"]]
     assert report["stacks"]["prod"][0] == "prod"
     assert report["stacks"]["prod"][2] is False
 
 
 def test_every_config_module_imports_alone() -> None:
     # no import-order trick: each module of the package can be the first one imported
-    for module in ("base", "foundation", "compute", "ml", "platform", "load"):
+    for module in (
+        "base",
+        "foundation",
+        "compute",
+        "ml",
+        "contracts",
+        "models",
+        "platform",
+        "load",
+        "promote_key",
+    ):
         code = f"import stacks.config.{module}"
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, f"stacks.config.{module}: {result.stderr}"
@@ -60,15 +71,15 @@ ENVIRONMENT_RULES = [
     ("prod", {"dataProtection": {"forceDestroyBuckets": True}}, "dataProtection.forceDestroyBuckets must be false in prod"),
     ("prod", {"dataProtection": {"protectData": False}}, "dataProtection.protectData must be true in prod"),
     ("prod", {"endpoint": {**PROD_ENDPOINT, "serverless": {}, "captureEnabled": False, "networkIsolation": False}},
-     "mlops-platform:endpoint.serverless must not be set in prod"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1}},
-     "mlops-platform:endpoint.instanceCount = 1: prod needs at least 2 instances"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "minInstances": 1}}, "mlops-platform:endpoint.minInstances must be at least 2 in prod"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"}}, "mlops-platform:endpoint.strategy must be CANARY or LINEAR in prod"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "captureEnabled": False}}, "mlops-platform:endpoint.captureEnabled must be true in prod"),
+     "mlops-platform:models.0.endpoint.serverless must not be set in prod"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE"}},
+     "mlops-platform:models.0.endpoint.instanceCount = 1: prod needs at least 2 instances"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "minInstances": 1}}, "mlops-platform:models.0.endpoint.minInstances must be at least 2 in prod"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"}}, "mlops-platform:models.0.endpoint.strategy must be CANARY or LINEAR in prod"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "captureEnabled": False}}, "mlops-platform:models.0.endpoint.captureEnabled must be true in prod"),
     ("prod", {"endpoint": PROD_ENDPOINT, "airflow": {"webserverAccessMode": "PUBLIC_ONLY"}},
      "mlops-platform:airflow.webserverAccessMode must be PRIVATE_ONLY in prod"),
-    ("staging", {"endpoint": {"captureEnabled": False}}, "mlops-platform:endpoint.captureEnabled must be true in staging"),
+    ("staging", {"endpoint": {"captureEnabled": False}}, "mlops-platform:models.0.endpoint.captureEnabled must be true in staging"),
 ]  # fmt: skip
 
 
@@ -82,6 +93,8 @@ def test_environment_rules_fail_at_parse_time(
         **({"endpoint": PROD_ENDPOINT} if environment == "prod" else {}),
     }
     raw.update(overrides)
+    if "endpoint" in raw:  # the endpoint of the catalog's one model
+        raw["models"] = [{"name": "churn", "contract": "churn", "endpoint": raw.pop("endpoint")}]
     with pytest.raises(ConfigError) as info:
         parse_config(raw)
     # each rule is one problem line of its own (serverless also forces captureEnabled off, a second rule)
@@ -94,7 +107,9 @@ def test_environment_rule_stops_the_program_before_any_resource() -> None:
 
     config = {f"mlops-platform:{k}": v for k, v in VALID.items() if k != "region"}
     config |= {"aws:region": "us-east-1", "mlops-platform:environment": "prod",
-               "mlops-platform:endpoint": json.dumps({**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"})}  # fmt: skip
+               "mlops-platform:models": json.dumps(
+                   [{"name": "churn", "contract": "churn", "endpoint": {**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"}}]
+               )}  # fmt: skip
     registered: list[str] = []
 
     def program() -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""The model catalog: ``mlops-platform:models``, one entry per model, every name derived from it.
+
+Example::
+
+    mlops-platform:models:
+      - name: churn
+        contract: churn              # contracts/churn.yaml
+        endpoint: {mode: realtime, instanceType: ml.m5.large, instanceCount: 2, strategy: CANARY}
+        monitoring: {schedule: "@hourly", driftShareThreshold: 0.3}
+      - name: housing
+        contract: housing
+        endpoint: {mode: batch}
+
+Physical names (model package group, endpoint, capture prefix, Glue capture table, ``Pipeline``
+metric dimension, DAG ids, training-job prefix) come from :func:`platform_contract.naming.model_names`;
+:class:`stacks.config.platform.PlatformConfig` checks them, their uniqueness and the contract files
+when it is parsed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from stacks.config.base import _Section
+from stacks.config.ml import EndpointConfig
+
+_CONTRACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_CRON_OR_PRESET = re.compile(r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$")
+
+
+class MonitoringConfig(_Section):
+    """A model's drift monitoring: when its monitoring DAG runs and when its alarms fire."""
+
+    schedule: str = Field(
+        default="@hourly", description="Airflow schedule of the monitoring DAG (a preset or 5-field cron)."
+    )
+    drift_share_threshold: float = Field(
+        default=0.3, description="Alarm when DriftShare (share of drifted features) exceeds this (0-1)."
+    )
+    missing_value_rate_threshold: float = Field(
+        default=0.1, description="Alarm when MissingValueRate of captured rows exceeds this (0-1)."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _CRON_OR_PRESET.match(value.strip()):
+            raise ValueError("must be an Airflow preset such as @hourly or a 5-field cron like '0 * * * *'")
+        return value.strip()
+
+    @field_validator("drift_share_threshold", "missing_value_rate_threshold")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError("must be a share between 0 and 1 (exclusive)")
+        return value
+
+
+class ModelConfig(_Section):
+    """One model of the catalog: its name, its dataset contract and how it is served and monitored."""
+
+    name: str = Field(description="Model name; its slug (`_` -> `-`, lowercase) names every resource.")
+    contract: str = Field(description="Dataset contract: a file `contracts/<contract>.yaml`.")
+    endpoint: EndpointConfig = Field(
+        default_factory=EndpointConfig,
+        description="Serving: `mode` (realtime, batch, none) and the endpoint's capacity and guardrails.",
+    )
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Drift monitoring.")
+
+    @field_validator("contract")
+    @classmethod
+    def _contract(cls, value: str) -> str:
+        if not _CONTRACT_NAME.match(value):
+            raise ValueError("must be a contract file name without .yaml, e.g. churn")
+        return value
+
+
+def default_models() -> list[ModelConfig]:
+    """The catalog when ``models`` is not set: the churn example model."""
+    return [ModelConfig(name="churn", contract="churn")]
+
+
+def model_config_path(models: list[dict[str, object]], group_name: str, prefix: str) -> str:
+    """The ``pulumi config set --path`` key of the catalog entry whose model package group, in the
+    environment ``prefix`` of the package, is ``group_name``: ``models[<i>].endpoint.modelPackageArn``.
+
+    The promote build uses it to deploy an approved package to its own model's endpoint.
+
+    Raises:
+        ValueError: no entry of ``models`` (the target stack's ``mlops-platform:models``) owns the group.
+    """
+    from platform_contract.naming import InvalidNameError, model_names
+
+    for i, entry in enumerate(models):
+        try:
+            if model_names(prefix, str(entry.get("name"))).model_package_group == group_name:
+                return f"models[{i}].endpoint.modelPackageArn"
+        except InvalidNameError:
+            continue
+    known = ", ".join(str(m.get("name")) for m in models)
+    raise ValueError(
+        f"no model of the target stack's catalog ({known}) has the group {group_name!r} under {prefix!r}; "
+        "add the model to mlops-platform:models of the target stack"
+    )
