@@ -39,30 +39,44 @@ MODEL = "churn"
 TRAINING_DAG = "churn_training"
 
 
-def endpoint_overrides(package_arn: str) -> dict[str, Any]:
-    """The dev config overrides the lifecycle needs, all in one place.
+REHEARSED_MODEL = "churn"
+"""The catalog model the lifecycle trains, serves, canaries and rolls back."""
 
-    dev declares a serverless endpoint without capture or a guarded update; the lifecycle needs an
-    instance-backed endpoint with data capture and a CANARY blue/green update (bake 300 s, i.e. 5 s
-    at :data:`TIME_SCALE`). Drop this once dev declares such an endpoint itself.
+
+def _dev_models() -> list[dict[str, Any]]:
+    """dev's model catalog as written in ``stacks/Pulumi.dev.yaml``."""
+    import yaml
+
+    from stacks.synth import stack_config_file
+
+    config = yaml.safe_load(stack_config_file("dev").read_text())["config"]
+    return [dict(m) for m in config["mlops-platform:models"]]
+
+
+def _rehearsed_entry(models: list[dict[str, Any]]) -> dict[str, Any]:
+    for entry in models:
+        if entry["name"] == REHEARSED_MODEL:
+            return entry
+    raise LookupError(f"dev's model catalog has no {REHEARSED_MODEL!r} model")
+
+
+def endpoint_overrides(package_arn: str) -> dict[str, Any]:
+    """The dev config change a promotion makes: the churn model's ``modelPackageArn``, nothing else.
+
+    dev itself declares the instance-backed endpoint with data capture and a CANARY blue/green update
+    that the lifecycle exercises; the promotion pipeline sets the approved package the same way
+    (``stacks.config.promote_key``). ``rehearsal.deploy`` replaces lists whole, so the whole catalog is
+    passed with that one value changed.
     """
-    return {
-        "mlops-platform:endpoint": {
-            "name": "churn",
-            "modelPackageArn": package_arn,
-            "serverless": None,
-            "instanceType": "ml.m5.large",
-            "instanceCount": 1,
-            "captureEnabled": True,
-            "captureSamplingPercent": 100,
-            "networkIsolation": False,
-            "strategy": "CANARY",
-            "canarySizePercent": 20,
-            "waitIntervalSeconds": 300,
-            "terminationWaitSeconds": 0,
-            "autoscaling": False,
-        }
-    }
+    models = _dev_models()
+    entry = _rehearsed_entry(models)
+    entry["endpoint"] = {**entry["endpoint"], "modelPackageArn": package_arn}
+    return {"mlops-platform:models": models}
+
+
+def canary_share() -> float:
+    """The share of traffic dev's churn endpoint gives a canary (``canarySizePercent``)."""
+    return float(_rehearsed_entry(_dev_models())["endpoint"]["canarySizePercent"]) / 100
 
 
 # --- emulator -----------------------------------------------------------------------------------
@@ -549,7 +563,10 @@ def canary(ctx: RunContext) -> Evidence:
     ctx.values["packages"].append(arn)
     endpoint = ctx.values["endpoint"]
     previous = _serving(ctx, endpoint)
-    ctx.event("deploy", "canary update started", package=arn, weights={"model 1": 0.8, "model 2": 0.2})
+    share = canary_share()
+    ctx.event(
+        "deploy", "canary update started", package=arn, weights={"model 1": 1 - share, "model 2": share}
+    )
     with TrafficLoop(ctx, endpoint, ctx.values["rows"]) as loop:
         _deploy_package(ctx, arn)
     timeline = _hosting(ctx).timeline(endpoint)
@@ -574,8 +591,9 @@ def canary(ctx: RunContext) -> Evidence:
 def check_canary(evidence: Evidence, ctx: RunContext) -> str | None:
     """The timeline shows the canary share, then full traffic; the new package serves everything."""
     shares = evidence["observed_green_shares"]
-    if not shares or abs(shares[0] - 0.2) > 0.01:
-        return f"the first traffic shift was not the 20% canary: {shares}"
+    expected = canary_share()
+    if not shares or abs(shares[0] - expected) > 0.01:
+        return f"the first traffic shift was not the {expected:.0%} canary: {shares}"
     if shares[-1] != 1.0:
         return f"traffic never went fully to the new package: {shares}"
     events = [e["event"] for e in evidence["timeline"]]
@@ -658,7 +676,10 @@ def rollback(ctx: RunContext) -> Evidence:
     endpoint = ctx.values["endpoint"]
     before = _serving(ctx, endpoint)
     arn = register_broken_package(ctx)
-    ctx.event("deploy", "bad model update started", package=arn, weights={"model 2": 0.8, "bad model": 0.2})
+    share = canary_share()
+    ctx.event(
+        "deploy", "bad model update started", package=arn, weights={"model 2": 1 - share, "bad model": share}
+    )
     deploy_error: str | None = None
     rolled_back = False
     alarms: Any = _emu(ctx).extension("cloudwatch-alarms")
@@ -789,7 +810,7 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
         Stage(
             "serve", serve, "held-out rows get parsable predictions; capture files are written", check_serve
         ),
-        Stage("canary", canary, "a second model takes the 20% canary, then all traffic", check_canary),
+        Stage("canary", canary, "a second model takes the canary share, then all traffic", check_canary),
         Stage(
             "rollback",
             rollback,
