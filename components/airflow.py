@@ -89,6 +89,9 @@ class AirflowArgs:
     """Glue database of the platform."""
     athena_workgroup_name: pulumi.Input[str] | None = None
     """Athena workgroup the DAGs query through."""
+    deny_package_approval: bool = False
+    """Deny ``UpdateModelPackage`` to ``Approved`` (staging/prod: approval is a person's decision, not a
+    DAG's; condition key ``sagemaker:ModelApprovalStatus``, Service Authorization Reference for SageMaker)."""
     weekly_maintenance_window_start: str = "SUN:03:00"
     """``DAY:HH:MM`` UTC."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -194,17 +197,25 @@ class Airflow(pulumi.ComponentResource):
             f"{name}-execution-role",
             name=f"{env_name}-execution",
             description=f"MWAA execution role of {env_name}",
-            assume_role_policy=service_trust_policy(["airflow.amazonaws.com", "airflow-env.amazonaws.com"]),
+            # Only on behalf of this account's environment (confused-deputy conditions,
+            # https://docs.aws.amazon.com/mwaa/latest/userguide/cross-service-confused-deputy-prevention.html).
+            assume_role_policy=service_trust_policy(
+                ["airflow.amazonaws.com", "airflow-env.amazonaws.com"],
+                source_account=account,
+                source_arn_like=pulumi.Output.format(
+                    "arn:{0}:airflow:{1}:{2}:environment/{3}", part, args.region, account, env_name
+                ),
+            ),
             tags=tags,
             opts=child_opts(self),
         )
-        aws.iam.RolePolicy(
+        mwaa_policy = aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=role.id,
             policy=policy_document(self._mwaa_statements(args, env_name, account, part)),
             opts=child_opts(self),
         )
-        aws.iam.RolePolicy(
+        platform_policy = aws.iam.RolePolicy(
             f"{name}-platform-policy",
             role=role.id,
             policy=policy_document(self._platform_statements(args, account, part)),
@@ -237,7 +248,9 @@ class Airflow(pulumi.ComponentResource):
                 "core.load_examples": "False",
             },
             tags=tags,
-            opts=child_opts(self, depends_on=[role]),
+            # MWAA checks the role's S3 and logs access when it creates the environment: the policies
+            # must exist first, not only the role (issue 12 item 2).
+            opts=child_opts(self, depends_on=[role, mwaa_policy, platform_policy]),
         )
 
         self.environment_name = env.name
@@ -442,7 +455,6 @@ class Airflow(pulumi.ComponentResource):
                         "sagemaker:DescribeModelPackage",
                         "sagemaker:UpdateModelPackage",
                         "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:ListModelPackages",
                         "sagemaker:AddTags",
                     ],
                     "Resource": [
@@ -453,6 +465,54 @@ class Airflow(pulumi.ComponentResource):
                             pulumi.Output.format(sm + "model-package/{3}/*", part, region, account, g),
                         )
                     ],
+                }
+            )
+        statements += [
+            {
+                # ListModelPackages has no resource types (Service Authorization Reference, SageMaker):
+                # only "*" works; register.py and packages.py page through it.
+                "Sid": "ListModelPackages",
+                "Effect": "Allow",
+                "Action": "sagemaker:ListModelPackages",
+                "Resource": "*",
+            },
+            {
+                # promote.py reads the live endpoint (DescribeEndpoint -> its config -> its models).
+                "Sid": "ReadEndpoints",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                ],
+                "Resource": [
+                    pulumi.Output.format(sm + "endpoint/{3}-*", part, region, account, args.name_prefix),
+                    pulumi.Output.format(
+                        sm + "endpoint-config/{3}-*", part, region, account, args.name_prefix
+                    ),
+                    pulumi.Output.format(sm + "model/*", part, region, account),
+                ],
+            },
+            {
+                # The monitoring DAG's retrain trigger calls InvokeRestApi on this environment as the
+                # Airflow "User" role (enough to trigger a DAG run); the resource is the Airflow role
+                # ARN (https://docs.aws.amazon.com/mwaa/latest/userguide/access-mwaa-apache-airflow-rest-api.html).
+                "Sid": "TriggerDagRuns",
+                "Effect": "Allow",
+                "Action": "airflow:InvokeRestApi",
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:airflow:{1}:{2}:role/{3}/User", part, region, account, args.environment_name
+                ),
+            },
+        ]
+        if args.deny_package_approval:
+            statements.append(
+                {
+                    "Sid": "DenyPackageApproval",
+                    "Effect": "Deny",
+                    "Action": "sagemaker:UpdateModelPackage",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
                 }
             )
         if args.athena_workgroup_name is not None:

@@ -119,6 +119,11 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     (arns["curated"], "curated/"),
                     (arns["artifacts"], "models/"),
                     (arns["artifacts"], "monitoring/"),
+                    # features step: the content-addressed Spark script, then the EMR job's output
+                    (arns["artifacts"], "code/features/"),
+                    (arns["features"], "features/"),
+                    # Athena writes query results as the caller (workgroup result location)
+                    (arns["artifacts"], analytics.results_prefix),
                 ],
                 emr_virtual_cluster_ids=list(spark.virtual_cluster_ids.values()),
                 passable_role_arns={
@@ -128,6 +133,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 model_package_group_names=list(registry.group_names.values()),
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,
+                # outside dev a person approves packages (promotion pipeline's manual step), never a DAG
+                deny_package_approval=config.environment != "dev",
                 tags=tags,
             ),
         )

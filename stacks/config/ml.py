@@ -569,6 +569,7 @@ class AirflowConfig(_Section):
         glue_database_name: pulumi.Input[str] | None,
         athena_workgroup_name: pulumi.Input[str] | None,
         tags: Mapping[str, str],
+        deny_package_approval: bool = False,
     ) -> AirflowArgs:
         """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
         installed only once their object versions are set."""
@@ -601,6 +602,7 @@ class AirflowConfig(_Section):
             model_package_group_names=model_package_group_names,
             glue_database_name=glue_database_name,
             athena_workgroup_name=athena_workgroup_name,
+            deny_package_approval=deny_package_approval,
             weekly_maintenance_window_start=self.weekly_maintenance_window_start,
             tags=tags,
         )

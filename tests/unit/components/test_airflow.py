@@ -64,6 +64,13 @@ def test_execution_role_trusts_both_mwaa_principals(result: SynthResult) -> None
             "Effect": "Allow",
             "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
             "Action": "sts:AssumeRole",
+            # confused-deputy conditions (issue 12 item 13)
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnLike": {
+                    "aws:SourceArn": "arn:aws:airflow:us-east-1:123456789012:environment/mlops-test-airflow"
+                },
+            },
         }
     ]
 
@@ -199,3 +206,79 @@ def test_stacks_put_mwaa_in_two_private_subnets_reading_the_artifacts_bucket(eac
         *each_stack.outputs["emrJobExecutionRoleArns"].values(),
     ]
     assert passed == sorted(expected)
+
+
+def test_environment_waits_for_the_role_policies(result: SynthResult) -> None:
+    """MWAA checks the role's S3/logs access at creation: both policies must exist first (item 2)."""
+    (env,) = result.of_type(ENV)
+    for policy_name in ("af-execution-policy", "af-platform-policy"):
+        assert result.named(policy_name).urn in env.dependencies
+
+
+def test_platform_grants_match_what_the_dags_call(result: SynthResult) -> None:
+    """Grants derived from the boto3 calls of pipelines/ and dags/ (issue 12 item 7)."""
+    from fnmatch import fnmatchcase
+
+    from platform_contract.naming import model_names
+
+    sids = _sids(result.named("af-platform-policy"))
+    # ListModelPackages has no resource-level permissions: "*" only
+    assert sids["ListModelPackages"] == {
+        "Sid": "ListModelPackages",
+        "Effect": "Allow",
+        "Action": "sagemaker:ListModelPackages",
+        "Resource": "*",
+    }
+    assert all(
+        "sagemaker:ListModelPackages" not in s["Action"] for k, s in sids.items() if k != "ListModelPackages"
+    )
+    assert sids["TriggerDagRuns"]["Action"] == "airflow:InvokeRestApi"
+    assert (
+        sids["TriggerDagRuns"]["Resource"]
+        == "arn:aws:airflow:us-east-1:123456789012:role/mlops-test-airflow/User"
+    )
+    assert set(sids["ReadEndpoints"]["Action"]) == {
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel",
+    }
+    # the training job names the DAGs use fall under the grant
+    job = model_names("mlops-test", "my_dataset").training_job_name("20261201-083700")
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}"
+    assert any(fnmatchcase(arn, r) for r in sids["SageMakerJobsAndModels"]["Resource"])
+    # dev may approve (no deny by default)
+    assert "DenyPackageApproval" not in sids
+
+
+def test_approval_is_denied_when_asked() -> None:
+    def program() -> None:
+        Airflow("af", _args(deny_package_approval=True))
+
+    sids = _sids(run_program(program, BASE_CONFIG).named("af-platform-policy"))
+    assert sids["DenyPackageApproval"] == {
+        "Sid": "DenyPackageApproval",
+        "Effect": "Deny",
+        "Action": "sagemaker:UpdateModelPackage",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
+    }
+
+
+def test_stacks_grant_the_features_and_athena_writes_and_deny_approval_outside_dev(
+    each_stack: SynthResult,
+) -> None:
+    platform = _sids(each_stack.named(f"mlops-{each_stack.stack}-platform-policy"))
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    features = next(
+        b.outputs["arn"]
+        for b in each_stack.of_type("aws:s3/bucket:Bucket")
+        if b.inputs["tags"]["bucket-role"] == "features"
+    )
+    writes = platform["WriteLakePrefixes"]["Resource"]
+    for location in (
+        f"{artifacts}/code/features/*",
+        f"{features}/features/*",
+        f"{artifacts}/athena-results/*",
+    ):
+        assert location in writes
+    assert ("DenyPackageApproval" in platform) is (each_stack.stack != "dev")
