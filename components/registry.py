@@ -81,6 +81,9 @@ class ModelRegistryArgs:
     """Repositories of this account the role may pull from (``<prefix>*``); SageMaker's own framework images
     are always allowed.
     """
+    rollback_alarm_names: Sequence[str] = ()
+    """Alarms outside the platform's ``<prefix>-*`` names that roll endpoint updates back (the role
+    describes them during a guarded update)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -223,10 +226,29 @@ class ModelRegistry(pulumi.ComponentResource):
                 "Resource": [artifacts, features, capture],
             },
             {
+                # kms:Encrypt besides GenerateDataKey: SageMaker's OutputDataConfig.KmsKeyId and
+                # VolumeKmsKeyId need it from the execution role
+                # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_OutputDataConfig.html).
                 "Sid": "UseMlKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": [args.ml_key_arn],
+            },
+            {
+                # Guardrail auto-rollback reads the rollback alarms as the endpoint's execution role
+                # (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html).
+                "Sid": "DescribeRollbackAlarms",
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": [
+                    pulumi.Output.format(
+                        "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}-*", part, region, account, args.name_prefix
+                    ),
+                    *(
+                        pulumi.Output.format("arn:{0}:cloudwatch:{1}:{2}:alarm:{3}", part, region, account, n)
+                        for n in args.rollback_alarm_names
+                    ),
+                ],
             },
             {
                 # Encrypted training/processing volumes: SageMaker creates a grant on the key for the

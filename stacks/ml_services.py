@@ -60,6 +60,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
             capture_bucket_arn=arns["capture"],
             ml_key_arn=ml_key,
             datalake_key_arn=lake_key,
+            rollback_alarm_names=ep_cfg.extra_rollback_alarm_names,
             tags=tags,
         ),
     )

@@ -108,6 +108,7 @@ class RegistryConfig(_Section):
         ml_key_arn: pulumi.Input[str],
         datalake_key_arn: pulumi.Input[str],
         tags: Mapping[str, str],
+        rollback_alarm_names: Sequence[str] = (),
     ) -> ModelRegistryArgs:
         """The :class:`~components.registry.ModelRegistryArgs` of this section."""
         from components.registry import ModelRegistryArgs
@@ -122,6 +123,7 @@ class RegistryConfig(_Section):
             capture_bucket_arn=capture_bucket_arn,
             ml_key_arn=ml_key_arn,
             datalake_key_arn=datalake_key_arn,
+            rollback_alarm_names=rollback_alarm_names,
             tags=tags,
         )
 

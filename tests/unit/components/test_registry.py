@@ -143,6 +143,23 @@ def test_execution_role_is_scoped_to_the_platform(shared: SynthResult) -> None:
     assert "sagemaker:*" not in text
 
 
+def test_execution_role_serves_guardrails_and_encrypts_outputs() -> None:
+    """Item 6: DescribeAlarms on the rollback alarms; kms:Encrypt for OutputDataConfig/VolumeKmsKeyId."""
+    from fnmatch import fnmatchcase
+
+    result = _run(_args(rollback_alarm_names=["team-p99-latency"]))
+    (role_policy,) = result.of_type("aws:iam/rolePolicy:RolePolicy")
+    by_sid = {s["Sid"]: s for s in statements(policy(role_policy))}
+    assert "kms:Encrypt" in by_sid["UseMlKey"]["Action"]
+    alarms = by_sid["DescribeRollbackAlarms"]
+    assert alarms["Action"] == "cloudwatch:DescribeAlarms"
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+    # the endpoint's own alarms (<prefix>-<endpoint>-5xx-errors, ...) and the configured extra one
+    for name in ("mlops-test-churn-5xx-errors", "mlops-test-churn-model-latency", "team-p99-latency"):
+        assert any(fnmatchcase(alarm + name, r) for r in alarms["Resource"]), name
+    assert not any(fnmatchcase(alarm + "other-team-alarm", r) for r in alarms["Resource"])
+
+
 def test_args_validation() -> None:
     with pytest.raises(ValueError, match="12-digit"):
         _args(cross_account_ids=["12345"])
