@@ -61,6 +61,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
             ml_key_arn=ml_key,
             datalake_key_arn=lake_key,
             rollback_alarm_names=ep_cfg.extra_rollback_alarm_names,
+            logs_key_arn=encryption.key_arn("logs"),
+            log_retention_days=config.retention.log_days,
             tags=tags,
         ),
     )
@@ -96,6 +98,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 s3_prefix_list_id=aws.ec2.get_prefix_list_output(name=f"com.amazonaws.{region}.s3").id
                 if in_vpc
                 else None,
+                logs_key_arn=encryption.key_arn("logs"),
+                log_retention_days=config.retention.log_days,
                 tags=tags,
             ),
         )

@@ -76,6 +76,12 @@ class RegistryConfig(_Section):
         description="AWS account IDs allowed to describe and deploy this environment's packages "
         "(cross-account promotion). Empty: no group policy.",
     )
+    owns_sagemaker_log_groups: bool = Field(
+        default=True,
+        description="Declare the account's `/aws/sagemaker/TrainingJobs|ProcessingJobs|TransformJobs` log "
+        "groups (logs key, retention). They are per account and region: when two stacks share an account, "
+        "set it false in all but one.",
+    )
 
     @field_validator("model_package_groups")
     @classmethod
@@ -109,6 +115,8 @@ class RegistryConfig(_Section):
         datalake_key_arn: pulumi.Input[str],
         tags: Mapping[str, str],
         rollback_alarm_names: Sequence[str] = (),
+        logs_key_arn: pulumi.Input[str] | None = None,
+        log_retention_days: int = 30,
     ) -> ModelRegistryArgs:
         """The :class:`~components.registry.ModelRegistryArgs` of this section."""
         from components.registry import ModelRegistryArgs
@@ -124,6 +132,8 @@ class RegistryConfig(_Section):
             ml_key_arn=ml_key_arn,
             datalake_key_arn=datalake_key_arn,
             rollback_alarm_names=rollback_alarm_names,
+            logs_key_arn=logs_key_arn if self.owns_sagemaker_log_groups else None,
+            log_retention_days=log_retention_days,
             tags=tags,
         )
 
@@ -402,6 +412,8 @@ class EndpointConfig(_Section):
         vpc_cidr: pulumi.Input[str],
         s3_prefix_list_id: pulumi.Input[str] | None,
         tags: Mapping[str, str],
+        logs_key_arn: pulumi.Input[str] | None = None,
+        log_retention_days: int = 30,
     ) -> ModelEndpointArgs:
         """The :class:`~components.endpoint.ModelEndpointArgs` of this section. The network inputs
         are used by instance variants only (serverless endpoints run outside the VPC)."""
@@ -469,6 +481,8 @@ class EndpointConfig(_Section):
             if self.autoscaling and in_vpc
             else None,
             retain_replaced=self.retain_replaced_configs,
+            logs_key_arn=logs_key_arn,
+            log_retention_days=log_retention_days,
             tags=tags,
         )
 

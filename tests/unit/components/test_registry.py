@@ -160,6 +160,22 @@ def test_execution_role_serves_guardrails_and_encrypts_outputs() -> None:
     assert not any(fnmatchcase(alarm + "other-team-alarm", r) for r in alarms["Resource"])
 
 
+def test_job_log_groups_only_where_the_stack_owns_them() -> None:
+    """Item 18: per account and region, so declared only with a logs key (the owning stack)."""
+    logs = "aws:cloudwatch/logGroup:LogGroup"
+    assert _run(_args()).of_type(logs) == []
+    owned = _run(_args(logs_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs", log_retention_days=90))
+    groups = {g.inputs["name"]: g.inputs for g in owned.of_type(logs)}
+    assert sorted(groups) == [
+        "/aws/sagemaker/ProcessingJobs",
+        "/aws/sagemaker/TrainingJobs",
+        "/aws/sagemaker/TransformJobs",
+    ]
+    assert {(g["kmsKeyId"], g["retentionInDays"]) for g in groups.values()} == {
+        ("arn:aws:kms:us-east-1:123456789012:key/logs", 90)
+    }
+
+
 def test_args_validation() -> None:
     with pytest.raises(ValueError, match="12-digit"):
         _args(cross_account_ids=["12345"])
