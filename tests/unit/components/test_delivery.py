@@ -302,3 +302,28 @@ def test_promotion_builds_run_in_the_private_subnets_with_scoped_eni_permissions
         for p in result.of_type("aws:codebuild/project:Project")
         if "promote" not in p.name
     )
+
+
+def test_artifact_grants_use_the_folder_codepipeline_writes(each_stack: SynthResult) -> None:
+    """Item 4: CodePipeline keeps artifacts under the first 20 characters of the pipeline name
+    (``mlops-staging-delivery`` -> ``mlops-staging-delive/``); the pipeline and build roles grant that."""
+    from components.delivery import artifact_store_folder
+
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    pipelines = [p.inputs["name"] for p in each_stack.of_type("aws:codepipeline/pipeline:Pipeline")]
+    assert pipelines
+    folders = {f"{artifacts}/{artifact_store_folder(p)}/*" for p in pipelines}
+    assert all(len(f.split("/")[-2]) <= 20 for f in folders)
+    granted: set[str] = set()
+    for rp in each_stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in statements(policy(rp)):
+            if s.get("Sid") in ("ArtifactStore", "PipelineArtifacts"):
+                resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+                assert set(resources) <= folders, (rp.name, resources)
+                granted |= set(resources)
+    assert granted == folders
+
+
+def test_pipelines_must_not_share_an_artifact_folder() -> None:
+    with pytest.raises(ValueError, match="share the artifact folder"):
+        Delivery("dl", _args(name_prefix="mlops-very-long-name"))
