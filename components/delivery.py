@@ -230,6 +230,8 @@ class Delivery(pulumi.ComponentResource):
                     "ARTIFACTS_BUCKET": args.artifacts_bucket_name,
                     "CODE_PREFIX": args.code_prefix,
                     "AIRFLOW_PREFIX": args.airflow_prefix,
+                    # the copies name the key: "--sse aws:kms" alone means the aws/s3 managed key
+                    "ARTIFACTS_KEY_ARN": args.artifacts_key_arn,
                 }
                 extra.append(
                     {

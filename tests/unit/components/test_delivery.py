@@ -327,3 +327,22 @@ def test_artifact_grants_use_the_folder_codepipeline_writes(each_stack: SynthRes
 def test_pipelines_must_not_share_an_artifact_folder() -> None:
     with pytest.raises(ValueError, match="share the artifact folder"):
         Delivery("dl", _args(name_prefix="mlops-very-long-name"))
+
+
+def test_deploy_copies_name_the_platform_key(result: SynthResult) -> None:
+    """Item 15: ``--sse aws:kms`` without a key id encrypts with the aws/s3 managed key; every copy in
+    the buildspecs names ARTIFACTS_KEY_ARN, which the deploy project sets to the artifacts key."""
+    import re
+
+    for stage in ("deploy", "package", "test", "promote"):
+        text = read_buildspec(stage)
+        for line in text.splitlines():
+            copy = re.search(r"aws s3 (?:cp|sync) (\S+) (\S+)", line)
+            if copy and copy.group(2).strip('"').startswith("s3://"):  # an upload
+                assert '--sse aws:kms --sse-kms-key-id "$ARTIFACTS_KEY_ARN"' in line, (stage, line)
+    projects = {p.inputs["name"]: p.inputs for p in result.of_type("aws:codebuild/project:Project")}
+    env = {
+        v["name"]: v["value"] for v in projects["mlops-test-deploy"]["environment"]["environmentVariables"]
+    }
+    assert env["ARTIFACTS_KEY_ARN"] == ML_KEY
+    assert "--sse-kms-key-id" in read_buildspec("deploy")
