@@ -266,6 +266,7 @@ def test_prod_stack_promotes_staging_then_waits_for_a_person(synth_stack) -> Non
         "ARTIFACTS_BUCKET": prod.outputs["artifactsBucket"],
         "CODE_PREFIX": "code/",
         "AIRFLOW_PREFIX": "airflow/",
+        "ARTIFACTS_KEY_ARN": prod.outputs["mlKeyArn"],
     }
     assert prod.outputs["airflowDagsS3Uri"] == f"s3://{env['ARTIFACTS_BUCKET']}/{env['AIRFLOW_PREFIX']}dags"
 
