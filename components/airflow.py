@@ -24,6 +24,7 @@ import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
 from platform_contract.limits import MWAA_MAX_WORKERS
+from platform_contract.versions import MWAA_AIRFLOW_VERSION
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 """Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
@@ -47,8 +48,8 @@ class AirflowArgs:
     """Customer managed key of the environment (its key policy must let the logs service use it for
     ``airflow-<name>-*`` log groups).
     """
-    airflow_version: str = "3.0.6"
-    """An Airflow 3 version MWAA offers (e.g. ``3.0.6``)."""
+    airflow_version: str = MWAA_AIRFLOW_VERSION
+    """An Airflow 3 version MWAA offers (default: the line the DAGs are tested on)."""
     environment_class: str = "mw1.small"
     """``mw1.micro`` ... ``mw1.2xlarge``."""
     min_workers: int = 1
@@ -67,6 +68,12 @@ class AirflowArgs:
     """plugins.zip key, or None."""
     plugins_version: str | None = None
     """Its S3 object version."""
+    startup_script_path: str | None = None
+    """startup.sh key (creates the pipeline steps' virtualenv), or None."""
+    startup_script_version: str | None = None
+    """Its S3 object version."""
+    read_locations: Sequence[tuple[pulumi.Input[str], str]] = ()
+    """``(bucket ARN, prefix)`` pairs the DAGs read below (a prefix of a bucket they do not read whole)."""
     data_key_arns: Sequence[pulumi.Input[str]] = ()
     """Keys of the lake buckets the DAGs touch."""
     webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"
@@ -113,11 +120,31 @@ class AirflowArgs:
             )
         if self.plugins_path and not self.plugins_version:
             raise ValueError("AirflowArgs.plugins_path needs plugins_version (the object must exist)")
-        for path in (self.dags_path, self.requirements_path, self.plugins_path):
-            if path is not None and (path.startswith("/") or path.endswith("/")):
+        if self.startup_script_path and not self.startup_script_version:
+            raise ValueError(
+                "AirflowArgs.startup_script_path needs startup_script_version (the object must exist)"
+            )
+        for path in self._source_paths:
+            if path.startswith("/") or path.endswith("/"):
                 raise ValueError(f"AirflowArgs: {path!r}: S3 keys without leading or trailing '/'")
+            if not path.startswith(self.source_prefix):
+                raise ValueError(
+                    f"AirflowArgs: {path!r} is outside {self.source_prefix!r}, the folder of dags_path that "
+                    "the execution role may read; keep requirements, plugins and the startup script there"
+                )
         if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
             raise ValueError(f"AirflowArgs: need 1 <= min_workers <= max_workers <= {MWAA_MAX_WORKERS}")
+
+    @property
+    def _source_paths(self) -> list[str]:
+        paths = (self.dags_path, self.requirements_path, self.plugins_path, self.startup_script_path)
+        return [p for p in paths if p is not None]
+
+    @property
+    def source_prefix(self) -> str:
+        """The folder MWAA reads its DAGs, requirements, plugins and startup script from (the folder of
+        ``dags_path``, e.g. ``airflow/``); the execution role reads nothing else of the source bucket."""
+        return self.dags_path.rsplit("/", 1)[0] + "/" if "/" in self.dags_path else ""
 
     @property
     def environment_name(self) -> str:
@@ -238,6 +265,8 @@ class Airflow(pulumi.ComponentResource):
             requirements_s3_object_version=args.requirements_version,
             plugins_s3_path=args.plugins_path,
             plugins_s3_object_version=args.plugins_version,
+            startup_script_s3_path=args.startup_script_path,
+            startup_script_s3_object_version=args.startup_script_version,
             kms_key=args.kms_key_arn,
             webserver_access_mode=args.webserver_access_mode,
             network_configuration={"security_group_ids": [sg.id], "subnet_ids": list(args.subnet_ids)},
@@ -294,10 +323,19 @@ class Airflow(pulumi.ComponentResource):
                 "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
             },
             {
+                # MWAA checks the bucket (versioning, public access block) and lists the DAG folder...
                 "Sid": "ReadSourceBucket",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
-                "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
+                "Action": ["s3:GetBucket*", "s3:List*"],
+                "Resource": bucket,
+            },
+            {
+                # ...but reads objects only below its own folder, not the whole artifacts bucket
+                # (issue 12 item 17).
+                "Sid": "ReadSourceObjects",
+                "Effect": "Allow",
+                "Action": "s3:GetObject*",
+                "Resource": pulumi.Output.concat(bucket, "/", args.source_prefix, "*"),
             },
             {
                 "Sid": "EnvironmentLogs",
@@ -376,6 +414,17 @@ class Airflow(pulumi.ComponentResource):
                     ],
                     "Resource": [
                         r for arn in args.read_bucket_arns for r in (arn, pulumi.Output.concat(arn, "/*"))
+                    ],
+                }
+            )
+        if args.read_locations:
+            statements.append(
+                {
+                    "Sid": "ReadLakePrefixes",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": [
+                        pulumi.Output.concat(arn, "/", prefix, "*") for arn, prefix in args.read_locations
                     ],
                 }
             )

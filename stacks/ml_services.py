@@ -117,7 +117,13 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 source_bucket_arn=arns["artifacts"],
                 kms_key_arn=ml_key,
                 data_key_arns=[lake_key, ml_key],
-                read_bucket_arns=[arns[r] for r in ("raw", "curated", "features", "artifacts", "capture")],
+                read_bucket_arns=[arns[r] for r in ("raw", "curated", "features", "capture")],
+                # the artifacts bucket only below what the tasks read (MWAA's own folder is granted by the
+                # component): models, monitoring reports, packaged code, Athena results
+                read_locations=[
+                    (arns["artifacts"], p)
+                    for p in ("models/", "monitoring/", "code/", analytics.results_prefix)
+                ],
                 # What the DAG tasks write (docs/pipeline-contracts.md, S3 layout).
                 write_locations=[
                     (arns["raw"], "raw/"),

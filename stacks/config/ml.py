@@ -38,6 +38,7 @@ from platform_contract.limits import (
     has_local_storage,
     within,
 )
+from platform_contract.versions import MWAA_AIRFLOW_VERSION
 from stacks.config.base import _Section
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
@@ -492,7 +493,8 @@ class AirflowConfig(_Section):
 
     enabled: bool = Field(default=True, description="Create the MWAA environment.")
     airflow_version: str = Field(
-        default="3.0.6", description="Airflow version (an Airflow 3 line MWAA offers)."
+        default=MWAA_AIRFLOW_VERSION,
+        description="Airflow version (an Airflow 3 line MWAA offers; the DAGs are tested on the default).",
     )
     environment_class: Literal[
         "mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"
@@ -519,6 +521,13 @@ class AirflowConfig(_Section):
         "has uploaded it (MWAA fails to create when the object is missing).",
     )
     plugins_version: str = Field(default="", description="S3 object version of plugins.zip; empty: none.")
+    startup_script_path: str = Field(
+        default="airflow/startup.sh", description="Startup script key in the artifacts bucket."
+    )
+    startup_script_version: str = Field(
+        default="",
+        description="S3 object version of startup.sh (creates the pipeline steps' virtualenv); empty: none.",
+    )
     weekly_maintenance_window_start: str = Field(
         default="SUN:03:00", description="Weekly maintenance window start, `DAY:HH:MM` UTC."
     )
@@ -529,11 +538,11 @@ class AirflowConfig(_Section):
         if value not in MWAA_AIRFLOW_VERSIONS:
             raise ValueError(
                 f"must be an Airflow 3 version MWAA offers: {', '.join(MWAA_AIRFLOW_VERSIONS)} "
-                '(quote it in YAML, e.g. "3.0.6")'
+                '(quote it in YAML, e.g. "3.3.1")'
             )
         return value
 
-    @field_validator("dags_path", "requirements_path", "plugins_path")
+    @field_validator("dags_path", "requirements_path", "plugins_path", "startup_script_path")
     @classmethod
     def _key(cls, value: str) -> str:
         if not _S3_KEY.match(value) or value.startswith("/") or value.endswith("/"):
@@ -559,6 +568,19 @@ class AirflowConfig(_Section):
                 raise ValueError(f"{key}: mw1.micro runs exactly 1 scheduler and 1 worker")
         elif not 2 <= self.schedulers <= 5:
             raise ValueError(f"{key}.schedulers must be 2-5 for {self.environment_class}")
+        # The deploy stage publishes <folder>/{requirements.txt,plugins.zip,startup.sh} next to the DAG
+        # folder (delivery/buildspecs/deploy.yml); MWAA must read the same keys.
+        published = {
+            "requirementsPath": (self.requirements_path, "requirements.txt"),
+            "pluginsPath": (self.plugins_path, "plugins.zip"),
+            "startupScriptPath": (self.startup_script_path, "startup.sh"),
+        }
+        for field_key, (path, file_name) in published.items():
+            if path != self.artifacts_prefix + file_name:
+                raise ValueError(
+                    f"{key}.{field_key} = {path!r}: the delivery pipeline publishes "
+                    f"{self.artifacts_prefix + file_name!r} (next to dagsPath {self.dags_path!r}); use that"
+                )
         return self
 
     @property
@@ -578,6 +600,7 @@ class AirflowConfig(_Section):
         kms_key_arn: pulumi.Input[str],
         data_key_arns: Sequence[pulumi.Input[str]],
         read_bucket_arns: Sequence[pulumi.Input[str]],
+        read_locations: Sequence[tuple[pulumi.Input[str], str]] = (),
         write_locations: Sequence[tuple[pulumi.Input[str], str]],
         emr_virtual_cluster_ids: Sequence[pulumi.Input[str]],
         passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]],
@@ -607,11 +630,14 @@ class AirflowConfig(_Section):
             requirements_version=self.requirements_version or None,
             plugins_path=self.plugins_path if self.plugins_version else None,
             plugins_version=self.plugins_version or None,
+            startup_script_path=self.startup_script_path if self.startup_script_version else None,
+            startup_script_version=self.startup_script_version or None,
             kms_key_arn=kms_key_arn,
             data_key_arns=data_key_arns,
             webserver_access_mode=self.webserver_access_mode,
             log_level=self.log_level,
             read_bucket_arns=read_bucket_arns,
+            read_locations=read_locations,
             write_locations=write_locations,
             emr_virtual_cluster_ids=emr_virtual_cluster_ids,
             passable_role_arns=passable_role_arns,

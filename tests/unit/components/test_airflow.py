@@ -82,8 +82,11 @@ def test_mwaa_guide_permissions(result: SynthResult) -> None:
         == "arn:aws:airflow:us-east-1:123456789012:environment/mlops-test-airflow"
     )
     assert mwaa["DenyListAllBuckets"]["Effect"] == "Deny"
-    assert mwaa["ReadSourceBucket"]["Resource"] == [ARTIFACTS, f"{ARTIFACTS}/*"]
-    assert mwaa["ReadSourceBucket"]["Action"] == ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]
+    # item 17: the bucket itself, but objects only below the DAG folder's parent
+    assert mwaa["ReadSourceBucket"]["Resource"] == ARTIFACTS
+    assert mwaa["ReadSourceBucket"]["Action"] == ["s3:GetBucket*", "s3:List*"]
+    assert mwaa["ReadSourceObjects"]["Resource"] == f"{ARTIFACTS}/airflow/*"
+    assert mwaa["ReadSourceObjects"]["Action"] == "s3:GetObject*"
     assert mwaa["EnvironmentLogs"]["Resource"] == [
         "arn:aws:logs:us-east-1:123456789012:log-group:airflow-mlops-test-airflow-*"
     ]
@@ -282,3 +285,90 @@ def test_stacks_grant_the_features_and_athena_writes_and_deny_approval_outside_d
     ):
         assert location in writes
     assert ("DenyPackageApproval" in platform) is (each_stack.stack != "dev")
+
+
+def test_source_files_must_sit_in_the_readable_folder() -> None:
+    with pytest.raises(ValueError, match="outside 'airflow/'"):
+        _args(plugins_path="other/plugins.zip", plugins_version="v1")
+    with pytest.raises(ValueError, match="startup_script_version"):
+        _args(startup_script_path="airflow/startup.sh")
+
+
+def _stack_with_mwaa_artifacts(stack: str, **airflow: str) -> SynthResult:
+    import json
+
+    from stacks.config import load_config
+    from stacks.platform import build
+    from stacks.synth import read_stack_config, stack_config_file
+
+    config = read_stack_config(stack_config_file(stack))
+    section = json.loads(config["mlops-platform:airflow"])
+    section.update(airflow)
+    config["mlops-platform:airflow"] = json.dumps(section)
+    return run_program(lambda: build(load_config()).outputs, config, stack=stack)
+
+
+def test_stack_installs_what_the_deploy_stage_publishes() -> None:
+    """MWAA reads requirements.txt, plugins.zip and startup.sh (with the versions the deploy stage
+    prints) from the keys the deploy buildspec writes: ``${AIRFLOW_PREFIX}<file>``."""
+    from components.delivery import read_buildspec
+
+    result = _stack_with_mwaa_artifacts(
+        "staging", requirementsVersion="r1", pluginsVersion="p1", startupScriptVersion="s1"
+    )
+    (env,) = result.of_type(ENV)
+    deploy = next(
+        p for p in result.of_type("aws:codebuild/project:Project") if p.inputs["name"].endswith("-deploy")
+    )
+    variables = {v["name"]: v["value"] for v in deploy.inputs["environment"]["environmentVariables"]}
+    prefix = variables["AIRFLOW_PREFIX"]
+    buildspec = read_buildspec("deploy")
+    assert "for f in requirements.txt plugins.zip startup.sh" in buildspec
+    assert '"s3://${ARTIFACTS_BUCKET}/${AIRFLOW_PREFIX}$f"' in buildspec
+    assert (env.inputs["requirementsS3Path"], env.inputs["requirementsS3ObjectVersion"]) == (
+        f"{prefix}requirements.txt",
+        "r1",
+    )
+    assert (env.inputs["pluginsS3Path"], env.inputs["pluginsS3ObjectVersion"]) == (
+        f"{prefix}plugins.zip",
+        "p1",
+    )
+    assert (env.inputs["startupScriptS3Path"], env.inputs["startupScriptS3ObjectVersion"]) == (
+        f"{prefix}startup.sh",
+        "s1",
+    )
+    assert env.inputs["dagS3Path"] == f"{prefix}dags"
+
+
+def test_config_refuses_paths_the_deploy_stage_does_not_write() -> None:
+    from stacks.config.ml import AirflowConfig
+
+    with pytest.raises(ValueError, match=r"startupScriptPath = 'scripts/startup.sh'.*'airflow/startup.sh'"):
+        AirflowConfig(startup_script_path="scripts/startup.sh")
+
+
+def test_stacks_declare_the_airflow_line_the_dags_are_tested_on(each_stack: SynthResult) -> None:
+    """Item 23 (MWAA): one version fact, in platform_contract.versions; stacks and packaging agree."""
+    from delivery import mwaa
+    from platform_contract.versions import MWAA_AIRFLOW_VERSION
+
+    (env,) = each_stack.of_type(ENV)
+    assert env.inputs["airflowVersion"] == MWAA_AIRFLOW_VERSION == mwaa.MWAA_AIRFLOW_VERSION == "3.3.1"
+    assert f"constraints-{MWAA_AIRFLOW_VERSION}/" in mwaa.constraints_url()
+
+
+def test_stack_reads_only_the_artifacts_prefixes_the_tasks_use(each_stack: SynthResult) -> None:
+    """Item 17: no statement of the execution role reads every object of the artifacts bucket."""
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    stack = each_stack.stack
+    resources: list[str] = []
+    for name in (f"mlops-{stack}-execution-policy", f"mlops-{stack}-platform-policy"):
+        for s in statements(policy(each_stack.named(name))):
+            if s["Effect"] == "Allow":
+                resources += s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+    assert f"{artifacts}/*" not in resources
+    assert f"{artifacts}/airflow/*" in resources
+    platform = _sids(each_stack.named(f"mlops-{stack}-platform-policy"))
+    assert platform["ReadLakePrefixes"]["Resource"] == [
+        f"{artifacts}/{p}*" for p in ("models/", "monitoring/", "code/", "athena-results/")
+    ]
