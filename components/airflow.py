@@ -24,6 +24,7 @@ import pulumi_aws as aws
 
 from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
 from platform_contract.limits import MWAA_MAX_WORKERS
+from platform_contract.versions import MWAA_AIRFLOW_VERSION
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 """Every MWAA log type; all go to CloudWatch (CKV_AWS_242..244 check scheduler, worker, webserver)."""
@@ -47,8 +48,8 @@ class AirflowArgs:
     """Customer managed key of the environment (its key policy must let the logs service use it for
     ``airflow-<name>-*`` log groups).
     """
-    airflow_version: str = "3.0.6"
-    """An Airflow 3 version MWAA offers (e.g. ``3.0.6``)."""
+    airflow_version: str = MWAA_AIRFLOW_VERSION
+    """An Airflow 3 version MWAA offers (default: the line the DAGs are tested on)."""
     environment_class: str = "mw1.small"
     """``mw1.micro`` ... ``mw1.2xlarge``."""
     min_workers: int = 1
@@ -67,6 +68,12 @@ class AirflowArgs:
     """plugins.zip key, or None."""
     plugins_version: str | None = None
     """Its S3 object version."""
+    startup_script_path: str | None = None
+    """startup.sh key (creates the pipeline steps' virtualenv), or None."""
+    startup_script_version: str | None = None
+    """Its S3 object version."""
+    read_locations: Sequence[tuple[pulumi.Input[str], str]] = ()
+    """``(bucket ARN, prefix)`` pairs the DAGs read below (a prefix of a bucket they do not read whole)."""
     data_key_arns: Sequence[pulumi.Input[str]] = ()
     """Keys of the lake buckets the DAGs touch."""
     webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"
@@ -91,6 +98,9 @@ class AirflowArgs:
     """Glue database of the platform."""
     athena_workgroup_name: pulumi.Input[str] | None = None
     """Athena workgroup the DAGs query through."""
+    deny_package_approval: bool = False
+    """Deny ``UpdateModelPackage`` to ``Approved`` (staging/prod: approval is a person's decision, not a
+    DAG's; condition key ``sagemaker:ModelApprovalStatus``, Service Authorization Reference for SageMaker)."""
     weekly_maintenance_window_start: str = "SUN:03:00"
     """``DAY:HH:MM`` UTC."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -112,11 +122,31 @@ class AirflowArgs:
             )
         if self.plugins_path and not self.plugins_version:
             raise ValueError("AirflowArgs.plugins_path needs plugins_version (the object must exist)")
-        for path in (self.dags_path, self.requirements_path, self.plugins_path):
-            if path is not None and (path.startswith("/") or path.endswith("/")):
+        if self.startup_script_path and not self.startup_script_version:
+            raise ValueError(
+                "AirflowArgs.startup_script_path needs startup_script_version (the object must exist)"
+            )
+        for path in self._source_paths:
+            if path.startswith("/") or path.endswith("/"):
                 raise ValueError(f"AirflowArgs: {path!r}: S3 keys without leading or trailing '/'")
+            if not path.startswith(self.source_prefix):
+                raise ValueError(
+                    f"AirflowArgs: {path!r} is outside {self.source_prefix!r}, the folder of dags_path that "
+                    "the execution role may read; keep requirements, plugins and the startup script there"
+                )
         if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
             raise ValueError(f"AirflowArgs: need 1 <= min_workers <= max_workers <= {MWAA_MAX_WORKERS}")
+
+    @property
+    def _source_paths(self) -> list[str]:
+        paths = (self.dags_path, self.requirements_path, self.plugins_path, self.startup_script_path)
+        return [p for p in paths if p is not None]
+
+    @property
+    def source_prefix(self) -> str:
+        """The folder MWAA reads its DAGs, requirements, plugins and startup script from (the folder of
+        ``dags_path``, e.g. ``airflow/``); the execution role reads nothing else of the source bucket."""
+        return self.dags_path.rsplit("/", 1)[0] + "/" if "/" in self.dags_path else ""
 
     @property
     def environment_name(self) -> str:
@@ -196,17 +226,25 @@ class Airflow(pulumi.ComponentResource):
             f"{name}-execution-role",
             name=f"{env_name}-execution",
             description=f"MWAA execution role of {env_name}",
-            assume_role_policy=service_trust_policy(["airflow.amazonaws.com", "airflow-env.amazonaws.com"]),
+            # Only on behalf of this account's environment (confused-deputy conditions,
+            # https://docs.aws.amazon.com/mwaa/latest/userguide/cross-service-confused-deputy-prevention.html).
+            assume_role_policy=service_trust_policy(
+                ["airflow.amazonaws.com", "airflow-env.amazonaws.com"],
+                source_account=account,
+                source_arn_like=pulumi.Output.format(
+                    "arn:{0}:airflow:{1}:{2}:environment/{3}", part, args.region, account, env_name
+                ),
+            ),
             tags=tags,
             opts=child_opts(self),
         )
-        aws.iam.RolePolicy(
+        mwaa_policy = aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=role.id,
             policy=policy_document(self._mwaa_statements(args, env_name, account, part)),
             opts=child_opts(self),
         )
-        aws.iam.RolePolicy(
+        platform_policy = aws.iam.RolePolicy(
             f"{name}-platform-policy",
             role=role.id,
             policy=policy_document(self._platform_statements(args, account, part)),
@@ -229,6 +267,8 @@ class Airflow(pulumi.ComponentResource):
             requirements_s3_object_version=args.requirements_version,
             plugins_s3_path=args.plugins_path,
             plugins_s3_object_version=args.plugins_version,
+            startup_script_s3_path=args.startup_script_path,
+            startup_script_s3_object_version=args.startup_script_version,
             kms_key=args.kms_key_arn,
             webserver_access_mode=args.webserver_access_mode,
             network_configuration={"security_group_ids": [sg.id], "subnet_ids": list(args.subnet_ids)},
@@ -239,7 +279,9 @@ class Airflow(pulumi.ComponentResource):
                 "core.load_examples": "False",
             },
             tags=tags,
-            opts=child_opts(self, depends_on=[role]),
+            # MWAA checks the role's S3 and logs access when it creates the environment: the policies
+            # must exist first, not only the role (issue 12 item 2).
+            opts=child_opts(self, depends_on=[role, mwaa_policy, platform_policy]),
         )
 
         self.environment_name = env.name
@@ -283,10 +325,19 @@ class Airflow(pulumi.ComponentResource):
                 "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
             },
             {
+                # MWAA checks the bucket (versioning, public access block) and lists the DAG folder...
                 "Sid": "ReadSourceBucket",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
-                "Resource": [bucket, pulumi.Output.concat(bucket, "/*")],
+                "Action": ["s3:GetBucket*", "s3:List*"],
+                "Resource": bucket,
+            },
+            {
+                # ...but reads objects only below its own folder, not the whole artifacts bucket
+                # (issue 12 item 17).
+                "Sid": "ReadSourceObjects",
+                "Effect": "Allow",
+                "Action": "s3:GetObject*",
+                "Resource": pulumi.Output.concat(bucket, "/", args.source_prefix, "*"),
             },
             {
                 "Sid": "EnvironmentLogs",
@@ -365,6 +416,17 @@ class Airflow(pulumi.ComponentResource):
                     ],
                     "Resource": [
                         r for arn in args.read_bucket_arns for r in (arn, pulumi.Output.concat(arn, "/*"))
+                    ],
+                }
+            )
+        if args.read_locations:
+            statements.append(
+                {
+                    "Sid": "ReadLakePrefixes",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": [
+                        pulumi.Output.concat(arn, "/", prefix, "*") for arn, prefix in args.read_locations
                     ],
                 }
             )
@@ -447,7 +509,6 @@ class Airflow(pulumi.ComponentResource):
                         "sagemaker:DescribeModelPackage",
                         "sagemaker:UpdateModelPackage",
                         "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:ListModelPackages",
                         "sagemaker:AddTags",
                     ],
                     "Resource": [
@@ -458,6 +519,54 @@ class Airflow(pulumi.ComponentResource):
                             pulumi.Output.format(sm + "model-package/{3}/*", part, region, account, g),
                         )
                     ],
+                }
+            )
+        statements += [
+            {
+                # ListModelPackages has no resource types (Service Authorization Reference, SageMaker):
+                # only "*" works; register.py and packages.py page through it.
+                "Sid": "ListModelPackages",
+                "Effect": "Allow",
+                "Action": "sagemaker:ListModelPackages",
+                "Resource": "*",
+            },
+            {
+                # promote.py reads the live endpoint (DescribeEndpoint -> its config -> its models).
+                "Sid": "ReadEndpoints",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                ],
+                "Resource": [
+                    pulumi.Output.format(sm + "endpoint/{3}-*", part, region, account, args.name_prefix),
+                    pulumi.Output.format(
+                        sm + "endpoint-config/{3}-*", part, region, account, args.name_prefix
+                    ),
+                    pulumi.Output.format(sm + "model/*", part, region, account),
+                ],
+            },
+            {
+                # The monitoring DAG's retrain trigger calls InvokeRestApi on this environment as the
+                # Airflow "User" role (enough to trigger a DAG run); the resource is the Airflow role
+                # ARN (https://docs.aws.amazon.com/mwaa/latest/userguide/access-mwaa-apache-airflow-rest-api.html).
+                "Sid": "TriggerDagRuns",
+                "Effect": "Allow",
+                "Action": "airflow:InvokeRestApi",
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:airflow:{1}:{2}:role/{3}/User", part, region, account, args.environment_name
+                ),
+            },
+        ]
+        if args.deny_package_approval:
+            statements.append(
+                {
+                    "Sid": "DenyPackageApproval",
+                    "Effect": "Deny",
+                    "Action": "sagemaker:UpdateModelPackage",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
                 }
             )
         if args.athena_workgroup_name is not None:

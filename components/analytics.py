@@ -210,6 +210,8 @@ class Analytics(pulumi.ComponentResource):
     capture_table_name: pulumi.Output[str] | None
     workgroup_name: pulumi.Output[str]
     workgroup_arn: pulumi.Output[str]
+    results_prefix: str
+    """Key prefix of query results in the results bucket (Athena writes there as the caller)."""
     named_query_ids: dict[str, pulumi.Output[str]]
     tables: dict[str, TableNames]
 
@@ -317,6 +319,7 @@ class Analytics(pulumi.ComponentResource):
         self.database_name = db
         self.workgroup_name = workgroup.name
         self.workgroup_arn = workgroup.arn
+        self.results_prefix = args.results_prefix
         self.register_outputs(
             {
                 "database_name": self.database_name,

@@ -49,6 +49,17 @@ def read_buildspec(stage: str, directory: Path = BUILDSPEC_DIR) -> str:
     return text
 
 
+ARTIFACT_FOLDER_CHARS = 20
+"""CodePipeline stores a pipeline's artifacts under the first 20 characters of the pipeline's name
+(https://repost.aws/questions/QUI91tw7A9SUOMohJurNqmgA: "the pipeline name is truncated to just 20
+characters for the folder"; e.g. ``mlops-staging-delivery`` -> ``mlops-staging-delive/``)."""
+
+
+def artifact_store_folder(pipeline_name: str) -> str:
+    """The folder of ``pipeline_name``'s artifacts in its S3 artifact store."""
+    return pipeline_name[:ARTIFACT_FOLDER_CHARS]
+
+
 def approval_event_pattern(group_names: Sequence[str]) -> str:
     """The EventBridge pattern matching only ``Approved`` packages in ``group_names``."""
     return json.dumps(
@@ -198,8 +209,15 @@ class Delivery(pulumi.ComponentResource):
         bucket_arn = args.artifacts_bucket_arn
         code_pipeline = f"{args.name_prefix}-delivery"
         promo_pipeline = f"{args.name_prefix}-promotion"
-        # CodePipeline writes each pipeline's artifacts under "<pipeline name>/" in the store.
-        store_prefixes = [code_pipeline] + ([promo_pipeline] if args.promotion_targets else [])
+        # CodePipeline writes each pipeline's artifacts under the first 20 characters of its name.
+        pipelines = [code_pipeline] + ([promo_pipeline] if args.promotion_targets else [])
+        store_prefixes = [artifact_store_folder(p) for p in pipelines]
+        if len(set(store_prefixes)) != len(store_prefixes):
+            raise ValueError(
+                f"DeliveryArgs.name_prefix={args.name_prefix!r}: pipelines {pipelines} share the artifact "
+                f"folder {store_prefixes[0]!r} (CodePipeline keeps the first {ARTIFACT_FOLDER_CHARS} "
+                "characters of the name); use a shorter prefix"
+            )
         self._store_objects = [pulumi.Output.concat(bucket_arn, "/", p, "/*") for p in store_prefixes]
 
         self.project_names = {}
@@ -212,6 +230,8 @@ class Delivery(pulumi.ComponentResource):
                     "ARTIFACTS_BUCKET": args.artifacts_bucket_name,
                     "CODE_PREFIX": args.code_prefix,
                     "AIRFLOW_PREFIX": args.airflow_prefix,
+                    # the copies name the key: "--sse aws:kms" alone means the aws/s3 managed key
+                    "ARTIFACTS_KEY_ARN": args.artifacts_key_arn,
                 }
                 extra.append(
                     {
@@ -556,7 +576,11 @@ class Delivery(pulumi.ComponentResource):
                 "Sid": "ArtifactStore",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
-                "Resource": [pulumi.Output.concat(args.artifacts_bucket_arn, "/", pipeline, "/*")],
+                "Resource": [
+                    pulumi.Output.concat(
+                        args.artifacts_bucket_arn, "/", artifact_store_folder(pipeline), "/*"
+                    )
+                ],
             },
             {
                 "Sid": "ArtifactStoreBucket",

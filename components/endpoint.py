@@ -205,6 +205,10 @@ class ModelEndpointArgs:
     """Auto scaling of the variant (instance variants only); None: off."""
     retain_replaced: bool = True
     """Keep replaced models and configs in AWS (see module docs)."""
+    logs_key_arn: pulumi.Input[str] | None = None
+    """Key of the endpoint's log group ``/aws/sagemaker/Endpoints/<name>``; None: SSE by CloudWatch."""
+    log_retention_days: int = 30
+    """Retention of that log group."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -489,13 +493,24 @@ class ModelEndpoint(pulumi.ComponentResource):
                 },
                 "auto_rollback_configuration": {"alarms": [{"alarm_name": n} for n in self.alarm_names]},
             }
+        # The container logs go to /aws/sagemaker/Endpoints/<name>; the execution role cannot create
+        # log groups, so it exists first, with the logs key and a retention
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/sagemaker/Endpoints/{full}",
+            kms_key_id=args.logs_key_arn,
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child_opts(self),
+        )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=full,
             endpoint_config_name=config.name,
             deployment_config=deployment_config,
             tags=tags,
-            opts=child_opts(self, depends_on=[errors, latency]),
+            opts=child_opts(self, depends_on=[errors, latency, log_group]),
         )
 
         # --- auto scaling of the production variant, once the endpoint exists ------------------

@@ -55,6 +55,10 @@ def group_resource_policy(
     )
 
 
+SAGEMAKER_JOB_LOG_GROUPS = ("TrainingJobs", "ProcessingJobs", "TransformJobs")
+"""``/aws/sagemaker/<kind>`` log groups SageMaker writes job logs to."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelRegistryArgs:
     """Arguments of :class:`ModelRegistry`."""
@@ -83,6 +87,14 @@ class ModelRegistryArgs:
     """Repositories of this account the role may pull from (``<prefix>*``); SageMaker's own framework images
     are always allowed.
     """
+    logs_key_arn: pulumi.Input[str] | None = None
+    """Key of the pre-created SageMaker job log groups; None: the groups are not declared here (another
+    stack in the same account and region owns them)."""
+    log_retention_days: int = 30
+    """Retention of those log groups."""
+    rollback_alarm_names: Sequence[str] = ()
+    """Alarms outside the platform's ``<prefix>-*`` names that roll endpoint updates back (the role
+    describes them during a guarded update)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -116,6 +128,7 @@ class ModelRegistry(pulumi.ComponentResource):
     group_arns: dict[str, pulumi.Output[str]]
     execution_role_arn: pulumi.Output[str]
     execution_role_name: pulumi.Output[str]
+    log_group_names: list[pulumi.Output[str]]
 
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -174,6 +187,22 @@ class ModelRegistry(pulumi.ComponentResource):
             policy=self._execution_policy(args, account, part),
             opts=child_opts(self),
         )
+        # SageMaker would create its job log groups itself, unencrypted and kept forever; the role has
+        # no logs:CreateLogGroup, so they exist first with the logs key and a retention (issue 12 item 18;
+        # group names: https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html). They are
+        # per account and region: with two stacks in one account, only one declares them.
+        self.log_group_names = []
+        if args.logs_key_arn is not None:
+            for kind in SAGEMAKER_JOB_LOG_GROUPS:
+                group = aws.cloudwatch.LogGroup(
+                    f"{name}-{kind.lower()}-logs",
+                    name=f"/aws/sagemaker/{kind}",
+                    kms_key_id=args.logs_key_arn,
+                    retention_in_days=args.log_retention_days,
+                    tags=tags,
+                    opts=child_opts(self),
+                )
+                self.log_group_names.append(group.name)
         self.execution_role_arn = role.arn
         self.execution_role_name = role.name
         self.register_outputs(
@@ -233,10 +262,29 @@ class ModelRegistry(pulumi.ComponentResource):
                 "Resource": [artifacts, features, capture],
             },
             {
+                # kms:Encrypt besides GenerateDataKey: SageMaker's OutputDataConfig.KmsKeyId and
+                # VolumeKmsKeyId need it from the execution role
+                # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_OutputDataConfig.html).
                 "Sid": "UseMlKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": [args.ml_key_arn],
+            },
+            {
+                # Guardrail auto-rollback reads the rollback alarms as the endpoint's execution role
+                # (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html).
+                "Sid": "DescribeRollbackAlarms",
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": [
+                    pulumi.Output.format(
+                        "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}-*", part, region, account, args.name_prefix
+                    ),
+                    *(
+                        pulumi.Output.format("arn:{0}:cloudwatch:{1}:{2}:alarm:{3}", part, region, account, n)
+                        for n in args.rollback_alarm_names
+                    ),
+                ],
             },
             {
                 # Encrypted training/processing volumes: SageMaker creates a grant on the key for the
@@ -274,7 +322,6 @@ class ModelRegistry(pulumi.ComponentResource):
                 "Sid": "WriteLogs",
                 "Effect": "Allow",
                 "Action": [
-                    "logs:CreateLogGroup",
                     "logs:CreateLogStream",
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",

@@ -155,7 +155,7 @@ class EmrStudio(pulumi.ComponentResource):
             tags=tags,
             opts=child(),
         )
-        aws.iam.RolePolicy(
+        service_policy = aws.iam.RolePolicy(
             f"{name}-studio-service-permissions",
             role=service_role.id,
             policy=policy_document(
@@ -176,7 +176,8 @@ class EmrStudio(pulumi.ComponentResource):
             default_s3_location=pulumi.Output.concat("s3://", args.bucket_name, "/", args.prefix),
             encryption_key_arn=args.key_arn,
             tags=tags,
-            opts=child(),
+            # the service role must hold its permissions when the Studio is created (issue 12 item 2)
+            opts=pulumi.ResourceOptions.merge(child(), pulumi.ResourceOptions(depends_on=[service_policy])),
         )
         self.studio_id = studio.id
         self.studio_url = studio.url

@@ -40,12 +40,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from platform_contract.versions import MWAA_AIRFLOW_VERSION, MWAA_PYTHON_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 
-MWAA_AIRFLOW_VERSION = "3.3.1"
-"""Airflow version of the MWAA environment (the stack's ``airflow.airflowVersion`` must match)."""
-MWAA_PYTHON_VERSION = "3.12"
-"""Python of MWAA's Airflow 3 images (https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html)."""
 
 FIRST_PARTY = ("pipelines", "platform_contract")
 """Packages shipped as source in ``plugins.zip``."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from platform_contract import versions
+
 CLOUDWATCH_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
@@ -63,10 +65,9 @@ WAIT_INTERVAL_SECONDS = (0, 3600)
 MAXIMUM_EXECUTION_TIMEOUT_SECONDS = (600, 14400)
 """Inclusive range of ``MaximumExecutionTimeoutInSeconds`` of a blue/green update."""
 
-MWAA_AIRFLOW_VERSIONS = ("3.0.6",)
-"""Airflow 3 versions Amazon MWAA offers that this blueprint accepts (Airflow 3 on MWAA since
-Oct 2025, Python 3.12: https://docs.aws.amazon.com/mwaa/latest/userguide/airflow-versions.html).
-Add a version here once it is listed on that page."""
+MWAA_AIRFLOW_VERSIONS = versions.MWAA_AIRFLOW_VERSIONS
+"""Airflow 3 versions MWAA offers that this blueprint accepts (the facts, with source and date, are in
+:mod:`platform_contract.versions`)."""
 
 MWAA_MAX_WORKERS = 25
 """Most Celery workers an MWAA environment runs (``MaxWorkers``:

@@ -42,6 +42,8 @@ def ml_key_service_grants(config: PlatformConfig) -> list[ServiceGrant]:
         ServiceGrant(
             service="cloudwatch.amazonaws.com",
             actions=("kms:Decrypt", "kms:GenerateDataKey*"),
+            # only for alarms of this account (confused-deputy guard, issue 12 item 13)
+            source_account_condition=True,
         )
     ]
     if config.airflow.enabled:

@@ -96,6 +96,9 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
             capture_bucket_arn=arns["capture"],
             ml_key_arn=ml_key,
             datalake_key_arn=lake_key,
+            rollback_alarm_names=[n for m, _ in catalog for n in m.endpoint.extra_rollback_alarm_names],
+            logs_key_arn=encryption.key_arn("logs"),
+            log_retention_days=config.retention.log_days,
             tags=tags,
         ),
     )
@@ -146,6 +149,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     vpc_id=network.vpc_id,
                     vpc_cidr=network.vpc_cidr,
                     s3_prefix_list_id=s3_prefix_list_id if in_vpc else None,
+                    logs_key_arn=encryption.key_arn("logs"),
+                    log_retention_days=config.retention.log_days,
                     tags={**tags, "mlops:model": names.slug, "mlops:contract": m.contract},
                 ),
             )
@@ -166,13 +171,24 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 source_bucket_arn=arns["artifacts"],
                 kms_key_arn=ml_key,
                 data_key_arns=[lake_key, ml_key],
-                read_bucket_arns=[arns[r] for r in ("raw", "curated", "features", "artifacts", "capture")],
+                read_bucket_arns=[arns[r] for r in ("raw", "curated", "features", "capture")],
+                # the artifacts bucket only below what the tasks read (MWAA's own folder is granted by the
+                # component): models, monitoring reports, packaged code, Athena results
+                read_locations=[
+                    (arns["artifacts"], p)
+                    for p in ("models/", "monitoring/", "code/", analytics.results_prefix)
+                ],
                 # What the DAG tasks write (docs/pipeline-contracts.md, S3 layout).
                 write_locations=[
                     (arns["raw"], "raw/"),
                     (arns["curated"], "curated/"),
                     (arns["artifacts"], "models/"),
                     (arns["artifacts"], "monitoring/"),
+                    # features step: the content-addressed Spark script, then the EMR job's output
+                    (arns["artifacts"], "code/features/"),
+                    (arns["features"], "features/"),
+                    # Athena writes query results as the caller (workgroup result location)
+                    (arns["artifacts"], analytics.results_prefix),
                 ],
                 emr_virtual_cluster_ids=list(spark.virtual_cluster_ids.values()),
                 passable_role_arns={
@@ -183,6 +199,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 training_job_prefixes=[names.training_job_prefix for _, names in catalog],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,
+                # outside dev a person approves packages (promotion pipeline's manual step), never a DAG
+                deny_package_approval=config.environment != "dev",
                 tags=tags,
             ),
         )

@@ -47,6 +47,8 @@ class RecordedResource:
     protect: bool = False
     retain_on_delete: bool = False
     provider: str | None = None
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources in its ``depends_on`` (and of the inputs' resources)."""
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape printed by ``mlops synth --json``."""
@@ -308,6 +310,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(getattr(request, "protect", False)),
                 retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
                 provider=request.provider or None,
+                dependencies=tuple(_real_urn(u) for u in getattr(request, "dependencies", ())),
             )
         )
         return response

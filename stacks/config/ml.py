@@ -38,6 +38,7 @@ from platform_contract.limits import (
     has_local_storage,
     within,
 )
+from platform_contract.versions import MWAA_AIRFLOW_VERSION
 from stacks.config.base import _Section
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
@@ -72,6 +73,12 @@ class RegistryConfig(_Section):
         description="AWS account IDs allowed to describe and deploy this environment's packages "
         "(cross-account promotion). Empty: no group policy.",
     )
+    owns_sagemaker_log_groups: bool = Field(
+        default=True,
+        description="Declare the account's `/aws/sagemaker/TrainingJobs|ProcessingJobs|TransformJobs` log "
+        "groups (logs key, retention). They are per account and region: when two stacks share an account, "
+        "set it false in all but one.",
+    )
 
     @field_validator("cross_account_ids")
     @classmethod
@@ -93,6 +100,9 @@ class RegistryConfig(_Section):
         ml_key_arn: pulumi.Input[str],
         datalake_key_arn: pulumi.Input[str],
         tags: Mapping[str, str],
+        rollback_alarm_names: Sequence[str] = (),
+        logs_key_arn: pulumi.Input[str] | None = None,
+        log_retention_days: int = 30,
     ) -> ModelRegistryArgs:
         """The :class:`~components.registry.ModelRegistryArgs` of this section: one group per entry of
         ``group_contracts`` (model slug -> its contract, tagged ``mlops:contract``)."""
@@ -109,6 +119,9 @@ class RegistryConfig(_Section):
             capture_bucket_arn=capture_bucket_arn,
             ml_key_arn=ml_key_arn,
             datalake_key_arn=datalake_key_arn,
+            rollback_alarm_names=rollback_alarm_names,
+            logs_key_arn=logs_key_arn if self.owns_sagemaker_log_groups else None,
+            log_retention_days=log_retention_days,
             tags=tags,
         )
 
@@ -401,6 +414,8 @@ class EndpointConfig(_Section):
         vpc_cidr: pulumi.Input[str],
         s3_prefix_list_id: pulumi.Input[str] | None,
         tags: Mapping[str, str],
+        logs_key_arn: pulumi.Input[str] | None = None,
+        log_retention_days: int = 30,
     ) -> ModelEndpointArgs:
         """The :class:`~components.endpoint.ModelEndpointArgs` of this section for the endpoint
         ``<name_prefix>-<endpoint_name>`` (``endpoint_name``: the model's slug). The network inputs are
@@ -469,6 +484,8 @@ class EndpointConfig(_Section):
             if self.autoscaling and in_vpc
             else None,
             retain_replaced=self.retain_replaced_configs,
+            logs_key_arn=logs_key_arn,
+            log_retention_days=log_retention_days,
             tags=tags,
         )
 
@@ -478,7 +495,8 @@ class AirflowConfig(_Section):
 
     enabled: bool = Field(default=True, description="Create the MWAA environment.")
     airflow_version: str = Field(
-        default="3.0.6", description="Airflow version (an Airflow 3 line MWAA offers)."
+        default=MWAA_AIRFLOW_VERSION,
+        description="Airflow version (an Airflow 3 line MWAA offers; the DAGs are tested on the default).",
     )
     environment_class: Literal[
         "mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"
@@ -505,6 +523,13 @@ class AirflowConfig(_Section):
         "has uploaded it (MWAA fails to create when the object is missing).",
     )
     plugins_version: str = Field(default="", description="S3 object version of plugins.zip; empty: none.")
+    startup_script_path: str = Field(
+        default="airflow/startup.sh", description="Startup script key in the artifacts bucket."
+    )
+    startup_script_version: str = Field(
+        default="",
+        description="S3 object version of startup.sh (creates the pipeline steps' virtualenv); empty: none.",
+    )
     weekly_maintenance_window_start: str = Field(
         default="SUN:03:00", description="Weekly maintenance window start, `DAY:HH:MM` UTC."
     )
@@ -515,11 +540,11 @@ class AirflowConfig(_Section):
         if value not in MWAA_AIRFLOW_VERSIONS:
             raise ValueError(
                 f"must be an Airflow 3 version MWAA offers: {', '.join(MWAA_AIRFLOW_VERSIONS)} "
-                '(quote it in YAML, e.g. "3.0.6")'
+                '(quote it in YAML, e.g. "3.3.1")'
             )
         return value
 
-    @field_validator("dags_path", "requirements_path", "plugins_path")
+    @field_validator("dags_path", "requirements_path", "plugins_path", "startup_script_path")
     @classmethod
     def _key(cls, value: str) -> str:
         if not _S3_KEY.match(value) or value.startswith("/") or value.endswith("/"):
@@ -545,6 +570,19 @@ class AirflowConfig(_Section):
                 raise ValueError(f"{key}: mw1.micro runs exactly 1 scheduler and 1 worker")
         elif not 2 <= self.schedulers <= 5:
             raise ValueError(f"{key}.schedulers must be 2-5 for {self.environment_class}")
+        # The deploy stage publishes <folder>/{requirements.txt,plugins.zip,startup.sh} next to the DAG
+        # folder (delivery/buildspecs/deploy.yml); MWAA must read the same keys.
+        published = {
+            "requirementsPath": (self.requirements_path, "requirements.txt"),
+            "pluginsPath": (self.plugins_path, "plugins.zip"),
+            "startupScriptPath": (self.startup_script_path, "startup.sh"),
+        }
+        for field_key, (path, file_name) in published.items():
+            if path != self.artifacts_prefix + file_name:
+                raise ValueError(
+                    f"{key}.{field_key} = {path!r}: the delivery pipeline publishes "
+                    f"{self.artifacts_prefix + file_name!r} (next to dagsPath {self.dags_path!r}); use that"
+                )
         return self
 
     @property
@@ -564,6 +602,7 @@ class AirflowConfig(_Section):
         kms_key_arn: pulumi.Input[str],
         data_key_arns: Sequence[pulumi.Input[str]],
         read_bucket_arns: Sequence[pulumi.Input[str]],
+        read_locations: Sequence[tuple[pulumi.Input[str], str]] = (),
         write_locations: Sequence[tuple[pulumi.Input[str], str]],
         emr_virtual_cluster_ids: Sequence[pulumi.Input[str]],
         passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]],
@@ -572,6 +611,7 @@ class AirflowConfig(_Section):
         glue_database_name: pulumi.Input[str] | None,
         athena_workgroup_name: pulumi.Input[str] | None,
         tags: Mapping[str, str],
+        deny_package_approval: bool = False,
     ) -> AirflowArgs:
         """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
         installed only once their object versions are set."""
@@ -593,11 +633,14 @@ class AirflowConfig(_Section):
             requirements_version=self.requirements_version or None,
             plugins_path=self.plugins_path if self.plugins_version else None,
             plugins_version=self.plugins_version or None,
+            startup_script_path=self.startup_script_path if self.startup_script_version else None,
+            startup_script_version=self.startup_script_version or None,
             kms_key_arn=kms_key_arn,
             data_key_arns=data_key_arns,
             webserver_access_mode=self.webserver_access_mode,
             log_level=self.log_level,
             read_bucket_arns=read_bucket_arns,
+            read_locations=read_locations,
             write_locations=write_locations,
             emr_virtual_cluster_ids=emr_virtual_cluster_ids,
             passable_role_arns=passable_role_arns,
@@ -605,6 +648,7 @@ class AirflowConfig(_Section):
             training_job_prefixes=training_job_prefixes,
             glue_database_name=glue_database_name,
             athena_workgroup_name=athena_workgroup_name,
+            deny_package_approval=deny_package_approval,
             weekly_maintenance_window_start=self.weekly_maintenance_window_start,
             tags=tags,
         )

@@ -64,6 +64,13 @@ def test_execution_role_trusts_both_mwaa_principals(result: SynthResult) -> None
             "Effect": "Allow",
             "Principal": {"Service": ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]},
             "Action": "sts:AssumeRole",
+            # confused-deputy conditions (issue 12 item 13)
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnLike": {
+                    "aws:SourceArn": "arn:aws:airflow:us-east-1:123456789012:environment/mlops-test-airflow"
+                },
+            },
         }
     ]
 
@@ -75,8 +82,11 @@ def test_mwaa_guide_permissions(result: SynthResult) -> None:
         == "arn:aws:airflow:us-east-1:123456789012:environment/mlops-test-airflow"
     )
     assert mwaa["DenyListAllBuckets"]["Effect"] == "Deny"
-    assert mwaa["ReadSourceBucket"]["Resource"] == [ARTIFACTS, f"{ARTIFACTS}/*"]
-    assert mwaa["ReadSourceBucket"]["Action"] == ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]
+    # item 17: the bucket itself, but objects only below the DAG folder's parent
+    assert mwaa["ReadSourceBucket"]["Resource"] == ARTIFACTS
+    assert mwaa["ReadSourceBucket"]["Action"] == ["s3:GetBucket*", "s3:List*"]
+    assert mwaa["ReadSourceObjects"]["Resource"] == f"{ARTIFACTS}/airflow/*"
+    assert mwaa["ReadSourceObjects"]["Action"] == "s3:GetObject*"
     assert mwaa["EnvironmentLogs"]["Resource"] == [
         "arn:aws:logs:us-east-1:123456789012:log-group:airflow-mlops-test-airflow-*"
     ]
@@ -199,3 +209,166 @@ def test_stacks_put_mwaa_in_two_private_subnets_reading_the_artifacts_bucket(eac
         *each_stack.outputs["emrJobExecutionRoleArns"].values(),
     ]
     assert passed == sorted(expected)
+
+
+def test_environment_waits_for_the_role_policies(result: SynthResult) -> None:
+    """MWAA checks the role's S3/logs access at creation: both policies must exist first (item 2)."""
+    (env,) = result.of_type(ENV)
+    for policy_name in ("af-execution-policy", "af-platform-policy"):
+        assert result.named(policy_name).urn in env.dependencies
+
+
+def test_platform_grants_match_what_the_dags_call(result: SynthResult) -> None:
+    """Grants derived from the boto3 calls of pipelines/ and dags/ (issue 12 item 7)."""
+    from fnmatch import fnmatchcase
+
+    from platform_contract.naming import model_names
+
+    sids = _sids(result.named("af-platform-policy"))
+    # ListModelPackages has no resource-level permissions: "*" only
+    assert sids["ListModelPackages"] == {
+        "Sid": "ListModelPackages",
+        "Effect": "Allow",
+        "Action": "sagemaker:ListModelPackages",
+        "Resource": "*",
+    }
+    assert all(
+        "sagemaker:ListModelPackages" not in s["Action"] for k, s in sids.items() if k != "ListModelPackages"
+    )
+    assert sids["TriggerDagRuns"]["Action"] == "airflow:InvokeRestApi"
+    assert (
+        sids["TriggerDagRuns"]["Resource"]
+        == "arn:aws:airflow:us-east-1:123456789012:role/mlops-test-airflow/User"
+    )
+    assert set(sids["ReadEndpoints"]["Action"]) == {
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel",
+    }
+    # the training job names the DAGs use fall under the grant
+    job = model_names("mlops-test", "my_dataset").training_job_name("20261201-083700")
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}"
+    assert any(fnmatchcase(arn, r) for r in sids["SageMakerJobsAndModels"]["Resource"])
+    # dev may approve (no deny by default)
+    assert "DenyPackageApproval" not in sids
+
+
+def test_approval_is_denied_when_asked() -> None:
+    def program() -> None:
+        Airflow("af", _args(deny_package_approval=True))
+
+    sids = _sids(run_program(program, BASE_CONFIG).named("af-platform-policy"))
+    assert sids["DenyPackageApproval"] == {
+        "Sid": "DenyPackageApproval",
+        "Effect": "Deny",
+        "Action": "sagemaker:UpdateModelPackage",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"sagemaker:ModelApprovalStatus": "Approved"}},
+    }
+
+
+def test_stacks_grant_the_features_and_athena_writes_and_deny_approval_outside_dev(
+    each_stack: SynthResult,
+) -> None:
+    platform = _sids(each_stack.named(f"mlops-{each_stack.stack}-platform-policy"))
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    features = next(
+        b.outputs["arn"]
+        for b in each_stack.of_type("aws:s3/bucket:Bucket")
+        if b.inputs["tags"]["bucket-role"] == "features"
+    )
+    writes = platform["WriteLakePrefixes"]["Resource"]
+    for location in (
+        f"{artifacts}/code/features/*",
+        f"{features}/features/*",
+        f"{artifacts}/athena-results/*",
+    ):
+        assert location in writes
+    assert ("DenyPackageApproval" in platform) is (each_stack.stack != "dev")
+
+
+def test_source_files_must_sit_in_the_readable_folder() -> None:
+    with pytest.raises(ValueError, match="outside 'airflow/'"):
+        _args(plugins_path="other/plugins.zip", plugins_version="v1")
+    with pytest.raises(ValueError, match="startup_script_version"):
+        _args(startup_script_path="airflow/startup.sh")
+
+
+def _stack_with_mwaa_artifacts(stack: str, **airflow: str) -> SynthResult:
+    import json
+
+    from stacks.config import load_config
+    from stacks.platform import build
+    from stacks.synth import read_stack_config, stack_config_file
+
+    config = read_stack_config(stack_config_file(stack))
+    section = json.loads(config["mlops-platform:airflow"])
+    section.update(airflow)
+    config["mlops-platform:airflow"] = json.dumps(section)
+    return run_program(lambda: build(load_config()).outputs, config, stack=stack)
+
+
+def test_stack_installs_what_the_deploy_stage_publishes() -> None:
+    """MWAA reads requirements.txt, plugins.zip and startup.sh (with the versions the deploy stage
+    prints) from the keys the deploy buildspec writes: ``${AIRFLOW_PREFIX}<file>``."""
+    from components.delivery import read_buildspec
+
+    result = _stack_with_mwaa_artifacts(
+        "staging", requirementsVersion="r1", pluginsVersion="p1", startupScriptVersion="s1"
+    )
+    (env,) = result.of_type(ENV)
+    deploy = next(
+        p for p in result.of_type("aws:codebuild/project:Project") if p.inputs["name"].endswith("-deploy")
+    )
+    variables = {v["name"]: v["value"] for v in deploy.inputs["environment"]["environmentVariables"]}
+    prefix = variables["AIRFLOW_PREFIX"]
+    buildspec = read_buildspec("deploy")
+    assert "for f in requirements.txt plugins.zip startup.sh" in buildspec
+    assert '"s3://${ARTIFACTS_BUCKET}/${AIRFLOW_PREFIX}$f"' in buildspec
+    assert (env.inputs["requirementsS3Path"], env.inputs["requirementsS3ObjectVersion"]) == (
+        f"{prefix}requirements.txt",
+        "r1",
+    )
+    assert (env.inputs["pluginsS3Path"], env.inputs["pluginsS3ObjectVersion"]) == (
+        f"{prefix}plugins.zip",
+        "p1",
+    )
+    assert (env.inputs["startupScriptS3Path"], env.inputs["startupScriptS3ObjectVersion"]) == (
+        f"{prefix}startup.sh",
+        "s1",
+    )
+    assert env.inputs["dagS3Path"] == f"{prefix}dags"
+
+
+def test_config_refuses_paths_the_deploy_stage_does_not_write() -> None:
+    from stacks.config.ml import AirflowConfig
+
+    with pytest.raises(ValueError, match=r"startupScriptPath = 'scripts/startup.sh'.*'airflow/startup.sh'"):
+        AirflowConfig(startup_script_path="scripts/startup.sh")
+
+
+def test_stacks_declare_the_airflow_line_the_dags_are_tested_on(each_stack: SynthResult) -> None:
+    """Item 23 (MWAA): one version fact, in platform_contract.versions; stacks and packaging agree."""
+    from delivery import mwaa
+    from platform_contract.versions import MWAA_AIRFLOW_VERSION
+
+    (env,) = each_stack.of_type(ENV)
+    assert env.inputs["airflowVersion"] == MWAA_AIRFLOW_VERSION == mwaa.MWAA_AIRFLOW_VERSION == "3.3.1"
+    assert f"constraints-{MWAA_AIRFLOW_VERSION}/" in mwaa.constraints_url()
+
+
+def test_stack_reads_only_the_artifacts_prefixes_the_tasks_use(each_stack: SynthResult) -> None:
+    """Item 17: no statement of the execution role reads every object of the artifacts bucket."""
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    stack = each_stack.stack
+    resources: list[str] = []
+    for name in (f"mlops-{stack}-execution-policy", f"mlops-{stack}-platform-policy"):
+        for s in statements(policy(each_stack.named(name))):
+            if s["Effect"] == "Allow":
+                resources += s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+    assert f"{artifacts}/*" not in resources
+    assert f"{artifacts}/airflow/*" in resources
+    platform = _sids(each_stack.named(f"mlops-{stack}-platform-policy"))
+    assert platform["ReadLakePrefixes"]["Resource"] == [
+        f"{artifacts}/{p}*" for p in ("models/", "monitoring/", "code/", "athena-results/")
+    ]

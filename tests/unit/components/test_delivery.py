@@ -266,6 +266,7 @@ def test_prod_stack_promotes_staging_then_waits_for_a_person(synth_stack) -> Non
         "ARTIFACTS_BUCKET": prod.outputs["artifactsBucket"],
         "CODE_PREFIX": "code/",
         "AIRFLOW_PREFIX": "airflow/",
+        "ARTIFACTS_KEY_ARN": prod.outputs["mlKeyArn"],
     }
     assert prod.outputs["airflowDagsS3Uri"] == f"s3://{env['ARTIFACTS_BUCKET']}/{env['AIRFLOW_PREFIX']}dags"
 
@@ -302,3 +303,47 @@ def test_promotion_builds_run_in_the_private_subnets_with_scoped_eni_permissions
         for p in result.of_type("aws:codebuild/project:Project")
         if "promote" not in p.name
     )
+
+
+def test_artifact_grants_use_the_folder_codepipeline_writes(each_stack: SynthResult) -> None:
+    """Item 4: CodePipeline keeps artifacts under the first 20 characters of the pipeline name
+    (``mlops-staging-delivery`` -> ``mlops-staging-delive/``); the pipeline and build roles grant that."""
+    from components.delivery import artifact_store_folder
+
+    artifacts = each_stack.outputs["artifactsBucketArn"]
+    pipelines = [p.inputs["name"] for p in each_stack.of_type("aws:codepipeline/pipeline:Pipeline")]
+    assert pipelines
+    folders = {f"{artifacts}/{artifact_store_folder(p)}/*" for p in pipelines}
+    assert all(len(f.split("/")[-2]) <= 20 for f in folders)
+    granted: set[str] = set()
+    for rp in each_stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in statements(policy(rp)):
+            if s.get("Sid") in ("ArtifactStore", "PipelineArtifacts"):
+                resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+                assert set(resources) <= folders, (rp.name, resources)
+                granted |= set(resources)
+    assert granted == folders
+
+
+def test_pipelines_must_not_share_an_artifact_folder() -> None:
+    with pytest.raises(ValueError, match="share the artifact folder"):
+        Delivery("dl", _args(name_prefix="mlops-very-long-name"))
+
+
+def test_deploy_copies_name_the_platform_key(result: SynthResult) -> None:
+    """Item 15: ``--sse aws:kms`` without a key id encrypts with the aws/s3 managed key; every copy in
+    the buildspecs names ARTIFACTS_KEY_ARN, which the deploy project sets to the artifacts key."""
+    import re
+
+    for stage in ("deploy", "package", "test", "promote"):
+        text = read_buildspec(stage)
+        for line in text.splitlines():
+            copy = re.search(r"aws s3 (?:cp|sync) (\S+) (\S+)", line)
+            if copy and copy.group(2).strip('"').startswith("s3://"):  # an upload
+                assert '--sse aws:kms --sse-kms-key-id "$ARTIFACTS_KEY_ARN"' in line, (stage, line)
+    projects = {p.inputs["name"]: p.inputs for p in result.of_type("aws:codebuild/project:Project")}
+    env = {
+        v["name"]: v["value"] for v in projects["mlops-test-deploy"]["environment"]["environmentVariables"]
+    }
+    assert env["ARTIFACTS_KEY_ARN"] == ML_KEY
+    assert "--sse-kms-key-id" in read_buildspec("deploy")

@@ -381,3 +381,28 @@ def test_approved_package_declares_the_endpoint_in_every_stack(with_package: Syn
         drift = [a for a in with_package.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
                  if a.inputs["metricName"] == "DatasetDrift"]  # fmt: skip
         assert drift[0].inputs["dimensions"] == {"Environment": "prod", "EndpointName": "mlops-prod-churn"}
+
+
+def test_sagemaker_log_groups_exist_first_with_the_logs_key_and_retention(with_package: SynthResult) -> None:
+    """Item 18: the endpoint's and the jobs' log groups are declared (key, retention) and the execution
+    role cannot create log groups of its own."""
+    stack = with_package.stack
+    groups = {g.inputs["name"]: g for g in with_package.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    logs_key = next(
+        k.outputs["arn"]
+        for k in with_package.of_type("aws:kms/key:Key")
+        if k.inputs["tags"]["data-domain"] == "logs"
+    )
+    names = [
+        f"/aws/sagemaker/Endpoints/mlops-{stack}-churn",
+        "/aws/sagemaker/TrainingJobs",
+        "/aws/sagemaker/ProcessingJobs",
+        "/aws/sagemaker/TransformJobs",
+    ]
+    for name in names:
+        assert groups[name].inputs["kmsKeyId"] == logs_key, name
+        assert groups[name].inputs["retentionInDays"] >= 1, name
+    (endpoint,) = with_package.of_type(ENDPOINT)
+    assert groups[names[0]].urn in endpoint.dependencies
+    role_policy = with_package.named(f"mlops-{stack}-sagemaker-policy")
+    assert "logs:CreateLogGroup" not in role_policy.inputs["policy"]

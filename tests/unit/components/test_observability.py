@@ -161,6 +161,8 @@ def test_stacks_alert_topic_and_key_grant(each_stack: SynthResult) -> None:
     ml_key = next(k for k in each_stack.of_type("aws:kms/key:Key") if k.inputs["tags"]["data-domain"] == "ml")
     cw = [s for s in statements(policy(ml_key)) if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert [s["Action"] for s in cw] == [["kms:Decrypt", "kms:GenerateDataKey*"]]
+    # item 13: only CloudWatch acting for this account
+    assert cw[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     # the pipeline's steps each have an alarm (contract: Pipeline churn-training, monitoring)
     steps = {(a.inputs["dimensions"]["Pipeline"], a.inputs["dimensions"]["Step"])
              for a in each_stack.of_type(ALARM) if a.inputs["metricName"] == "StepFailed"}  # fmt: skip

@@ -143,6 +143,39 @@ def test_execution_role_is_scoped_to_the_platform(shared: SynthResult) -> None:
     assert "sagemaker:*" not in text
 
 
+def test_execution_role_serves_guardrails_and_encrypts_outputs() -> None:
+    """Item 6: DescribeAlarms on the rollback alarms; kms:Encrypt for OutputDataConfig/VolumeKmsKeyId."""
+    from fnmatch import fnmatchcase
+
+    result = _run(_args(rollback_alarm_names=["team-p99-latency"]))
+    (role_policy,) = result.of_type("aws:iam/rolePolicy:RolePolicy")
+    by_sid = {s["Sid"]: s for s in statements(policy(role_policy))}
+    assert "kms:Encrypt" in by_sid["UseMlKey"]["Action"]
+    alarms = by_sid["DescribeRollbackAlarms"]
+    assert alarms["Action"] == "cloudwatch:DescribeAlarms"
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+    # the endpoint's own alarms (<prefix>-<endpoint>-5xx-errors, ...) and the configured extra one
+    for name in ("mlops-test-churn-5xx-errors", "mlops-test-churn-model-latency", "team-p99-latency"):
+        assert any(fnmatchcase(alarm + name, r) for r in alarms["Resource"]), name
+    assert not any(fnmatchcase(alarm + "other-team-alarm", r) for r in alarms["Resource"])
+
+
+def test_job_log_groups_only_where_the_stack_owns_them() -> None:
+    """Item 18: per account and region, so declared only with a logs key (the owning stack)."""
+    logs = "aws:cloudwatch/logGroup:LogGroup"
+    assert _run(_args()).of_type(logs) == []
+    owned = _run(_args(logs_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs", log_retention_days=90))
+    groups = {g.inputs["name"]: g.inputs for g in owned.of_type(logs)}
+    assert sorted(groups) == [
+        "/aws/sagemaker/ProcessingJobs",
+        "/aws/sagemaker/TrainingJobs",
+        "/aws/sagemaker/TransformJobs",
+    ]
+    assert {(g["kmsKeyId"], g["retentionInDays"]) for g in groups.values()} == {
+        ("arn:aws:kms:us-east-1:123456789012:key/logs", 90)
+    }
+
+
 def test_args_validation() -> None:
     with pytest.raises(ValueError, match="12-digit"):
         _args(cross_account_ids=["12345"])

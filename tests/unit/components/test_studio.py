@@ -109,6 +109,12 @@ def test_studio_service_role_and_studio(result: SynthResult) -> None:
     assert result.outputs["studio"].startswith("https://")
 
 
+def test_studio_waits_for_its_service_role_policy(result: SynthResult) -> None:
+    """Item 2: EMR checks the service role when the Studio is created."""
+    (studio,) = result.of_type("aws:emr/studio:Studio")
+    assert result.named("mlops-test-studio-service-permissions").urn in studio.dependencies
+
+
 def test_children_are_parented_to_the_studio_component(result: SynthResult) -> None:
     [component] = result.of_type("mlops:studio:EmrStudio")
     children = [r for r in result.resources if r.parent == component.urn]
