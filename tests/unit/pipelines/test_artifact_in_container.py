@@ -92,7 +92,8 @@ def _serve_row(model_dir: Path, environment: dict[str, str], csv_rows: str, tmp:
 def _feature_rows(platform: Platform, features_uri: str, names: list[str], count: int = 2) -> str:
     """The first rows of the feature table (what a client sends the endpoint) as header-less CSV."""
     bucket, prefix = features_uri[5:].split("/", 1)
-    key = platform.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"][0]["Key"]
+    listed = platform.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    key = next(o["Key"] for o in listed if o["Key"].endswith(".parquet"))  # _lineage.json sits beside them
     frame = pd.read_parquet(io.BytesIO(platform.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
     return frame[names].head(count).to_csv(index=False, header=False)
 
@@ -223,6 +224,8 @@ def test_the_old_source_archive_cannot_ship_the_serving_code(tmp_path: Path) -> 
         "contract.yaml",
         "pipelines/__init__.py",
         "pipelines/contract.py",
+        "pipelines/errors.py",
+        "pipelines/jsonio.py",
         "pipelines/train.py",
         "pipelines/transforms.py",
     ]
