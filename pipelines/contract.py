@@ -22,6 +22,10 @@ ColumnType = Literal["integer", "float", "string", "boolean", "datetime"]
 Task = Literal["binary_classification", "regression"]
 DerivedOp = Literal["ratio", "log1p", "product", "difference"]
 
+EVENT_TIME_DEFAULT = "event_time"
+"""Event-time feature of a feature group when the contract names no ``event_time`` column: the ingestion
+writes the batch's ingestion time (ISO-8601, UTC) into it, so records are versioned by when they landed."""
+
 SPLIT_COLUMN = "__split__"
 """Column the feature job adds: ``train``, ``validation`` or ``test`` (deterministic by key hash)."""
 
@@ -134,6 +138,9 @@ class DatasetContract(_Model):
     target: str
     positive_class: str | int | bool | None = None
     unique_keys: list[str] = Field(default_factory=list)
+    event_time: str | None = None
+    """A ``datetime`` column holding when each record's values were true (the feature store's event time
+    and the point-in-time join key). None: the ingestion time, in the column :data:`EVENT_TIME_DEFAULT`."""
     extra_columns: Literal["reject", "drop", "allow"] = "reject"
     delimiter: str = ","
     columns: list[ColumnSpec]
@@ -155,6 +162,15 @@ class DatasetContract(_Model):
         missing += [i for d in self.features.derived for i in d.inputs if i not in names]
         if missing:
             raise ValueError(f"names not declared under 'columns': {sorted(set(missing))}")
+        if self.event_time is not None:
+            if self.event_time not in names:
+                raise ValueError(f"event_time '{self.event_time}' is not declared under 'columns'")
+            if self.column(self.event_time).type != "datetime":
+                raise ValueError(f"event_time '{self.event_time}' must be a datetime column")
+            if self.event_time in (self.target, *self.unique_keys, *self.feature_names):
+                raise ValueError(
+                    f"event_time '{self.event_time}' cannot also be the target, a key or a feature"
+                )
         if self.task == "binary_classification" and self.positive_class is None:
             raise ValueError("binary_classification needs 'positive_class'")
         if self.target in self.feature_names:
@@ -162,6 +178,11 @@ class DatasetContract(_Model):
         if not self.feature_names:
             raise ValueError("declare at least one feature under features.numeric/categorical/derived")
         return self
+
+    @property
+    def event_time_column(self) -> str:
+        """The event-time column: :attr:`event_time`, else :data:`EVENT_TIME_DEFAULT` (ingestion time)."""
+        return self.event_time or EVENT_TIME_DEFAULT
 
     @property
     def column_names(self) -> list[str]:

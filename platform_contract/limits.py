@@ -78,6 +78,43 @@ EMR_STUDIO_MAX_SUBNETS = 5
 https://docs.aws.amazon.com/emr/latest/APIReference/API_CreateStudio.html)."""
 
 
+# --- SageMaker Feature Store (CreateFeatureGroup, botocore's sagemaker service model;
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateFeatureGroup.html) ---
+FEATURE_GROUP_NAME = re.compile(r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$")
+"""``FeatureGroupName``: 1-64 letters, digits, ``_`` and ``-``, starting and ending alphanumeric."""
+FEATURE_NAME = re.compile(r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$")
+"""``FeatureName`` (record identifier, event time and every feature): same shape as a group name, so a
+column that starts with ``_`` (such as the feature job's ``__split__``) cannot be a feature."""
+RESERVED_FEATURE_NAMES = frozenset({"is_deleted", "write_time", "api_invocation_time"})
+"""Names Feature Store adds to the offline table itself (``FeatureDefinition``)."""
+FEATURE_TYPES: dict[str, str] = {
+    "integer": "Integral",
+    "float": "Fractional",
+    "string": "String",
+    # Feature Store has no boolean type: 0/1 keeps it numeric for the model and for Athena.
+    "boolean": "Integral",
+    # Timestamps (event times included) are ISO-8601 strings, the EventTime format Feature Store reads.
+    "datetime": "String",
+}
+"""Dataset contract column type -> Feature Store ``FeatureType`` (``Integral``, ``Fractional``, ``String``)."""
+MAX_FEATURE_DEFINITIONS = 2500
+"""Most feature definitions per feature group."""
+
+# --- SageMaker AI domain and Studio (CreateDomain, CreateUserProfile, IdleSettings) ---
+DOMAIN_MAX_SUBNETS = 16
+"""Most subnets of a domain (``CreateDomain``, ``SubnetIds``)."""
+USER_PROFILE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+"""``UserProfileName``: letters, digits and ``-``, at most 63 characters."""
+STUDIO_IDLE_TIMEOUT_MINUTES = (60, 525600)
+"""Inclusive range of ``IdleSettings.IdleTimeoutInMinutes`` (JupyterLab and Code Editor apps)."""
+MLFLOW_APP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+"""``CreateMlflowApp`` ``Name``: letters, digits and ``-``, at most 256 characters."""
+MLFLOW_MAINTENANCE_WINDOW = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):([0-5]\d)$")
+"""``WeeklyMaintenanceWindowStart`` of an MLflow App or tracking server, e.g. ``Sun:03:00`` (UTC)."""
+MLFLOW_TRACKING_SERVER_SIZES = ("Small", "Medium", "Large")
+"""``TrackingServerSize`` of ``CreateMlflowTrackingServer``."""
+
+
 def within(value: int, bounds: tuple[int, int]) -> bool:
     """True when ``bounds[0] <= value <= bounds[1]``."""
     low, high = bounds

@@ -15,6 +15,8 @@ Patterns and lengths (checked 2026-12-01):
   API_CreateEndpoint.html, API_CreateTrainingJob.html).
 - Glue table: lower case letters, digits and ``_`` (Athena reads only those), 255 characters
   (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html).
+- Feature group: ``^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$``, 64 characters
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateFeatureGroup.html).
 - Airflow DAG id: letters, digits, ``-``, ``.`` and ``_``, 250 characters (``airflow.utils.helpers.validate_key``).
 - CloudWatch alarm name: 1-255 characters (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from platform_contract.limits import FEATURE_GROUP_NAME
 
 MAX_MODEL_SLUG = 24
 """Longest model slug. Budget: ``mlops-staging-`` (14) + slug (24) + ``-YYYYmmdd-HHMMSS`` (16) = 54,
@@ -89,6 +93,12 @@ class ModelNames:
     """Airflow DAG id of the model's monitoring DAG: ``<slug_with_underscores>_monitoring``."""
     training_job_prefix: str
     """Prefix of the model's SageMaker training job names: ``<prefix>-<slug>-``; the IAM grants use it."""
+    feature_group: str = ""
+    """SageMaker Feature Store feature group of the model's features: ``<prefix>-<slug>-features``."""
+    feature_offline_table: str = ""
+    """Glue table of the feature group's offline store (Iceberg): ``<slug_with_underscores>_feature_group``."""
+    feature_offline_prefix: str = ""
+    """S3 prefix of the offline store in the features bucket: ``feature-store/<slug>``."""
 
     def training_job_name(self, stamp: str) -> str:
         """A training job name: :attr:`training_job_prefix` + ``stamp`` (e.g. ``20261201-083700``).
@@ -128,4 +138,16 @@ def model_names(prefix: str, model: str) -> ModelNames:
         training_dag_id=f"{underscored}_training",
         monitoring_dag_id=f"{underscored}_monitoring",
         training_job_prefix=f"{full}-",
+        feature_group=_check_feature_group(f"{full}-features"),
+        feature_offline_table=f"{underscored}_feature_group",
+        feature_offline_prefix=f"feature-store/{slug}",
     )
+
+
+def _check_feature_group(name: str) -> str:
+    if not FEATURE_GROUP_NAME.match(name):
+        raise InvalidNameError(
+            f"feature group name {name!r} is not valid for SageMaker Feature Store: letters, digits, '_' "
+            "and '-', at most 64 characters; shorten the model name"
+        )
+    return name

@@ -73,6 +73,26 @@ def _models(p: Platform) -> dict[str, dict[str, Any]]:
     }
 
 
+def _experimentation(p: Platform, attribute: str) -> Any:
+    """An attribute of the experimentation component, or None when it is not declared."""
+    component = p.data_science.experimentation
+    return getattr(component, attribute) if component is not None else None
+
+
+def _by_model(p: Platform, name: str) -> dict[str, Any]:
+    """A feature store name per model (``feature_group`` or ``feature_offline_table`` of its names)."""
+    store = p.data_science.feature_store
+    if store is None:
+        return {}
+    out: dict[str, Any] = {}
+    for model, services in p.ml.models.items():
+        group = services.names.feature_group
+        out[model] = (
+            store.feature_group_names[group] if name == "feature_group" else store.offline_table_names[group]
+        )
+    return out
+
+
 # fmt: off
 STACK_OUTPUTS: tuple[StackOutput, ...] = (
     # --- foundation (stacks/foundation.py) ---
@@ -176,6 +196,26 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
                 lambda p: p.ml.delivery.pipeline_name if p.ml.delivery else None),
     StackOutput("promotionPipelineName", "CodePipeline that promotes approved models (null without promotion targets).",
                 lambda p: p.ml.delivery.promotion_pipeline_name if p.ml.delivery else None),
+    # --- data science (stacks/data_science.py) ---
+    StackOutput("mlflowArn", "ARN of the managed MLflow App (or tracking server with experimentation.mlflow.kind "
+                "trackingServer); the pipeline's tracking URI. Null when MLflow is off.",
+                lambda p: _experimentation(p, "mlflow_arn")),
+    StackOutput("mlflowKind", "`app` or `tracking_server` (which IAM actions its clients need); null when MLflow is off.",
+                lambda p: _experimentation(p, "mlflow_kind")),
+    StackOutput("mlflowArtifactUri", "`s3://` artifact store of MLflow (in the artifacts bucket).",
+                lambda p: _experimentation(p, "mlflow_artifact_uri")),
+    StackOutput("studioDomainId", "SageMaker AI domain ID (VPC-only Studio); null when experimentation.studio is off.",
+                lambda p: _experimentation(p, "domain_id")),
+    StackOutput("studioDomainUrl", "Studio URL of the domain (sign in with CreatePresignedDomainUrl).",
+                lambda p: _experimentation(p, "domain_url")),
+    StackOutput("studioExecutionRoleArn", "Default execution role of the domain's users and spaces.",
+                lambda p: _experimentation(p, "studio_role_arn")),
+    StackOutput("featureGroupNames", "Feature Store feature group by model (empty when featureStore.enabled is false).",
+                lambda p: _by_model(p, "feature_group")),
+    StackOutput("featureOfflineTables", "Glue (Iceberg) table of each model's offline feature store, in glueDatabaseName.",
+                lambda p: _by_model(p, "feature_offline_table")),
+    StackOutput("featureIngestionRoleArn", "Role of feature ingestion jobs and the offline-store writer (null when off).",
+                lambda p: p.data_science.feature_store.ingestion_role_arn if p.data_science.feature_store else None),
 )
 # fmt: on
 """Every stack output, in export order."""

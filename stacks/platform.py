@@ -13,6 +13,7 @@ from typing import Any
 
 from stacks.compute import Compute, build_compute
 from stacks.config import PlatformConfig
+from stacks.data_science import DataScience, build_data_science
 from stacks.foundation import Foundation, build_foundation
 from stacks.ml_services import MlServices, build_ml_services
 from stacks.outputs import OUTPUT_KEYS, stack_outputs
@@ -32,6 +33,8 @@ class Platform:
     """Cluster, Spark, Studio and analytics."""
     ml: MlServices
     """Registry, observability, endpoint, MWAA and delivery."""
+    data_science: DataScience
+    """Studio, managed MLflow and the feature store."""
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -44,4 +47,5 @@ def build(config: PlatformConfig) -> Platform:
     foundation = build_foundation(config)
     compute = build_compute(config, foundation)
     ml = build_ml_services(config, foundation, compute)
-    return Platform(config=config, foundation=foundation, compute=compute, ml=ml)
+    data_science = build_data_science(config, foundation, compute, ml)
+    return Platform(config=config, foundation=foundation, compute=compute, ml=ml, data_science=data_science)

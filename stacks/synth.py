@@ -173,7 +173,13 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "aws:cloudwatch/eventRule:EventRule",
         ):
             # ML services: the ARN formats AWS documents for each (names are given by the components).
-            key = "modelPackageGroupName" if type_token.endswith(":ModelPackageGroup") else "name"
+            key = {
+                "ModelPackageGroup": "modelPackageGroupName",
+                "Domain": "domainName",
+                "UserProfile": "userProfileName",
+                "FeatureGroup": "featureGroupName",
+                "MlflowTrackingServer": "trackingServerName",
+            }.get(type_token.rsplit(":", 1)[1], "name")
             physical = outputs.get(key) or physical
             outputs.setdefault(key, physical)
             kind = type_token.rsplit(":", 1)[1]
@@ -189,7 +195,23 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 "Topic": f"arn:aws:sns:{region}:{acct}:{physical}",
                 "MetricAlarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{physical}",
                 "EventRule": f"arn:aws:events:{region}:{acct}:rule/{physical}",
+                # SageMaker AI domain, Studio and Feature Store ARNs (Service Authorization Reference)
+                "Domain": f"arn:aws:sagemaker:{region}:{acct}:domain/d-{suffix}",
+                "FeatureGroup": f"arn:aws:sagemaker:{region}:{acct}:feature-group/{physical}",
+                "MlflowApp": f"arn:aws:sagemaker:{region}:{acct}:mlflow-app/app-{suffix.upper()}",
+                "MlflowTrackingServer": f"arn:aws:sagemaker:{region}:{acct}:mlflow-tracking-server/{physical}",
             }.get(kind, arn)
+            if kind == "Domain":
+                rid = f"d-{suffix}"  # a domain's ID is d-<alphanumerics>; its URL is per domain
+                outputs.setdefault("url", f"https://{rid}.studio.{region}.sagemaker.aws")
+                outputs.setdefault("homeEfsFileSystemId", f"fs-{suffix}")
+            if kind == "UserProfile":
+                domain = str(outputs.get("domainId", "d-unknown"))
+                arn = f"arn:aws:sagemaker:{region}:{acct}:user-profile/{domain}/{physical}"
+            if kind == "MlflowTrackingServer":
+                outputs.setdefault(
+                    "trackingServerUrl", f"https://{physical}.{region}.experiments.sagemaker.aws"
+                )
             if kind == "Environment":
                 outputs.setdefault(
                     "webserverUrl",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from policies.rules import (  # noqa: F401 - imported for their registrations
     analytics,
     compute,
+    data_science,
     delivery,
     iam,
     kms,

@@ -56,6 +56,10 @@ class ContractSchema:
     """What the feature job writes: keys, numeric, derived, categorical, target, split."""
     model_inputs: tuple[str, ...]
     """Model inputs in the model's order: numeric, derived, categorical."""
+    unique_keys: tuple[str, ...] = ()
+    """The contract's ``unique_keys`` (a feature group's record identifier is the single key)."""
+    event_time: str | None = None
+    """The contract's ``event_time`` column (a ``datetime`` column), None when it names none."""
 
 
 def contract_path(name: str, contracts_dir: Path = CONTRACTS_DIR) -> Path:
@@ -128,8 +132,15 @@ def read_contract_schema(name: str, contracts_dir: Path = CONTRACTS_DIR) -> Cont
         by_name[target],
         ContractColumn(SPLIT_COLUMN, "string"),
     )
+    event_time = raw.get("event_time")
+    if event_time is not None and (
+        not isinstance(event_time, str) or event_time not in by_name or by_name[event_time].type != "datetime"
+    ):
+        raise ContractFileError(f"{path}: event_time {event_time!r} must name a datetime column")
     return ContractSchema(
         name=str(raw.get("name") or name),
+        unique_keys=tuple(keys),
+        event_time=event_time,
         task=str(raw.get("task") or ""),
         columns=tuple(columns),
         feature_columns=feature_columns,

@@ -12,6 +12,7 @@ from platform_contract.naming import InvalidNameError, ModelNames, model_names, 
 from stacks.config.base import PROJECT, _Section
 from stacks.config.compute import AnalyticsConfig, ClusterConfig, SparkConfig
 from stacks.config.contracts import ContractFileError, ContractSchema, read_contract_schema
+from stacks.config.data_science import ExperimentationConfig, FeatureStoreConfig, feature_group_plan
 from stacks.config.foundation import DataProtectionConfig, NetworkConfig, RetentionConfig
 from stacks.config.ml import (
     AirflowConfig,
@@ -48,6 +49,8 @@ class PlatformConfig(_Section):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    experimentation: ExperimentationConfig = Field(default_factory=ExperimentationConfig)
+    feature_store: FeatureStoreConfig = Field(default_factory=FeatureStoreConfig)
 
     @field_validator("region")
     @classmethod
@@ -66,6 +69,7 @@ class PlatformConfig(_Section):
     @model_validator(mode="after")
     def _environment_rules(self) -> PlatformConfig:
         problems = catalog_problems(self) + environment_problems(self)
+        problems += data_science_problems(self) if not problems else []
         if problems:
             # One line per problem; stacks.config.load reports each line as its own problem.
             raise ValueError("\n".join(problems))
@@ -128,6 +132,20 @@ def catalog_problems(config: PlatformConfig) -> list[str]:
             read_contract_schema(model.contract)
         except ContractFileError as exc:
             problems.append(f"{key}.contract = {model.contract!r}: {exc}")
+    return problems
+
+
+def data_science_problems(config: PlatformConfig) -> list[str]:
+    """The feature store's rules: each model's contract must make a feature group (checked only when
+    the catalog itself is valid)."""
+    if not config.feature_store.enabled:
+        return []
+    problems: list[str] = []
+    for i, model in enumerate(config.models):
+        try:
+            feature_group_plan(read_contract_schema(model.contract))
+        except (ValueError, ContractFileError) as exc:
+            problems.append(f"{PROJECT}:models.{i}.contract = {model.contract!r}: {exc}")
     return problems
 
 

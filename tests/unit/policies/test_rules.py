@@ -9,6 +9,8 @@ import pytest
 
 from policies.core import REGISTRY, Context, Level, Resource
 from policies.engine import all_rules, check_resource, evaluate
+from tests.unit.policies.data_science_cases import RESOURCE_CASES as DS_RESOURCE_CASES
+from tests.unit.policies.data_science_cases import STACK_CASES as DS_STACK_CASES
 
 ACCT = "123456789012"
 KEY = f"arn:aws:kms:us-east-1:{ACCT}:key/abc"
@@ -437,6 +439,7 @@ RESOURCE_CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ),
     ("tags-required", "aws:sns/topic:Topic", "prod", {"tags": TAGS}, {"tags": {"owner": "team"}}),
 ]
+RESOURCE_CASES += DS_RESOURCE_CASES  # the data science rules' cases (their own module)
 
 
 @pytest.mark.parametrize(
@@ -579,6 +582,7 @@ STACK_CASES: list[tuple[str, list[Resource], list[Resource]]] = [
     ("vpc-flow-logs", [VPC, Resource("urn:fl", "aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1"})], [VPC]),
     ("glue-catalog-encryption", [GLUE_DB, CATALOG], [GLUE_DB]),
 ]
+STACK_CASES += DS_STACK_CASES  # the data science rules' cases (their own module)
 
 
 @pytest.mark.parametrize(("rule_id", "good", "bad"), STACK_CASES, ids=[c[0] for c in STACK_CASES])
