@@ -20,6 +20,8 @@ from components.endpoint import (
     ServerlessCapacity,
     ShadowVariant,
 )
+from components.experimentation import Experimentation, ExperimentationArgs, MlflowSpec
+from components.feature_store import FeatureGroupSpec, FeatureStore, FeatureStoreArgs
 from components.network import Network, NetworkArgs
 from components.observability import Observability, ObservabilityArgs, PipelineSteps
 from components.registry import ModelRegistry, ModelRegistryArgs
@@ -42,9 +44,15 @@ __all__ = [
     "EmrStudioArgs",
     "Encryption",
     "EncryptionArgs",
+    "Experimentation",
+    "ExperimentationArgs",
+    "FeatureGroupSpec",
+    "FeatureStore",
+    "FeatureStoreArgs",
     "Guardrails",
     "JobClass",
     "KeySpec",
+    "MlflowSpec",
     "ModelEndpoint",
     "ModelEndpointArgs",
     "ModelRegistry",

@@ -64,10 +64,30 @@ def _cluster(result: SynthResult) -> None:
     assert as_list(result.outputs["oidc"])
 
 
+def _workbench(result: SynthResult) -> None:
+    [domain] = result.of_type("aws:sagemaker/domain:Domain")
+    assert domain.inputs["appNetworkAccessType"] == "VpcOnly"
+    idle = domain.inputs["defaultUserSettings"]["jupyterLabAppSettings"]["appLifecycleManagement"][
+        "idleSettings"
+    ]
+    assert idle["idleTimeoutInMinutes"] == 120
+    assert set(result.outputs["users"]) == {"ana", "bruno", "chen"}
+    assert not result.of_type("aws:sagemaker/mlflowApp:MlflowApp")
+    [server] = result.of_type("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer")
+    assert server.inputs["trackingServerSize"] == "Medium"
+    assert server.inputs["artifactStoreUri"] == "s3://research-artifacts/tracking/"
+    assert server.inputs["weeklyMaintenanceWindowStart"] == "Mon:02:30"
+    [group] = result.of_type("aws:sagemaker/featureGroup:FeatureGroup")
+    assert group.inputs["recordIdentifierFeatureName"] == "house_id"
+    assert group.inputs["onlineStoreConfig"]["ttlDuration"] == {"unit": "Days", "value": 14}
+    assert result.outputs["groups"] == {"research-housing-features": "research-housing-features"}
+
+
 CHECKS: dict[str, Callable[[SynthResult], None]] = {
     "lake_with_extra_buckets": _lake,
     "canary_endpoint": _endpoint,
     "gpu_cluster": _cluster,
+    "research_workbench": _workbench,
 }
 
 
