@@ -18,8 +18,8 @@ Pulumi structured config objects, e.g.::
         natStrategy: per_az
 
 Modules: :mod:`~stacks.config.base` (namespace, :class:`ConfigError`, the section base),
-:mod:`~stacks.config.foundation`, :mod:`~stacks.config.compute` and :mod:`~stacks.config.ml` (the
-sections, one module per layer), :mod:`~stacks.config.platform` (:class:`PlatformConfig` and the
+:mod:`~stacks.config.foundation`, :mod:`~stacks.config.compute`, :mod:`~stacks.config.ml` and
+:mod:`~stacks.config.data_science` (the sections, one module per layer), :mod:`~stacks.config.platform` (:class:`PlatformConfig` and the
 per-environment rules) and :mod:`~stacks.config.load` (parsing). None imports Pulumi or
 ``components``: the API limits both sides check live in :mod:`platform_contract.limits`.
 """
