@@ -198,9 +198,11 @@ class Airflow(pulumi.ComponentResource):
 
         # MWAA's own components talk to each other through the security group (self-referencing
         # rule, "Security in your VPC on Amazon MWAA"); egress only for HTTPS and Postgres inside.
+        # A prefix, not a fixed name: a replacement (vpc_id, description) creates the new group before
+        # deleting the old, and two groups of one VPC cannot share a name (issue 12 item 22).
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"{env_name}",
+            name_prefix=f"{env_name}-",
             description=f"MWAA environment {env_name}: self-referencing, no other ingress",
             vpc_id=args.vpc_id,
             tags={**tags, "Name": env_name},
@@ -295,7 +297,13 @@ class Airflow(pulumi.ComponentResource):
             tags=tags,
             # MWAA checks the role's S3 and logs access when it creates the environment: the policies
             # must exist first, not only the role (issue 12 item 2).
-            opts=child_opts(self, depends_on=[role, mwaa_policy, platform_policy]),
+            # The name must stay (the role's trust names the environment ARN), and UpdateEnvironment cannot
+            # change the KMS key or the subnets, so those changes replace the environment: the old one goes
+            # first, or the new one would collide with its name (issue 12 item 22;
+            # https://docs.aws.amazon.com/mwaa/latest/API/API_UpdateEnvironment.html).
+            opts=child_opts(
+                self, depends_on=[role, mwaa_policy, platform_policy], delete_before_replace=True
+            ),
         )
 
         self.environment_name = env.name

@@ -375,7 +375,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 )
             sg = aws.ec2.SecurityGroup(
                 f"{name}-model-sg",
-                name=f"{full}-model",
+                # a prefix: a replacement creates the new group before deleting the old (issue 12 item 22)
+                name_prefix=f"{full}-model-",
                 description=f"SageMaker model of {full}: no ingress, HTTPS egress inside the VPC",
                 vpc_id=args.vpc_id,
                 egress=egress,

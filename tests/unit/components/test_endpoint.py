@@ -199,6 +199,9 @@ def test_model_from_package_in_private_subnets_with_isolation(canary: SynthResul
         "securityGroupIds": [sg.outputs["id"]],
     }
     assert sg.inputs["vpcId"] == "vpc-1"
+    # a prefix, not a name: a replaced group is created before the old one goes (issue 12 item 22)
+    assert "name" not in sg.inputs
+    assert sg.inputs["namePrefix"] == "mlops-test-churn-model-"
     assert not sg.inputs.get("ingress")
     assert [
         (e["fromPort"], e["toPort"], e.get("cidrBlocks"), e.get("prefixListIds")) for e in sg.inputs["egress"]
