@@ -772,10 +772,12 @@ def training_job_request(
     if settings.ml_key_arn:
         request["OutputDataConfig"]["KmsKeyId"] = settings.ml_key_arn
         request["ResourceConfig"]["VolumeKmsKeyId"] = settings.ml_key_arn
-    if settings.private_subnet_ids and settings.endpoint_security_group_id:
+    if settings.private_subnet_ids:
+        # The jobs' own group: the interface endpoints' group has no egress, so a job in it could reach
+        # neither S3 nor its requirements (https://docs.aws.amazon.com/sagemaker/latest/dg/train-vpc.html).
         request["VpcConfig"] = {
             "Subnets": settings.private_subnet_ids,
-            "SecurityGroupIds": [settings.endpoint_security_group_id],
+            "SecurityGroupIds": [settings.require("training_security_group_id")],
         }
     return request
 
