@@ -382,3 +382,24 @@ def test_stack_reads_only_the_artifacts_prefixes_the_tasks_use(each_stack: Synth
     assert platform["ReadLakePrefixes"]["Resource"] == [
         f"{artifacts}/{p}*" for p in ("models/", "monitoring/", "code/", "athena-results/")
     ]
+
+
+def test_start_job_run_is_allowed_only_with_a_platform_job_role(result: SynthResult) -> None:
+    """Item 20, through the rehearsal's IAM evaluator: StartJobRun passes with the job role in
+    ``executionRoleArn`` and fails with any other role; no iam:PassRole is consulted for it."""
+    from rehearsal.iam.evaluate import evaluate
+    from rehearsal.iam.policy import Policy, Principal
+
+    platform = Policy.parse("platform", policy(result.named("af-platform-policy")))
+    role = "arn:aws:iam::123456789012:role/mlops-test-airflow-execution"
+    who = Principal(kind="AWS", arn=role, account="123456789012")
+    cluster = "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc123"
+
+    def start(job_role: str) -> bool:
+        context = {"emr-containers:ExecutionRoleArn": job_role}
+        return evaluate(who, "emr-containers:StartJobRun", cluster, context, [platform]).allowed
+
+    assert start(EMR_ROLE)
+    assert not start("arn:aws:iam::123456789012:role/someone-else")
+    assert not evaluate(who, "iam:PassRole", EMR_ROLE, {"iam:PassedToService": "emr-containers.amazonaws.com"},
+                        [platform]).allowed  # fmt: skip
