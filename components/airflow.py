@@ -86,9 +86,13 @@ class AirflowArgs:
     """``(bucket ARN, prefix)`` pairs the DAGs write."""
     emr_virtual_cluster_ids: Sequence[pulumi.Input[str]] = ()
     """EMR on EKS virtual clusters the DAGs start job runs on."""
+    emr_job_role_arns: Sequence[pulumi.Input[str]] = ()
+    """Job execution roles those job runs may use (the ``emr-containers:ExecutionRoleArn`` condition of
+    ``StartJobRun``); required with ``emr_virtual_cluster_ids``.
+    """
     passable_role_arns: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
-    """``{service principal: [role ARNs]}`` the DAGs may pass, e.g. ``{"sagemaker.amazonaws.com": [...], "emr-
-    containers.amazonaws.com": [...]}``.
+    """``{service principal: [role ARNs]}`` the DAGs may pass, e.g. ``{"sagemaker.amazonaws.com": [...]}``.
+    EMR on EKS job roles are not passed (see ``emr_job_role_arns``).
     """
     model_package_group_names: Sequence[pulumi.Input[str]] = ()
     """Groups the DAGs register packages in."""
@@ -134,6 +138,16 @@ class AirflowArgs:
                     f"AirflowArgs: {path!r} is outside {self.source_prefix!r}, the folder of dags_path that "
                     "the execution role may read; keep requirements, plugins and the startup script there"
                 )
+        if self.emr_virtual_cluster_ids and not self.emr_job_role_arns:
+            raise ValueError(
+                "AirflowArgs.emr_virtual_cluster_ids needs emr_job_role_arns: StartJobRun is granted only for "
+                "the job execution roles the DAGs use"
+            )
+        if "emr-containers.amazonaws.com" in self.passable_role_arns:
+            raise ValueError(
+                "AirflowArgs.passable_role_arns: EMR on EKS does not take iam:PassRole for job roles; "
+                "pass them as emr_job_role_arns (emr-containers:ExecutionRoleArn condition)"
+            )
         if not 1 <= self.min_workers <= self.max_workers <= MWAA_MAX_WORKERS:
             raise ValueError(f"AirflowArgs: need 1 <= min_workers <= max_workers <= {MWAA_MAX_WORKERS}")
 
@@ -184,9 +198,11 @@ class Airflow(pulumi.ComponentResource):
 
         # MWAA's own components talk to each other through the security group (self-referencing
         # rule, "Security in your VPC on Amazon MWAA"); egress only for HTTPS and Postgres inside.
+        # A prefix, not a fixed name: a replacement (vpc_id, description) creates the new group before
+        # deleting the old, and two groups of one VPC cannot share a name (issue 12 item 22).
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"{env_name}",
+            name_prefix=f"{env_name}-",
             description=f"MWAA environment {env_name}: self-referencing, no other ingress",
             vpc_id=args.vpc_id,
             tags={**tags, "Name": env_name},
@@ -281,7 +297,13 @@ class Airflow(pulumi.ComponentResource):
             tags=tags,
             # MWAA checks the role's S3 and logs access when it creates the environment: the policies
             # must exist first, not only the role (issue 12 item 2).
-            opts=child_opts(self, depends_on=[role, mwaa_policy, platform_policy]),
+            # The name must stay (the role's trust names the environment ARN), and UpdateEnvironment cannot
+            # change the KMS key or the subnets, so those changes replace the environment: the old one goes
+            # first, or the new one would collide with its name (issue 12 item 22;
+            # https://docs.aws.amazon.com/mwaa/latest/API/API_UpdateEnvironment.html).
+            opts=child_opts(
+                self, depends_on=[role, mwaa_policy, platform_policy], delete_before_replace=True
+            ),
         )
 
         self.environment_name = env.name
@@ -459,9 +481,21 @@ class Airflow(pulumi.ComponentResource):
             ]
             statements += [
                 {
+                    # EMR on EKS authorizes the job role through this condition key on StartJobRun, not
+                    # through iam:PassRole ("Using job execution roles with Amazon EMR on EKS",
+                    # https://docs.aws.amazon.com/emr/latest/EMR-on-EKS-DevelopmentGuide/iam-execution-role.html).
                     "Sid": "StartSparkJobs",
                     "Effect": "Allow",
-                    "Action": ["emr-containers:StartJobRun", "emr-containers:DescribeVirtualCluster"],
+                    "Action": "emr-containers:StartJobRun",
+                    "Resource": clusters,
+                    "Condition": {
+                        "ArnEquals": {"emr-containers:ExecutionRoleArn": list(args.emr_job_role_arns)}
+                    },
+                },
+                {
+                    "Sid": "DescribeSparkClusters",
+                    "Effect": "Allow",
+                    "Action": "emr-containers:DescribeVirtualCluster",
                     "Resource": clusters,
                 },
                 {

@@ -122,7 +122,16 @@ def traffic_routing(guardrails: Guardrails) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class AutoScaling:
-    """Target tracking on ``SageMakerVariantInvocationsPerInstance``."""
+    """Target tracking on ``SageMakerVariantInvocationsPerInstance``.
+
+    **Instance counts across updates.** ``UpdateEndpoint`` resets a variant to the new config's
+    ``InitialInstanceCount`` unless it is called with ``RetainAllVariantProperties``
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). pulumi-aws (7.51, the
+    bridged Terraform ``aws_sagemaker_endpoint``) does not expose that flag
+    (hashicorp/terraform-provider-aws#48990, PR #49069 still open), so every deploy starts the variant at
+    ``ModelEndpointArgs.instance_count`` and the target tracking scales it back out. Set ``instance_count``
+    to the usual busy-hour count, not to ``min_instances``, so a deploy does not scale a loaded fleet in.
+    """
 
     min_instances: int = 1
     """Lower bound."""
@@ -286,6 +295,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         variant_name: The production variant name.
         alarm_names: Names of the alarms that roll an update back.
         security_group_id: The model's security group (None for serverless).
+        scaling_registration_name: SSM parameter marking the variant's scaling registration (None
+            without auto scaling); see :meth:`_scaling_registration`.
     """
 
     endpoint_name: pulumi.Output[str]
@@ -295,6 +306,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     variant_name: str
     alarm_names: list[str]
     security_group_id: pulumi.Output[str] | None
+    scaling_registration_name: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -375,7 +387,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 )
             sg = aws.ec2.SecurityGroup(
                 f"{name}-model-sg",
-                name=f"{full}-model",
+                # a prefix: a replacement creates the new group before deleting the old (issue 12 item 22)
+                name_prefix=f"{full}-model-",
                 description=f"SageMaker model of {full}: no ingress, HTTPS egress inside the VPC",
                 vpc_id=args.vpc_id,
                 egress=egress,
@@ -504,22 +517,33 @@ class ModelEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child_opts(self),
         )
+        registration = (
+            self._scaling_registration(name, args, tags)
+            if args.autoscaling is not None and args.serverless is None
+            else None
+        )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=full,
             endpoint_config_name=config.name,
             deployment_config=deployment_config,
             tags=tags,
-            opts=child_opts(self, depends_on=[errors, latency, log_group]),
+            opts=child_opts(
+                self, depends_on=[errors, latency, log_group, *([registration] if registration else [])]
+            ),
         )
 
         # --- auto scaling of the production variant, once the endpoint exists ------------------
-        if args.autoscaling is not None and args.serverless is None:
+        if args.autoscaling is not None and registration is not None:
             target = aws.appautoscaling.Target(
                 f"{name}-scaling-target",
                 service_namespace="sagemaker",
                 scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                resource_id=endpoint.name.apply(lambda n: f"endpoint/{n}/variant/{args.variant_name}"),
+                # The registration marker is part of the value's dependencies: when it is replaced, the
+                # engine deletes this target (and its policy) first; see scaling_registration below.
+                resource_id=pulumi.Output.all(endpoint.name, registration.name).apply(
+                    lambda v: f"endpoint/{v[0]}/variant/{args.variant_name}"
+                ),
                 min_capacity=args.autoscaling.min_instances,
                 max_capacity=args.autoscaling.max_instances,
                 tags=tags,
@@ -544,6 +568,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 opts=child_opts(self),
             )
 
+        self.scaling_registration_name = registration.name if registration is not None else None
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
         self.endpoint_config_name = config.name
@@ -558,5 +583,51 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "variant_name": self.variant_name,
                 "alarm_names": self.alarm_names,
                 "security_group_id": self.security_group_id,
+                "scaling_registration_name": self.scaling_registration_name,
             }
+        )
+
+    def _scaling_registration(
+        self, name: str, args: ModelEndpointArgs, tags: Mapping[str, str]
+    ) -> aws.ssm.Parameter:
+        """A marker of the variant's scaling registration, replaced (old one first) when its instance type
+        or variant changes, so that the scalable target is deregistered *before* the endpoint update.
+
+        SageMaker fails an ``UpdateEndpoint`` that changes the instance type of (or removes) a variant
+        registered with Application Auto Scaling; the documented order is: delete the policy, deregister
+        the target, update the endpoint, register and attach the policy again
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html).
+
+        Why a marker, in Pulumi's terms: the target must follow the endpoint on creation (registering a
+        variant that does not exist fails), so the engine only reaches the target *after* it has updated
+        the endpoint; replacing the target itself (``replace_on_changes``, ``replacement_trigger``) comes
+        too late. A resource replaced with ``delete_before_replace`` makes the engine first delete every
+        dependent whose inputs would force a replacement (the dependents of a delete-before-replace are
+        deleted eagerly, pulumi/pulumi's "DeleteReplacement Dependent" steps). This marker is declared
+        before the endpoint (which depends on it), its name carries the variant and instance type
+        (``name`` forces replacement), and the target's ``resourceId`` (forces replacement) depends on it.
+        An instance-type change then runs: delete policy, deregister target, replace marker, update
+        endpoint, register target, put policy. A model-only change leaves the marker alone and the
+        scaling registered, which SageMaker allows.
+        """
+        assert args.autoscaling is not None
+        resource_id = f"endpoint/{args.full_name}/variant/{args.variant_name}"
+        return aws.ssm.Parameter(
+            f"{name}-scaling-registration",
+            name=f"/{args.name_prefix}/endpoints/{args.endpoint_name}/autoscaling/{args.variant_name}/"
+            f"{args.instance_type}",
+            type="String",
+            tier="Standard",
+            description=f"Auto scaling registration of {resource_id} (replaced when its instance type changes)",
+            value=json.dumps(
+                {
+                    "resourceId": resource_id,
+                    "instanceType": args.instance_type,
+                    "minCapacity": args.autoscaling.min_instances,
+                    "maxCapacity": args.autoscaling.max_instances,
+                },
+                sort_keys=True,
+            ),
+            tags=dict(tags),
+            opts=child_opts(self, delete_before_replace=True),
         )

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.errors import InputRejectedError, NotConfiguredError
 from platform_contract.naming import InvalidNameError, ModelNames, model_names
+from platform_contract.versions import EMR_ON_EKS_RELEASE_LABEL
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -130,13 +131,20 @@ class PipelineSettings(BaseSettings):
     sagemaker_role_arn: str | None = Field(default=None, description="SageMaker execution role ARN.")
     emr_virtual_cluster_id: str | None = Field(default=None, description="EMR on EKS virtual cluster ID.")
     emr_job_role_arn: str | None = Field(default=None, description="EMR on EKS job execution role ARN.")
-    emr_release_label: str = Field(default="emr-7.5.0-latest", description="EMR release (Spark 3.5).")
+    emr_release_label: str = Field(
+        default=EMR_ON_EKS_RELEASE_LABEL,
+        description="EMR on EKS release of the feature job (platform_contract.versions; Spark 3.5).",
+    )
     emr_log_group_name: str | None = Field(default=None, description="CloudWatch log group for EMR jobs.")
     emr_logs_s3_uri: str | None = Field(default=None, description="S3 logUri for EMR jobs (emrLogsS3Uri).")
     delivery_pipeline_name: str | None = Field(default=None, description="CodePipeline that deploys models.")
     endpoint_name: str | None = Field(default=None, description="SageMaker endpoint of this environment.")
     private_subnet_ids: list[str] = Field(default_factory=list, description="Subnets for training jobs.")
-    endpoint_security_group_id: str | None = Field(default=None, description="Security group for jobs.")
+    training_security_group_id: str | None = Field(
+        default=None,
+        description="Security group of training jobs' VpcConfig (stack output trainingSecurityGroupId: HTTPS "
+        "egress to S3 and the VPC endpoints; the endpoints' own group has no egress).",
+    )
 
     training_instance_type: str = Field(default="ml.m5.large", description="SageMaker training instance.")
     sklearn_image_version: str = Field(

@@ -487,11 +487,13 @@ SERVING_PROGRAM = "inference.py"
 # module); the SDK's repack puts the folder at model.tar.gz's code/ for the same reason
 # (sagemaker-python-sdk src/sagemaker/workflow/_repack_model.py), and the endpoint unpacks it at /opt/ml/model:
 # https://docs.aws.amazon.com/sagemaker/latest/dg/adapt-inference-container.html
-_INFERENCE_SCRIPT = b'''"""SageMaker scikit-learn container entry point (SAGEMAKER_PROGRAM): the four handler functions."""
+# It exports model_fn and transform_fn only: the image refuses transform_fn next to input_fn/predict_fn/
+# output_fn, and only transform_fn can answer a bad request with 4xx there (pipelines.serving.inference).
+_INFERENCE_SCRIPT = b'''"""SageMaker scikit-learn container entry point (SAGEMAKER_PROGRAM): model_fn and transform_fn."""
 
-from pipelines.serving.inference import input_fn, model_fn, output_fn, predict_fn
+from pipelines.serving.inference import model_fn, transform_fn
 
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
+__all__ = ["model_fn", "transform_fn"]
 '''
 
 # Roots of the import closures shipped with a model (serving) and with a training job.
@@ -772,10 +774,12 @@ def training_job_request(
     if settings.ml_key_arn:
         request["OutputDataConfig"]["KmsKeyId"] = settings.ml_key_arn
         request["ResourceConfig"]["VolumeKmsKeyId"] = settings.ml_key_arn
-    if settings.private_subnet_ids and settings.endpoint_security_group_id:
+    if settings.private_subnet_ids:
+        # The jobs' own group: the interface endpoints' group has no egress, so a job in it could reach
+        # neither S3 nor its requirements (https://docs.aws.amazon.com/sagemaker/latest/dg/train-vpc.html).
         request["VpcConfig"] = {
             "Subnets": settings.private_subnet_ids,
-            "SecurityGroupIds": [settings.endpoint_security_group_id],
+            "SecurityGroupIds": [settings.require("training_security_group_id")],
         }
     return request
 

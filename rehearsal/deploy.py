@@ -205,12 +205,16 @@ class Ctx:
         self._clients: dict[str, Any] = {}
 
     def autoname(self, inputs: Mapping[str, Any]) -> str:
-        """The ``name`` input, or Pulumi's auto-name: the logical name plus a random-looking suffix."""
+        """The ``name`` input, the ``namePrefix`` plus a unique suffix (as the provider does), or Pulumi's
+        auto-name: the logical name plus a random-looking suffix."""
         import hashlib
 
         if inputs.get("name"):
             return str(inputs["name"])
-        return f"{self.logical_name}-{hashlib.sha256(self.resource.encode()).hexdigest()[:7]}"
+        suffix = hashlib.sha256(self.resource.encode()).hexdigest()
+        if inputs.get("namePrefix"):
+            return f"{inputs['namePrefix']}{suffix[:26]}"
+        return f"{self.logical_name}-{suffix[:7]}"
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call ``service.operation(**params)`` on the emulator and log it."""

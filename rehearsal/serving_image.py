@@ -20,7 +20,12 @@ Behaviour kept from ``sagemaker_containers`` (``_worker.py`` / ``_transformer.py
 - missing ``input_fn``/``output_fn`` fall back to a JSON/CSV decoder/encoder; a module without
   ``model_fn`` or ``predict_fn`` cannot serve (the image raises ``NotImplementedError``);
 - an exception from a user handler is not a client error: the answer is HTTP 500 (Flask's unhandled
-  exception page), whatever the exception carries.
+  exception page), whatever the exception carries (``_functions.error_wrapper`` re-raises it as
+  ``ClientError``; the ``sagemaker_inference`` toolkit's status-carrying errors belong to the
+  multi-model server, which a single-model endpoint does not run);
+- what the handler *returns* decides the answer (``_transformer.Transformer.transform``, then Flask): a
+  ``(body, content_type)`` tuple is a 200 of that type; a Flask/Werkzeug response is sent as it is,
+  with its status (how a handler answers 4xx); a bare ``str``/``bytes`` is a 200 ``text/html``.
 
 Differences: the model is loaded before the port opens, and a module that fails to import or a
 ``model_fn`` that raises makes the process exit with status 3 (the real server keeps answering
@@ -74,21 +79,39 @@ class Handlers:
                 f"{module.__name__} has no predict_fn: please provide a predict_fn implementation"
             )
 
-    def transform(self, model: Any, body: bytes | str, content_type: str, accept: str) -> tuple[bytes, str]:
-        """Run the request through the handlers; returns ``(body, content_type)``."""
+    def transform(
+        self, model: Any, body: bytes | str, content_type: str, accept: str
+    ) -> tuple[int, bytes, str]:
+        """Run the request through the handlers; returns ``(status, body, content_type)``."""
         if self.transform_fn is not None:
             result = self.transform_fn(model, body, content_type, accept)
         else:
             data = self.input_fn(body, content_type)
             prediction = self.predict_fn(data, model)  # type: ignore[misc]
             result = self.output_fn(prediction, accept)
-        if isinstance(result, tuple):
-            payload, mimetype = result[0], result[1]
-        else:
-            payload, mimetype = result, accept
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
-        return bytes(payload), str(mimetype)
+        return _response(result)
+
+
+def _response(result: Any) -> tuple[int, bytes, str]:
+    """``(status, body, content_type)`` of what a handler returned, as the image's Flask app sends it."""
+    if isinstance(result, tuple):
+        # Transformer.transform: Response(response=result[0], mimetype=result[1]), status 200
+        payload, mimetype, status = result[0], str(result[1]), 200
+    elif callable(getattr(result, "get_data", None)) and isinstance(
+        getattr(result, "status_code", None), int
+    ):
+        # a Flask/Werkzeug response (duck-typed: this file uses the standard library only)
+        payload, status = result.get_data(), int(result.status_code)
+        mimetype = str(result.headers.get("Content-Type") or result.mimetype or "text/html; charset=utf-8")
+    elif isinstance(result, str | bytes | bytearray):
+        payload, mimetype, status = result, "text/html; charset=utf-8", 200  # Flask's default response
+    else:
+        raise TypeError(
+            f"the handler returned {type(result).__name__}; return (body, content_type) or a Flask response"
+        )
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    return status, bytes(payload), mimetype
 
 
 def _default_input_fn(input_data: bytes | str, content_type: str) -> Any:
@@ -172,7 +195,7 @@ def make_server(handlers: Handlers, model: Any, port: int, default_accept: str) 
             if attributes is not None:
                 extra["X-Amzn-SageMaker-Custom-Attributes"] = attributes
             try:
-                payload, mimetype = handlers.transform(model, body, content_type, accept)
+                status, payload, mimetype = handlers.transform(model, body, content_type, accept)
             except Exception:
                 # sagemaker_containers wraps every handler error in ClientError and lets Flask answer
                 # it as an unhandled exception: 500, whatever status the exception carries.
@@ -184,7 +207,7 @@ def make_server(handlers: Handlers, model: Any, port: int, default_accept: str) 
                     "text/html; charset=utf-8",
                 )
                 return
-            self._send(200, payload, mimetype, extra)
+            self._send(status, payload, mimetype, extra)
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

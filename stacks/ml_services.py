@@ -191,10 +191,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     (arns["artifacts"], analytics.results_prefix),
                 ],
                 emr_virtual_cluster_ids=list(spark.virtual_cluster_ids.values()),
-                passable_role_arns={
-                    "sagemaker.amazonaws.com": [registry.execution_role_arn],
-                    "emr-containers.amazonaws.com": list(spark.job_role_arns.values()),
-                },
+                emr_job_role_arns=list(spark.job_role_arns.values()),
+                passable_role_arns={"sagemaker.amazonaws.com": [registry.execution_role_arn]},
                 model_package_group_names=list(registry.group_names.values()),
                 training_job_prefixes=[names.training_job_prefix for _, names in catalog],
                 glue_database_name=analytics.database_name,

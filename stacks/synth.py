@@ -49,6 +49,11 @@ class RecordedResource:
     provider: str | None = None
     dependencies: tuple[str, ...] = ()
     """URNs of the resources in its ``depends_on`` (and of the inputs' resources)."""
+    delete_before_replace: bool = False
+    """The ``delete_before_replace`` option."""
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per input (camelCase), the URNs of the resources its value came from (what the engine uses to
+    find the dependents a delete-before-replace must delete first)."""
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape printed by ``mlops synth --json``."""
@@ -333,6 +338,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
                 provider=request.provider or None,
                 dependencies=tuple(_real_urn(u) for u in getattr(request, "dependencies", ())),
+                delete_before_replace=bool(getattr(request, "deleteBeforeReplace", False)),
+                property_dependencies={
+                    key: tuple(_real_urn(u) for u in deps.urns)
+                    for key, deps in getattr(request, "propertyDependencies", {}).items()
+                },
             )
         )
         return response

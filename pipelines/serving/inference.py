@@ -11,6 +11,19 @@ The prebuilt SageMaker scikit-learn image imports this module (``entry_point="in
 Our own server (:mod:`pipelines.serving.server`) calls the same four functions, so local serving,
 the custom container and the prebuilt container share one code path. Client mistakes raise
 :class:`~pipelines.serving.codec.InputError` (a ``ValueError`` with a 4xx ``status_code``).
+
+**Status codes on the prebuilt image.** A single-model endpoint of the scikit-learn image serves with
+gunicorn + Flask over ``sagemaker_containers`` (``sagemaker_sklearn_container.serving:main``; the
+multi-model server and its ``sagemaker_inference`` toolkit only run with ``SAGEMAKER_MULTI_MODEL``).
+There every exception a user handler raises is re-raised as ``ClientError`` and Flask answers it with
+500 (``sagemaker_containers._functions.error_wrapper``), whatever status it carries; the toolkit's
+``BaseInferenceToolkitError`` status mapping does not exist on that path. What a handler *returns* is
+kept: ``Transformer.transform`` hands a returned Flask response to Flask as is. On SageMaker a 500
+counts in ``Invocation5XXErrors`` and can trip the rollback alarm, so the shipped ``inference.py``
+exports :func:`model_fn` and :func:`transform_fn`, which answers an :class:`InputError` with a Flask
+response of its 4xx status (``Invocation4XXErrors``); server faults still raise and answer 500.
+Sources: https://github.com/aws/sagemaker-scikit-learn-container (``serving.py``) and
+https://github.com/aws/sagemaker-containers (``_transformer.py``, ``_functions.py``, ``_worker.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ logger = logging.getLogger(__name__)
 FAST_PATH_ENV = "SERVING_FAST_PATH"
 """Set to ``0`` to serve through scikit-learn even when the NumPy fast path verifies."""
 
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn", "transform"]
+__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn", "transform", "transform_fn"]
 
 
 def model_fn(model_dir: str | Path) -> ModelArtifact:
@@ -142,6 +155,32 @@ def transform(
     chosen = negotiate_accept(accept)
     prediction = predict_fn(input_fn(body, content_type), model)
     return encode_prediction(prediction, chosen), chosen
+
+
+def error_body(error: InputError) -> bytes:
+    """The JSON body of a 4xx answer: ``{"error": <message>, "status": <code>}`` (the platform server's shape)."""
+    import json
+
+    return json.dumps({"error": error.message, "status": error.status_code}).encode()
+
+
+def transform_fn(
+    model: ModelArtifact, input_data: bytes | bytearray | str, content_type: str | None, accept: str | None
+) -> Any:
+    """The scikit-learn image's whole-request handler (used instead of the four): ``(body, content_type)``
+    for a prediction, or a Flask response with the 4xx status of an :class:`InputError`.
+
+    The image raises every handler exception as a 500 and keeps only a *returned* response's status
+    (see the module docs), so client mistakes are returned, not raised. Flask is imported here, on
+    the error path only: it is part of the image, and the platform's own server never calls this.
+    """
+    try:
+        return transform(model, input_data, content_type, accept)
+    except InputError as error:
+        from flask import Response
+
+        logger.info("answering %d: %s", error.status_code, error.message)
+        return Response(error_body(error), status=error.status_code, mimetype="application/json")
 
 
 def is_input_error(error: BaseException) -> bool:

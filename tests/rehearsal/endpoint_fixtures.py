@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 
-PLATFORM_HANDLERS = "from pipelines.serving.inference import input_fn, model_fn, output_fn, predict_fn\n"
+# What the platform ships as code/inference.py (pipelines.train.serving_code_files)
+PLATFORM_HANDLERS = "from pipelines.serving.inference import model_fn, transform_fn\n"
 FAILING_HANDLERS = (
     "from pipelines.serving.inference import input_fn, model_fn, output_fn\n\n\n"
     "def predict_fn(data, model):\n"

@@ -148,15 +148,59 @@ def test_predictions_and_custom_attributes_come_back(emu: Emulator, split_endpoi
     assert reply["CustomAttributes"] == "trace=abc"
 
 
-def test_a_model_error_carries_the_container_status(emu: Emulator, split_endpoint: str) -> None:
+def _error_counts(emu: Emulator, endpoint: str, variant: str, since: datetime) -> dict[str, float]:
+    cw = emu.client("cloudwatch")
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+    counts = {}
+    for metric in ("Invocation4XXErrors", "Invocation5XXErrors"):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=metric,
+            Dimensions=dims,
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(minutes=1),
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        counts[metric] = sum(p["Sum"] for p in points)
+    return counts
+
+
+def test_a_bad_request_is_a_client_error_not_a_5xx(emu: Emulator, split_endpoint: str) -> None:
+    """The platform's transform_fn answers a payload that does not fit the model with 400, so a client's
+    mistake counts in Invocation4XXErrors and cannot trip the 5XX rollback alarm (issue 12)."""
+    since = datetime.now(UTC) - timedelta(minutes=1)
     with pytest.raises(ClientError) as caught:
         emu.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=split_endpoint, Body="1,2", ContentType="text/csv"
+            EndpointName=split_endpoint, Body="1,2", ContentType="text/csv", TargetVariant="Second"
         )
     error = caught.value.response
     assert error["Error"]["Code"] == "ModelError"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
-    # the scikit-learn image answers any handler exception with 500 (see rehearsal.serving_image)
+    assert error["OriginalStatusCode"] == 400
+    assert "Received client error (400) from primary" in error["Error"]["Message"]
+    assert json.loads(error["OriginalMessage"])["status"] == 400
+    with pytest.raises(ClientError) as caught:
+        emu.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=split_endpoint,
+            Body=b"\x00",
+            ContentType="application/x-parquet",
+            TargetVariant="Second",
+        )
+    assert caught.value.response["OriginalStatusCode"] == 415
+    counts = _error_counts(emu, split_endpoint, "Second", since)
+    assert counts["Invocation4XXErrors"] >= 2
+    assert counts["Invocation5XXErrors"] == 0
+
+
+def test_a_handler_exception_is_a_500(emu: Emulator) -> None:
+    """A server fault (an exception out of a handler) is a 500 on the image, whatever it carries."""
+    endpoint_config(emu, "failing-config", {"AllTraffic": ("failing-model", 1.0)})
+    assert create_endpoint(emu, "failing", "failing-config")["EndpointStatus"] == "InService"
+    with pytest.raises(ClientError) as caught:
+        invoke(emu, "failing")
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError"
     assert error["OriginalStatusCode"] == 500
     assert "Received server error (500) from primary" in error["Error"]["Message"]
 

@@ -31,10 +31,8 @@ def _args(**overrides: Any) -> AirflowArgs:
         "read_bucket_arns": [ARTIFACTS],
         "write_locations": [(ARTIFACTS, "models/")],
         "emr_virtual_cluster_ids": ["vc123"],
-        "passable_role_arns": {
-            "sagemaker.amazonaws.com": [SM_ROLE],
-            "emr-containers.amazonaws.com": [EMR_ROLE],
-        },
+        "emr_job_role_arns": [EMR_ROLE],
+        "passable_role_arns": {"sagemaker.amazonaws.com": [SM_ROLE]},
         "model_package_group_names": ["mlops-test-churn"],
         "glue_database_name": "mlops_test_lake",
         "athena_workgroup_name": "mlops-test-analytics",
@@ -113,7 +111,14 @@ def test_mwaa_guide_permissions(result: SynthResult) -> None:
 def test_platform_permissions_are_scoped(result: SynthResult) -> None:
     platform = _sids(result.named("af-platform-policy"))
     vc = "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc123"
-    assert platform["StartSparkJobs"]["Resource"] == [vc]
+    assert platform["StartSparkJobs"] == {
+        "Sid": "StartSparkJobs",
+        "Effect": "Allow",
+        "Action": "emr-containers:StartJobRun",
+        "Resource": [vc],
+        "Condition": {"ArnEquals": {"emr-containers:ExecutionRoleArn": [EMR_ROLE]}},
+    }
+    assert platform["DescribeSparkClusters"]["Resource"] == [vc]
     assert platform["WatchSparkJobs"]["Resource"] == [f"{vc}/jobruns/*"]
     assert platform["RegisterModels"]["Resource"] == [
         "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/mlops-test-churn",
@@ -133,10 +138,17 @@ def test_platform_permissions_are_scoped(result: SynthResult) -> None:
     )
     assert platform["WriteLakePrefixes"]["Resource"] == [f"{ARTIFACTS}/models/*"]
     passes = [s for s in platform.values() if s["Action"] == "iam:PassRole"]
-    assert sorted((s["Resource"], s["Condition"]) for s in passes) == [
-        ([EMR_ROLE], {"StringEquals": {"iam:PassedToService": "emr-containers.amazonaws.com"}}),
+    # EMR on EKS job roles are authorized by StartJobRun's condition, never passed
+    assert [(s["Resource"], s["Condition"]) for s in passes] == [
         ([SM_ROLE], {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
     ]
+
+
+def test_emr_job_roles_are_required_and_never_passed() -> None:
+    with pytest.raises(ValueError, match="emr_job_role_arns"):
+        _args(emr_job_role_arns=[])
+    with pytest.raises(ValueError, match="does not take iam:PassRole"):
+        _args(passable_role_arns={"emr-containers.amazonaws.com": [EMR_ROLE]})
 
 
 def test_environment_private_logged_encrypted(result: SynthResult) -> None:
@@ -201,14 +213,12 @@ def test_stacks_put_mwaa_in_two_private_subnets_reading_the_artifacts_bucket(eac
             f"airflow-mlops-{each_stack.stack}-airflow-*"
         }
     }
-    # the DAGs may pass exactly the platform's SageMaker role and EMR job roles
+    # the DAGs may pass exactly the platform's SageMaker role, and start Spark jobs with the EMR job roles
     platform = _sids(each_stack.named(f"mlops-{each_stack.stack}-platform-policy"))
     passed = sorted(r for s in platform.values() if s["Action"] == "iam:PassRole" for r in s["Resource"])
-    expected = [
-        each_stack.outputs["sagemakerExecutionRoleArn"],
-        *each_stack.outputs["emrJobExecutionRoleArns"].values(),
-    ]
-    assert passed == sorted(expected)
+    assert passed == [each_stack.outputs["sagemakerExecutionRoleArn"]]
+    job_roles = platform["StartSparkJobs"]["Condition"]["ArnEquals"]["emr-containers:ExecutionRoleArn"]
+    assert sorted(job_roles) == sorted(each_stack.outputs["emrJobExecutionRoleArns"].values())
 
 
 def test_environment_waits_for_the_role_policies(result: SynthResult) -> None:
@@ -372,3 +382,24 @@ def test_stack_reads_only_the_artifacts_prefixes_the_tasks_use(each_stack: Synth
     assert platform["ReadLakePrefixes"]["Resource"] == [
         f"{artifacts}/{p}*" for p in ("models/", "monitoring/", "code/", "athena-results/")
     ]
+
+
+def test_start_job_run_is_allowed_only_with_a_platform_job_role(result: SynthResult) -> None:
+    """Item 20, through the rehearsal's IAM evaluator: StartJobRun passes with the job role in
+    ``executionRoleArn`` and fails with any other role; no iam:PassRole is consulted for it."""
+    from rehearsal.iam.evaluate import evaluate
+    from rehearsal.iam.policy import Policy, Principal
+
+    platform = Policy.parse("platform", policy(result.named("af-platform-policy")))
+    role = "arn:aws:iam::123456789012:role/mlops-test-airflow-execution"
+    who = Principal(kind="AWS", arn=role, account="123456789012")
+    cluster = "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc123"
+
+    def start(job_role: str) -> bool:
+        context = {"emr-containers:ExecutionRoleArn": job_role}
+        return evaluate(who, "emr-containers:StartJobRun", cluster, context, [platform]).allowed
+
+    assert start(EMR_ROLE)
+    assert not start("arn:aws:iam::123456789012:role/someone-else")
+    assert not evaluate(who, "iam:PassRole", EMR_ROLE, {"iam:PassedToService": "emr-containers.amazonaws.com"},
+                        [platform]).allowed  # fmt: skip

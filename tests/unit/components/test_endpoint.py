@@ -199,6 +199,9 @@ def test_model_from_package_in_private_subnets_with_isolation(canary: SynthResul
         "securityGroupIds": [sg.outputs["id"]],
     }
     assert sg.inputs["vpcId"] == "vpc-1"
+    # a prefix, not a name: a replaced group is created before the old one goes (issue 12 item 22)
+    assert "name" not in sg.inputs
+    assert sg.inputs["namePrefix"] == "mlops-test-churn-model-"
     assert not sg.inputs.get("ingress")
     assert [
         (e["fromPort"], e["toPort"], e.get("cidrBlocks"), e.get("prefixListIds")) for e in sg.inputs["egress"]
@@ -237,6 +240,76 @@ def test_autoscaling_bounds_and_policy(canary: SynthResult) -> None:
         "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
     }
     assert policy.inputs["resourceId"] == target.inputs["resourceId"]
+
+
+TARGET = "aws:appautoscaling/target:Target"
+POLICY = "aws:appautoscaling/policy:Policy"
+MARKER = "aws:ssm/parameter:Parameter"
+# Inputs whose change replaces the resource (the provider's ForceNew), for the types involved.
+FORCE_NEW = {MARKER: {"name"}, TARGET: {"resourceId", "scalableDimension", "serviceNamespace"},
+             POLICY: {"name", "resourceId", "scalableDimension", "serviceNamespace"}}  # fmt: skip
+
+
+def _deleted_first(old: SynthResult, new: SynthResult) -> list[str]:
+    """The resources Pulumi's engine deletes *before* anything else of an update from ``old`` to ``new``.
+
+    A resource replaced with ``delete_before_replace`` is deleted before its replacement is created,
+    and so is every dependent whose replace-forcing input comes from it, transitively (the engine's
+    dependent replacements; pulumi/pulumi's "DeleteReplacement Dependent" steps). Dependents through
+    ``depends_on`` only are updated, not deleted.
+    """
+    before = {r.urn: r for r in old.resources}
+    after = {r.urn: r for r in new.resources}
+    roots = [
+        urn
+        for urn, r in before.items()
+        if urn in after
+        and r.delete_before_replace
+        and any(r.inputs.get(k) != after[urn].inputs.get(k) for k in FORCE_NEW.get(r.type, ()))
+    ]
+    doomed: list[str] = list(roots)
+    changed = True
+    while changed:
+        changed = False
+        for urn, r in before.items():
+            if urn in doomed:
+                continue
+            forcing = FORCE_NEW.get(r.type, set())
+            if any(set(r.property_dependencies.get(k, ())) & set(doomed) for k in forcing):
+                doomed.append(urn)
+                changed = True
+    return [before[u].type for u in doomed]
+
+
+def test_instance_type_change_deregisters_scaling_before_the_endpoint_update(canary: SynthResult) -> None:
+    """Item 9: SageMaker refuses to change the instance type of an auto-scaled variant; the scaling
+    policy and target must go before UpdateEndpoint and come back after it."""
+    (marker,) = canary.of_type(MARKER)
+    (endpoint,) = canary.of_type(ENDPOINT)
+    (target,) = canary.of_type(TARGET)
+    (policy,) = canary.of_type(POLICY)
+    assert marker.delete_before_replace
+    assert marker.inputs["name"] == "/mlops-test/endpoints/churn/autoscaling/primary/ml.m5.large"
+    assert json.loads(marker.inputs["value"])["resourceId"] == "endpoint/mlops-test-churn/variant/primary"
+    # the endpoint waits for the marker; the target follows the endpoint and the marker
+    assert marker.urn in endpoint.dependencies
+    assert set(target.property_dependencies["resourceId"]) == {endpoint.urn, marker.urn}
+    assert target.urn in policy.property_dependencies["resourceId"]
+
+    bigger = _run(_args(instance_type="ml.c5.xlarge"))
+    assert _deleted_first(canary, bigger) == [MARKER, TARGET, POLICY]
+    # a new model only: SageMaker allows it with scaling registered, nothing is deleted first
+    assert _deleted_first(canary, _run(_args(model_package_arn=PACKAGE.format(4)))) == []
+    # new bounds update the target in place
+    assert (
+        _deleted_first(canary, _run(_args(autoscaling=AutoScaling(min_instances=2, max_instances=8)))) == []
+    )
+
+
+def test_no_scaling_marker_without_autoscaling() -> None:
+    result = _run(_args(autoscaling=None))
+    assert result.of_type(MARKER) == []
+    assert result.of_type(TARGET) == []
 
 
 def test_shadow_variant_gets_its_own_model() -> None:

@@ -31,16 +31,20 @@ from tests.unit.pipelines.helpers import contract_path, prepare_features
 NOT_IN_SKLEARN_IMAGE = ("orjson", "httptools", "typer", "pydantic")
 
 # What the scikit-learn container does with the package's Environment, minus the pip install of code/:
-# import SAGEMAKER_PROGRAM from SAGEMAKER_SUBMIT_DIRECTORY, then model_fn once and the handlers per request.
+# import SAGEMAKER_PROGRAM from SAGEMAKER_SUBMIT_DIRECTORY, then model_fn once and, per request,
+# transform_fn when the module has one, else the three handlers.
 SERVE_PROBE = """
 import importlib, json, os, sys
 model_dir = sys.argv[1]
 program = os.environ["SAGEMAKER_PROGRAM"].removesuffix(".py")
 user_module = importlib.import_module(program)
 model = user_module.model_fn(model_dir)
-rows = open(sys.argv[2], "rb").read()
-data = user_module.input_fn(rows, "text/csv")
-body, content_type = user_module.output_fn(user_module.predict_fn(data, model), "application/json")
+rows = open(sys.argv[2], "rb").read().decode()  # text/csv arrives as str
+if hasattr(user_module, "transform_fn"):
+    body, content_type = user_module.transform_fn(model, rows, "text/csv", "application/json")
+else:
+    data = user_module.input_fn(rows, "text/csv")
+    body, content_type = user_module.output_fn(user_module.predict_fn(data, model), "application/json")
 print("CONTENT_TYPE", content_type)
 print("BODY", body.decode() if isinstance(body, bytes) else body)
 loaded = sorted(m.split(".")[0] for m in sys.modules if m.split(".")[0] in {blocked!r})
@@ -144,7 +148,7 @@ def test_inference_script_without_the_pipelines_package_fails(tmp_path: Path) ->
     model_dir = tmp_path / "model"
     (model_dir / "code").mkdir(parents=True)
     (model_dir / "code" / "inference.py").write_text(
-        "from pipelines.serving.inference import input_fn, model_fn, output_fn, predict_fn\n"
+        "from pipelines.serving.inference import model_fn, transform_fn\n"
     )
     environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
     code, log = _serve_row(model_dir, environment, "1,2\n", tmp_path)

@@ -26,12 +26,34 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return slept
 
 
+def test_training_job_in_subnets_needs_the_training_security_group(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    """In the VPC a job needs the group with egress (trainingSecurityGroupId); without it the request
+    names the setting instead of starting a job that cannot reach S3 (issue 12 item 5)."""
+    from pipelines.settings import SettingMissingError
+    from pipelines.train import training_job_request
+
+    platform.settings.private_subnet_ids = ["subnet-1", "subnet-2"]
+    platform.settings.training_security_group_id = None
+    args = (platform.clients, contract_path(churn_contract), "run-8", "s3://b/train/", "s3://b/src.tar.gz")
+    with pytest.raises(SettingMissingError, match="trainingSecurityGroupId"):
+        training_job_request(*args)
+    platform.settings.training_security_group_id = "sg-train"
+    assert training_job_request(*args)["VpcConfig"] == {
+        "Subnets": ["subnet-1", "subnet-2"],
+        "SecurityGroupIds": ["sg-train"],
+    }
+    platform.settings.private_subnet_ids = []
+    assert "VpcConfig" not in training_job_request(*args)
+
+
 def test_training_job_request(
     platform: Platform, churn_contract: DatasetContract, no_sleep: list[float]
 ) -> None:
     train_uri = f"s3://{platform.settings.features_bucket}/features/churn/ingest_date=2026-11-24/"
     platform.settings.private_subnet_ids = ["subnet-1", "subnet-2"]
-    platform.settings.endpoint_security_group_id = "sg-1"
+    platform.settings.training_security_group_id = "sg-1"
     uri = start_training_job(platform.clients, contract_path(churn_contract), "run-7", train_uri, {"C": 0.5})
     artifacts = platform.settings.artifacts_bucket
     assert uri == f"s3://{artifacts}/models/churn/run-7/output/model.tar.gz"

@@ -23,6 +23,8 @@ OUTPUTS = {
     "dataLakeKeyArn": "arn:aws:kms:eu-west-1:1:key/lake",
     "mlKeyArn": "arn:aws:kms:eu-west-1:1:key/ml",
     "privateSubnetIds": ["subnet-a", "subnet-b"],
+    "trainingSecurityGroupId": "sg-training",
+    "endpointSecurityGroupId": "sg-endpoints",
     "vpcId": "vpc-1",
     "modelPackageGroupName": "mlops-staging-models",
     "sagemakerExecutionRoleArn": "arn:aws:iam::1:role/sm",
@@ -42,6 +44,8 @@ def test_settings_from_stack_outputs_file(tmp_path: Path) -> None:
     assert settings.raw_bucket == "raw-b"
     assert settings.ml_key_arn == "arn:aws:kms:eu-west-1:1:key/ml"
     assert settings.private_subnet_ids == ["subnet-a", "subnet-b"]
+    # training jobs get their own group (egress to S3 and the endpoints), not the endpoints' (issue 12 item 5)
+    assert settings.training_security_group_id == "sg-training"
     assert settings.model_package_group_name == "mlops-staging-models"
     assert settings.sagemaker_role_arn == "arn:aws:iam::1:role/sm"
     assert settings.emr_virtual_cluster_id == "vc-123"
@@ -136,3 +140,10 @@ def test_throttling_gives_up_after_max_attempts(platform: Platform, monkeypatch:
     with pytest.raises(ClientError, match="ThrottlingException"):
         sm.list_model_packages(ModelPackageGroupName="mlops-test-models")
     assert len(calls) == platform.settings.max_attempts
+
+
+def test_emr_release_label_defaults_to_the_platform_version() -> None:
+    from platform_contract.versions import EMR_ON_EKS_RELEASE_LABEL
+
+    assert PipelineSettings().emr_release_label == EMR_ON_EKS_RELEASE_LABEL
+    assert EMR_ON_EKS_RELEASE_LABEL.startswith("emr-7.")
