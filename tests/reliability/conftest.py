@@ -90,10 +90,10 @@ def platform_settings(emu: Emulator, key_arn: str, **overrides: Any) -> Pipeline
 
 
 @contextmanager
-def account(tmp_path: Path, *extensions: Extension, seed: int = 0) -> Iterator[Account]:
-    """Start an emulator with a fault injector (first, so service hooks find it) and the platform's lake."""
+def account(root: Path, *extensions: Extension, seed: int = 0) -> Iterator[Account]:
+    """Start an emulator with a fault injector and the platform's lake (retry backoff shortened to 10 ms)."""
     faults = FaultInjector(seed=seed)
-    with Emulator(extensions=[faults, *extensions], workdir=tmp_path / "emu") as emu:
+    with Emulator(extensions=[faults, *extensions], workdir=root / "emu") as emu, short_backoff():
         s3 = emu.client("s3")
         for bucket in BUCKETS:
             s3.create_bucket(Bucket=bucket)
@@ -110,9 +110,9 @@ def account(tmp_path: Path, *extensions: Extension, seed: int = 0) -> Iterator[A
         yield Account(emu, faults, clients, key_arn)
 
 
-@pytest.fixture
-def short_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """botocore's standard-mode backoff, shortened to 10 ms; returns the delays botocore asked for."""
+@contextmanager
+def short_backoff() -> Iterator[list[float]]:
+    """botocore's standard-mode backoff, shortened to 10 ms; yields the delays botocore asked for."""
     from botocore.retries import standard
 
     asked: list[float] = []
@@ -122,12 +122,6 @@ def short_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         asked.append(float(real(self, context)))
         return 0.01
 
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
-    return asked
-
-
-@pytest.fixture
-def lake(tmp_path: Path, short_backoff: list[float]) -> Iterator[Account]:
-    """An emulated account with the data lake and a fault injector; no job runners."""
-    with account(tmp_path) as acct:
-        yield acct
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
+        yield asked
