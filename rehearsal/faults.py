@@ -319,6 +319,8 @@ class FaultInjector:
 
     def _pick(self, request: ApiRequest) -> ApiFault | None:
         with self._lock:
+            if self._server is None:
+                return None  # closed: a middleware left in someone else's chain passes everything
             for rule in self._api:
                 if not rule.matches(request):
                     continue
