@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rehearsal.container import ContainerCommand, base_environment, image_site_packages, start
+from rehearsal.faults import service_failure
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -294,6 +295,11 @@ class EmrContainersExtension:
         )
         try:
             self._check_role(job)
+            injected = service_failure(
+                self._emulator, "emr-job-run", str(job.name or job.id)
+            )  # rehearsal.faults
+            if injected is not None:
+                raise JobRunFailedError(injected, reason="CLUSTER_UNAVAILABLE")
             driver = job.job_driver["sparkSubmitJobDriver"]
             script = self._fetch_script(s3, driver["entryPoint"], run.workdir / "code")
             arguments = [str(a) for a in driver.get("entryPointArguments") or []]

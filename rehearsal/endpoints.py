@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from rehearsal.alarms import ALARM, TimeScale
 from rehearsal.container import ContainerCommand, base_environment, start, unsatisfied_requirements
+from rehearsal.faults import service_failure
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -1043,6 +1044,9 @@ class SageMakerHosting:
                 endpoint.green = green
                 endpoint.green_share = 0.0
             self._start_fleet(endpoint, green, "green")
+            injected = service_failure(self._emulator, "endpoint-update", endpoint.name)  # rehearsal.faults
+            if injected is not None:
+                raise HostingError(injected)
         except HostingError as error:
             self._end_update(
                 endpoint,

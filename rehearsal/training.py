@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rehearsal import container
+from rehearsal.faults import service_failure
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -544,6 +545,9 @@ class SageMakerTraining:
                 code = self._run_process(job, command)
                 if code != 0:
                     raise JobFailedError(self._failure_reason(job, command, code))
+                injected = service_failure(emulator, "training-job", job.name)  # rehearsal.faults
+                if injected is not None:
+                    raise JobFailedError(injected)
                 with self._lock:
                     self._transition(job, "Uploading", "Uploading generated training model")
                 self._upload_outputs(job, s3)
