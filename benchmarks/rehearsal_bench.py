@@ -154,12 +154,16 @@ def section(runs: list[dict[str, Any]], quick: bool, load: tuple[float, float], 
 
 
 def replace_section(doc: str, new: str) -> str:
-    """``doc`` with its "The rehearsal" section (up to the next ``## ``) replaced by ``new``, or appended."""
+    """``doc`` with the figures of its "The rehearsal" section replaced by ``new``, or ``new`` appended.
+
+    The figures run up to the section's first ``### `` subsection or the next ``## `` section, so
+    hand-written subsections (where the time goes, earlier figures) stay.
+    """
     if HEADING not in doc:
         return doc.rstrip("\n") + "\n\n" + new
     before, _, rest = doc.partition(HEADING)
-    after = rest.find("\n## ")
-    return before + new + ("" if after < 0 else rest[after + 1 :])
+    ends = [i for i in (rest.find("\n### "), rest.find("\n## ")) if i >= 0]
+    return before + new + ("" if not ends else rest[min(ends) + 1 :])
 
 
 def main() -> int:

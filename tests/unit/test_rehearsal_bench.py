@@ -70,3 +70,12 @@ def test_stage_figures_keep_durations_verdicts_headlines_and_load() -> None:
     assert [r["load"] for r in figures["runs"]] == [{"start": 1.0, "end": 2.0}] * 2
     assert figures["runs"][0]["dag_tasks"] == {"training-1": {"ingest": 1.5}}
     assert figures["target_s"] == 300.0
+
+
+def test_new_figures_keep_the_hand_written_subsections() -> None:
+    doc = "# B\n\n## The rehearsal\n\nold figures\n\n### Where the time goes\n\nnotes\n\n## Next\n\nx\n"
+    new = _bench().replace_section(doc, "## The rehearsal\n\nnew figures\n\n")
+    assert (
+        new == "# B\n\n## The rehearsal\n\nnew figures\n\n### Where the time goes\n\nnotes\n\n## Next\n\nx\n"
+    )
+    assert _bench().replace_section("# B\n", "## The rehearsal\n") == "# B\n\n## The rehearsal\n"
