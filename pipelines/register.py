@@ -68,9 +68,9 @@ def registration_key(metadata: dict[str, Any]) -> str:
 
 def inference_image(region: str, version: str) -> str:
     """The prebuilt SageMaker scikit-learn inference image URI."""
-    from sagemaker.core import image_uris
+    from pipelines.train import sklearn_image_uri
 
-    return image_uris.retrieve("sklearn", region=region, version=version, image_scope="inference")
+    return sklearn_image_uri(region, version, "inference")
 
 
 def find_registered(sm: Any, group: str, key: str, contract: str | None = None) -> dict[str, Any] | None:

@@ -698,11 +698,44 @@ def source_archive(contract_path: Path) -> bytes:
     return buffer.getvalue()
 
 
-def training_image(region: str, version: str) -> str:
-    """The prebuilt SageMaker scikit-learn training image URI (``sagemaker.core.image_uris``)."""
+_FAST_IMAGE_PARTITIONS = {"aws": "amazonaws.com", "aws-us-gov": "amazonaws.com"}
+"""Partitions whose ECR domain is plain ``amazonaws.com`` (other partitions take the library's path)."""
+
+
+def sklearn_image_uri(region: str, version: str, scope: str) -> str:
+    """The prebuilt SageMaker scikit-learn image URI, as ``sagemaker.core.image_uris.retrieve`` gives it.
+
+    Importing ``sagemaker.core`` takes 3-5 s (it loads every API shape), which each DAG step that
+    builds a request would pay; the URI comes from the library's own table
+    (``sagemaker/core/image_uri_config/sklearn.json``) read directly. Anything the table does not
+    plainly answer (an unknown version or region, several processors, another partition's domain)
+    goes through ``image_uris.retrieve`` itself, which raises its own clear error.
+    """
+    import json
+    from importlib import metadata
+
+    # located through the distribution's metadata: importlib.resources would import the package
+    table_file = metadata.distribution("sagemaker-core").locate_file(
+        "sagemaker/core/image_uri_config/sklearn.json"
+    )
+    table = json.loads(Path(str(table_file)).read_text())
+    entry = table.get(scope, {}).get("versions", {}).get(version)
+    account = (entry or {}).get("registries", {}).get(region)
+    if entry and account and entry.get("processors") == ["cpu"] and len(entry.get("py_versions", [])) == 1:
+        from boto3.session import Session
+
+        domain = _FAST_IMAGE_PARTITIONS.get(Session().get_partition_for_region(region))
+        if domain is not None:
+            tag = f"{version}-cpu-{entry['py_versions'][0]}"
+            return f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}"
     from sagemaker.core import image_uris
 
-    return image_uris.retrieve("sklearn", region=region, version=version, image_scope="training")
+    return image_uris.retrieve("sklearn", region=region, version=version, image_scope=scope)
+
+
+def training_image(region: str, version: str) -> str:
+    """The prebuilt SageMaker scikit-learn training image URI (:func:`sklearn_image_uri`)."""
+    return sklearn_image_uri(region, version, "training")
 
 
 def training_job_request(

@@ -5,6 +5,12 @@ Airflow reads a throwaway ``AIRFLOW_HOME``/SQLite configuration from its environ
 imported, and nothing of Airflow stays in the rehearsal's own process. The parent sets the
 environment (``AIRFLOW_HOME``, ``AIRFLOW__CORE__DAGS_FOLDER``, ``MLOPS_OUTPUTS_FILE``,
 ``AIRFLOW_CONN_AWS_DEFAULT``...).
+
+:func:`write_worker_python` writes the interpreter the DAG's ``@task.external_python`` steps run
+with: on MWAA that is the startup script's virtualenv (``delivery/mwaa.py`` ``WORKER_VENV``), which
+holds the worker libraries and not Airflow. Running the steps with the rehearsal's own interpreter
+would let them import Airflow (and makes Airflow's task script import its task runner, about 2 s per
+step); the wrapper hides it, as the workers' environment does.
 """
 
 from __future__ import annotations
@@ -15,6 +21,51 @@ import sys
 from pathlib import Path
 
 RESULT_PREFIX = "MLOPS-DAG-RESULT "
+WORKER_PYTHON_NAME = "worker-python"
+
+_WORKER_PYTHON = """#!{python} -IS
+# The pipeline steps' interpreter, like MWAA's worker virtualenv: the standard library, PYTHONPATH
+# (the plugins folder holding ``pipelines``) and the worker libraries, but no Airflow.
+import os, runpy, sys
+
+
+class _NoAirflow:
+    \"\"\"The workers' virtualenv has no Airflow: importing it fails as it would there.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "airflow" or name.startswith("airflow."):
+            raise ModuleNotFoundError(
+                f"No module named {{name!r}} (the DAG workers' environment has no Airflow)", name=name
+            )
+        return None
+
+
+sys.meta_path.insert(0, _NoAirflow())
+sys.path.extend([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + {site!r})
+args = sys.argv[1:]
+if args[:1] == ["-m"]:
+    sys.argv = [args[1], *args[2:]]
+    runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+elif args[:1] == ["-c"]:
+    sys.argv = ["-c", *args[2:]]
+    exec(compile(args[1], "<string>", "exec"), {{"__name__": "__main__"}})
+elif args:
+    sys.argv = args
+    runpy.run_path(args[0], run_name="__main__")
+else:
+    sys.exit("usage: worker-python SCRIPT [ARG...] | -c CODE | -m MODULE")
+"""
+
+
+def write_worker_python(folder: Path) -> Path:
+    """Write the DAG workers' interpreter (an executable script) into ``folder``; return its path."""
+    from rehearsal.container import image_site_packages
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / WORKER_PYTHON_NAME
+    path.write_text(_WORKER_PYTHON.format(python=sys.executable, site=image_site_packages()))
+    path.chmod(0o755)
+    return path
 
 
 def run_dag(dag_id: str, conf: dict[str, object]) -> dict[str, object]:

@@ -173,6 +173,8 @@ def _packages(ctx: RunContext) -> list[dict[str, Any]]:
 
 def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     """The child Airflow's environment: throwaway home and SQLite DB, the outputs file, aws_default."""
+    from rehearsal.airflow_runner import write_worker_python
+
     emu = _emu(ctx)
     home = ctx.out / "airflow"
     home.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,7 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "contractsDir": str(REPO / "contracts"),
         "airflowAwsConnId": "aws_default",
         "pollSeconds": 1,
-        "workerPython": sys.executable,
+        "workerPython": str(write_worker_python(home)),  # MWAA's worker venv: no Airflow
         "workerPythonPath": str(REPO),
     }
     outputs_file.write_text(json.dumps(outputs, indent=2))
@@ -762,6 +764,69 @@ def deploy_dev(ctx: RunContext) -> Evidence:
     }
 
 
+# --- headlines (one line each for the terminal summary) ---------------------------------------
+
+
+def _version(arn: Any) -> str:
+    """``v3`` for a model package ARN ending ``/3`` (the ARN itself otherwise)."""
+    tail = str(arn or "").rsplit("/", 1)[-1]
+    return f"v{tail}" if tail.isdigit() else str(arn)
+
+
+def _serving_versions(state: Any) -> str:
+    """The package versions an endpoint description's variants serve (``v2``, ``v1+v2``)."""
+    variants = (state or {}).get("variants") or {} if isinstance(state, dict) else {}
+    found = [_version(v.get("package")) for v in variants.values() if isinstance(v, dict)]
+    return "+".join(found) or "nothing"
+
+
+def headline_train(evidence: Evidence) -> str:
+    """``AUC 0.827; package v1 Approved (training job Completed)``."""
+    metrics = evidence.get("training_metrics") or {}
+    auc = metrics.get("validation:auc")
+    text = f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
+    text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
+    return f"{text} (training job {evidence.get('training_status')})"
+
+
+def headline_deploy_model(evidence: Evidence) -> str:
+    """``mlops-dev-churn InService with v1 in 6.5 s``."""
+    took = evidence.get("deploy_s")
+    text = f"{evidence.get('endpoint')} {evidence.get('status')} with {_version(evidence.get('package_arn'))}"
+    return f"{text} in {took:.1f} s" if isinstance(took, (int, float)) else text
+
+
+def headline_serve(evidence: Evidence) -> str:
+    """``40 calls (200 rows), 0 errors; 2 capture files``."""
+    return (
+        f"{evidence.get('requests_ok')} calls ({evidence.get('rows_sent')} rows),"
+        f" {evidence.get('requests_failed')} errors; {evidence.get('capture_files')} capture files"
+    )
+
+
+def headline_canary(evidence: Evidence) -> str:
+    """``canary 50% -> 100%, 244 calls, 0 errors; v2 serving``."""
+    shares = " -> ".join(f"{float(s):.0%}" for s in evidence.get("observed_green_shares") or [])
+    calls = int(evidence.get("traffic_ok") or 0) + int(evidence.get("traffic_errors") or 0)
+    return (
+        f"canary {shares or 'no share observed'}, {calls} calls, {evidence.get('traffic_errors')} errors;"
+        f" {_serving_versions(evidence)} serving"
+    )
+
+
+def headline_rollback(evidence: Evidence) -> str:
+    """``rollback by mlops-dev-churn-5xx-errors after 1 failed call; v2 still serving``."""
+    fired = [
+        t.get("alarm")
+        for t in evidence.get("alarm_transitions") or []
+        if isinstance(t, dict) and t.get("to") == "ALARM"
+    ]
+    failed = (evidence.get("traffic_during_update") or {}).get("errors")
+    calls = "call" if failed == 1 else "calls"
+    by = f"rollback by {fired[0]}" if fired else "rollback"
+    return f"{by} after {failed} failed {calls}; {_serving_versions(evidence.get('after'))} still serving"
+
+
 # --- the stage list -----------------------------------------------------------------------------
 
 
@@ -779,42 +844,64 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             start_full_emulator,
             "an empty AWS account answers on loopback, every extension installed",
             check_full_emulator,
+            base.headline_emulator,
         ),
         Stage(
             "deploy",
             deploy_dev,
             "the dev stack exists in the emulator; outputs are the settings",
             base.check_deploy,
+            base.headline_deploy,
         ),
-        Stage("data", base.prepare_data, data_claim, base.check_data),
+        Stage("data", base.prepare_data, data_claim, base.check_data, base.headline_data),
         Stage(
             "ingest",
             base.ingest,
             "the batch is in the raw bucket, SSE-KMS with the lake key",
             base.check_ingest,
+            base.headline_ingest,
         ),
-        Stage("validate", base.validate, "the batch passes its contract and is curated", base.check_validate),
+        Stage(
+            "validate",
+            base.validate,
+            "the batch passes its contract and is curated",
+            base.check_validate,
+            base.headline_validate,
+        ),
         Stage(
             "train",
             train,
             "the training DAG ran in Airflow: a package is Approved, its training job Completed",
             check_training,
+            headline_train,
         ),
         Stage(
             "deploy-model",
             deploy_model,
             "the endpoint is InService serving the approved package",
             check_deploy_model,
+            headline_deploy_model,
         ),
         Stage(
-            "serve", serve, "held-out rows get parsable predictions; capture files are written", check_serve
+            "serve",
+            serve,
+            "held-out rows get parsable predictions; capture files are written",
+            check_serve,
+            headline_serve,
         ),
-        Stage("canary", canary, "a second model takes the canary share, then all traffic", check_canary),
+        Stage(
+            "canary",
+            canary,
+            "a second model takes the canary share, then all traffic",
+            check_canary,
+            headline_canary,
+        ),
         Stage(
             "rollback",
             rollback,
             "a failing model trips the rollback alarm; the previous model still serves",
             check_rollback,
+            headline_rollback,
         ),
         # rehearsal.monitoring_stage.drift_stage() is not in the list yet: in the full run its drifted
         # traffic got HTTP 500 from the served model (its own tests, against a model of its own, pass).

@@ -177,6 +177,8 @@ class Stage:
     claim: str
     check: Callable[[Evidence, RunContext], str | None]
     """Returns why the claim does not hold (None: it holds)."""
+    headline: Callable[[Evidence], str] | None = None
+    """One short line of what the stage showed, for the terminal summary (None: an evidence excerpt)."""
 
 
 @dataclass
@@ -190,6 +192,8 @@ class StageResult:
     evidence: Evidence = field(default_factory=dict)
     reason: str | None = None
     started_s: float | None = None
+    headline: str | None = None
+    """The stage's one-line headline (set when it passed and has a headline function)."""
 
     def to_json(self) -> dict[str, Any]:
         """The shape written to ``summary.json``."""
@@ -200,6 +204,7 @@ class StageResult:
             "duration_s": round(self.duration_s, 3),
             "started_s": None if self.started_s is None else round(self.started_s, 3),
             "reason": self.reason,
+            "headline": self.headline,
             "evidence": self.evidence,
         }
 
@@ -324,6 +329,7 @@ def run_stages(
                         exit_code = EXIT_STAGE_FAILED
                         break
                     result.verdict = "passed"
+                    result.headline = stage_headline(stage, result.evidence)
                     write_summary(summary(), ctx.out)
             if finish is not None:
                 try:
@@ -348,27 +354,68 @@ def write_summary(summary: RunSummary, out: Path) -> Path:
     return path
 
 
+HEADLINE_LIMIT = 100
+"""Characters of a headline or evidence excerpt in the terminal table (a failure's reason is never cut)."""
+
+
+def stage_headline(stage: Stage, evidence: Evidence) -> str | None:
+    """``stage.headline(evidence)``; None when the stage has none or it fails (the excerpt stands in)."""
+    if stage.headline is None:
+        return None
+    try:
+        text = stage.headline(evidence).strip()
+    except Exception:  # a headline is a summary of evidence already checked: never fail a stage for it
+        return None
+    return text or None
+
+
+def evidence_excerpt(evidence: Evidence, items: int = 3, limit: int = HEADLINE_LIMIT) -> str:
+    """The first few short evidence values as ``key=value``: what a stage without a headline shows."""
+    parts = [f"{key}={_short(value, 40)}" for key, value in evidence.items() if _is_scalar(value)]
+    if not parts:
+        parts = [f"{key}={_short(value, 40)}" for key, value in evidence.items()]
+    return _short(", ".join(parts[:items]), limit) if parts else ""
+
+
+def summary_line(result: StageResult) -> str:
+    """What the summary table says of a stage: the reason in full when it failed, else its headline."""
+    if result.verdict in ("failed", "interrupted"):
+        return result.reason or result.verdict
+    if result.verdict == "not run":
+        return ""
+    return _short(result.headline, HEADLINE_LIMIT) if result.headline else evidence_excerpt(result.evidence)
+
+
 def print_summary(summary: RunSummary, console: Console) -> None:
-    """The terminal summary table: stage, duration, verdict, evidence."""
+    """The terminal summary: stage, duration, verdict and one headline per stage.
+
+    The raw evidence is in ``summary.json`` and the HTML report; a failed stage shows its reason in full.
+    """
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="rehearsal summary")
-    table.add_column("stage")
-    table.add_column("duration", justify="right")
-    table.add_column("verdict")
-    table.add_column("evidence", overflow="fold")
+    table = Table(title="rehearsal summary", title_justify="left")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("what it showed", overflow="fold")
     colours = {"passed": "green", "failed": "red", "interrupted": "yellow", "not run": "dim"}
     for result in summary.results:
-        evidence = result.reason or ", ".join(f"{k}={_short(v)}" for k, v in result.evidence.items())
+        colour = colours.get(result.verdict, "white")
+        line = escape(summary_line(result))
         table.add_row(
             result.stage,
             f"{result.duration_s:.1f} s" if result.verdict != "not run" else "",
-            f"[{colours.get(result.verdict, 'white')}]{result.verdict}[/]",
-            evidence,
+            f"[{colour}]{result.verdict}[/]",
+            f"[{colour}]{line}[/]" if result.verdict in ("failed", "interrupted") else line,
         )
     console.print(table)
     style = "green" if summary.exit_code == EXIT_OK else "red"
-    console.print(f"[bold {style}]{summary.message}[/]", soft_wrap=True, highlight=False)
+    console.print(f"[bold {style}]{escape(summary.message)}[/]", soft_wrap=True, highlight=False)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and len(value) > 80)
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -281,6 +281,45 @@ def check_validate(evidence: Evidence, ctx: RunContext) -> str | None:
     return None
 
 
+# --- headlines (one line each for the terminal summary) ---------------------------------------
+
+
+def headline_emulator(evidence: Evidence) -> str:
+    """``8 extensions on http://127.0.0.1:PORT``."""
+    extensions = evidence.get("extensions") or []
+    where = f"account {evidence.get('account_id')} on {evidence.get('endpoint_url')}"
+    return f"{len(extensions)} extensions; {where}" if extensions else where
+
+
+def headline_deploy(evidence: Evidence) -> str:
+    """``188 resources created, 12 recorded (236 AWS calls)``."""
+    return (
+        f"{evidence.get('created')} resources created, {evidence.get('recorded')} recorded"
+        f" ({evidence.get('aws_calls')} AWS calls)"
+    )
+
+
+def headline_data(evidence: Evidence) -> str:
+    """``20000 rows, 12 columns; generated (churn, seed 42); target mean 0.357``."""
+    text = (
+        f"{evidence.get('rows')} rows, {len(evidence.get('columns') or [])} columns; {evidence.get('source')}"
+    )
+    mean = evidence.get("target_mean")
+    return f"{text}; target mean {mean:.3f}" if isinstance(mean, (int, float)) else text
+
+
+def headline_ingest(evidence: Evidence) -> str:
+    """``batch 6cf6b2679e87 landed for 2026-12-01``."""
+    again = " (already present)" if evidence.get("already_present") else ""
+    return f"batch {str(evidence.get('sha256', ''))[:12]} landed for {evidence.get('ingest_date')}{again}"
+
+
+def headline_validate(evidence: Evidence) -> str:
+    """``20000 rows passed the contract, 0 failures; curated``."""
+    verdict = "passed" if evidence.get("passed") else "failed"
+    return f"{evidence.get('rows')} rows {verdict} the contract, {evidence.get('failures')} failures; curated"
+
+
 def default_stages(options: RehearsalOptions) -> list[Stage]:
     """The stages of the rehearsal, in order: :func:`rehearsal.lifecycle.lifecycle_stages`."""
     from rehearsal.lifecycle import lifecycle_stages
@@ -294,14 +333,33 @@ def base_stages(options: RehearsalOptions) -> list[Stage]:
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
     )
     return [
-        Stage("emulator", start_emulator, "an empty AWS account answers on loopback", check_emulator),
+        Stage(
+            "emulator",
+            start_emulator,
+            "an empty AWS account answers on loopback",
+            check_emulator,
+            headline_emulator,
+        ),
         Stage(
             "deploy",
             deploy_dev,
             "the dev stack exists in the emulator; outputs are the settings",
             check_deploy,
+            headline_deploy,
         ),
-        Stage("data", prepare_data, data_claim, check_data),
-        Stage("ingest", ingest, "the batch is in the raw bucket, SSE-KMS with the lake key", check_ingest),
-        Stage("validate", validate, "the batch passes its contract and is curated", check_validate),
+        Stage("data", prepare_data, data_claim, check_data, headline_data),
+        Stage(
+            "ingest",
+            ingest,
+            "the batch is in the raw bucket, SSE-KMS with the lake key",
+            check_ingest,
+            headline_ingest,
+        ),
+        Stage(
+            "validate",
+            validate,
+            "the batch passes its contract and is curated",
+            check_validate,
+            headline_validate,
+        ),
     ]
