@@ -62,7 +62,7 @@ def contract_of(ctx: RunContext) -> Any:
 
 def contracts_folder(ctx: RunContext) -> Path:
     """``<out>/contracts``: the repository's contracts plus the user's as ``<name>.yaml`` (written once)."""
-    folder = ctx.out / "contracts"
+    folder = (ctx.out / "contracts").resolve()  # read by DAG workers whose cwd is the repository
     if ctx.values.get("contracts_dir") != str(folder):
         folder.mkdir(parents=True, exist_ok=True)
         for path in sorted((REPO / "contracts").glob("*.yaml")):

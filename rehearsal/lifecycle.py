@@ -170,7 +170,7 @@ def _packages(ctx: RunContext, model: ModelNames | None = None) -> list[dict[str
 def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     """The child Airflow's environment: throwaway home and SQLite DB, the outputs file, aws_default."""
     emu = _emu(ctx)
-    home = ctx.out / "airflow"
+    home = (ctx.out / "airflow").resolve()  # Airflow refuses a relative SQLite path (--out report)
     home.mkdir(parents=True, exist_ok=True)
     outputs_file = home / "mlops_outputs.json"
     outputs = {
