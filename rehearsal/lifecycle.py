@@ -94,7 +94,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
             MwaaExtension(),
             EksExtension(),
         ],
-        workdir=ctx.out / "emulator",
+        workdir=(ctx.out / "emulator").resolve(),  # job folders are used from other cwds
     )
     ctx.on_close("emulator", emulator.stop)
     emulator.start()
