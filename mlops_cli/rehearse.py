@@ -35,7 +35,14 @@ def rehearse(
     from rehearsal.run import rehearse as run
 
     err = Console(stderr=True)
-    options = RehearsalOptions(out=out, data=data, contract=contract, seed=seed, quick=quick)
+    # Absolute paths: the emulator's job folders and Airflow's SQLite URL break on a relative --out.
+    options = RehearsalOptions(
+        out=out.absolute(),
+        data=data.absolute() if data else None,
+        contract=contract.absolute() if contract else None,
+        seed=seed,
+        quick=quick,
+    )
     try:
         options.validated()
     except RehearsalOptionsError as exc:

@@ -7,6 +7,9 @@ its check asks the emulator whether the claim holds.
 Time scale: :data:`TIME_SCALE` emulated seconds per wall-clock second (60: a 60 s alarm period is
 one second, the stack's 300 s canary bake five seconds). Stages hand values to later ones through
 ``ctx.values`` (``packages``, ``endpoint``...).
+
+The model they act on is :func:`rehearsed_model` (``rehearsal.catalog``): churn, or the user's model
+with ``--data/--contract``; its names come from the deployed stack's outputs (``models`` map).
 """
 
 from __future__ import annotations
@@ -23,6 +26,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from platform_contract.naming import ModelNames
+from rehearsal.catalog import (
+    CONTRACTS_ENV,
+    catalog_overrides,
+    contract_of,
+    contracts_folder,
+    model_entry,
+    rehearsed_model,
+)
 from rehearsal.run import Evidence, RehearsalOptions, RunContext, Stage
 
 if TYPE_CHECKING:
@@ -34,49 +46,26 @@ TIME_SCALE = 60.0
 """Emulated seconds per wall-clock second for alarm periods, bakes and deployment waits."""
 ALARM_TICK_S = 5.0
 """Emulated seconds between alarm evaluations (a twelfth of a 60 s period)."""
-DAG_TIMEOUT_S = 900.0
-MODEL = "churn"
-TRAINING_DAG = "churn_training"
+DAG_TIMEOUT_S = 1800.0
+"""Guard against a hung DAG run, not a speed target: a healthy second run took over 900 s on this
+2-core machine at load average 20-25 (eight sessions sharing it)."""
+
+__all__ = ["rehearsed_model"]
 
 
-REHEARSED_MODEL = "churn"
-"""The catalog model the lifecycle trains, serves, canaries and rolls back."""
-
-
-def _dev_models() -> list[dict[str, Any]]:
-    """dev's model catalog as written in ``stacks/Pulumi.dev.yaml``."""
-    import yaml
-
-    from stacks.synth import stack_config_file
-
-    config = yaml.safe_load(stack_config_file("dev").read_text())["config"]
-    return [dict(m) for m in config["mlops-platform:models"]]
-
-
-def _rehearsed_entry(models: list[dict[str, Any]]) -> dict[str, Any]:
-    for entry in models:
-        if entry["name"] == REHEARSED_MODEL:
-            return entry
-    raise LookupError(f"dev's model catalog has no {REHEARSED_MODEL!r} model")
-
-
-def endpoint_overrides(package_arn: str) -> dict[str, Any]:
-    """The dev config change a promotion makes: the churn model's ``modelPackageArn``, nothing else.
+def endpoint_overrides(ctx: RunContext, package_arn: str) -> dict[str, Any]:
+    """The dev config change a promotion makes: the rehearsed model's ``modelPackageArn``, nothing else.
 
     dev itself declares the instance-backed endpoint with data capture and a CANARY blue/green update
     that the lifecycle exercises; the promotion pipeline sets the approved package the same way
-    (``stacks.config.promote_key``). ``rehearsal.deploy`` replaces lists whole, so the whole catalog is
-    passed with that one value changed.
+    (``stacks.config.promote_key``). See :func:`rehearsal.catalog.catalog_overrides`.
     """
-    models = _dev_models()
-    entry = _rehearsed_entry(models)
-    entry["endpoint"] = {**entry["endpoint"], "modelPackageArn": package_arn}
-    return {"mlops-platform:models": models}
+    return catalog_overrides(ctx, {rehearsed_model(ctx).model: package_arn})
 
 
-def canary_share() -> float:
-    """The share of traffic dev's churn endpoint gives a canary (``canarySizePercent``)."""
-    return float(_rehearsed_entry(_dev_models())["endpoint"]["canarySizePercent"]) / 100
+def canary_share(ctx: RunContext) -> float:
+    """The share of traffic the rehearsed model's dev endpoint gives a canary (``canarySizePercent``)."""
+    return float(model_entry(ctx)["endpoint"]["canarySizePercent"]) / 100
 
 
 # --- emulator -----------------------------------------------------------------------------------
@@ -107,7 +96,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
             MwaaExtension(),
             EksExtension(),
         ],
-        workdir=ctx.out / "emulator",
+        workdir=(ctx.out / "emulator").resolve(),  # job folders are used from other cwds
     )
     ctx.on_close("emulator", emulator.stop)
     emulator.start()
@@ -158,15 +147,24 @@ def _outputs(ctx: RunContext) -> dict[str, Any]:
     return ctx.deployment.outputs
 
 
-def _group(ctx: RunContext) -> str:
-    return str(_outputs(ctx)["modelPackageGroupNames"][MODEL])
+def model_outputs(ctx: RunContext, model: ModelNames | None = None) -> dict[str, Any]:
+    """The deployed stack's ``models`` entry of ``model`` (default: the rehearsed model)."""
+    name = (model or rehearsed_model(ctx)).model
+    models = _outputs(ctx).get("models") or {}
+    if name not in models:
+        raise LookupError(f"the deployed stack has no model {name!r} (its models: {sorted(models)})")
+    return dict(models[name])
 
 
-def _packages(ctx: RunContext) -> list[dict[str, Any]]:
+def _group(ctx: RunContext, model: ModelNames | None = None) -> str:
+    return str(model_outputs(ctx, model)["modelPackageGroupName"])
+
+
+def _packages(ctx: RunContext, model: ModelNames | None = None) -> list[dict[str, Any]]:
     """The group's packages, oldest first."""
     sm = _emu(ctx).client("sagemaker")
     found = sm.list_model_packages(
-        ModelPackageGroupName=_group(ctx), SortBy="CreationTime", SortOrder="Ascending"
+        ModelPackageGroupName=_group(ctx, model), SortBy="CreationTime", SortOrder="Ascending"
     )
     return list(found["ModelPackageSummaryList"])
 
@@ -176,12 +174,12 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     from rehearsal.airflow_runner import write_worker_python
 
     emu = _emu(ctx)
-    home = ctx.out / "airflow"
+    home = (ctx.out / "airflow").resolve()  # Airflow refuses a relative SQLite path (--out report)
     home.mkdir(parents=True, exist_ok=True)
     outputs_file = home / "mlops_outputs.json"
     outputs = {
         **_outputs(ctx),
-        "contractsDir": str(REPO / "contracts"),
+        "contractsDir": str(contracts_folder(ctx)),
         "airflowAwsConnId": "aws_default",
         "pollSeconds": 1,
         "workerPython": str(write_worker_python(home)),  # MWAA's worker venv: no Airflow
@@ -220,17 +218,21 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     return env, home
 
 
-def run_training_dag(ctx: RunContext, conf: dict[str, Any], label: str) -> dict[str, Any]:
-    """Run the training DAG with ``dag.test(conf)`` in a child process; its final and task states."""
+def run_training_dag(
+    ctx: RunContext, conf: dict[str, Any], label: str, model: ModelNames | None = None
+) -> dict[str, Any]:
+    """Run ``model``'s training DAG (default: the rehearsed model's) with ``dag.test(conf)`` in a child
+    process; its final and task states."""
     import subprocess
 
     from rehearsal.airflow_runner import RESULT_PREFIX
 
+    dag_id = str(model_outputs(ctx, model)["trainingDagId"])
     env, home = _airflow_env(ctx)
     log = home / f"{label}.log"
     with log.open("wb") as sink:
         child = ctx.spawn(
-            [sys.executable, "-m", "rehearsal.airflow_runner", TRAINING_DAG, json.dumps(conf)],
+            [sys.executable, "-m", "rehearsal.airflow_runner", dag_id, json.dumps(conf)],
             stdout=subprocess.PIPE,
             stderr=sink,
             env=env,
@@ -241,7 +243,7 @@ def run_training_dag(ctx: RunContext, conf: dict[str, Any], label: str) -> dict[
         except subprocess.TimeoutExpired:
             child.kill()
             raise TimeoutError(
-                f"the training DAG did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
+                f"the training DAG {dag_id} did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
             ) from None
     text = out.decode(errors="replace")
     with log.open("a") as sink_text:
@@ -257,18 +259,23 @@ def run_training_dag(ctx: RunContext, conf: dict[str, Any], label: str) -> dict[
     return result
 
 
-def _land_batch(ctx: RunContext, frame: Any, name: str) -> str:
-    """Put a batch under ``landing/<dataset>/`` in the raw bucket (where the training DAG looks)."""
+def _land_batch(ctx: RunContext, frame: Any, name: str, dataset: str | None = None) -> str:
+    """Put a batch under ``landing/<dataset>/`` in the raw bucket (where the training DAG looks);
+    ``dataset`` defaults to the rehearsed contract's name."""
     bucket = str(_outputs(ctx)["rawBucket"])
-    key = f"landing/{MODEL}/{name}"
+    key = f"landing/{dataset or contract_of(ctx).name}/{name}"
     _emu(ctx).client("s3").put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
     return f"s3://{bucket}/{key}"
 
 
-def _training_evidence(ctx: RunContext, result: dict[str, Any], before: set[str]) -> Evidence:
+def _training_evidence(
+    ctx: RunContext, result: dict[str, Any], before: set[str], model: ModelNames | None = None
+) -> Evidence:
     sm = _emu(ctx).client("sagemaker")
-    new = [p for p in _packages(ctx) if p["ModelPackageArn"] not in before]
+    new = [p for p in _packages(ctx, model) if p["ModelPackageArn"] not in before]
     evidence: Evidence = {
+        "model": (model or rehearsed_model(ctx)).model,
+        "group": _group(ctx, model),
         "dag_state": result.get("state"),
         "tasks": result.get("tasks", {}),
         "dag_log": result.get("log"),
@@ -298,7 +305,7 @@ def _training_evidence(ctx: RunContext, result: dict[str, Any], before: set[str]
 
 
 def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
-    """The DAG succeeded, a new package is Approved in churn's group, its training job Completed."""
+    """The DAG succeeded, a new package is Approved in the model's group, its training job Completed."""
     if evidence["dag_state"] != "success":
         failed = {t: s for t, s in evidence["tasks"].items() if s not in ("success", "skipped")}
         skipped = [t for t, s in evidence["tasks"].items() if s == "skipped"]
@@ -308,7 +315,7 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     if skipped:
         return f"the training DAG did not run every task (the gate stopped it?): {skipped}"
     if not evidence["new_packages"]:
-        return f"the training DAG registered no package in {_group(ctx)}"
+        return f"the training DAG registered no package in {evidence['group']}"
     package = _emu(ctx).client("sagemaker").describe_model_package(ModelPackageName=evidence["package_arn"])
     if package["ModelApprovalStatus"] != "Approved":
         return f"{evidence['package_arn']} is {package['ModelApprovalStatus']}, not Approved"
@@ -318,7 +325,7 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
 
 
 def train(ctx: RunContext) -> Evidence:
-    """Land the data and run the churn training DAG end to end in real Airflow."""
+    """Land the data and run the rehearsed model's training DAG end to end in real Airflow."""
     import pandas as pd
 
     path = Path(ctx.values["data_file"])
@@ -339,17 +346,27 @@ def train(ctx: RunContext) -> Evidence:
 
 
 def _deploy_package(ctx: RunContext, arn: str) -> Any:
+    return deploy_packages(ctx, {rehearsed_model(ctx).model: arn})
+
+
+def deploy_packages(ctx: RunContext, packages: dict[str, str]) -> Any:
+    """Re-deploy dev with each named catalog model's ``modelPackageArn`` set (an update of the stack).
+
+    Models not named keep the package they were last deployed with (``ctx.values["deployed"]``).
+    """
     from rehearsal.deploy import deploy
 
     assert ctx.deployment is not None
+    deployed: dict[str, str] = {**ctx.values.get("deployed", {}), **packages}
     result = deploy(
         _emu(ctx),
         stack="dev",
-        config_overrides=endpoint_overrides(arn),
+        config_overrides=catalog_overrides(ctx, deployed),
         previous=ctx.deployment.state,
         out_dir=ctx.out / "stack",
     )
     ctx.deployment = result
+    ctx.values["deployed"] = deployed
     return result
 
 
@@ -378,7 +395,7 @@ def deploy_model(ctx: RunContext) -> Evidence:
     arn = ctx.values["packages"][-1]
     started = time.monotonic()
     result = _deploy_package(ctx, arn)
-    endpoint = str(result.outputs["endpointName"])
+    endpoint = str(model_outputs(ctx)["endpointName"])
     ctx.values["endpoint"] = endpoint
     serving = _serving(ctx, endpoint)
     ctx.event("deploy", "model 1 deployed", package=arn, weights={"model 1": 1.0})
@@ -419,23 +436,22 @@ def held_out_rows(ctx: RunContext, count: int = 200) -> list[str]:
     import pandas as pd
 
     emu = _emu(ctx)
+    contract = contract_of(ctx)
     bucket = str(_outputs(ctx)["featuresBucket"])
+    prefix = f"features/{contract.name}/"  # pipelines.features.local.features_prefix
     s3 = emu.client("s3")
     keys = [
         o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for o in page.get("Contents", [])
         if o["Key"].endswith(".parquet")
     ]
     if not keys:
-        raise RuntimeError(f"no feature Parquet in s3://{bucket}: the feature job wrote nothing")
+        raise RuntimeError(f"no feature Parquet in s3://{bucket}/{prefix}: the feature job wrote nothing")
     frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
     frame = pd.concat(frames, ignore_index=True)
     if "__split__" in frame.columns:
         frame = frame[frame["__split__"] == "test"]
-    from pipelines.contract import load_contract
-
-    contract = load_contract(ctx.options.contract if ctx.options.contract else MODEL)
     rows: Any = frame[contract.feature_names]
     rows = rows.head(count)
     return rows.to_csv(index=False, header=False).strip().splitlines()
@@ -448,15 +464,42 @@ class Traffic:
     ok: int = 0
     errors: int = 0
     unparsed: int = 0
+    misshaped: int = 0
+    """Parsed answers that are not the task's predictions (see :func:`prediction_problem`)."""
     predictions: list[Any] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
+
+
+def prediction_problem(parsed: Any, rows: int, regression: bool) -> str | None:
+    """Why a JSON answer to ``rows`` CSV rows is not the model's predictions, or None.
+
+    The serving codec answers ``{"predictions": [...]}``, one item per row: for a regressor a finite
+    number ``score``; for a classifier a ``label``, a ``score`` in [0, 1] and the ``probabilities``.
+    """
+    import math
+
+    items = parsed.get("predictions") if isinstance(parsed, dict) else None
+    if not isinstance(items, list) or len(items) != rows:
+        return f"expected {rows} predictions under 'predictions', got {str(parsed)[:200]}"
+    for item in items:
+        score = item.get("score") if isinstance(item, dict) else None
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+            return f"prediction {str(item)[:120]} has no finite numeric 'score'"
+        if not regression:
+            if "label" not in item or not isinstance(item.get("probabilities"), list):
+                return f"classifier prediction {str(item)[:120]} lacks 'label' or 'probabilities'"
+            if not 0.0 <= float(score) <= 1.0:
+                return f"classifier score {score} is not a probability"
+    return None
 
 
 def send(ctx: RunContext, endpoint: str, rows: list[str], traffic: Traffic, batch: int = 5) -> None:
     """Invoke the endpoint with ``rows`` (``batch`` rows per request); count and parse the answers."""
     runtime = _emu(ctx).client("sagemaker-runtime")
+    regression = not contract_of(ctx).is_classification
     for start in range(0, len(rows), batch):
-        body = "\n".join(rows[start : start + batch])
+        chunk = rows[start : start + batch]
+        body = "\n".join(chunk)
         try:
             response = runtime.invoke_endpoint(
                 EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=body.encode()
@@ -472,6 +515,11 @@ def send(ctx: RunContext, endpoint: str, rows: list[str], traffic: Traffic, batc
             traffic.unparsed += 1
             continue
         traffic.ok += 1
+        problem = prediction_problem(parsed, len(chunk), regression)
+        if problem:
+            traffic.misshaped += 1
+            if len(traffic.error_samples) < 3:
+                traffic.error_samples.append(problem)
         if len(traffic.predictions) < 3:
             traffic.predictions.append(parsed)
 
@@ -498,12 +546,14 @@ class TrafficLoop:
         self._thread.join(timeout=30)
 
 
-def _capture_objects(ctx: RunContext) -> list[str]:
+def _capture_objects(ctx: RunContext, model: ModelNames | None = None) -> list[str]:
+    """Capture files under the model's capture prefix (``models[<model>].capturePrefix``)."""
     bucket = str(_outputs(ctx)["captureBucket"])
+    prefix = str(model_outputs(ctx, model)["capturePrefix"]).rstrip("/") + "/"
     s3 = _emu(ctx).client("s3")
     return [
         o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for o in page.get("Contents", [])
         if o["Key"].endswith(".jsonl")
     ]
@@ -525,6 +575,8 @@ def serve(ctx: RunContext) -> Evidence:
         "requests_ok": traffic.ok,
         "requests_failed": traffic.errors,
         "responses_unparsed": traffic.unparsed,
+        "responses_misshaped": traffic.misshaped,
+        "task": contract_of(ctx).task,
         "errors": traffic.error_samples,
         "sample_predictions": traffic.predictions[:2],
         "seconds": round(time.monotonic() - started, 2),
@@ -534,24 +586,44 @@ def serve(ctx: RunContext) -> Evidence:
 
 
 def check_serve(evidence: Evidence, ctx: RunContext) -> str | None:
-    """Every response parsed, none failed, and capture files exist in the capture bucket."""
+    """Every response parsed as the task's predictions (numbers for a regressor, labels and
+    probabilities for a classifier), none failed, and capture files exist under the model's prefix."""
     if evidence["requests_ok"] == 0:
         return f"no invocation succeeded: {evidence['errors']}"
     if evidence["requests_failed"] or evidence["responses_unparsed"]:
         return f"{evidence['requests_failed']} failed, {evidence['responses_unparsed']} unparsable: {evidence['errors']}"
+    if evidence.get("responses_misshaped"):
+        return f"{evidence['responses_misshaped']} answers are not {evidence['task']} predictions: {evidence['errors']}"
     if not _capture_objects(ctx):
-        return f"no capture file in s3://{_outputs(ctx)['captureBucket']}"
+        prefix = model_outputs(ctx)["capturePrefix"]
+        return f"no capture file in s3://{_outputs(ctx)['captureBucket']}/{prefix}"
     return None
 
 
 # --- canary -------------------------------------------------------------------------------------
 
+SECOND_BATCH_SHARE = 0.9
+"""Share of the user's rows in the canary's second batch (a different sample: a different model)."""
+
+
+def second_batch(ctx: RunContext) -> Any:
+    """The canary's training batch: a new seeded batch of the generated data, or, with ``--data``, a
+    seeded sample of :data:`SECOND_BATCH_SHARE` of the user's rows (without replacement, so the
+    contract's unique keys stay unique)."""
+    import pandas as pd
+
+    from pipelines.synthetic import generate
+
+    if ctx.options.data is None:
+        return generate(contract_of(ctx).name, rows=ctx.options.rows, seed=ctx.options.seed + 1)
+    path = Path(ctx.values["data_file"])
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return frame.sample(frac=SECOND_BATCH_SHARE, random_state=ctx.options.seed + 1).reset_index(drop=True)
+
 
 def canary(ctx: RunContext) -> Evidence:
     """Train a second model on a new batch (a second DAG run), promote it, deploy it with CANARY."""
-    from pipelines.synthetic import generate
-
-    frame = generate(MODEL, rows=ctx.options.rows, seed=ctx.options.seed + 1)
+    frame = second_batch(ctx)
     uri = _land_batch(ctx, frame, "batch-2.csv")
     before = {p["ModelPackageArn"] for p in _packages(ctx)}
     result = run_training_dag(
@@ -565,7 +637,7 @@ def canary(ctx: RunContext) -> Evidence:
     ctx.values["packages"].append(arn)
     endpoint = ctx.values["endpoint"]
     previous = _serving(ctx, endpoint)
-    share = canary_share()
+    share = canary_share(ctx)
     ctx.event(
         "deploy", "canary update started", package=arn, weights={"model 1": 1 - share, "model 2": share}
     )
@@ -593,7 +665,7 @@ def canary(ctx: RunContext) -> Evidence:
 def check_canary(evidence: Evidence, ctx: RunContext) -> str | None:
     """The timeline shows the canary share, then full traffic; the new package serves everything."""
     shares = evidence["observed_green_shares"]
-    expected = canary_share()
+    expected = canary_share(ctx)
     if not shares or abs(shares[0] - expected) > 0.01:
         return f"the first traffic shift was not the {expected:.0%} canary: {shares}"
     if shares[-1] != 1.0:
@@ -645,7 +717,7 @@ def register_broken_package(ctx: RunContext) -> str:
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     bucket = str(_outputs(ctx)["artifactsBucket"])
-    key = f"models/{MODEL}/broken-{int(time.time())}/output/model.tar.gz"
+    key = f"models/{contract_of(ctx).name}/broken-{int(time.time())}/output/model.tar.gz"
     s3.put_object(
         Bucket=bucket,
         Key=key,
@@ -678,7 +750,7 @@ def rollback(ctx: RunContext) -> Evidence:
     endpoint = ctx.values["endpoint"]
     before = _serving(ctx, endpoint)
     arn = register_broken_package(ctx)
-    share = canary_share()
+    share = canary_share(ctx)
     ctx.event(
         "deploy", "bad model update started", package=arn, weights={"model 2": 1 - share, "bad model": share}
     )
@@ -697,7 +769,7 @@ def rollback(ctx: RunContext) -> Evidence:
     after = _serving(ctx, endpoint)
     check_traffic = Traffic()
     send(ctx, endpoint, ctx.values["rows"][:20], check_traffic)
-    rollback_alarms = list(_outputs(ctx).get("endpointRollbackAlarmNames") or [])
+    rollback_alarms = rollback_alarm_names(ctx, endpoint)
     transitions = [{**t.as_dict(), "at": t.time.isoformat()} for t in alarms.history[history_start:]]
     fired = [t for t in transitions if t["to"] == "ALARM"]
     for t in fired:
@@ -717,6 +789,17 @@ def rollback(ctx: RunContext) -> Evidence:
         "after_requests_failed": check_traffic.errors,
         "timeline": _hosting(ctx).timeline(endpoint),
     }
+
+
+def rollback_alarm_names(ctx: RunContext, endpoint: str) -> list[str]:
+    """The alarms the deployed endpoint's blue/green update rolls back on (its ``DeploymentConfig``)."""
+    assert ctx.deployment is not None
+    for resource in ctx.deployment.state.resources.values():
+        if resource.type == "aws:sagemaker/endpoint:Endpoint" and resource.outputs.get("name") == endpoint:
+            config = resource.inputs.get("deploymentConfig") or {}
+            alarms = (config.get("autoRollbackConfiguration") or {}).get("alarms") or []
+            return [str(a["alarmName"]) for a in alarms]
+    raise LookupError(f"the deployed stack has no endpoint {endpoint!r}")
 
 
 def check_rollback(evidence: Evidence, ctx: RunContext) -> str | None:
@@ -743,23 +826,30 @@ def check_rollback(evidence: Evidence, ctx: RunContext) -> str | None:
 
 
 def deploy_dev(ctx: RunContext) -> Evidence:
-    """Deploy dev with :func:`endpoint_overrides` (no package yet, so no endpoint is declared)."""
+    """Deploy dev with the rehearsal's catalog (:func:`rehearsal.catalog.catalog_overrides`: the
+    rehearsed model in it, no package yet, so no endpoint is declared); the stack reads the
+    contracts from the rehearsal's contracts folder."""
+    from rehearsal.stages import _set_env
+
+    _set_env(ctx, {CONTRACTS_ENV: str(contracts_folder(ctx))})
     from rehearsal.deploy import deploy
 
-    result = deploy(
-        _emu(ctx), stack="dev", config_overrides=endpoint_overrides(""), out_dir=ctx.out / "stack"
-    )
+    overrides = catalog_overrides(ctx, {})
+    result = deploy(_emu(ctx), stack="dev", config_overrides=overrides, out_dir=ctx.out / "stack")
     ctx.deployment = result
+    ctx.values["deployed"] = {}
     ctx.event("deploy", "dev stack deployed", created=len(result.changed()))
     return {
         "outputs_file": str(result.outputs_file),
-        "overrides": endpoint_overrides(""),
+        "overrides": overrides,
+        "rehearsed_model": rehearsed_model(ctx).model,
+        "models": sorted(result.outputs.get("models") or {}),
         "created": len([c for c in result.changes if c.action == "create"]),
         "recorded": len(result.recorded),
         "recorded_types": result.unsupported_types,
         "aws_calls": len(result.calls),
         "raw_bucket": result.outputs.get("rawBucket"),
-        "model_package_group": result.outputs.get("modelPackageGroupName"),
+        "model_package_group": _group(ctx),
         "emr_virtual_cluster_id": result.outputs.get("emrVirtualClusterId"),
     }
 

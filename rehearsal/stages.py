@@ -152,19 +152,18 @@ def check_deploy(evidence: Evidence, ctx: RunContext) -> str | None:
 
 
 def _contract(ctx: RunContext) -> Any:
-    from pipelines.contract import load_contract
+    from rehearsal.catalog import contract_of
 
-    if "contract" not in ctx.values:
-        options = ctx.options
-        ctx.values["contract"] = load_contract(options.contract if options.contract else "churn")
-    return ctx.values["contract"]
+    return contract_of(ctx)
 
 
 def prepare_data(ctx: RunContext) -> Evidence:
-    """Generate the seeded churn data (or take the user's ``--data`` file) into ``data/``."""
+    """Generate the seeded churn data (or take the user's ``--data`` file) into ``data/``, and fix
+    the rehearsed model (:func:`rehearsal.catalog.rehearsed_model`) every later stage acts on."""
     import pandas as pd
 
     from pipelines.synthetic import generate, write_frame
+    from rehearsal.catalog import rehearsed_model
 
     options: RehearsalOptions = ctx.options
     contract = _contract(ctx)
@@ -180,6 +179,7 @@ def prepare_data(ctx: RunContext) -> Evidence:
         path = write_frame(frame, folder / f"{contract.name}.csv")
         source = f"generated ({contract.name}, seed {options.seed})"
     ctx.values["data_file"] = path
+    model = rehearsed_model(ctx)
     evidence: Evidence = {
         "source": source,
         "file": str(path),
@@ -187,13 +187,19 @@ def prepare_data(ctx: RunContext) -> Evidence:
         "columns": list(frame.columns),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "dataset": contract.name,
+        "task": contract.task,
         "target": contract.target,
+        "model": model.model,
+        "model_package_group": model.model_package_group,
+        "endpoint": model.endpoint,
+        "training_dag": model.training_dag_id,
     }
     if contract.target in frame.columns:
         target: Any = frame[contract.target]
         numeric: Any = pd.to_numeric(target, errors="coerce")
         evidence["target_mean"] = round(float(numeric.mean()), 4)
         evidence["target_classes"] = int(target.nunique())
+        evidence["target_numeric_share"] = round(float(numeric.notna().mean()), 4) if len(frame) else 0.0
     return evidence
 
 
@@ -207,6 +213,8 @@ def check_data(evidence: Evidence, ctx: RunContext) -> str | None:
         return f"columns of the contract missing from the data: {missing}"
     if contract.is_classification and evidence.get("target_classes", 0) < 2:
         return f"target '{contract.target}' has fewer than two classes"
+    if not contract.is_classification and evidence.get("target_numeric_share", 0.0) < 1.0:
+        return f"regression target '{contract.target}' has values that are not numbers"
     return None
 
 

@@ -7,6 +7,7 @@ few keys it needs and fails with a message naming the file and the key.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import yaml
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 """The repository's contract folder (``contracts/``); model entries name a file in it."""
+CONTRACTS_DIR_ENV = "MLOPS_CONTRACTS_DIR"
+"""Environment variable naming another contracts folder (the rehearsal's, holding a user's contract)."""
 
 SPLIT_COLUMN = "__split__"
 """Column the feature job adds with the row's split (``pipelines.contract.SPLIT_COLUMN``)."""
@@ -62,20 +65,26 @@ class ContractSchema:
     """The contract's ``event_time`` column (a ``datetime`` column), None when it names none."""
 
 
-def contract_path(name: str, contracts_dir: Path = CONTRACTS_DIR) -> Path:
-    """The file of contract ``name``."""
-    return contracts_dir / f"{name}.yaml"
+def default_contracts_dir() -> Path:
+    """``$MLOPS_CONTRACTS_DIR`` when set (read at call time), else the repository's ``contracts/``."""
+    folder = os.environ.get(CONTRACTS_DIR_ENV)
+    return Path(folder) if folder else CONTRACTS_DIR
 
 
-def read_contract_schema(name: str, contracts_dir: Path = CONTRACTS_DIR) -> ContractSchema:
-    """Read ``<contracts_dir>/<name>.yaml``.
+def contract_path(name: str, contracts_dir: Path | None = None) -> Path:
+    """The file of contract ``name`` (in :func:`default_contracts_dir` unless ``contracts_dir`` is given)."""
+    return (contracts_dir or default_contracts_dir()) / f"{name}.yaml"
+
+
+def read_contract_schema(name: str, contracts_dir: Path | None = None) -> ContractSchema:
+    """Read ``<contracts_dir>/<name>.yaml`` (default folder: :func:`default_contracts_dir`).
 
     Raises:
         ContractFileError: the file is missing, is not YAML, or lacks ``columns``/``features``/``target``.
     """
     path = contract_path(name, contracts_dir)
     if not path.is_file():
-        known = sorted(p.stem for p in contracts_dir.glob("*.yaml"))
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ContractFileError(f"no contract file {path} (known contracts: {', '.join(known) or 'none'})")
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -10,32 +10,37 @@ from typing import Any
 from pydantic import ValidationError
 
 from stacks.config.base import PROJECT, ConfigError
+from stacks.config.models import catalog_key
 from stacks.config.platform import PlatformConfig
 
 
-def _key_for(loc: tuple[int | str, ...]) -> str:
-    """Turn a pydantic error location into the config key a user writes in YAML."""
+def _key_for(loc: tuple[int | str, ...], raw: Mapping[str, Any] | None = None) -> str:
+    """Turn a pydantic error location into the config key a user writes in YAML; a model catalog
+    entry is named by its model (``mlops-platform:models['housing'].endpoint``, see ``catalog_key``)."""
     parts = [str(p) for p in loc]
     if not parts:
         return f"{PROJECT}:<root>"
     if parts[0] == "region":
         return "aws:region"
+    if parts[0] == "models" and len(loc) > 1 and isinstance(loc[1], int):
+        entry = catalog_key((raw or {}).get("models"), loc[1])
+        return entry + "".join(f".{p}" for p in parts[2:])
     head, rest = parts[0], parts[1:]
     return f"{PROJECT}:{head}" + "".join(f".{p}" for p in rest)
 
 
-def _describe(errors: list[Any]) -> list[str]:
+def _describe(errors: list[Any], raw: Mapping[str, Any] | None = None) -> list[str]:
     problems = []
     for err in errors:
         loc = tuple(err.get("loc", ()))
         msg = str(err.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ")
         if err.get("type") == "missing":
-            problems.append(f"{_key_for(loc)} is required but not set")
+            problems.append(f"{_key_for(loc, raw)} is required but not set")
             continue
         if err.get("type") == "extra_forbidden":
             problems.append(
-                f"{_key_for(loc)} is not a known setting (check the spelling; see docs/configuration.md)"
+                f"{_key_for(loc, raw)} is not a known setting (check the spelling; see docs/configuration.md)"
             )
             continue
         value = err.get("input")
@@ -44,9 +49,9 @@ def _describe(errors: list[Any]) -> list[str]:
             problems.extend(line for line in msg.splitlines() if line)
         elif isinstance(value, Mapping) and msg.startswith(f"{loc[-1]}"):
             # a section's own rule, written relative to it ("endpoint.captureEnabled ..."): prefix the path
-            problems.append(f"{_key_for(loc[:-1])}.{msg}" if len(loc) > 1 else f"{PROJECT}:{msg}")
+            problems.append(f"{_key_for(loc[:-1], raw)}.{msg}" if len(loc) > 1 else f"{PROJECT}:{msg}")
         else:
-            problems.append(f"{_key_for(loc)} = {shown}: {msg}")
+            problems.append(f"{_key_for(loc, raw)} = {shown}: {msg}")
     return problems
 
 
@@ -59,7 +64,7 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
     try:
         return PlatformConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc.errors())) from None
+        raise ConfigError(_describe(exc.errors(), raw)) from None
 
 
 # Top-level keys read from the project namespace. Keep in sync with Pulumi.yaml's `config:` block.

@@ -23,7 +23,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from stacks.config.base import _Section
+from stacks.config.base import PROJECT, _Section
 from stacks.config.ml import EndpointConfig
 
 _CONTRACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -75,6 +75,42 @@ class ModelConfig(_Section):
         if not _CONTRACT_NAME.match(value):
             raise ValueError("must be a contract file name without .yaml, e.g. churn")
         return value
+
+
+def _entry_name(entry: object) -> object:
+    if isinstance(entry, ModelConfig):
+        return entry.name
+    return entry.get("name") if isinstance(entry, dict) else None
+
+
+def catalog_key(models: object, index: int) -> str:
+    """The config key of catalog entry ``index`` as messages name it.
+
+    ``mlops-platform:models['housing']`` when the entry's name is a valid model name that no other
+    entry shares (after normalisation); else the position, ``mlops-platform:models[1]``, since the
+    name cannot say which entry is meant (missing, invalid, or listed twice). ``models`` is the
+    catalog as written (a list of mappings) or parsed (``ModelConfig`` objects).
+    """
+    from platform_contract.naming import InvalidNameError, model_slug
+
+    positional = f"{PROJECT}:models[{index}]"
+    entries = list(models) if isinstance(models, list | tuple) else []
+    if not 0 <= index < len(entries):
+        return positional
+
+    def slug_of(entry: object) -> str | None:
+        name = _entry_name(entry)
+        if not isinstance(name, str):
+            return None
+        try:
+            return model_slug(name)
+        except InvalidNameError:
+            return None
+
+    slug = slug_of(entries[index])
+    if slug is None or [slug_of(e) for e in entries].count(slug) != 1:
+        return positional
+    return f"{PROJECT}:models[{_entry_name(entries[index])!r}]"
 
 
 def default_models() -> list[ModelConfig]:

@@ -20,7 +20,7 @@ from stacks.config.ml import (
     ObservabilityConfig,
     RegistryConfig,
 )
-from stacks.config.models import ModelConfig, default_models
+from stacks.config.models import ModelConfig, catalog_key, default_models
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
@@ -109,7 +109,7 @@ def catalog_problems(config: PlatformConfig) -> list[str]:
         return [f"{PROJECT}:models needs at least one model, e.g. [{{name: churn, contract: churn}}]"]
     seen: dict[str, str] = {}
     for i, model in enumerate(config.models):
-        key = f"{PROJECT}:models.{i}"
+        key = catalog_key(config.models, i)
         try:
             slug = model_slug(model.name)
             model_names(config.name_prefix, model.name)
@@ -169,7 +169,7 @@ def environment_problems(config: PlatformConfig) -> list[str]:
         endpoint = model.endpoint
         if endpoint.mode != "realtime":
             continue  # no endpoint: nothing to guard
-        key = f"{PROJECT}:models.{i}.endpoint"
+        key = f"{catalog_key(config.models, i)}.endpoint"
         if config.environment == "prod":
             if endpoint.serverless is not None:
                 problems.append(

@@ -28,23 +28,23 @@ def _problems(models: list[dict[str, Any]], **overrides: Any) -> str:
     [
         (
             [{"name": "churn", "contract": "churn"}, {"name": "churn", "contract": "housing"}],
-            ["mlops-platform:models.1.name = 'churn'", "listed twice"],
+            ["mlops-platform:models[1].name = 'churn'", "listed twice"],
         ),
         (
             [{"name": "my_dataset", "contract": "churn"}, {"name": "my-dataset", "contract": "housing"}],
-            ["mlops-platform:models.1.name = 'my-dataset'", "becomes 'my-dataset' like 'my_dataset'"],
+            ["mlops-platform:models[1].name = 'my-dataset'", "becomes 'my-dataset' like 'my_dataset'"],
         ),
-        ([{"name": "9lives", "contract": "churn"}], ["mlops-platform:models.0.name", "start with a letter"]),
-        ([{"name": "x" * 40, "contract": "churn"}], ["mlops-platform:models.0.name", "at most"]),
-        ([{"name": "__", "contract": "churn"}], ["mlops-platform:models.0.name", "no letters or digits"]),
+        ([{"name": "9lives", "contract": "churn"}], ["mlops-platform:models[0].name = '9lives'", "start with a letter"]),
+        ([{"name": "x" * 40, "contract": "churn"}], ["mlops-platform:models[0].name", "at most"]),
+        ([{"name": "__", "contract": "churn"}], ["mlops-platform:models[0].name = '__'", "no letters or digits"]),
         (
             [{"name": "sales", "contract": "sales"}],
-            ["mlops-platform:models.0.contract = 'sales'", "no contract file", "churn, housing"],
+            ["mlops-platform:models['sales'].contract = 'sales'", "no contract file", "churn, housing"],
         ),
         ([], ["mlops-platform:models needs at least one model"]),
         (
             [{"name": "churn", "contract": "churn", "endpoint": {"strategy": "CANARY", "instanceCount": 1}}],
-            ["mlops-platform:models.0.endpoint", "CANARY needs endpoint.instanceCount of at least 2"],
+            ["mlops-platform:models['churn'].endpoint", "CANARY needs endpoint.instanceCount of at least 2"],
         ),
         (
             [
@@ -58,15 +58,15 @@ def _problems(models: list[dict[str, Any]], **overrides: Any) -> str:
         ),
         (
             [{"name": "churn", "contract": "churn", "endpoint": {"mode": "stream"}}],
-            ["mlops-platform:models.0.endpoint.mode", "'realtime', 'batch' or 'none'"],
+            ["mlops-platform:models['churn'].endpoint.mode", "'realtime', 'batch' or 'none'"],
         ),
         (
             [{"name": "churn", "contract": "churn", "monitoring": {"schedule": "hourly"}}],
-            ["mlops-platform:models.0.monitoring.schedule", "@hourly"],
+            ["mlops-platform:models['churn'].monitoring.schedule", "@hourly"],
         ),
         (
             [{"name": "churn", "contract": "churn", "monitoring": {"driftShareThreshold": 2}}],
-            ["mlops-platform:models.0.monitoring.driftShareThreshold", "between 0 and 1"],
+            ["mlops-platform:models['churn'].monitoring.driftShareThreshold", "between 0 and 1"],
         ),
     ],
 )
@@ -85,8 +85,8 @@ def test_environment_rules_name_the_model_entry() -> None:
         ],
         environment="staging",
     )
-    assert "mlops-platform:models.1.endpoint.captureEnabled must be true in staging" in message
-    assert "models.0.endpoint.captureEnabled" not in message
+    assert "mlops-platform:models['housing'].endpoint.captureEnabled must be true in staging" in message
+    assert "models['churn'].endpoint.captureEnabled" not in message
     # a batch-only model has no endpoint to guard
     parse_config(
         {

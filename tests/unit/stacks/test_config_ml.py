@@ -53,76 +53,76 @@ def test_defaults_are_safe() -> None:
     [
         (
             {"endpoint": {"canarySizePercent": 80}},
-            "mlops-platform:models.0.endpoint.canarySizePercent",
+            "mlops-platform:models['churn'].endpoint.canarySizePercent",
             "1-50%",
         ),
         (
             {"endpoint": {"linearStepPercent": 5}},
-            "mlops-platform:models.0.endpoint.linearStepPercent",
+            "mlops-platform:models['churn'].endpoint.linearStepPercent",
             "10-50%",
         ),
         (
             {"endpoint": {"waitIntervalSeconds": 4000}},
-            "mlops-platform:models.0.endpoint.waitIntervalSeconds",
+            "mlops-platform:models['churn'].endpoint.waitIntervalSeconds",
             "0 and 3600",
         ),
         (
             {"endpoint": {"maximumExecutionTimeoutSeconds": 60}},
-            "mlops-platform:models.0.endpoint.maximumExecutionTimeoutSeconds",
+            "mlops-platform:models['churn'].endpoint.maximumExecutionTimeoutSeconds",
             "600 and 14400",
         ),
-        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:models.0.endpoint.strategy", "ALL_AT_ONCE"),
+        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:models['churn'].endpoint.strategy", "ALL_AT_ONCE"),
         (
             {"endpoint": {"modelPackageArn": "churn:3"}},
-            "mlops-platform:models.0.endpoint.modelPackageArn",
+            "mlops-platform:models['churn'].endpoint.modelPackageArn",
             "versioned model package ARN",
         ),
         (
             {"endpoint": {"captureSamplingPercent": 0}},
-            "mlops-platform:models.0.endpoint.captureSamplingPercent",
+            "mlops-platform:models['churn'].endpoint.captureSamplingPercent",
             "between 1 and 100",
         ),
         (
             {"endpoint": {"instanceType": "m5.large"}},
-            "mlops-platform:models.0.endpoint.instanceType",
+            "mlops-platform:models['churn'].endpoint.instanceType",
             "ml.m5.large",
         ),
         (
             {"endpoint": {"serverless": {"memorySizeMb": 1000}}},
-            "mlops-platform:models.0.endpoint.serverless.memorySizeMb",
+            "mlops-platform:models['churn'].endpoint.serverless.memorySizeMb",
             "1024",
         ),
         (
             {"endpoint": {"instanceType": "ml.m5d.large"}},
-            "mlops-platform:models.0.endpoint.instanceType",
+            "mlops-platform:models['churn'].endpoint.instanceType",
             "local NVMe",
         ),
         (
             {"endpoint": {"instanceType": "ml.g5.xlarge"}},
-            "mlops-platform:models.0.endpoint.instanceType",
+            "mlops-platform:models['churn'].endpoint.instanceType",
             "encryptStorage",
         ),
         (
             {"endpoint": {"serverless": {}, "networkIsolation": False}},
-            "mlops-platform:models.0.endpoint.captureEnabled",
+            "mlops-platform:models['churn'].endpoint.captureEnabled",
             "does not support data capture",
         ),
         (
             {"endpoint": {"serverless": {}, "captureEnabled": False}},
-            "mlops-platform:models.0.endpoint.networkIsolation",
+            "mlops-platform:models['churn'].endpoint.networkIsolation",
             "network isolation",
         ),
         (
             {"endpoint": {"imageUri": "x.dkr.ecr/img:1"}},
-            "mlops-platform:models.0.endpoint",
+            "mlops-platform:models['churn'].endpoint",
             "imageUri and modelDataUrl go together",
         ),
         (
             {"endpoint": {"instanceCount": 3, "maxInstances": 2}},
-            "mlops-platform:models.0.endpoint",
+            "mlops-platform:models['churn'].endpoint",
             "minInstances <= instanceCount <= maxInstances",
         ),
-        ({"endpoint": {"colour": "blue"}}, "mlops-platform:models.0.endpoint.colour", "not a known setting"),
+        ({"endpoint": {"colour": "blue"}}, "mlops-platform:models['churn'].endpoint.colour", "not a known setting"),
         ({"registry": {"crossAccountIds": ["1234"]}}, "mlops-platform:registry.crossAccountIds", "12-digit"),
         (
             {"registry": {"modelPackageGroups": ["churn"]}},  # 0.x: groups come from mlops-platform:models
@@ -191,10 +191,10 @@ def test_prod_rules() -> None:
         endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
                   "captureEnabled": False},
     )  # fmt: skip
-    assert "mlops-platform:models.0.endpoint.instanceCount = 1: prod needs at least 2 instances" in message
-    assert "mlops-platform:models.0.endpoint.minInstances must be at least 2 in prod" in message
-    assert "mlops-platform:models.0.endpoint.strategy must be CANARY or LINEAR in prod" in message
-    assert "mlops-platform:models.0.endpoint.captureEnabled must be true in prod" in message
+    assert "mlops-platform:models['churn'].endpoint.instanceCount = 1: prod needs at least 2 instances" in message
+    assert "mlops-platform:models['churn'].endpoint.minInstances must be at least 2 in prod" in message
+    assert "mlops-platform:models['churn'].endpoint.strategy must be CANARY or LINEAR in prod" in message
+    assert "mlops-platform:models['churn'].endpoint.captureEnabled must be true in prod" in message
     assert "(4 problems)" in message  # every rule is reported at once, one line each
     message = _problems(
         environment="prod",

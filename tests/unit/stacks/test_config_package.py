@@ -71,15 +71,15 @@ ENVIRONMENT_RULES = [
     ("prod", {"dataProtection": {"forceDestroyBuckets": True}}, "dataProtection.forceDestroyBuckets must be false in prod"),
     ("prod", {"dataProtection": {"protectData": False}}, "dataProtection.protectData must be true in prod"),
     ("prod", {"endpoint": {**PROD_ENDPOINT, "serverless": {}, "captureEnabled": False, "networkIsolation": False}},
-     "mlops-platform:models.0.endpoint.serverless must not be set in prod"),
+     "mlops-platform:models['churn'].endpoint.serverless must not be set in prod"),
     ("prod", {"endpoint": {**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE"}},
-     "mlops-platform:models.0.endpoint.instanceCount = 1: prod needs at least 2 instances"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "minInstances": 1}}, "mlops-platform:models.0.endpoint.minInstances must be at least 2 in prod"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"}}, "mlops-platform:models.0.endpoint.strategy must be CANARY or LINEAR in prod"),
-    ("prod", {"endpoint": {**PROD_ENDPOINT, "captureEnabled": False}}, "mlops-platform:models.0.endpoint.captureEnabled must be true in prod"),
+     "mlops-platform:models['churn'].endpoint.instanceCount = 1: prod needs at least 2 instances"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "minInstances": 1}}, "mlops-platform:models['churn'].endpoint.minInstances must be at least 2 in prod"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "strategy": "ALL_AT_ONCE"}}, "mlops-platform:models['churn'].endpoint.strategy must be CANARY or LINEAR in prod"),
+    ("prod", {"endpoint": {**PROD_ENDPOINT, "captureEnabled": False}}, "mlops-platform:models['churn'].endpoint.captureEnabled must be true in prod"),
     ("prod", {"endpoint": PROD_ENDPOINT, "airflow": {"webserverAccessMode": "PUBLIC_ONLY"}},
      "mlops-platform:airflow.webserverAccessMode must be PRIVATE_ONLY in prod"),
-    ("staging", {"endpoint": {"captureEnabled": False}}, "mlops-platform:models.0.endpoint.captureEnabled must be true in staging"),
+    ("staging", {"endpoint": {"captureEnabled": False}}, "mlops-platform:models['churn'].endpoint.captureEnabled must be true in staging"),
 ]  # fmt: skip
 
 
