@@ -16,7 +16,11 @@ from pipelines.contract_init import DraftOptions, init_contract
 from rehearsal import lifecycle
 from rehearsal.run import RehearsalOptions, RunContext, run_stages
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]  # one DAG run, one endpoint
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+]  # one DAG run, one endpoint
 
 
 def _wide_table(folder: Path, rows: int = 1500, columns: int = 40) -> tuple[Path, Path]:

@@ -34,9 +34,15 @@ def _problems(models: list[dict[str, Any]], **overrides: Any) -> str:
             [{"name": "my_dataset", "contract": "churn"}, {"name": "my-dataset", "contract": "housing"}],
             ["mlops-platform:models[1].name = 'my-dataset'", "becomes 'my-dataset' like 'my_dataset'"],
         ),
-        ([{"name": "9lives", "contract": "churn"}], ["mlops-platform:models[0].name = '9lives'", "start with a letter"]),
+        (
+            [{"name": "9lives", "contract": "churn"}],
+            ["mlops-platform:models[0].name = '9lives'", "start with a letter"],
+        ),
         ([{"name": "x" * 40, "contract": "churn"}], ["mlops-platform:models[0].name", "at most"]),
-        ([{"name": "__", "contract": "churn"}], ["mlops-platform:models[0].name = '__'", "no letters or digits"]),
+        (
+            [{"name": "__", "contract": "churn"}],
+            ["mlops-platform:models[0].name = '__'", "no letters or digits"],
+        ),
         (
             [{"name": "sales", "contract": "sales"}],
             ["mlops-platform:models['sales'].contract = 'sales'", "no contract file", "churn, housing"],

@@ -71,7 +71,11 @@ def test_defaults_are_safe() -> None:
             "mlops-platform:models['churn'].endpoint.maximumExecutionTimeoutSeconds",
             "600 and 14400",
         ),
-        ({"endpoint": {"strategy": "ROLLING"}}, "mlops-platform:models['churn'].endpoint.strategy", "ALL_AT_ONCE"),
+        (
+            {"endpoint": {"strategy": "ROLLING"}},
+            "mlops-platform:models['churn'].endpoint.strategy",
+            "ALL_AT_ONCE",
+        ),
         (
             {"endpoint": {"modelPackageArn": "churn:3"}},
             "mlops-platform:models['churn'].endpoint.modelPackageArn",
@@ -122,7 +126,11 @@ def test_defaults_are_safe() -> None:
             "mlops-platform:models['churn'].endpoint",
             "minInstances <= instanceCount <= maxInstances",
         ),
-        ({"endpoint": {"colour": "blue"}}, "mlops-platform:models['churn'].endpoint.colour", "not a known setting"),
+        (
+            {"endpoint": {"colour": "blue"}},
+            "mlops-platform:models['churn'].endpoint.colour",
+            "not a known setting",
+        ),
         ({"registry": {"crossAccountIds": ["1234"]}}, "mlops-platform:registry.crossAccountIds", "12-digit"),
         (
             {"registry": {"modelPackageGroups": ["churn"]}},  # 0.x: groups come from mlops-platform:models
@@ -191,7 +199,10 @@ def test_prod_rules() -> None:
         endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
                   "captureEnabled": False},
     )  # fmt: skip
-    assert "mlops-platform:models['churn'].endpoint.instanceCount = 1: prod needs at least 2 instances" in message
+    assert (
+        "mlops-platform:models['churn'].endpoint.instanceCount = 1: prod needs at least 2 instances"
+        in message
+    )
     assert "mlops-platform:models['churn'].endpoint.minInstances must be at least 2 in prod" in message
     assert "mlops-platform:models['churn'].endpoint.strategy must be CANARY or LINEAR in prod" in message
     assert "mlops-platform:models['churn'].endpoint.captureEnabled must be true in prod" in message
