@@ -234,7 +234,9 @@ def retrain_headline(evidence: Evidence) -> str:
     arn = str(evidence.get("package_arn") or "")
     package = arn.rsplit("/", 2)[-2:] if arn else ["?"]
     metrics = evidence.get("training_metrics") or {}
-    metric = next((f"{k} {v:.3f}" for k, v in sorted(metrics.items()) if isinstance(v, int | float)), "")
+    numeric = {k: v for k, v in sorted(metrics.items()) if isinstance(v, int | float)}
+    preferred = [k for k in numeric if "auc" in k.lower() or "rmse" in k.lower()] or list(numeric)
+    metric = f"{preferred[0]} {numeric[preferred[0]]:.3f}" if preferred else ""
     errors, ok = evidence.get("traffic_errors", 0), evidence.get("traffic_ok", 0)
     return (
         f"retrained {'/'.join(package)}{f' ({metric})' if metric else ''} from {evidence.get('executed_run_id')}; "
