@@ -1,4 +1,4 @@
-"""The rehearsal's lifecycle stages: train in real Airflow, deploy, serve, canary, rollback.
+"""The rehearsal's lifecycle stages: train in real Airflow, deploy, serve, canary, rollback, drift, retrain.
 
 Every stage acts through the platform's own paths (the training DAG under ``dag.test()``, the stack
 deploy, ``sagemaker-runtime`` InvokeEndpoint) against the emulator started with every extension, and
@@ -923,6 +923,8 @@ def headline_rollback(evidence: Evidence) -> str:
 def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
     """The rehearsal's stages in order: the one list to extend (drift and retrain come after rollback)."""
     from rehearsal import stages as base
+    from rehearsal.monitoring_stage import drift_stage
+    from rehearsal.retrain_stage import retrain_stage
 
     data_claim = (
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
@@ -993,6 +995,6 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             check_rollback,
             headline_rollback,
         ),
-        # rehearsal.monitoring_stage.drift_stage() is not in the list yet: in the full run its drifted
-        # traffic got HTTP 500 from the served model (its own tests, against a model of its own, pass).
+        drift_stage(),
+        retrain_stage(),
     ]

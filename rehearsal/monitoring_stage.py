@@ -37,6 +37,8 @@ from rehearsal.run import Evidence, RunContext, Stage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipelines.synthetic import DriftSpec
+
 REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "dags"
 
@@ -46,22 +48,45 @@ REHEARSAL_DRIFT_FEATURES = ("monthly_charges", "tenure_months", "contract_type")
 TrafficSource = Callable[[int, int, bool], "pd.DataFrame"]
 
 
-def synthetic_traffic(ctx: RunContext) -> TrafficSource:
-    """Feature rows from :mod:`pipelines.synthetic` for the rehearsal's contract; drifted on demand."""
-    from pipelines.contract import load_contract
-    from pipelines.synthetic import DriftSpec, generate
+def rehearsed_model() -> str:
+    """The catalog model the rehearsal monitors and retrains (the lifecycle's model: one place to re-point)."""
+    from rehearsal import lifecycle
 
-    contract = ctx.values.get("contract") or load_contract(ctx.options.contract or "churn")
-    columns = [*contract.features.numeric, *contract.features.categorical]
-    drift = DriftSpec(
+    return lifecycle.MODEL
+
+
+def rehearsal_drift() -> DriftSpec:
+    """The drift the rehearsal injects into the churn traffic (and into the batch it retrains on)."""
+    from pipelines.synthetic import DriftSpec
+
+    return DriftSpec(
         numeric_scale={"tenure_months": 2.5},
         numeric_shift={"monthly_charges": 30.0},
         category_weights={"contract_type": {"month-to-month": 0.05, "one-year": 0.15, "two-year": 0.8}},
     )
 
+
+def synthetic_traffic(ctx: RunContext) -> TrafficSource:
+    """Model-input rows for the rehearsal's contract from :mod:`pipelines.synthetic`; drifted on demand.
+
+    The rows are what the endpoint's serving contract asks for (docs/serving-and-monitoring.md): every
+    model input in ``metadata.json`` order (numeric, derived, categorical), the derived features
+    computed as the feature job computes them (:func:`pipelines.features.spec.build_features_pandas`),
+    no target, no keys. Raw contract columns alone (no derived features) are refused by the inference
+    handler, and the scikit-learn image answers any handler error with HTTP 500.
+    """
+    from pipelines.contract import load_contract
+    from pipelines.features.spec import build_features_pandas, feature_spec
+    from pipelines.synthetic import DriftSpec, generate
+
+    contract = ctx.values.get("contract") or load_contract(ctx.options.contract or rehearsed_model())
+    spec = feature_spec(contract)
+    columns = contract.feature_names
+    drift = rehearsal_drift()
+
     def rows(count: int, seed: int, drifted: bool) -> pd.DataFrame:
         frame = generate(contract.name, count, seed, drift if drifted else DriftSpec())
-        return frame.loc[:, columns]
+        return build_features_pandas(frame, spec).loc[:, columns]
 
     return rows
 
@@ -92,7 +117,9 @@ def dag_outputs_file(ctx: RunContext) -> Path:
 def airflow_environment(ctx: RunContext) -> None:
     """A throwaway Airflow home and SQLite metadata DB under the output folder (before Airflow imports).
 
-    When Airflow is already configured (``AIRFLOW_HOME`` set, as in the tests), it is used as is.
+    When Airflow is already configured (``AIRFLOW_HOME`` set, as in the tests), it is used as is. The
+    home is the one the training DAG's child runner uses (``rehearsal.lifecycle._airflow_env``): a
+    database it already migrated is kept (its runs stay visible), a new one is created.
     """
     if os.environ.get("AIRFLOW_HOME") or "airflow" in sys.modules:
         return
@@ -124,9 +151,13 @@ def airflow_environment(ctx: RunContext) -> None:
                 os.environ[key] = value
 
     ctx.on_close("airflow environment", restore)
+    marker = home / ".migrated"  # written by rehearsal.airflow_runner after it migrates the database
+    if marker.exists() and (home / "airflow.db").exists():
+        return
     from airflow.utils import db
 
     db.resetdb()
+    marker.write_text("1")
 
 
 def send_traffic(ctx: RunContext, endpoint: str, frame: pd.DataFrame, rows_per_request: int = 20) -> int:
@@ -226,7 +257,7 @@ def drift(ctx: RunContext) -> Evidence:
     airflow_environment(ctx)
     outputs = json.loads(outputs_file.read_text())
     settings = load_dag_settings(DAGS_FOLDER)
-    contract_name = ctx.values["contract"].name if "contract" in ctx.values else "churn"
+    contract_name = ctx.values["contract"].name if "contract" in ctx.values else rehearsed_model()
     model = next((m for m in settings.models if m.model == contract_name), settings.models[0])
     endpoint = ctx.values.get("serving_endpoint") or ctx.values.get("endpoint") or model.endpoint
     traffic: TrafficSource = ctx.values.get("drift_traffic") or synthetic_traffic(ctx)
@@ -242,6 +273,7 @@ def drift(ctx: RunContext) -> Evidence:
         time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()))
         return start, end, sent
 
+    history_start = len(alarm_history(ctx))
     clean_start, clean_end, clean_sent = window(False, ctx.options.seed + 101)
     weights = endpoint_weights(ctx, endpoint)
     ctx.event(
@@ -271,6 +303,7 @@ def drift(ctx: RunContext) -> Evidence:
     for item in drift_report.features:
         if item.statistic is not None:
             ctx.metrics[f"drift {item.name} ({item.method})"] = float(item.statistic)
+    transitions = record_alarm_transitions(ctx, history_start)
     triggered = drifted["triggered"]
     if len(triggered) == 1:
         run_id, run = next(iter(triggered.items()))
@@ -280,6 +313,7 @@ def drift(ctx: RunContext) -> Evidence:
         "endpoint": endpoint,
         "predictions_read_back": {"clean": clean_sent, "drifted": drift_sent},
         "capture_objects": captured,
+        "rows_per_window": rows,
         "control_window": [clean_start.isoformat(), clean_end.isoformat()],
         "drift_window": [drift_start.isoformat(), drift_end.isoformat()],
         "control_drifted_features": list(control_report.drifted_features),
@@ -288,6 +322,9 @@ def drift(ctx: RunContext) -> Evidence:
             for f in drift_report.features
             if f.name in drift_report.drifted_features
         },
+        "evaluated_features": drift_report.evaluated_features,
+        "drift_share": drift_report.drift_share,
+        "dataset_drift": drift_report.dataset_drift,
         "expected_drift": list(REHEARSAL_DRIFT_FEATURES) if "drift_traffic" not in ctx.values else None,
         "control_tasks": control["tasks"],
         "drift_tasks": drifted["tasks"],
@@ -295,7 +332,28 @@ def drift(ctx: RunContext) -> Evidence:
         "triggered_training_runs": sorted(triggered),
         "training_dag_id": training_dag_id,
         "monitoring_metrics": metrics,
+        "retrain_conf": ctx.values.get("retrain_run", {}).get("conf"),
+        "alarm_transitions": transitions,
     }
+
+
+def alarm_history(ctx: RunContext) -> list[Any]:
+    """The emulated CloudWatch's alarm transitions so far (empty when the alarm evaluator is absent)."""
+    assert ctx.emulator is not None
+    for extension in ctx.emulator.extensions:
+        if extension.name == "cloudwatch-alarms":
+            return list(getattr(extension, "history", []))
+    return []
+
+
+def record_alarm_transitions(ctx: RunContext, start: int) -> list[dict[str, Any]]:
+    """The transitions since ``start`` as JSON; those into ALARM go to ``ctx.alarms_fired`` and the timeline."""
+    transitions = [{**t.as_dict(), "at": t.time.isoformat()} for t in alarm_history(ctx)[start:]]
+    for transition in transitions:
+        if transition["to"] == "ALARM":
+            ctx.alarms_fired.append(transition)
+            ctx.event("alarm", f"{transition['alarm']} -> ALARM")
+    return transitions
 
 
 def check_drift(evidence: Evidence, ctx: RunContext) -> str | None:
@@ -317,6 +375,18 @@ def check_drift(evidence: Evidence, ctx: RunContext) -> str | None:
     if "DatasetDrift" not in evidence["monitoring_metrics"]:
         return f"no DatasetDrift metric in MLOps/Monitoring (metrics: {evidence['monitoring_metrics']})"
     return None
+
+
+def drift_headline(evidence: Evidence) -> str:
+    """One line for the terminal summary: how many features drifted, which, and the retrain decision."""
+    drifted = list(evidence.get("drifted_features") or {})
+    evaluated = evidence.get("evaluated_features")
+    names = ", ".join(drifted[:4]) + (f" (+{len(drifted) - 4})" if len(drifted) > 4 else "")
+    count = f"{len(drifted)} of {evaluated}" if evaluated is not None else str(len(drifted))
+    decision = "retrain triggered" if evidence.get("triggered_training_runs") else "no retrain triggered"
+    control = evidence.get("control_drifted_features") or []
+    clean = f"clean window flagged {', '.join(control)}" if control else "clean window clean"
+    return f"{count} features drifted: {names or 'none'}; {decision}; {clean}"
 
 
 def drift_stage() -> Stage:

@@ -14,8 +14,9 @@ import pytest
 from rehearsal.alarms import AlarmEvaluator
 from rehearsal.emulator import Emulator
 from rehearsal.endpoints import SageMakerHosting
-from rehearsal.monitoring_stage import check_drift, drift_stage
+from rehearsal.monitoring_stage import check_drift, drift_headline, drift_stage
 from rehearsal.report import render_report, write_report
+from rehearsal.retrain_stage import triggered_run_in_metadata_db
 from rehearsal.run import RehearsalOptions, RunContext, run_stages
 from tests.rehearsal import endpoint_fixtures
 from tests.rehearsal.endpoint_fixtures import IMAGE, ROLE, model_tarball
@@ -151,6 +152,16 @@ def test_drift_stage_detects_injected_drift_and_triggers_retraining(
     assert ctx.values["retrain_run"]["run_id"] == run_id
     assert "dataset drift" in ctx.values["retrain_run"]["conf"]["retrain_reasons"]
     assert "DatasetDrift" in evidence["monitoring_metrics"]
+    # the trigger created a queued training run in Airflow's metadata database, with the conf it sent
+    queued = triggered_run_in_metadata_db(ctx, "churn_training", run_id)
+    assert queued is not None
+    assert queued["state"] == "queued"
+    assert queued["conf"] == ctx.values["retrain_run"]["conf"] == evidence["retrain_conf"]
+    assert queued["conf"]["monitoring_window"]
+    headline = drift_headline(evidence)
+    assert headline.startswith(f"{len(evidence['drifted_features'])} of {evidence['evaluated_features']} ")
+    assert "monthly_charges" in headline
+    assert "retrain triggered" in headline
     saved = json.loads((ctx.out / "summary.json").read_text())
     assert saved["stages"][0]["evidence"]["triggered_training_runs"] == [run_id]
     # the report draws the drift report the stage recorded, one plot per feature
