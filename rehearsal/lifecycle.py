@@ -930,7 +930,7 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
         "the user's dataset has the contract's columns" if options.data else "seeded churn data generated"
     )
 
-    return [
+    stages = [
         Stage(
             "emulator",
             start_full_emulator,
@@ -995,6 +995,9 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             check_rollback,
             headline_rollback,
         ),
-        drift_stage(),
-        retrain_stage(),
     ]
+    if options.data is None:
+        # The drift injection (rehearsal.monitoring_stage.rehearsal_drift) is defined for the generated
+        # data only; with --data the lifecycle ends at rollback (docs/your-own-data.md says so).
+        stages += [drift_stage(), retrain_stage()]
+    return stages

@@ -48,11 +48,11 @@ REHEARSAL_DRIFT_FEATURES = ("monthly_charges", "tenure_months", "contract_type")
 TrafficSource = Callable[[int, int, bool], "pd.DataFrame"]
 
 
-def rehearsed_model() -> str:
-    """The catalog model the rehearsal monitors and retrains (the lifecycle's model: one place to re-point)."""
-    from rehearsal import lifecycle
+def rehearsed_model(ctx: RunContext) -> str:
+    """The contract of the model the rehearsal monitors and retrains (:func:`rehearsal.catalog.rehearsed_model`)."""
+    from rehearsal.catalog import contract_of
 
-    return lifecycle.MODEL
+    return str(contract_of(ctx).name)
 
 
 def rehearsal_drift() -> DriftSpec:
@@ -79,7 +79,7 @@ def synthetic_traffic(ctx: RunContext) -> TrafficSource:
     from pipelines.features.spec import build_features_pandas, feature_spec
     from pipelines.synthetic import DriftSpec, generate
 
-    contract = ctx.values.get("contract") or load_contract(ctx.options.contract or rehearsed_model())
+    contract = ctx.values.get("contract") or load_contract(ctx.options.contract or rehearsed_model(ctx))
     spec = feature_spec(contract)
     columns = contract.feature_names
     drift = rehearsal_drift()
@@ -257,7 +257,7 @@ def drift(ctx: RunContext) -> Evidence:
     airflow_environment(ctx)
     outputs = json.loads(outputs_file.read_text())
     settings = load_dag_settings(DAGS_FOLDER)
-    contract_name = ctx.values["contract"].name if "contract" in ctx.values else rehearsed_model()
+    contract_name = rehearsed_model(ctx)
     model = next((m for m in settings.models if m.model == contract_name), settings.models[0])
     endpoint = ctx.values.get("serving_endpoint") or ctx.values.get("endpoint") or model.endpoint
     traffic: TrafficSource = ctx.values.get("drift_traffic") or synthetic_traffic(ctx)
@@ -397,4 +397,5 @@ def drift_stage() -> Stage:
         "injected drift is detected per feature, published to MLOps/Monitoring, and triggers retraining "
         "(a clean control window does not)",
         check_drift,
+        drift_headline,
     )

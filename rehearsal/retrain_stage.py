@@ -81,7 +81,7 @@ def land_retrain_batch(ctx: RunContext) -> str:
     from rehearsal.monitoring_stage import rehearsal_drift, rehearsed_model
 
     frame = generate(
-        rehearsed_model(),
+        rehearsed_model(ctx),
         rows=ctx.options.rows,
         seed=ctx.options.seed + 3,
         drift=rehearsal_drift(),
@@ -92,9 +92,9 @@ def land_retrain_batch(ctx: RunContext) -> str:
 
 def retrain(ctx: RunContext) -> Evidence:
     """Execute the triggered training DAG run (same DAG, same conf) and promote its package to dev."""
+    from rehearsal.catalog import rehearsed_model
     from rehearsal.deploy import GuardrailRollbackError
     from rehearsal.lifecycle import (
-        TRAINING_DAG,
         TrafficLoop,
         _deploy_package,
         _hosting,
@@ -110,8 +110,9 @@ def retrain(ctx: RunContext) -> Evidence:
     trigger = ctx.values.get("retrain_run")
     if not trigger:
         raise RuntimeError("the drift stage left no triggered training run (ctx.values['retrain_run'])")
-    if trigger["dag_id"] != TRAINING_DAG:
-        raise RuntimeError(f"the monitoring DAG triggered {trigger['dag_id']}, not {TRAINING_DAG}")
+    training_dag = rehearsed_model(ctx).training_dag_id
+    if trigger["dag_id"] != training_dag:
+        raise RuntimeError(f"the monitoring DAG triggered {trigger['dag_id']}, not {training_dag}")
     queued = triggered_run_in_metadata_db(ctx, trigger["dag_id"], trigger["run_id"])
     if queued is None:
         raise RuntimeError(
@@ -133,7 +134,7 @@ def retrain(ctx: RunContext) -> Evidence:
     ctx.event("register", "retrained model approved", package=arn, run_id=result.get("run_id"))
     endpoint = ctx.values["endpoint"]
     previous = _serving(ctx, endpoint)
-    share = canary_share()
+    share = canary_share(ctx)
     history_start = len(alarm_history(ctx))
     timeline_start = len(_hosting(ctx).timeline(endpoint))
     ctx.event(
@@ -252,4 +253,5 @@ def retrain_stage() -> Stage:
         "the triggered training run registers an Approved package; the guardrail update makes it serve "
         "with no failed invocation",
         check_retrain,
+        retrain_headline,
     )
