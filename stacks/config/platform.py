@@ -135,6 +135,16 @@ def environment_problems(config: PlatformConfig) -> list[str]:
     """The rules that depend on the environment (prod and staging are guarded), as messages naming
     the key, its value where it matters, and the rule; empty when the config passes them."""
     problems: list[str] = []
+    if config.environment != "dev" and not config.cluster.admin_role_arns:
+        # dev may leave it empty: EKS then gives cluster-admin to whoever creates the cluster. Elsewhere the
+        # deployers are named, or a promotion build (another role) could never reach the cluster
+        # (docs/first-deploy.md, issue 12 item 1).
+        problems.append(
+            f"{PROJECT}:cluster.adminRoleArns is empty in {config.environment}: list the deployer roles that run "
+            "`pulumi up` on this stack (the workstation/CI role and every "
+            "delivery.promotionTargets[].deployRoleName that deploys it), e.g. "
+            f"[arn:aws:iam::<account>:role/mlops-{config.environment}-pulumi-deployer]; see docs/first-deploy.md"
+        )
     if config.environment == "prod":
         if config.data_protection.force_destroy_buckets:
             problems.append(

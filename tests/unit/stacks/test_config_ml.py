@@ -12,6 +12,8 @@ from stacks.synth import read_stack_config, stack_config_file
 
 VALID = {"environment": "dev", "region": "us-east-1", "owner": "ml-team", "costCenter": "cc-1"}
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/3"
+DEPLOYERS = {"adminRoleArns": ["arn:aws:iam::123456789012:role/mlops-prod-pulumi-deployer"]}
+"""Outside dev the cluster's deployer roles are required (docs/first-deploy.md)."""
 PROD_ENDPOINT = {
     "modelPackageArn": ARN,
     "instanceCount": 2,
@@ -180,7 +182,12 @@ def test_bad_values_name_the_key(overrides: dict[str, Any], key: str, rule: str)
 
 def _prod(**endpoint: Any) -> Any:
     return parse_config(
-        {**VALID, "environment": "prod", **_catalog({"endpoint": {**PROD_ENDPOINT, **endpoint}})}
+        {
+            **VALID,
+            "environment": "prod",
+            "cluster": DEPLOYERS,
+            **_catalog({"endpoint": {**PROD_ENDPOINT, **endpoint}}),
+        }
     )
 
 
@@ -188,6 +195,7 @@ def test_prod_rules() -> None:
     _prod()  # the guarded prod shape passes
     message = _problems(
         environment="prod",
+        cluster=DEPLOYERS,
         endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
                   "captureEnabled": False},
     )  # fmt: skip
