@@ -96,6 +96,9 @@ class DataLakeArgs:
     """Let ``pulumi destroy`` empty non-empty buckets (dev teardown). Cannot be combined with ``protect``."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every bucket."""
+    eventbridge_roles: Sequence[str] = ()
+    """Buckets (by role) that send their events to EventBridge, e.g. ``artifacts`` so a rule can start the
+    delivery pipeline on an upload of its S3 source (the S3 source action does not poll)."""
     cross_account_reads: Sequence[CrossAccountRead] = ()
     """Read-only grants to other accounts (e.g. ``models/`` of ``artifacts`` for cross-account CreateModel and
     promotion). Empty: the bucket policies admit no other account."""
@@ -111,6 +114,9 @@ class DataLakeArgs:
         roles = [b.role for b in self.buckets]
         if len(set(roles)) != len(roles) or "access-logs" in roles:
             raise ValueError(f"DataLakeArgs.buckets: roles must be unique and not 'access-logs': {roles}")
+        unknown = sorted(set(self.eventbridge_roles) - set(roles))
+        if unknown:
+            raise ValueError(f"DataLakeArgs.eventbridge_roles: no buckets with roles {unknown}")
         for read in self.cross_account_reads:
             if read.role not in roles:
                 raise ValueError(f"DataLakeArgs.cross_account_reads: no bucket with role {read.role!r}")
@@ -238,6 +244,16 @@ class DataLake(pulumi.ComponentResource):
                 ),
                 opts=child_opts(self, depends_on=[logs_policy]),
             )
+            if spec.role in args.eventbridge_roles:
+                # All of the bucket's events go to EventBridge, where rules pick what they need
+                # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-event-notifications-eventbridge.html).
+                # A bucket has one notification configuration: this resource owns it.
+                aws.s3.BucketNotification(
+                    f"{name}-{spec.role}-notifications",
+                    bucket=bucket.id,
+                    eventbridge=True,
+                    opts=child_opts(self),
+                )
             self._lifecycle(
                 bucket,
                 spec.role,

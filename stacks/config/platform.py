@@ -145,6 +145,30 @@ def environment_problems(config: PlatformConfig) -> list[str]:
             "delivery.promotionTargets[].deployRoleName that deploys it), e.g. "
             f"[arn:aws:iam::<account>:role/mlops-{config.environment}-pulumi-deployer]; see docs/first-deploy.md"
         )
+    delivery = config.delivery
+    if delivery.enabled:
+        for i, target in enumerate(delivery.promotion_targets):
+            if target.stack.split("/")[-1] != config.environment:
+                # issue 12 item 8: the promote build runs in this VPC and can reach only this cluster's
+                # private API; another environment imports the package itself (its delivery.promoteFrom)
+                problems.append(
+                    f"{PROJECT}:delivery.promotionTargets.{i}.stack = {target.stack!r}: a stack's promotion "
+                    f"deploys only itself ({config.environment}); its build runs in this VPC and cannot reach "
+                    f"another environment's private EKS API. Give {target.stack.split('/')[-1]} "
+                    f"delivery.promoteFrom: {{environment: {config.environment}, ...}} instead (docs/first-deploy.md)"
+                )
+        upstream = delivery.promote_from
+        if upstream is not None:
+            if upstream.environment == config.environment:
+                problems.append(
+                    f"{PROJECT}:delivery.promoteFrom.environment = {upstream.environment!r}: an environment "
+                    "imports from another one (e.g. staging from dev)"
+                )
+            if not delivery.promotion_targets:
+                problems.append(
+                    f"{PROJECT}:delivery.promoteFrom needs a promotionTargets entry for this stack "
+                    f"({config.environment}): the imported package is deployed by that promotion"
+                )
     if config.environment == "prod":
         if config.data_protection.force_destroy_buckets:
             problems.append(
