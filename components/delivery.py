@@ -183,6 +183,10 @@ class BuildVpc:
     """The VPC."""
     subnet_ids: Sequence[pulumi.Input[str]]
     """Private subnets with a NAT route (the build still needs the internet for pip and the Pulumi backend)."""
+    api_client_security_group_id: pulumi.Input[str] | None = None
+    """The cluster's API client security group (``Cluster.api_client_security_group_id``), which the cluster
+    security group admits on 443: attached to the promote builds so ``pulumi up`` reaches the private EKS
+    endpoint (https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -632,7 +636,14 @@ class Delivery(pulumi.ComponentResource):
             vpc_config = {
                 "vpc_id": args.build_vpc.vpc_id,
                 "subnets": list(args.build_vpc.subnet_ids),
-                "security_group_ids": [self._build_security_group().id],
+                "security_group_ids": [
+                    self._build_security_group().id,
+                    *(
+                        [args.build_vpc.api_client_security_group_id]
+                        if args.build_vpc.api_client_security_group_id is not None
+                        else []
+                    ),
+                ],
             }
         build_policy = aws.iam.RolePolicy(
             f"{self._name}-{stage}-build-policy",

@@ -235,6 +235,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 ),
                 build_vpc_id=network.vpc_id,
                 build_subnet_ids=network.private_subnet_ids,
+                # the promote builds run `pulumi up`, which reaches this cluster's private API
+                build_api_client_security_group_id=compute.cluster.api_client_security_group_id,
                 tags=tags,
             ),
         )

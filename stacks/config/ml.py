@@ -936,6 +936,7 @@ class DeliveryConfig(_Section):
         build_vpc_id: pulumi.Input[str],
         build_subnet_ids: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
+        build_api_client_security_group_id: pulumi.Input[str] | None = None,
     ) -> DeliveryArgs:
         """The :class:`~components.delivery.DeliveryArgs` of this section. A promotion target without
         ``accountId`` deploys in ``account_id``; ``group_names`` (this environment's groups) are always
@@ -978,7 +979,11 @@ class DeliveryConfig(_Section):
             pulumi_token_secret_arn=self.pulumi_token_secret_arn or None,
             build_image=self.build_image,
             build_compute_type=self.build_compute_type,
-            build_vpc=BuildVpc(vpc_id=build_vpc_id, subnet_ids=build_subnet_ids),
+            build_vpc=BuildVpc(
+                vpc_id=build_vpc_id,
+                subnet_ids=build_subnet_ids,
+                api_client_security_group_id=build_api_client_security_group_id,
+            ),
             own_group_names=list(group_names),
             upstream=(
                 Upstream(

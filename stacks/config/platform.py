@@ -157,6 +157,12 @@ def environment_problems(config: PlatformConfig) -> list[str]:
                     f"another environment's private EKS API. Give {target.stack.split('/')[-1]} "
                     f"delivery.promoteFrom: {{environment: {config.environment}, ...}} instead (docs/first-deploy.md)"
                 )
+        if delivery.promotion_targets and not config.cluster.api_client_security_group:
+            problems.append(
+                f"{PROJECT}:cluster.apiClientSecurityGroup must be true when delivery.promotionTargets is set: "
+                "the promote build runs `pulumi up` from the private subnets and reaches the private EKS API "
+                "only through that security group (docs/first-deploy.md)"
+            )
         upstream = delivery.promote_from
         if upstream is not None:
             if upstream.environment == config.environment:

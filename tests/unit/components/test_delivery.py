@@ -329,7 +329,15 @@ def test_promotion_builds_run_in_the_private_subnets_with_scoped_eni_permissions
         vpc = project.inputs["vpcConfig"]
         assert vpc["vpcId"] == result.outputs["vpcId"]
         assert set(vpc["subnets"]) == private
-        (sg_id,) = vpc["securityGroupIds"]
+        sg_id, api_clients = vpc["securityGroupIds"]
+        # the cluster security group admits this one on 443: pulumi up reaches the private API
+        assert api_clients == result.outputs["clusterApiClientSecurityGroupId"]
+        admitted = [
+            r.inputs
+            for r in result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.inputs.get("referencedSecurityGroupId") == api_clients
+        ]
+        assert [(a["fromPort"], a["toPort"]) for a in admitted] == [(443, 443)]
         sg = next(
             s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup") if s.outputs["id"] == sg_id
         )

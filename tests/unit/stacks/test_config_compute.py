@@ -299,3 +299,15 @@ def test_each_stack_file_states_its_deployer_roles(environment: str) -> None:
         assert cluster["adminRoleArns"] == [
             f"arn:aws:iam::123456789012:role/mlops-{environment}-pulumi-deployer"
         ]
+
+
+def test_promotion_needs_the_api_client_security_group() -> None:
+    with pytest.raises(ConfigError, match=r"cluster\.apiClientSecurityGroup must be true"):
+        parse_config({**VALID, "delivery": {"promotionTargets": [{"stack": "dev", "deployRoleName": "d"}]}})
+    parse_config(
+        {
+            **VALID,
+            "cluster": {"apiClientSecurityGroup": True},
+            "delivery": {"promotionTargets": [{"stack": "dev", "deployRoleName": "d"}]},
+        }
+    )
