@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components._util import account_id, child_opts, policy_document
+from components._util import account_id, child_opts, partition, policy_document
 
 KeyDomain = Literal["datalake", "ml"]
 
@@ -63,6 +63,18 @@ def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CrossAccountRead:
+    """Other accounts allowed ``s3:GetObject`` below one prefix of one bucket (bucket policy)."""
+
+    role: str
+    """Bucket role, e.g. ``artifacts``."""
+    prefix: str
+    """Key prefix ending in ``/``, e.g. ``models/``."""
+    account_ids: Sequence[str]
+    """12-digit account IDs; their own IAM policies must also allow the read."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataLakeArgs:
     """Arguments of :class:`DataLake`."""
 
@@ -84,6 +96,12 @@ class DataLakeArgs:
     """Let ``pulumi destroy`` empty non-empty buckets (dev teardown). Cannot be combined with ``protect``."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every bucket."""
+    eventbridge_roles: Sequence[str] = ()
+    """Buckets (by role) that send their events to EventBridge, e.g. ``artifacts`` so a rule can start the
+    delivery pipeline on an upload of its S3 source (the S3 source action does not poll)."""
+    cross_account_reads: Sequence[CrossAccountRead] = ()
+    """Read-only grants to other accounts (e.g. ``models/`` of ``artifacts`` for cross-account CreateModel and
+    promotion). Empty: the bucket policies admit no other account."""
 
     def __post_init__(self) -> None:
         if self.protect and self.force_destroy:
@@ -96,6 +114,21 @@ class DataLakeArgs:
         roles = [b.role for b in self.buckets]
         if len(set(roles)) != len(roles) or "access-logs" in roles:
             raise ValueError(f"DataLakeArgs.buckets: roles must be unique and not 'access-logs': {roles}")
+        unknown = sorted(set(self.eventbridge_roles) - set(roles))
+        if unknown:
+            raise ValueError(f"DataLakeArgs.eventbridge_roles: no buckets with roles {unknown}")
+        for read in self.cross_account_reads:
+            if read.role not in roles:
+                raise ValueError(f"DataLakeArgs.cross_account_reads: no bucket with role {read.role!r}")
+            if not read.prefix.endswith("/") or read.prefix.startswith("/") or "*" in read.prefix:
+                raise ValueError(
+                    f"DataLakeArgs.cross_account_reads: prefix {read.prefix!r} must end in '/', without '*'"
+                )
+            bad = [a for a in read.account_ids if not (len(a) == 12 and a.isdigit())]
+            if bad or not read.account_ids:
+                raise ValueError(
+                    f"DataLakeArgs.cross_account_reads[{read.role}]: needs 12-digit account IDs, got {list(read.account_ids)}"
+                )
 
 
 class DataLake(pulumi.ComponentResource):
@@ -109,9 +142,14 @@ class DataLake(pulumi.ComponentResource):
 
     The access-log bucket has the same controls except two that AWS does not allow for a server
     access logging destination: it cannot log to itself, and it uses SSE-S3 (AES-256) rather than
-    SSE-KMS, because S3 documents SSE-S3 as the supported default encryption for log destination
-    buckets ("Enabling Amazon S3 server access logging", destination bucket requirements:
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html).
+    SSE-KMS. "Enabling Amazon S3 server access logging"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html) says:
+    "You can use default bucket encryption on the target bucket *only* if you use server-side
+    encryption with Amazon S3 managed keys (SSE-S3) ... Default server-side encryption with AWS Key
+    Management Service (AWS KMS) keys (SSE-KMS) is not supported." (checked 2026-12-01, issue 12 item
+    24). aws/aws-cdk#24789/#25350 report that SSE-KMS targets work when the key admits
+    ``logging.s3.amazonaws.com``; that is observed behaviour the page does not promise, so the
+    platform follows the page.
     Its policy lets only the S3 logging service of this account, for these buckets, write to it.
 
     Outputs:
@@ -179,12 +217,18 @@ class DataLake(pulumi.ComponentResource):
             tiering_after_days=None,
         )
 
+        part = partition(self) if args.cross_account_reads else None
         for spec, bucket in data_buckets:
             guards = self._baseline(bucket, spec.role, sse=args.key_arns[spec.key_domain])
+            shared = [
+                _cross_account_read_statement(bucket.arn, read, part)
+                for read in args.cross_account_reads
+                if read.role == spec.role
+            ]
             aws.s3.BucketPolicy(
                 f"{name}-{spec.role}-policy",
                 bucket=bucket.id,
-                policy=policy_document(_tls_only_statements(bucket.arn)),
+                policy=policy_document([*_tls_only_statements(bucket.arn), *shared]),
                 opts=child_opts(self, depends_on=guards),
             )
             aws.s3.BucketLogging(
@@ -200,6 +244,16 @@ class DataLake(pulumi.ComponentResource):
                 ),
                 opts=child_opts(self, depends_on=[logs_policy]),
             )
+            if spec.role in args.eventbridge_roles:
+                # All of the bucket's events go to EventBridge, where rules pick what they need
+                # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-event-notifications-eventbridge.html).
+                # A bucket has one notification configuration: this resource owns it.
+                aws.s3.BucketNotification(
+                    f"{name}-{spec.role}-notifications",
+                    bucket=bucket.id,
+                    eventbridge=True,
+                    opts=child_opts(self),
+                )
             self._lifecycle(
                 bucket,
                 spec.role,
@@ -323,6 +377,25 @@ class DataLake(pulumi.ComponentResource):
             # Noncurrent-version rules need versioning in place first (provider docs).
             opts=child_opts(self, depends_on=[self._versioning[role]]),
         )
+
+
+def _cross_account_read_statement(
+    bucket_arn: pulumi.Output[str], read: CrossAccountRead, part: pulumi.Output[str] | None
+) -> dict[str, Any]:
+    """Let ``read.account_ids`` get objects below ``read.prefix`` (their IAM policies must allow it too:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-walkthroughs-managing-access-example2.html)."""
+    assert part is not None
+    return {
+        "Sid": f"CrossAccountRead{read.prefix.strip('/').replace('/', '').title()}",
+        "Effect": "Allow",
+        "Principal": {
+            "AWS": [
+                pulumi.Output.format("arn:{0}:iam::{1}:root", part, a) for a in sorted(set(read.account_ids))
+            ]
+        },
+        "Action": "s3:GetObject",
+        "Resource": pulumi.Output.concat(bucket_arn, "/", read.prefix, "*"),
+    }
 
 
 def _tls_only_statements(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:

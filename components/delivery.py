@@ -71,24 +71,92 @@ def approval_event_pattern(group_names: Sequence[str]) -> str:
     )
 
 
+SourceKind = Literal["s3", "codeconnections", "codecommit"]
+"""Where the pipelines get the repository."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """The repository the pipelines build."""
+    """The repository the pipelines build, and what starts the delivery pipeline when it changes.
 
-    kind: Literal["codeconnections", "s3"] = "s3"
-    """``codeconnections`` (GitHub, GitLab, Bitbucket through a connection) or ``s3``."""
+    * ``s3``: ``object_key`` in the (versioned) artifacts bucket. The S3 source action does not poll
+      (``PollForSourceChanges: false``); an EventBridge rule on the bucket's ``Object Created`` events for
+      that key starts the pipeline (the bucket sends events to EventBridge: ``DataLakeArgs.eventbridge_roles``).
+    * ``codeconnections``: GitHub, GitLab or Bitbucket through a CodeConnections connection; the
+      connection starts the pipeline on a push to ``branch`` (``DetectChanges``).
+    * ``codecommit``: a CodeCommit repository; an EventBridge rule on its ``referenceUpdated`` events for
+      ``branch`` starts the pipeline (CodePipeline's recommended change detection).
+    """
+
+    kind: SourceKind = "s3"
+    """``s3``, ``codeconnections`` or ``codecommit``."""
     connection_arn: str | None = None
     """The CodeConnections connection ARN (codeconnections)."""
     repository: str | None = None
-    """``owner/repo`` (codeconnections)."""
+    """``owner/repo`` (codeconnections) or the repository name (codecommit)."""
     branch: str = "main"
-    """Branch (codeconnections)."""
+    """Branch (codeconnections, codecommit)."""
     object_key: str = "delivery/source.zip"
     """Key of the source zip in the artifacts bucket (s3; the bucket is versioned)."""
 
     def __post_init__(self) -> None:
         if self.kind == "codeconnections" and not (self.connection_arn and self.repository):
             raise ValueError("Source: kind='codeconnections' needs connection_arn and repository")
+        if self.kind == "codecommit" and not self.repository:
+            raise ValueError("Source: kind='codecommit' needs repository (the CodeCommit repository name)")
+        if self.kind == "codecommit" and "/" in (self.repository or ""):
+            raise ValueError(f"Source: a CodeCommit repository is a name, not {self.repository!r}")
+
+
+def s3_source_event_pattern(bucket: str, key: str) -> str:
+    """EventBridge pattern of an S3 ``Object Created`` event for exactly ``key`` in ``bucket``
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html)."""
+    return json.dumps(
+        {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [bucket]}, "object": {"key": [key]}},
+        }
+    )
+
+
+def codecommit_event_pattern(repository_arn: str, branch: str) -> str:
+    """EventBridge pattern of a push to ``branch`` of a CodeCommit repository
+    (https://docs.aws.amazon.com/codepipeline/latest/userguide/triggering.html)."""
+    return json.dumps(
+        {
+            "source": ["aws.codecommit"],
+            "detail-type": ["CodeCommit Repository State Change"],
+            "resources": [repository_arn],
+            "detail": {
+                "event": ["referenceCreated", "referenceUpdated"],
+                "referenceType": ["branch"],
+                "referenceName": [branch],
+            },
+        }
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upstream:
+    """The environment this stack's promotion imports approved, deployed packages from (copy and
+    re-register: the package's artifacts are copied into this environment's artifacts bucket under the
+    same keys and registered in this environment's group with the same metadata and lineage)."""
+
+    group_names: Sequence[str]
+    """The upstream environment's model package groups (one per model, e.g. ``mlops-staging-churn``)."""
+    account_id: pulumi.Input[str]
+    """Its account (this account when the environments share one)."""
+    artifacts_bucket_name: str
+    """Its artifacts bucket (stack output ``artifactsBucket``)."""
+    ml_key_arn: str
+    """The KMS key of that bucket (stack output ``mlKeyArn``)."""
+
+    def __post_init__(self) -> None:
+        if not self.group_names:
+            raise ValueError("Upstream.group_names: name the upstream groups to import from")
+        if not self.artifacts_bucket_name or not self.ml_key_arn.startswith("arn:"):
+            raise ValueError("Upstream: artifacts_bucket_name and ml_key_arn (an ARN) are required")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +183,10 @@ class BuildVpc:
     """The VPC."""
     subnet_ids: Sequence[pulumi.Input[str]]
     """Private subnets with a NAT route (the build still needs the internet for pip and the Pulumi backend)."""
+    api_client_security_group_id: pulumi.Input[str] | None = None
+    """The cluster's API client security group (``Cluster.api_client_security_group_id``), which the cluster
+    security group admits on 443: attached to the promote builds so ``pulumi up`` reaches the private EKS
+    endpoint (https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,6 +233,11 @@ class DeliveryArgs:
     """
     buildspec_dir: Path = BUILDSPEC_DIR
     """Directory of the build spec files."""
+    upstream: Upstream | None = None
+    """Import approved packages that were deployed upstream (e.g. staging imports dev's), then deploy them
+    here; None: promote only this environment's own approvals."""
+    own_group_names: Sequence[pulumi.Input[str]] = ()
+    """This environment's groups (imports are registered here); default: ``watched_group_names``."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -193,12 +270,18 @@ class Delivery(pulumi.ComponentResource):
         promotion_pipeline_name: The promotion pipeline's name (None without targets).
         project_names: ``{stage: CodeBuild project name}``.
         approval_rule_name: EventBridge rule starting a promotion (None without targets).
+        source_rule_name: EventBridge rule starting the delivery on a source change (None for
+            CodeConnections, which starts the pipeline itself).
+        upstream_rule_name: EventBridge rule starting a promotion when an upstream package was deployed
+            (None without an upstream).
     """
 
     pipeline_name: pulumi.Output[str]
     promotion_pipeline_name: pulumi.Output[str] | None
     project_names: dict[str, pulumi.Output[str]]
     approval_rule_name: pulumi.Output[str] | None
+    source_rule_name: pulumi.Output[str] | None
+    upstream_rule_name: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: DeliveryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:delivery:Delivery", name, None, opts)
@@ -208,6 +291,7 @@ class Delivery(pulumi.ComponentResource):
         self._part = partition(self)
         bucket_arn = args.artifacts_bucket_arn
         code_pipeline = f"{args.name_prefix}-delivery"
+        self._code_pipeline = code_pipeline
         promo_pipeline = f"{args.name_prefix}-promotion"
         # CodePipeline writes each pipeline's artifacts under the first 20 characters of its name.
         pipelines = [code_pipeline] + ([promo_pipeline] if args.promotion_targets else [])
@@ -261,8 +345,7 @@ class Delivery(pulumi.ComponentResource):
         pipeline_role = self._pipeline_role(
             "pipeline", code_pipeline, [projects[s].arn for s in STAGES], approvals=False
         )
-        source_action = self._source_action()
-        stages: list[Any] = [{"name": "Source", "actions": [source_action]}]
+        stages: list[Any] = [{"name": "Source", "actions": [self._source_action(detect_changes=True)]}]
         previous = "source"
         for stage in STAGES:
             output = [f"{stage}_output"] if stage in ("package",) else []
@@ -298,11 +381,14 @@ class Delivery(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         self.pipeline_name = pipeline.name
+        trigger = self._source_trigger(pipeline)
+        self.source_rule_name = trigger.name if trigger is not None else None
 
         self.promotion_pipeline_name = None
         self.approval_rule_name = None
+        self.upstream_rule_name = None
         if args.promotion_targets:
-            self._promotion(promo_pipeline, source_action)
+            self._promotion(promo_pipeline, self._source_action(detect_changes=False))
 
         self.register_outputs(
             {
@@ -310,6 +396,8 @@ class Delivery(pulumi.ComponentResource):
                 "promotion_pipeline_name": self.promotion_pipeline_name,
                 "project_names": self.project_names,
                 "approval_rule_name": self.approval_rule_name,
+                "source_rule_name": self.source_rule_name,
+                "upstream_rule_name": self.upstream_rule_name,
             }
         )
 
@@ -322,38 +410,149 @@ class Delivery(pulumi.ComponentResource):
             "encryption_key": {"id": self._args.artifacts_key_arn, "type": "KMS"},
         }
 
-    def _source_action(self) -> dict[str, Any]:
+    def _source_action(self, *, detect_changes: bool) -> dict[str, Any]:
+        """The Source action (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference.html).
+
+        ``detect_changes``: whether a change of the source starts this pipeline. The delivery pipeline
+        is started by the source; the promotion pipeline only by an approval, never by a push.
+        """
         src = self._args.source
+        action: dict[str, Any] = {
+            "name": "Source",
+            "category": "Source",
+            "owner": "AWS",
+            "version": "1",
+            "output_artifacts": ["source"],
+        }
         if src.kind == "codeconnections":
             # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-CodestarConnectionSource.html
             return {
-                "name": "Source",
-                "category": "Source",
-                "owner": "AWS",
+                **action,
                 "provider": "CodeStarSourceConnection",
-                "version": "1",
-                "output_artifacts": ["source"],
                 "configuration": {
                     "ConnectionArn": src.connection_arn,
                     "FullRepositoryId": src.repository,
                     "BranchName": src.branch,
                     "OutputArtifactFormat": "CODE_ZIP",
+                    "DetectChanges": "true" if detect_changes else "false",
                 },
             }
-        # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html
+        if src.kind == "codecommit":
+            # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-CodeCommit.html;
+            # no polling: an EventBridge rule starts the delivery pipeline (_source_trigger).
+            return {
+                **action,
+                "provider": "CodeCommit",
+                "configuration": {
+                    "RepositoryName": src.repository,
+                    "BranchName": src.branch,
+                    "PollForSourceChanges": "false",
+                    "OutputArtifactFormat": "CODE_ZIP",
+                },
+            }
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html; the action
+        # does not poll, an EventBridge rule on the object's creation starts the pipeline (_source_trigger)
         return {
-            "name": "Source",
-            "category": "Source",
-            "owner": "AWS",
+            **action,
             "provider": "S3",
-            "version": "1",
-            "output_artifacts": ["source"],
             "configuration": {
                 "S3Bucket": self._args.artifacts_bucket_name,
                 "S3ObjectKey": src.object_key,
                 "PollForSourceChanges": "false",
             },
         }
+
+    def _codecommit_arn(self) -> pulumi.Output[str]:
+        return pulumi.Output.format(
+            "arn:{0}:codecommit:{1}:{2}:{3}",
+            self._part,
+            self._args.region,
+            self._account,
+            self._args.source.repository,
+        )
+
+    def _start_rule(
+        self,
+        role_name: str,
+        rule_name: str,
+        description: str,
+        pattern: pulumi.Input[str],
+        pipeline: aws.codepipeline.Pipeline,
+        pipeline_name: str,
+    ) -> aws.cloudwatch.EventRule:
+        """An EventBridge rule starting ``pipeline``, through a role that may start only that pipeline and
+        that only EventBridge, for this rule, may assume
+        (https://docs.aws.amazon.com/codepipeline/latest/userguide/create-cloudtrail-S3-source-cfn.html)."""
+        args = self._args
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-{role_name}-rule",
+            name=f"{args.name_prefix}-{rule_name}",
+            description=description,
+            event_pattern=pattern,
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        events_role = aws.iam.Role(
+            f"{self._name}-{role_name}-events-role",
+            name=f"{args.name_prefix}-{role_name}",
+            description=f"EventBridge rule {args.name_prefix}-{rule_name} starts {pipeline_name}",
+            assume_role_policy=service_trust_policy(
+                ["events.amazonaws.com"], source_account=self._account, source_arn_like=rule.arn
+            ),
+            tags=self._tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-{role_name}-events-policy",
+            role=events_role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "StartPipeline",
+                        "Effect": "Allow",
+                        "Action": "codepipeline:StartPipelineExecution",
+                        "Resource": pipeline.arn,
+                    }
+                ]
+            ),
+            opts=child_opts(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-{role_name}-target",
+            rule=rule.name,
+            arn=pipeline.arn,
+            role_arn=events_role.arn,
+            opts=child_opts(self),
+        )
+        return rule
+
+    def _source_trigger(self, pipeline: aws.codepipeline.Pipeline) -> aws.cloudwatch.EventRule | None:
+        """What starts the delivery pipeline on a source change (issue 12 item 11): EventBridge rules for S3
+        and CodeCommit, which do not poll; CodeConnections starts it by itself (None)."""
+        src = self._args.source
+        if src.kind == "s3":
+            pattern = pulumi.Output.from_input(self._args.artifacts_bucket_name).apply(
+                lambda b: s3_source_event_pattern(str(b), src.object_key)
+            )
+            return self._start_rule(
+                "start-delivery",
+                "source-uploaded",
+                f"{src.object_key} was uploaded: run the delivery",
+                pattern,
+                pipeline,
+                self._code_pipeline,
+            )
+        if src.kind == "codecommit":
+            pattern = self._codecommit_arn().apply(lambda arn: codecommit_event_pattern(arn, src.branch))
+            return self._start_rule(
+                "start-delivery",
+                "source-pushed",
+                f"{src.repository}@{src.branch} changed: run the delivery",
+                pattern,
+                pipeline,
+                self._code_pipeline,
+            )
+        return None
 
     def _log_group(self, stage: str) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(
@@ -437,7 +636,14 @@ class Delivery(pulumi.ComponentResource):
             vpc_config = {
                 "vpc_id": args.build_vpc.vpc_id,
                 "subnets": list(args.build_vpc.subnet_ids),
-                "security_group_ids": [self._build_security_group().id],
+                "security_group_ids": [
+                    self._build_security_group().id,
+                    *(
+                        [args.build_vpc.api_client_security_group_id]
+                        if args.build_vpc.api_client_security_group_id is not None
+                        else []
+                    ),
+                ],
             }
         build_policy = aws.iam.RolePolicy(
             f"{self._name}-{stage}-build-policy",
@@ -611,6 +817,24 @@ class Delivery(pulumi.ComponentResource):
                     "Resource": src.connection_arn,
                 }
             )
+        elif src.kind == "codecommit":
+            # The CodeCommit source action's permissions (CodePipeline service role reference:
+            # https://docs.aws.amazon.com/codepipeline/latest/userguide/security-iam.html#how-to-custom-role)
+            statements.append(
+                {
+                    "Sid": "ReadRepository",
+                    "Effect": "Allow",
+                    "Action": [
+                        "codecommit:GetBranch",
+                        "codecommit:GetCommit",
+                        "codecommit:GetRepository",
+                        "codecommit:UploadArchive",
+                        "codecommit:GetUploadArchiveStatus",
+                        "codecommit:CancelUploadArchive",
+                    ],
+                    "Resource": self._codecommit_arn(),
+                }
+            )
         else:
             statements.append(
                 {
@@ -636,6 +860,87 @@ class Delivery(pulumi.ComponentResource):
             opts=child_opts(self),
         )
         return role
+
+    def _own_groups(self) -> list[pulumi.Input[str]]:
+        return list(self._args.own_group_names or self._args.watched_group_names)
+
+    def _import_statements(self) -> list[dict[str, Any]]:
+        """What the promote build needs to find packages, mark the one it deployed, and, with an upstream,
+        copy an upstream package's artifacts here and re-register it in this environment's group
+        (issue 12 item 8: a package always points at its own environment's bucket and key)."""
+        args = self._args
+        sm = "arn:{0}:sagemaker:{1}:{2}:"
+        own = self._own_groups()
+        statements: list[dict[str, Any]] = [
+            {
+                # register the copy in this environment's group; mark what was deployed (UpdateModelPackage)
+                "Sid": "RegisterAndMarkOwnPackages",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:UpdateModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                ],
+                "Resource": [
+                    r
+                    for g in own
+                    for r in (
+                        pulumi.Output.format(
+                            sm + "model-package-group/{3}", self._part, args.region, self._account, g
+                        ),
+                        pulumi.Output.format(
+                            sm + "model-package/{3}/*", self._part, args.region, self._account, g
+                        ),
+                    )
+                ],
+            }
+        ]
+        if args.upstream is None:
+            return statements
+        up = args.upstream
+        statements += [
+            {
+                "Sid": "WritePromotedModels",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": pulumi.Output.concat(args.artifacts_bucket_arn, "/models/*"),
+            },
+            {
+                "Sid": "DescribeUpstreamPackages",
+                "Effect": "Allow",
+                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
+                "Resource": [
+                    r
+                    for g in up.group_names
+                    for r in (
+                        pulumi.Output.format(
+                            sm + "model-package-group/{3}", self._part, args.region, up.account_id, g
+                        ),
+                        pulumi.Output.format(
+                            sm + "model-package/{3}/*", self._part, args.region, up.account_id, g
+                        ),
+                    )
+                ],
+            },
+            {
+                # the upstream model data and the files its metrics point at (models/<contract>/<run>/...)
+                "Sid": "ReadUpstreamModels",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:s3:::{1}/models/*", self._part, up.artifacts_bucket_name
+                ),
+            },
+            {
+                "Sid": "DecryptUpstreamModels",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": up.ml_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+            },
+        ]
+        return statements
 
     def _promotion(self, pipeline_name: str, source_action: dict[str, Any]) -> None:
         args = self._args
@@ -663,6 +968,7 @@ class Delivery(pulumi.ComponentResource):
                     "Action": "sagemaker:ListModelPackages",
                     "Resource": "*",
                 },
+                *self._import_statements(),
             ]
             if args.pulumi_token_secret_arn:
                 extra.append(
@@ -679,7 +985,14 @@ class Delivery(pulumi.ComponentResource):
                     "TARGET_STACK": target.stack,
                     "DEPLOY_ROLE_ARN": target.deploy_role_arn,
                     "MODEL_PACKAGE_GROUPS": groups_env,
+                    "OWN_MODEL_PACKAGE_GROUPS": pulumi.Output.all(*self._own_groups()).apply(
+                        lambda gs: " ".join(str(g) for g in gs)
+                    ),
                     "PULUMI_BACKEND_URL": args.pulumi_backend_url,
+                    # copy + re-register of upstream packages (pipelines.promotion): into this bucket and key
+                    "ARTIFACTS_BUCKET": args.artifacts_bucket_name,
+                    "ARTIFACTS_KEY_ARN": args.artifacts_key_arn,
+                    "UPSTREAM_GROUPS": " ".join(args.upstream.group_names) if args.upstream else "",
                 },
                 extra,
                 buildspec="promote",
@@ -778,3 +1091,13 @@ class Delivery(pulumi.ComponentResource):
         )
         self.promotion_pipeline_name = pipeline.name
         self.approval_rule_name = rule.name
+        if args.upstream is not None:
+            upstream_rule = self._start_rule(
+                "start-import",
+                "upstream-package-changed",
+                "A package of the upstream environment changed (approved or deployed there): import and deploy it",
+                approval_event_pattern(list(args.upstream.group_names)),
+                pipeline,
+                pipeline_name,
+            )
+            self.upstream_rule_name = upstream_rule.name

@@ -108,6 +108,11 @@ class EncryptionArgs:
     """``{domain: grants}`` added to those domains' key specs, so later layers can name the services that use
     a key (e.g. CloudWatch publishing to an encrypted topic).
     """
+    cross_account_s3_decrypt: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """``{domain: account IDs}``: those accounts may ``kms:Decrypt`` with the domain's key only through S3
+    in this region (``kms:ViaService``), i.e. read SSE-KMS objects their bucket grants let them read (a
+    SageMaker model created in another account loading a ``model.tar.gz``). Empty: no cross-account use.
+    """
 
     def __post_init__(self) -> None:
         if not within(self.deletion_window_days, KMS_DELETION_WINDOW_DAYS):
@@ -123,6 +128,15 @@ class EncryptionArgs:
         unknown = sorted(set(self.extra_service_grants) - set(domains))
         if unknown:
             raise ValueError(f"EncryptionArgs.extra_service_grants: no key for domains {unknown}")
+        unknown = sorted(set(self.cross_account_s3_decrypt) - set(domains))
+        if unknown:
+            raise ValueError(f"EncryptionArgs.cross_account_s3_decrypt: no key for domains {unknown}")
+        for domain, accounts in self.cross_account_s3_decrypt.items():
+            bad = [a for a in accounts if not (len(a) == 12 and a.isdigit())]
+            if bad:
+                raise ValueError(
+                    f"EncryptionArgs.cross_account_s3_decrypt[{domain!r}]: {bad} are not 12-digit account IDs"
+                )
 
 
 class Encryption(pulumi.ComponentResource):
@@ -156,8 +170,11 @@ class Encryption(pulumi.ComponentResource):
                     description=spec.description,
                     service_grants=(*spec.service_grants, *extra),
                 )
+            readers = tuple(args.cross_account_s3_decrypt.get(spec.domain, ()))
             policy = pulumi.Output.all(account, part).apply(
-                lambda ap, spec=spec: _key_policy(spec, region=args.region, account=ap[0], partition=ap[1])
+                lambda ap, spec=spec, readers=readers: _key_policy(
+                    spec, region=args.region, account=ap[0], partition=ap[1], s3_readers=readers
+                )
             )
             key = aws.kms.Key(
                 f"{name}-{spec.domain}",
@@ -192,7 +209,9 @@ class Encryption(pulumi.ComponentResource):
             raise KeyError(f"no KMS key for domain {domain!r}; have {sorted(self.key_arns)}") from None
 
 
-def _key_policy(spec: KeySpec, *, region: str, account: str, partition: str) -> str:
+def _key_policy(
+    spec: KeySpec, *, region: str, account: str, partition: str, s3_readers: Sequence[str] = ()
+) -> str:
     fill = {"region": region, "account": account, "partition": partition}
     statements: list[dict[str, Any]] = [
         {
@@ -222,4 +241,20 @@ def _key_policy(spec: KeySpec, *, region: str, account: str, partition: str) -> 
         if condition:
             statement["Condition"] = condition
         statements.append(statement)
+    if s3_readers:
+        # Another account reads SSE-KMS objects of this account's bucket: S3 decrypts for the caller, so
+        # the caller needs kms:Decrypt on the key, here only when S3 in this region asks for it
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service;
+        # cross-account key use: https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html).
+        # The other account's roles still need kms:Decrypt on this key ARN in their own policies.
+        statements.append(
+            {
+                "Sid": "CrossAccountDecryptThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:{partition}:iam::{a}:root" for a in sorted(set(s3_readers))]},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
     return policy_json(statements)

@@ -18,6 +18,7 @@ back, which the Terraform provider reports as a success (hashicorp/terraform-pro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -1051,7 +1052,35 @@ def _eks_cluster_create(ctx: Ctx, inputs: dict[str, Any], synth: Outputs) -> tup
     issuer = ((cluster.get("identity") or {}).get("oidc") or {}).get("issuer")
     if issuer:
         outputs["identities"] = [{"oidcs": [{"issuer": issuer}]}]
+    outputs["vpcConfig"] = {
+        **dict(synth.get("vpcConfig") or {}),
+        **_eks_cluster_security_group(ctx, name, vpc),
+    }
     return name, outputs
+
+
+def _eks_cluster_security_group(ctx: Ctx, name: str, vpc: dict[str, Any]) -> dict[str, str]:
+    """The cluster security group EKS creates with a cluster (moto's EKS does not): in the cluster's VPC,
+    named ``eks-cluster-sg-<name>-<id>``, admitting itself, all egress; rules that reference it then work
+    as on AWS (https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html)."""
+    subnets = vpc.get("subnetIds") or []
+    if not subnets:
+        return {}
+    vpc_id = ctx.call("ec2", "describe_subnets", SubnetIds=[subnets[0]])["Subnets"][0]["VpcId"]
+    group_id = ctx.call(
+        "ec2",
+        "create_security_group",
+        GroupName=f"eks-cluster-sg-{name}-{int(hashlib.sha256(name.encode()).hexdigest()[:8], 16):010d}",
+        Description="EKS created security group applied to ENI that is attached to EKS Control Plane master nodes",
+        VpcId=vpc_id,
+    )["GroupId"]
+    ctx.call(
+        "ec2",
+        "authorize_security_group_ingress",
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group_id}]}],
+    )
+    return {"clusterSecurityGroupId": group_id, "vpcId": vpc_id}
 
 
 def _nodegroup_create(ctx: Ctx, inputs: dict[str, Any], synth: Outputs) -> tuple[str, Outputs]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.datalake import DataLake, DataLakeArgs, default_bucket_specs
+from components.datalake import CrossAccountRead, DataLake, DataLakeArgs, default_bucket_specs
 from components.encryption import Encryption, EncryptionArgs, ServiceGrant
 from components.network import Network
 from stacks.config import PlatformConfig
@@ -56,6 +56,20 @@ def ml_key_service_grants(config: PlatformConfig) -> list[ServiceGrant]:
     return grants
 
 
+SHARED_MODEL_PREFIX = "models/"
+"""What other accounts may read of the artifacts bucket: model data and the evaluation/baseline files a
+package's metrics point at (``models/<contract>/<run>/...``), never code, DAGs or query results."""
+
+
+def shared_model_reads(config: PlatformConfig) -> list[CrossAccountRead]:
+    """``s3:GetObject`` on ``artifacts/models/`` for ``registry.crossAccountIds``: what CreateModel from those
+    accounts (and their promotion copy) needs of a package of this environment; empty when unset."""
+    accounts = config.registry.cross_account_ids
+    if not accounts:
+        return []
+    return [CrossAccountRead(role="artifacts", prefix=SHARED_MODEL_PREFIX, account_ids=accounts)]
+
+
 def build_foundation(config: PlatformConfig) -> Foundation:
     """Declare the keys, the network and the lake for one environment."""
     prefix = config.name_prefix
@@ -71,6 +85,11 @@ def build_foundation(config: PlatformConfig) -> Foundation:
             deletion_window_days=config.retention.kms_deletion_window_days,
             protect=protect,
             extra_service_grants={"ml": ml_key_service_grants(config)},
+            # the accounts allowed to use this environment's packages (registry.crossAccountIds) read the
+            # model data through S3 with the ML key (issue 12 item 12); nothing when the list is empty
+            cross_account_s3_decrypt=(
+                {"ml": config.registry.cross_account_ids} if config.registry.cross_account_ids else {}
+            ),
         ),
     )
 
@@ -106,6 +125,11 @@ def build_foundation(config: PlatformConfig) -> Foundation:
             protect=protect,
             force_destroy=config.data_protection.force_destroy_buckets,
             tags=tags,
+            cross_account_reads=shared_model_reads(config),
+            # an S3 delivery source is started by an EventBridge rule on its upload (issue 12 item 11)
+            eventbridge_roles=(
+                ["artifacts"] if config.delivery.enabled and config.delivery.source.kind == "s3" else []
+            ),
         ),
     )
 

@@ -17,7 +17,7 @@ from components.delivery import Delivery
 from components.endpoint import ModelEndpoint
 from components.observability import Observability, WatchedEndpoint
 from components.registry import ModelRegistry
-from platform_contract.naming import ModelNames
+from platform_contract.naming import ModelNames, model_names
 from stacks.compute import Compute
 from stacks.config import PlatformConfig
 from stacks.config.models import ModelConfig
@@ -220,8 +220,21 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 airflow_prefix=config.airflow.artifacts_prefix,
                 group_names=list(registry.group_names.values()),
                 approval_topic_arn=observability.topic_arn,
+                # the same models' groups in the environment this one imports from (copy + re-register)
+                upstream_group_names=(
+                    [
+                        model_names(
+                            f"mlops-{config.delivery.promote_from.environment}", m.name
+                        ).model_package_group
+                        for m in config.models
+                    ]
+                    if config.delivery.promote_from is not None
+                    else []
+                ),
                 build_vpc_id=network.vpc_id,
                 build_subnet_ids=network.private_subnet_ids,
+                # the promote builds run `pulumi up`, which reaches this cluster's private API
+                build_api_client_security_group_id=compute.cluster.api_client_security_group_id,
                 tags=tags,
             ),
         )

@@ -730,12 +730,21 @@ class ObservabilityConfig(_Section):
 
 
 class DeliverySourceConfig(_Section):
-    """Where the delivery pipeline gets the repository: a CodeConnections connection or an S3 object."""
+    """Where the delivery pipeline gets the repository, and so what starts it.
 
-    kind: Literal["codeconnections", "s3"] = Field(default="s3", description="Source provider.")
+    * ``s3``: ``objectKey`` in the artifacts bucket; an EventBridge rule on its upload starts the pipeline.
+    * ``codeconnections``: GitHub, GitLab or Bitbucket through a CodeConnections connection
+      (``connectionArn``, ``repository: owner/repo``, ``branch``); a push starts the pipeline.
+    * ``codecommit``: a CodeCommit repository (``repository: <name>``, ``branch``); an EventBridge rule
+      on a push starts the pipeline.
+    """
+
+    kind: Literal["s3", "codeconnections", "codecommit"] = Field(default="s3", description="Source provider.")
     connection_arn: str = Field(default="", description="codeconnections: the connection ARN.")
-    repository: str = Field(default="", description="codeconnections: `owner/repo`.")
-    branch: str = Field(default="main", description="codeconnections: branch to build.")
+    repository: str = Field(
+        default="", description="codeconnections: `owner/repo`; codecommit: the repository name."
+    )
+    branch: str = Field(default="main", description="codeconnections, codecommit: branch to build.")
     object_key: str = Field(
         default="delivery/source.zip", description="s3: key of the source zip in the artifacts bucket."
     )
@@ -743,6 +752,24 @@ class DeliverySourceConfig(_Section):
     @model_validator(mode="after")
     def _kind(self) -> DeliverySourceConfig:
         key = "mlops-platform:delivery.source"
+        # keys of another kind are a mistake (a half-switched source), not something to ignore
+        foreign = {
+            "s3": ("connection_arn", "repository"),
+            "codeconnections": (),
+            "codecommit": ("connection_arn",),
+        }[self.kind]
+        for attr in foreign:
+            if getattr(self, attr):
+                camel = "connectionArn" if attr == "connection_arn" else attr
+                raise ValueError(
+                    f"{key}.{camel} does not apply to kind {self.kind}; remove it or change kind"
+                )
+        if self.kind != "s3" and self.object_key != "delivery/source.zip":
+            raise ValueError(f"{key}.objectKey applies to kind s3 only; remove it or set kind: s3")
+        if self.kind in ("codeconnections", "codecommit") and not re.fullmatch(
+            r"[\w./-]{1,255}", self.branch
+        ):
+            raise ValueError(f"{key}.branch must be a branch name such as main")
         if self.kind == "codeconnections":
             if not _CONNECTION_ARN.match(self.connection_arn):
                 raise ValueError(
@@ -751,9 +778,52 @@ class DeliverySourceConfig(_Section):
                 )
             if not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repository):
                 raise ValueError(f"{key}.repository must be owner/repo when kind is codeconnections")
+        elif self.kind == "codecommit":
+            # CodeCommit repository names: letters, digits, '.', '_', '-', 1-100 characters
+            # (https://docs.aws.amazon.com/codecommit/latest/APIReference/API_CreateRepository.html)
+            if not re.fullmatch(r"[\w.-]{1,100}", self.repository):
+                raise ValueError(
+                    f"{key}.repository must be a CodeCommit repository name (letters, digits, . _ -) when "
+                    "kind is codecommit"
+                )
         elif not _S3_KEY.match(self.object_key) or not self.object_key.endswith(".zip"):
             raise ValueError(f"{key}.objectKey must be an S3 key of a .zip file, e.g. delivery/source.zip")
         return self
+
+
+class UpstreamConfig(_Section):
+    """The environment whose deployed packages this stack's promotion imports (copy and re-register).
+
+    Take ``artifactsBucketName`` and ``mlKeyArn`` from the upstream stack's outputs (``artifactsBucket``,
+    ``mlKeyArn``); the upstream stack lists this account in ``registry.crossAccountIds`` when the accounts
+    differ.
+    """
+
+    environment: Literal["dev", "staging", "prod"] = Field(description="The upstream environment.")
+    account_id: str = Field(default="", description="Its account; empty: this account.")
+    artifacts_bucket_name: str = Field(description="Its artifacts bucket (stack output `artifactsBucket`).")
+    ml_key_arn: str = Field(description="Its ML key (stack output `mlKeyArn`).")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if value and not _ACCOUNT_ID.match(value):
+            raise ValueError("must be a 12-digit AWS account ID (quoted) or empty")
+        return value
+
+    @field_validator("artifacts_bucket_name")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("must be an S3 bucket name (the upstream stack's output artifactsBucket)")
+        return value
+
+    @field_validator("ml_key_arn")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not re.fullmatch(r"arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}", value):
+            raise ValueError("must be a KMS key ARN (the upstream stack's output mlKeyArn)")
+        return value
 
 
 class PromotionTargetConfig(_Section):
@@ -797,6 +867,11 @@ class DeliveryConfig(_Section):
         default_factory=list,
         description="Stacks an approved model package is promoted to, in order. Empty: no promotion "
         "pipeline. Any `prod` target needs `manualApproval: true`.",
+    )
+    promote_from: UpstreamConfig | None = Field(
+        default=None,
+        description="Import approved packages deployed in this environment (copy + re-register) and deploy "
+        "them here (e.g. staging from dev, prod from staging). Empty: only this environment's own approvals.",
     )
     watch_model_package_groups: list[str] = Field(
         default_factory=list,
@@ -859,9 +934,11 @@ class DeliveryConfig(_Section):
         airflow_prefix: str,
         group_names: Sequence[pulumi.Input[str]],
         approval_topic_arn: pulumi.Input[str],
+        upstream_group_names: Sequence[str] = (),
         build_vpc_id: pulumi.Input[str],
         build_subnet_ids: Sequence[pulumi.Input[str]],
         tags: Mapping[str, str],
+        build_api_client_security_group_id: pulumi.Input[str] | None = None,
     ) -> DeliveryArgs:
         """The :class:`~components.delivery.DeliveryArgs` of this section. A promotion target without
         ``accountId`` deploys in ``account_id``; ``group_names`` (this environment's groups) are always
@@ -869,7 +946,7 @@ class DeliveryConfig(_Section):
         EKS endpoint."""
         import pulumi
 
-        from components.delivery import BuildVpc, DeliveryArgs, PromotionTarget, Source
+        from components.delivery import BuildVpc, DeliveryArgs, PromotionTarget, Source, Upstream
 
         src = self.source
         return DeliveryArgs(
@@ -904,6 +981,21 @@ class DeliveryConfig(_Section):
             pulumi_token_secret_arn=self.pulumi_token_secret_arn or None,
             build_image=self.build_image,
             build_compute_type=self.build_compute_type,
-            build_vpc=BuildVpc(vpc_id=build_vpc_id, subnet_ids=build_subnet_ids),
+            build_vpc=BuildVpc(
+                vpc_id=build_vpc_id,
+                subnet_ids=build_subnet_ids,
+                api_client_security_group_id=build_api_client_security_group_id,
+            ),
+            own_group_names=list(group_names),
+            upstream=(
+                Upstream(
+                    group_names=list(upstream_group_names),
+                    account_id=self.promote_from.account_id or account_id,
+                    artifacts_bucket_name=self.promote_from.artifacts_bucket_name,
+                    ml_key_arn=self.promote_from.ml_key_arn,
+                )
+                if self.promote_from is not None
+                else None
+            ),
             tags=tags,
         )

@@ -153,6 +153,46 @@ def environment_problems(config: PlatformConfig) -> list[str]:
     """The rules that depend on the environment (prod and staging are guarded), as messages naming
     the key, its value where it matters, and the rule; empty when the config passes them."""
     problems: list[str] = []
+    if config.environment != "dev" and not config.cluster.admin_role_arns:
+        # dev may leave it empty: EKS then gives cluster-admin to whoever creates the cluster. Elsewhere the
+        # deployers are named, or a promotion build (another role) could never reach the cluster
+        # (docs/first-deploy.md, issue 12 item 1).
+        problems.append(
+            f"{PROJECT}:cluster.adminRoleArns is empty in {config.environment}: list the deployer roles that run "
+            "`pulumi up` on this stack (the workstation/CI role and every "
+            "delivery.promotionTargets[].deployRoleName that deploys it), e.g. "
+            f"[arn:aws:iam::<account>:role/mlops-{config.environment}-pulumi-deployer]; see docs/first-deploy.md"
+        )
+    delivery = config.delivery
+    if delivery.enabled:
+        for i, target in enumerate(delivery.promotion_targets):
+            if target.stack.split("/")[-1] != config.environment:
+                # issue 12 item 8: the promote build runs in this VPC and can reach only this cluster's
+                # private API; another environment imports the package itself (its delivery.promoteFrom)
+                problems.append(
+                    f"{PROJECT}:delivery.promotionTargets.{i}.stack = {target.stack!r}: a stack's promotion "
+                    f"deploys only itself ({config.environment}); its build runs in this VPC and cannot reach "
+                    f"another environment's private EKS API. Give {target.stack.split('/')[-1]} "
+                    f"delivery.promoteFrom: {{environment: {config.environment}, ...}} instead (docs/first-deploy.md)"
+                )
+        if delivery.promotion_targets and not config.cluster.api_client_security_group:
+            problems.append(
+                f"{PROJECT}:cluster.apiClientSecurityGroup must be true when delivery.promotionTargets is set: "
+                "the promote build runs `pulumi up` from the private subnets and reaches the private EKS API "
+                "only through that security group (docs/first-deploy.md)"
+            )
+        upstream = delivery.promote_from
+        if upstream is not None:
+            if upstream.environment == config.environment:
+                problems.append(
+                    f"{PROJECT}:delivery.promoteFrom.environment = {upstream.environment!r}: an environment "
+                    "imports from another one (e.g. staging from dev)"
+                )
+            if not delivery.promotion_targets:
+                problems.append(
+                    f"{PROJECT}:delivery.promoteFrom needs a promotionTargets entry for this stack "
+                    f"({config.environment}): the imported package is deployed by that promotion"
+                )
     if config.environment == "prod":
         if config.data_protection.force_destroy_buckets:
             problems.append(

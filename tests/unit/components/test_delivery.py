@@ -90,7 +90,11 @@ def test_code_pipeline_stages_in_order(result: SynthResult) -> None:
         "FullRepositoryId": "acme/mlops",
         "BranchName": "main",
         "OutputArtifactFormat": "CODE_ZIP",
+        "DetectChanges": "true",  # a push starts the delivery
     }
+    # ... but never a promotion: only an approval does
+    promotion = _pipelines(result)["mlops-test-promotion"]
+    assert promotion["stages"][0]["actions"][0]["configuration"]["DetectChanges"] == "false"
     actions = [s["actions"][0] for s in code["stages"][1:]]
     assert [a["configuration"]["ProjectName"] for a in actions] == [
         "mlops-test-test",
@@ -229,7 +233,25 @@ def test_s3_source_and_no_promotion() -> None:
         "S3ObjectKey": "delivery/source.zip",
         "PollForSourceChanges": "false",
     }
-    assert result.of_type("aws:cloudwatch/eventRule:EventRule") == []
+    # the S3 action does not poll: an EventBridge rule on the object's upload starts the pipeline
+    (rule,) = result.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert json.loads(rule.inputs["eventPattern"]) == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["lake-artifacts"]}, "object": {"key": ["delivery/source.zip"]}},
+    }
+    (target,) = result.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["arn"] == pipeline.outputs["arn"]
+    events_role = result.named("dl-start-delivery-events-role")
+    assert target.inputs["roleArn"] == events_role.outputs["arn"]
+    trust = statements(policy(events_role, "assumeRolePolicy"))[0]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == rule.outputs["arn"]
+    (start,) = statements(policy(result.named("dl-start-delivery-events-policy")))
+    assert (start["Action"], start["Resource"]) == (
+        "codepipeline:StartPipelineExecution",
+        pipeline.outputs["arn"],
+    )
     assert result.outputs["promotion"] is None
 
 
@@ -240,21 +262,45 @@ def test_prod_needs_a_manual_approval() -> None:
         Source(kind="codeconnections")
 
 
-def test_prod_stack_promotes_staging_then_waits_for_a_person(synth_stack) -> None:
+def test_prod_stack_deploys_itself_behind_a_person_importing_from_staging(synth_stack) -> None:
+    """Item 8: each environment deploys only itself (its build reaches only its own private EKS API);
+    prod imports what staging deployed, then waits for a person."""
     prod = synth_stack("prod")
     pipelines = _pipelines(prod)
     assert _stage_names(pipelines["mlops-prod-delivery"]) == ["Source", "Test", "Package", "Deploy"]
-    assert _stage_names(pipelines["mlops-prod-promotion"]) == [
-        "Source",
-        "Deploy-staging",
-        "Approve-prod",
-        "Deploy-prod",
-    ]
-    (rule,) = prod.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert json.loads(rule.inputs["eventPattern"])["detail"] == {
+    assert _stage_names(pipelines["mlops-prod-promotion"]) == ["Source", "Approve-prod", "Deploy-prod"]
+    rules = {r.inputs["name"]: r for r in prod.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert json.loads(rules["mlops-prod-model-approved"].inputs["eventPattern"])["detail"] == {
         "ModelPackageGroupName": ["mlops-prod-churn", "mlops-prod-housing"],  # every model's group
         "ModelApprovalStatus": ["Approved"],
     }
+    assert json.loads(rules["mlops-prod-upstream-package-changed"].inputs["eventPattern"])["detail"] == {
+        "ModelPackageGroupName": ["mlops-staging-churn", "mlops-staging-housing"],
+        "ModelApprovalStatus": ["Approved"],
+    }
+    assert "mlops-prod-source-uploaded" in rules  # the S3 source starts the delivery
+    promote = next(
+        p
+        for p in prod.of_type("aws:codebuild/project:Project")
+        if p.inputs["name"] == "mlops-prod-promote-prod"
+    )
+    env = {v["name"]: v["value"] for v in promote.inputs["environment"]["environmentVariables"]}
+    assert env["OWN_MODEL_PACKAGE_GROUPS"] == "mlops-prod-churn mlops-prod-housing"
+    assert env["UPSTREAM_GROUPS"] == "mlops-staging-churn mlops-staging-housing"
+    assert env["ARTIFACTS_BUCKET"] == prod.outputs["artifactsBucket"]
+    grants = {s["Sid"]: s for s in statements(policy(prod.named("mlops-prod-promote-prod-build-policy")))}
+    assert (
+        grants["ReadUpstreamModels"]["Resource"] == "arn:aws:s3:::mlops-staging-artifacts-replace-me/models/*"
+    )
+    assert grants["ReadUpstreamModels"]["Action"] == "s3:GetObject"
+    assert grants["DecryptUpstreamModels"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    }
+    assert grants["WritePromotedModels"]["Resource"] == f"{prod.outputs['artifactsBucketArn']}/models/*"
+    assert all(":model-package/mlops-staging-" in r or ":model-package-group/mlops-staging-" in r
+               for r in grants["DescribeUpstreamPackages"]["Resource"])  # fmt: skip
+    assert "sagemaker:CreateModelPackage" not in grants["DescribeUpstreamPackages"]["Action"]
+    assert all("mlops-prod-" in r for r in grants["RegisterAndMarkOwnPackages"]["Resource"])
     assert prod.outputs["deliveryPipelineName"] == "mlops-prod-delivery"
     assert prod.outputs["promotionPipelineName"] == "mlops-prod-promotion"
     # deploy copies into the artifacts bucket paths MWAA reads
@@ -283,7 +329,15 @@ def test_promotion_builds_run_in_the_private_subnets_with_scoped_eni_permissions
         vpc = project.inputs["vpcConfig"]
         assert vpc["vpcId"] == result.outputs["vpcId"]
         assert set(vpc["subnets"]) == private
-        (sg_id,) = vpc["securityGroupIds"]
+        sg_id, api_clients = vpc["securityGroupIds"]
+        # the cluster security group admits this one on 443: pulumi up reaches the private API
+        assert api_clients == result.outputs["clusterApiClientSecurityGroupId"]
+        admitted = [
+            r.inputs
+            for r in result.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.inputs.get("referencedSecurityGroupId") == api_clients
+        ]
+        assert [(a["fromPort"], a["toPort"]) for a in admitted] == [(443, 443)]
         sg = next(
             s for s in result.of_type("aws:ec2/securityGroup:SecurityGroup") if s.outputs["id"] == sg_id
         )
@@ -347,3 +401,62 @@ def test_deploy_copies_name_the_platform_key(result: SynthResult) -> None:
     }
     assert env["ARTIFACTS_KEY_ARN"] == ML_KEY
     assert "--sse-kms-key-id" in read_buildspec("deploy")
+
+
+def test_codecommit_source_is_started_by_a_push_rule() -> None:
+    """Item 11: a CodeCommit source does not poll; an EventBridge rule on pushes to the branch starts it."""
+
+    def program() -> dict[str, Any]:
+        Delivery(
+            "dl",
+            _args(
+                source=Source(kind="codecommit", repository="mlops", branch="release"), promotion_targets=[]
+            ),
+        )
+        return {}
+
+    result = run_program(program, BASE_CONFIG)
+    (pipeline,) = result.of_type(PIPELINE)
+    action = pipeline.inputs["stages"][0]["actions"][0]
+    assert action["provider"] == "CodeCommit"
+    assert action["configuration"] == {
+        "RepositoryName": "mlops",
+        "BranchName": "release",
+        "PollForSourceChanges": "false",
+        "OutputArtifactFormat": "CODE_ZIP",
+    }
+    repo = "arn:aws:codecommit:us-east-1:123456789012:mlops"
+    (rule,) = result.of_type("aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["source"] == ["aws.codecommit"]
+    assert pattern["resources"] == [repo]
+    assert pattern["detail"]["referenceName"] == ["release"]
+    pipeline_policy = {s["Sid"]: s for s in statements(policy(result.named("dl-pipeline-policy")))}
+    assert pipeline_policy["ReadRepository"]["Resource"] == repo
+    assert "codecommit:UploadArchive" in pipeline_policy["ReadRepository"]["Action"]
+    assert "UseConnection" not in pipeline_policy
+    assert "ReadSourceObject" not in pipeline_policy
+
+
+def test_codeconnections_source_needs_no_rule(result: SynthResult) -> None:
+    names = [r.inputs["name"] for r in result.of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert names == ["mlops-test-model-approved"]  # the connection itself starts the delivery
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"kind": "codecommit"}, "needs repository"),
+        ({"kind": "codecommit", "repository": "acme/mlops"}, "is a name"),
+    ],
+)
+def test_source_validation(source: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Source(**source)
+
+
+def test_the_s3_source_bucket_sends_events_to_eventbridge(synth_stack) -> None:
+    dev = synth_stack("dev")
+    (notification,) = dev.of_type("aws:s3/bucketNotification:BucketNotification")
+    assert notification.inputs["eventbridge"] is True
+    assert notification.inputs["bucket"] == dev.outputs["artifactsBucket"]

@@ -98,6 +98,7 @@ def test_environment_rules_name_the_model_entry() -> None:
         {
             **VALID,
             "environment": "staging",
+            "cluster": {"adminRoleArns": ["arn:aws:iam::123456789012:role/mlops-staging-pulumi-deployer"]},
             "models": [
                 {"name": "churn", "contract": "churn", "endpoint": {"mode": "batch", "captureEnabled": False}}
             ],

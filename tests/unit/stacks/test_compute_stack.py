@@ -253,9 +253,10 @@ def test_catalog_encryption_owner_is_chosen_in_config() -> None:
     assert cfg.analytics.catalog_encryption_owned("prod") is False
 
 
-@pytest.mark.parametrize(("stack", "created"), [("dev", False), ("staging", True), ("prod", True)])
+@pytest.mark.parametrize(("stack", "created"), [("dev", True), ("staging", True), ("prod", True)])
 def test_in_vpc_deployer_security_group_per_stack(synth_stack, stack: str, created: bool) -> None:
-    # issue 12 item 1: after the bootstrap phase, applies run in the VPC through this group
+    # issue 12 items 1 and 8: after the bootstrap phase, applies (the promote builds) run in the VPC through this
+    # group; every shipped stack promotes, so every one has it
     out = synth_stack(stack).outputs
     rules = synth_stack(stack).of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     api_rules = [r for r in rules if r.name.endswith("-api-from-clients")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,51 @@ def test_listed_deployer_roles_replace_the_automatic_creator_entry() -> None:
     listed = parse_config({**VALID, "cluster": {"adminRoleArns": [admin]}}).cluster.to_args(**common)
     assert listed.bootstrap_creator_admin is False
     assert parse_config(VALID).cluster.to_args(**common).bootstrap_creator_admin is True
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_guarded_environments_must_name_their_deployer_roles(environment: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config({**VALID, "environment": environment})
+    message = str(excinfo.value)
+    assert f"mlops-platform:cluster.adminRoleArns is empty in {environment}" in message
+    assert f"role/mlops-{environment}-pulumi-deployer" in message
+    assert "docs/first-deploy.md" in message
+
+
+def test_dev_may_leave_the_deployer_roles_to_the_cluster_creator() -> None:
+    config = parse_config(VALID)
+    assert config.cluster.admin_role_arns == []
+    assert config.cluster.to_args(
+        subnet_ids=["s1", "s2"],
+        secrets_key_arn="k",
+        log_key_arn="k",
+        region="us-east-1",
+        log_retention_days=7,
+        deletion_protection=False,
+        tags={},
+    ).bootstrap_creator_admin
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_each_stack_file_states_its_deployer_roles(environment: str) -> None:
+    from stacks.synth import stack_config_file
+
+    cluster = json.loads(read_stack_config(stack_config_file(environment))["mlops-platform:cluster"])
+    assert "adminRoleArns" in cluster
+    if environment != "dev":
+        assert cluster["adminRoleArns"] == [
+            f"arn:aws:iam::123456789012:role/mlops-{environment}-pulumi-deployer"
+        ]
+
+
+def test_promotion_needs_the_api_client_security_group() -> None:
+    with pytest.raises(ConfigError, match=r"cluster\.apiClientSecurityGroup must be true"):
+        parse_config({**VALID, "delivery": {"promotionTargets": [{"stack": "dev", "deployRoleName": "d"}]}})
+    parse_config(
+        {
+            **VALID,
+            "cluster": {"apiClientSecurityGroup": True},
+            "delivery": {"promotionTargets": [{"stack": "dev", "deployRoleName": "d"}]},
+        }
+    )

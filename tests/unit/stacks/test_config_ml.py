@@ -12,6 +12,8 @@ from stacks.synth import read_stack_config, stack_config_file
 
 VALID = {"environment": "dev", "region": "us-east-1", "owner": "ml-team", "costCenter": "cc-1"}
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-prod-churn/3"
+DEPLOYERS = {"adminRoleArns": ["arn:aws:iam::123456789012:role/mlops-prod-pulumi-deployer"]}
+"""Outside dev the cluster's deployer roles are required (docs/first-deploy.md)."""
 PROD_ENDPOINT = {
     "modelPackageArn": ARN,
     "instanceCount": 2,
@@ -188,7 +190,12 @@ def test_bad_values_name_the_key(overrides: dict[str, Any], key: str, rule: str)
 
 def _prod(**endpoint: Any) -> Any:
     return parse_config(
-        {**VALID, "environment": "prod", **_catalog({"endpoint": {**PROD_ENDPOINT, **endpoint}})}
+        {
+            **VALID,
+            "environment": "prod",
+            "cluster": DEPLOYERS,
+            **_catalog({"endpoint": {**PROD_ENDPOINT, **endpoint}}),
+        }
     )
 
 
@@ -196,6 +203,7 @@ def test_prod_rules() -> None:
     _prod()  # the guarded prod shape passes
     message = _problems(
         environment="prod",
+        cluster=DEPLOYERS,
         endpoint={**PROD_ENDPOINT, "instanceCount": 1, "minInstances": 1, "strategy": "ALL_AT_ONCE",
                   "captureEnabled": False},
     )  # fmt: skip
@@ -262,7 +270,10 @@ def test_stack_files_pass_the_environment_rules(stack: str) -> None:
     if stack == "prod":
         assert cfg.models[0].endpoint.strategy == "CANARY"
         assert cfg.models[0].endpoint.instance_count >= 2
-        assert [t.manual_approval for t in cfg.delivery.promotion_targets] == [False, True]
+        # prod deploys only itself, behind a person, importing what staging deployed
+        assert [(t.stack, t.manual_approval) for t in cfg.delivery.promotion_targets] == [("prod", True)]
+        assert cfg.delivery.promote_from is not None
+        assert cfg.delivery.promote_from.environment == "staging"
     if stack == "dev":  # instances with capture on (serverless cannot capture), canary 50%, no scaling
         for model in cfg.models:
             ep = model.endpoint
@@ -270,3 +281,93 @@ def test_stack_files_pass_the_environment_rules(stack: str) -> None:
             assert (ep.capture_enabled, ep.strategy, ep.canary_size_percent, ep.autoscaling) == (
                 True, "CANARY", 50, False
             )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "rule"),
+    [
+        ({"kind": "codecommit"}, "delivery.source.repository", "CodeCommit repository name"),
+        (
+            {"kind": "codecommit", "repository": "a/b"},
+            "delivery.source.repository",
+            "CodeCommit repository name",
+        ),
+        (
+            {"kind": "s3", "repository": "acme/mlops"},
+            "delivery.source.repository",
+            "does not apply to kind s3",
+        ),
+        (
+            {"kind": "codecommit", "repository": "mlops", "objectKey": "x.zip"},
+            "delivery.source.objectKey",
+            "applies to kind s3 only",
+        ),
+        ({"kind": "svn"}, "delivery.source.kind", "codecommit"),
+    ],
+)
+def test_each_source_kind_is_validated_at_parse_time(source: dict[str, Any], key: str, rule: str) -> None:
+    message = _problems(delivery={"source": source})
+    assert key in message
+    assert rule in message
+
+
+def test_each_source_kind_parses() -> None:
+    for source in (
+        {"kind": "s3", "objectKey": "delivery/source.zip"},
+        {"kind": "codecommit", "repository": "mlops-platform", "branch": "main"},
+        {
+            "kind": "codeconnections",
+            "connectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/0d5b9d5c-1c3b-4c4e-9e62-2f6f3e0e9a11",
+            "repository": "acme/mlops",
+        },
+    ):
+        assert parse_config({**VALID, "delivery": {"source": source}}).delivery.source.kind == source["kind"]
+
+
+UPSTREAM = {
+    "environment": "dev",
+    "artifactsBucketName": "mlops-dev-artifacts-1a2b",
+    "mlKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0d5b9d5c-1c3b-4c4e-9e62-2f6f3e0e9a11",
+}
+
+
+def test_a_stack_promotes_only_to_itself() -> None:
+    """Item 8: the promote build runs in this VPC and reaches only this cluster's private API."""
+    message = _problems(
+        environment="staging",
+        cluster={"adminRoleArns": ["arn:aws:iam::123456789012:role/d"]},
+        delivery={"promotionTargets": [{"stack": "prod", "deployRoleName": "d", "manualApproval": True}]},
+    )
+    assert (
+        "mlops-platform:delivery.promotionTargets.0.stack = 'prod': a stack's promotion deploys only itself"
+        in message
+    )
+    assert "delivery.promoteFrom" in message
+
+
+@pytest.mark.parametrize(
+    ("promote_from", "targets", "rule"),
+    [
+        (
+            {**UPSTREAM, "environment": "staging"},
+            [{"stack": "staging", "deployRoleName": "d"}],
+            "imports from another",
+        ),
+        (UPSTREAM, [], "needs a promotionTargets entry"),
+        ({**UPSTREAM, "mlKeyArn": "alias/x"}, [{"stack": "staging", "deployRoleName": "d"}], "KMS key ARN"),
+        (
+            {**UPSTREAM, "artifactsBucketName": "Bad_Bucket"},
+            [{"stack": "staging", "deployRoleName": "d"}],
+            "bucket name",
+        ),
+    ],
+)
+def test_promote_from_validation(
+    promote_from: dict[str, Any], targets: list[dict[str, Any]], rule: str
+) -> None:
+    message = _problems(
+        environment="staging",
+        cluster={"adminRoleArns": ["arn:aws:iam::123456789012:role/d"]},
+        delivery={"promotionTargets": targets, "promoteFrom": promote_from},
+    )
+    assert rule in message
