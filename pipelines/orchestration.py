@@ -418,6 +418,27 @@ def promote_step(
     }
 
 
+def serving_package(clients: AwsClients, endpoint: str | None, group: str) -> str | None:
+    """The model package of ``group`` that takes the largest share of ``endpoint``'s traffic, or None.
+
+    None when there is no endpoint (batch only, or not deployed yet) or no variant serves a package
+    of the group.
+    """
+    from pipelines.promote import served_packages
+
+    if not endpoint:
+        return None
+    rows = served_packages(clients, {"endpoint": endpoint})["endpoint"]
+    ours = [
+        r
+        for r in rows
+        if r.get("model_package_arn") and f":model-package/{group}/" in str(r["model_package_arn"])
+    ]
+    if not ours:
+        return None
+    return str(max(ours, key=lambda r: float(r.get("weight") or 0.0))["model_package_arn"])
+
+
 def champion_baseline(clients: AwsClients, contract: str, model: str) -> dict[str, Any]:
     """The latest approved package of the model: its ARN, creation time and evaluation prefix (baselines).
 
@@ -427,15 +448,20 @@ def champion_baseline(clients: AwsClients, contract: str, model: str) -> dict[st
     from pipelines.promote import latest_approved
 
     target = clients.settings.model_target(contract, model)
-    latest = latest_approved(clients, target)
-    if latest is None:
-        group = target.require_group()
-        raise FileNotFoundError(f"model package group {group} has no approved package to monitor")
-    package = clients.sagemaker.describe_model_package(ModelPackageName=latest["ModelPackageArn"])
+    # The package the endpoint serves, not the newest Approved one: a package the guardrail rolled
+    # back stays Approved in the registry but never served, and its baselines are not the champion's.
+    arn = serving_package(clients, target.endpoint_name, target.require_group())
+    if arn is None:
+        latest = latest_approved(clients, target)
+        if latest is None:
+            group = target.require_group()
+            raise FileNotFoundError(f"model package group {group} has no approved package to monitor")
+        arn = str(latest["ModelPackageArn"])
+    package = clients.sagemaker.describe_model_package(ModelPackageName=arn)
     baseline_uri = package["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"]
     created = package["CreationTime"]
     return {
-        "model_package_arn": latest["ModelPackageArn"],
+        "model_package_arn": arn,
         "created_at": created.isoformat() if isinstance(created, datetime) else str(created),
         "evaluation_prefix": baseline_uri.rsplit("/", 1)[0] + "/",
     }

@@ -76,3 +76,52 @@ def test_served_packages_per_environment(platform: Platform) -> None:
     assert report["dev"][0]["variant"] == "blue"
     assert report["dev"][0]["status"] == "InService"
     assert report["prod"] == [{"endpoint": "mlops-prod-churn", "status": "not deployed"}]
+
+
+def _package_with_baselines(platform: Platform, run: str) -> str:
+    return platform.clients.sagemaker.create_model_package(
+        ModelPackageGroupName="mlops-test-models",
+        InferenceSpecification={
+            "Containers": [{"Image": "img", "ModelDataUrl": f"s3://b/{run}/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={
+            "ModelDataQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"s3://b/{run}/evaluation/stats.json",
+                }
+            }
+        },
+        ModelApprovalStatus="Approved",
+    )["ModelPackageArn"]
+
+
+def test_champion_is_the_served_package_not_the_newest_approved(platform: Platform) -> None:
+    """A package the guardrail rolled back stays Approved; monitoring must use the one that serves."""
+    from pipelines.orchestration import champion_baseline
+
+    served = _package_with_baselines(platform, "run-1")
+    _package_with_baselines(platform, "run-2")  # newer, Approved, never served (rolled back)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    sm.create_model(
+        ModelName="churn-m1", PrimaryContainer={"ModelPackageName": served}, ExecutionRoleArn=ROLE
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="churn-ec1",
+        ProductionVariants=[
+            {
+                "VariantName": "blue",
+                "ModelName": "churn-m1",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName="mlops-test-churn", EndpointConfigName="churn-ec1")
+    platform.settings.endpoint_name = "mlops-test-churn"
+    champion = champion_baseline(platform.clients, "churn", "churn")
+    assert champion["model_package_arn"] == served
+    assert champion["evaluation_prefix"] == "s3://b/run-1/evaluation/"
