@@ -17,7 +17,7 @@ from components.delivery import Delivery
 from components.endpoint import ModelEndpoint
 from components.observability import Observability, WatchedEndpoint
 from components.registry import ModelRegistry
-from platform_contract.naming import ModelNames
+from platform_contract.naming import ModelNames, delivery_pipeline_name
 from stacks.compute import Compute
 from stacks.config import PlatformConfig
 from stacks.config.models import ModelConfig
@@ -197,6 +197,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 },
                 model_package_group_names=list(registry.group_names.values()),
                 training_job_prefixes=[names.training_job_prefix for _, names in catalog],
+                startable_pipeline_names=[delivery_pipeline_name(prefix)] if config.delivery.enabled else [],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,
                 # outside dev a person approves packages (promotion pipeline's manual step), never a DAG
