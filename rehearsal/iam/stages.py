@@ -8,7 +8,7 @@
   other error inside the step, e.g. a DAG task that failed);
 * :func:`iam_stage` is the last stage: it writes ``iam.json`` (every authorized (role, action,
   resource), the denials, the unused grants per role) and puts the unused-grant report in
-  ``summary.json``.
+  ``summary.json``; a run that fails earlier writes ``iam.json`` at the failing stage.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def guarded(stage: Stage) -> Stage:
         except Exception as exc:
             _mark_stage(ctx, stage.name)
             problem = denial_problem(ctx, marks[id(ctx)])
+            write_record(ctx)  # a failed run keeps its record of what each role did
             if problem is not None:
-                write_record(ctx)
                 raise IamStageError(problem) from exc
             raise
         return evidence
@@ -91,9 +91,12 @@ def guarded(stage: Stage) -> Stage:
             if found:
                 evidence["iam_denials_recorded"] = [d.as_dict() for d in found]
         try:
-            return stage.check(evidence, ctx)
+            reason = stage.check(evidence, ctx)
         finally:
             _mark_stage(ctx, stage.name)
+        if reason is not None:
+            write_record(ctx)
+        return reason
 
     return Stage(stage.name, run, stage.claim, check)
 
@@ -103,12 +106,12 @@ def _mark_stage(ctx: RunContext, name: str) -> None:
     authorizer = authorizer_of_ctx(ctx)
     if authorizer is None:
         return
-    marks: dict[str, int] = ctx.values.setdefault("iam_stages", {})
-    marks[name] = len(authorizer.authorized)  # calls up to this index belong to this or earlier stages
+    marks: list[tuple[str, int]] = ctx.values.setdefault("iam_stages", [])
+    marks.append((name, len(authorizer.authorized)))  # calls below this index: this or earlier stages
 
 
-def _stage_of(marks: dict[str, int], index: int) -> str:
-    for name, end in marks.items():  # insertion order is stage order
+def _stage_of(marks: list[tuple[str, int]], index: int) -> str:
+    for name, end in marks:  # in the order the stages ran
         if index < end:
             return name
     return "after the stages"
@@ -118,12 +121,12 @@ class IamStageError(RuntimeError):
     """A stage failed because IAM refused one of its calls."""
 
 
-def record(authorizer: Authorizer, stages: dict[str, int] | None = None) -> dict[str, Any]:
+def record(authorizer: Authorizer, stages: list[tuple[str, int]] | None = None) -> dict[str, Any]:
     """Every authorized call (deduplicated, counted, with the stage that made it), every denial, and
     the unused grants per role."""
     counts: dict[tuple[str, str, str, str, str], int] = {}
     for index, call in enumerate(authorizer.authorized):
-        stage = _stage_of(stages or {}, index)
+        stage = _stage_of(stages or [], index)
         key = (call.role_arn, call.action, call.resource, call.operation, stage)
         counts[key] = counts.get(key, 0) + 1
     return {

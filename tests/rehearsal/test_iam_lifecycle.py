@@ -89,8 +89,7 @@ def test_ingest_and_validate_run_as_the_mwaa_execution_role(ctx: RunContext) -> 
     raw = str(_outputs(ctx)["rawBucket"])
     made = {(c.role_arn, c.action, c.resource) for c in authorizer.authorized}
     assert any(
-        r == role and a == "s3:PutObject" and res.startswith(f"arn:aws:s3:::{raw}/landing/")
-        for r, a, res in made
+        r == role and a == "s3:PutObject" and res.startswith(f"arn:aws:s3:::{raw}/raw/") for r, a, res in made
     )
     assert (role, "kms:GenerateDataKey", str(_outputs(ctx)["dataLakeKeyArn"])) in made
     # the deployer (root) is never recorded: only role sessions are judged
@@ -136,7 +135,12 @@ def test_a_grant_removed_from_a_copy_of_the_policy_fails_ingest_naming_role_acti
             iam.put_role_policy(
                 RoleName=role, PolicyName=name, PolicyDocument=json.dumps(_without(doc, "s3:PutObject", raw))
             )
-        ctx.values.pop("batch", None)
+        # a batch not landed yet (ingest is content-addressed: the first one is already present)
+        original = Path(ctx.values["data_file"])
+        fresh = original.with_name(f"fresh-{original.name}")
+        lines = original.read_text().splitlines(keepends=True)
+        fresh.write_text("".join([lines[0], *reversed(lines[1:])]))
+        ctx.values["data_file"] = fresh
         reason = _run(ctx, "ingest")
     finally:
         for name, document in saved.items():
@@ -149,6 +153,7 @@ def test_a_grant_removed_from_a_copy_of_the_policy_fails_ingest_naming_role_acti
     assert "components/airflow.py" in reason  # the hint: which component's policy to change
     # the grant restored, the same stage passes again
     assert _run(ctx, "ingest") is None
+    ctx.values["data_file"] = original
 
 
 def test_the_stack_trust_policies_are_enforced(ctx: RunContext) -> None:
@@ -193,7 +198,7 @@ def test_the_raw_bucket_policy_refuses_plain_http_and_another_key(ctx: RunContex
     outputs = _outputs(ctx)
     s3 = _as(ctx, "s3", base.airflow_role_credentials(ctx) or {})
     raw, lake_key = str(outputs["rawBucket"]), str(outputs["dataLakeKeyArn"])
-    put = {"Bucket": raw, "Key": "landing/churn/iam-test.csv", "Body": b"a,b\n"}
+    put = {"Bucket": raw, "Key": "raw/churn/iam-test.csv", "Body": b"a,b\n"}
     s3.put_object(**put, ServerSideEncryption="aws:kms", SSEKMSKeyId=lake_key)
     other = ctx.emulator.client("kms").create_key(Description="not the lake key")["KeyMetadata"]["Arn"]
     with pytest.raises(ClientError) as wrong_key:
