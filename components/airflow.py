@@ -98,6 +98,8 @@ class AirflowArgs:
     """Groups the DAGs register packages in."""
     training_job_prefixes: Sequence[str] = ()
     """Name prefixes of the models' training jobs (``mlops-dev-churn-``); empty: ``<name_prefix>-``."""
+    startable_pipeline_names: Sequence[pulumi.Input[str]] = ()
+    """CodePipeline pipelines the DAGs start (dev's promote step starts the delivery pipeline)."""
     glue_database_name: pulumi.Input[str] | None = None
     """Glue database of the platform."""
     athena_workgroup_name: pulumi.Input[str] | None = None
@@ -505,6 +507,20 @@ class Airflow(pulumi.ComponentResource):
                     "Resource": [pulumi.Output.concat(c, "/jobruns/*") for c in clusters],
                 },
             ]
+        if args.startable_pipeline_names:
+            # promote_dev -> pipelines.promote.start_deployment: StartPipelineExecution on the pipeline
+            # (resource type "pipeline" in the Service Authorization Reference for CodePipeline)
+            statements.append(
+                {
+                    "Sid": "StartDeliveryPipelines",
+                    "Effect": "Allow",
+                    "Action": "codepipeline:StartPipelineExecution",
+                    "Resource": [
+                        pulumi.Output.format("arn:{0}:codepipeline:{1}:{2}:{3}", part, region, account, p)
+                        for p in args.startable_pipeline_names
+                    ],
+                }
+            )
         sm = "arn:{0}:sagemaker:{1}:{2}:"
         statements.append(
             {

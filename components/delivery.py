@@ -28,6 +28,7 @@ import pulumi_aws as aws
 import yaml
 
 from components._util import account_id, child_opts, partition, policy_document, service_trust_policy
+from platform_contract.naming import delivery_pipeline_name
 
 BUILDSPEC_DIR = Path(__file__).resolve().parent.parent / "delivery" / "buildspecs"
 """Where the build specs live in the repository."""
@@ -290,7 +291,7 @@ class Delivery(pulumi.ComponentResource):
         self._account = account_id(self)
         self._part = partition(self)
         bucket_arn = args.artifacts_bucket_arn
-        code_pipeline = f"{args.name_prefix}-delivery"
+        code_pipeline = delivery_pipeline_name(args.name_prefix)
         self._code_pipeline = code_pipeline
         promo_pipeline = f"{args.name_prefix}-promotion"
         # CodePipeline writes each pipeline's artifacts under the first 20 characters of its name.

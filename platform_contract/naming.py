@@ -42,6 +42,15 @@ ALARM_NAME_MAX = 255
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
+def delivery_pipeline_name(prefix: str) -> str:
+    """The environment's delivery pipeline (CodePipeline) name: ``<prefix>-delivery``.
+
+    The Delivery component names the pipeline with it, and the MWAA role's grant to start it (the dev
+    promotion's ``start_deployment``) is scoped to it.
+    """
+    return f"{prefix}-delivery"
+
+
 class InvalidNameError(ValueError):
     """A model name cannot be turned into valid AWS resource names; the message says why and what to do."""
 

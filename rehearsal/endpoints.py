@@ -27,6 +27,7 @@ Where this differs from AWS is listed in the class docstring.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import io
 import json
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from rehearsal.alarms import ALARM, TimeScale
 from rehearsal.container import ContainerCommand, base_environment, start, unsatisfied_requirements
 from rehearsal.faults import service_failure
+from rehearsal.iam.identities import SAGEMAKER_SERVICE, RoleSessions, client_as
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -133,6 +135,9 @@ class VariantDefinition:
     instance_count: int
     initial_weight: float
     startup_timeout_s: float | None
+    execution_role_arn: str = ""
+    """The model's ExecutionRoleArn: SageMaker downloads the model data and writes capture with it."""
+    model_arn: str = ""
 
 
 @dataclass(frozen=True)
@@ -475,12 +480,38 @@ class SageMakerHosting:
         self.endpoints: dict[str, HostedEndpoint] = {}
         self._lock = threading.RLock()
         self._patched: list[tuple[type, str, Any]] = []
-        self._capture_buffers: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
+        self._capture_buffers: dict[tuple[str, str, str, str], list[tuple[datetime, str]]] = {}
         self._capture_lock = threading.Lock()
         self.capture_errors: list[str] = []
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
+        self._sessions = RoleSessions()
+        self._role_clients: dict[tuple[str, str], Any] = {}
+
+    def _role_client(self, service: str, role_arn: str, source_arn: str = "") -> Any:
+        """A client acting as ``role_arn`` assumed by SageMaker (root when the emulator has no IAM).
+
+        Raises :class:`HostingError` when SageMaker cannot assume the role (its trust refuses).
+        """
+        from rehearsal.iam.authorizer import TrustDeniedError
+
+        assert self._emulator is not None
+        if not role_arn:
+            return self._client(service)
+        try:
+            credentials = self._sessions.service(
+                self._emulator, role_arn, SAGEMAKER_SERVICE, source_arn or None
+            )
+        except TrustDeniedError as error:
+            raise HostingError(f"SageMaker could not assume the model's role {role_arn}: {error}") from error
+        if credentials is None:
+            return self._client(service)
+        with self._lock:
+            key = (service, credentials["AWS_ACCESS_KEY_ID"])
+            if key not in self._role_clients:
+                self._role_clients[key] = client_as(self._emulator, service, credentials)
+            return self._role_clients[key]
 
     def _client(self, service: str) -> Any:
         """A cached boto3 client of the emulator (clients are thread-safe and costly to make)."""
@@ -547,6 +578,8 @@ class SageMakerHosting:
                 setattr(cls, attr, original)
         self._patched.clear()
         self._clients.clear()
+        self._role_clients.clear()
+        self._sessions.clear()
 
     def _patch(self, cls: type, attr: str, value: Any) -> None:
         self._patched.append((cls, attr, cls.__dict__.get(attr)))
@@ -599,13 +632,14 @@ class SageMakerHosting:
         assert self._emulator is not None
         return sagemaker_backends[self._emulator.account_id][self._emulator.region]
 
-    def _download(self, uri: str) -> bytes:
+    def _download(self, uri: str, role_arn: str = "", source_arn: str = "") -> bytes:
         from botocore.exceptions import ClientError
 
         assert self._emulator is not None
         bucket, key = _split_s3(uri, "S3 location")
+        s3 = self._role_client("s3", role_arn, source_arn)
         try:
-            body: bytes = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
             raise HostingError(
                 f"could not download {uri}: {error.response['Error'].get('Message') or error}"
@@ -692,6 +726,8 @@ class SageMakerHosting:
                     if raw.get("ContainerStartupHealthCheckTimeoutInSeconds")
                     else None
                 ),
+                execution_role_arn=str(getattr(model, "execution_role_arn", "") or ""),
+                model_arn=str(getattr(model, "arn", "") or ""),
             )
         return Fleet(config_name, variants, CaptureDefinition.parse(config.data_capture_config))
 
@@ -709,7 +745,11 @@ class SageMakerHosting:
                 server = ModelServer(variant, root / name)
                 fleet.servers[name] = server
                 try:
-                    server.prepare_and_start(self._download)
+                    server.prepare_and_start(
+                        functools.partial(
+                            self._download, role_arn=variant.execution_role_arn, source_arn=variant.model_arn
+                        )
+                    )
                 except HostingError:
                     raise
                 except Exception as error:
@@ -1212,6 +1252,7 @@ class SageMakerHosting:
                 out_body,
                 out_type,
                 headers.get("x-amzn-sagemaker-inference-id"),
+                fleet.variants[variant].execution_role_arn if variant in fleet.variants else "",
             )
         reply = {"status": 200, "Content-Type": out_type, "x-Amzn-Invoked-Production-Variant": variant}
         if "x-amzn-sagemaker-custom-attributes" in out_headers:
@@ -1266,6 +1307,7 @@ class SageMakerHosting:
         out_body: bytes,
         out_type: str,
         inference_id: str | None,
+        role_arn: str = "",
     ) -> None:
         with self._rng_lock:
             sampled = self._rng.random() * 100 < capture.sampling_percent
@@ -1284,7 +1326,7 @@ class SageMakerHosting:
         if inference_id:
             metadata["inferenceId"] = inference_id
         line = json.dumps({"captureData": data, "eventMetadata": metadata, "eventVersion": "0"})
-        key = (capture.destination, capture.kms_key_id or "", f"{endpoint}/{variant}")
+        key = (capture.destination, capture.kms_key_id or "", f"{endpoint}/{variant}", role_arn)
         with self._capture_lock:
             self._capture_buffers.setdefault(key, []).append((when, line))
 
@@ -1303,8 +1345,7 @@ class SageMakerHosting:
             buffers, self._capture_buffers = self._capture_buffers, {}
         if not buffers or self._emulator is None:
             return
-        s3 = self._client("s3")
-        for (destination, kms, path), records in buffers.items():
+        for (destination, kms, path, role_arn), records in buffers.items():
             by_hour: dict[str, list[tuple[datetime, str]]] = {}
             for when, line in records:
                 by_hour.setdefault(when.strftime("%Y/%m/%d/%H"), []).append((when, line))
@@ -1315,7 +1356,8 @@ class SageMakerHosting:
                 key = "/".join(p for p in (prefix.strip("/"), path, hour, name) if p)
                 extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {}
                 try:
-                    s3.put_object(
+                    # SageMaker writes capture files with the model's execution role
+                    self._role_client("s3", role_arn).put_object(
                         Bucket=bucket, Key=key, Body="\n".join(line for _, line in items) + "\n", **extra
                     )
                 except Exception as error:

@@ -35,7 +35,9 @@ from rehearsal.catalog import (
     model_entry,
     rehearsed_model,
 )
+from rehearsal.iam.stages import iam_mode, with_iam
 from rehearsal.run import Evidence, RehearsalOptions, RunContext, Stage
+from rehearsal.stages import airflow_role_credentials
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -80,12 +82,16 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.emr_containers import EmrContainersExtension
     from rehearsal.emulator import Emulator
     from rehearsal.endpoints import SageMakerHosting
+    from rehearsal.iam import Authorizer
     from rehearsal.mwaa import MwaaExtension
     from rehearsal.sagemaker_extra import SageMakerRegistryExtras
     from rehearsal.stages import _EMULATOR_ENV, _set_env
     from rehearsal.training import SageMakerTraining
 
+    mode = iam_mode()
+    authorizer = None if mode == "off" else Authorizer(enforce=mode == "enforce")
     emulator = Emulator(
+        authorizer=authorizer,
         extensions=[
             SageMakerTraining(stop_grace_s=10),
             SageMakerRegistryExtras(),
@@ -102,8 +108,9 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     emulator.start()
     ctx.emulator = emulator
     _set_env(ctx, {**_EMULATOR_ENV, "AWS_DEFAULT_REGION": emulator.region})
-    ctx.event("emulator", f"emulator on {emulator.endpoint_url} (time x{TIME_SCALE:g})")
+    ctx.event("emulator", f"emulator on {emulator.endpoint_url} (time x{TIME_SCALE:g}, IAM {mode})")
     return {
+        "iam": mode,
         "endpoint_url": emulator.endpoint_url,
         "port": emulator.port,
         "account_id": emulator.account_id,
@@ -186,11 +193,17 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "workerPythonPath": str(REPO),
     }
     outputs_file.write_text(json.dumps(outputs, indent=2))
+    # the tasks run as the MWAA execution role: the aws_default connection and the workers' SDK chain
+    # both carry its session (root credentials only when the emulator runs without IAM)
+    role = airflow_role_credentials(ctx)
+    extra: dict[str, Any] = {"endpoint_url": emu.endpoint_url, "region_name": emu.region}
+    if role is not None:
+        extra["aws_session_token"] = role["AWS_SESSION_TOKEN"]
     conn = {
         "conn_type": "aws",
-        "login": emu.credentials["aws_access_key_id"],
-        "password": emu.credentials["aws_secret_access_key"],
-        "extra": {"endpoint_url": emu.endpoint_url, "region_name": emu.region},
+        "login": role["AWS_ACCESS_KEY_ID"] if role else emu.credentials["aws_access_key_id"],
+        "password": role["AWS_SECRET_ACCESS_KEY"] if role else emu.credentials["aws_secret_access_key"],
+        "extra": extra,
     }
     dags = REPO / "dags"
     env = {
@@ -214,6 +227,7 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         "MLOPS_OUTPUTS_FILE": str(outputs_file),
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+        **(role or {}),
     }
     return env, home
 
@@ -1000,4 +1014,4 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
         # The drift injection (rehearsal.monitoring_stage.rehearsal_drift) is defined for the generated
         # data only; with --data the lifecycle ends at rollback (docs/your-own-data.md says so).
         stages += [drift_stage(), retrain_stage()]
-    return stages
+    return with_iam(stages)

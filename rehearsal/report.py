@@ -2,7 +2,8 @@
 
 Sections: the verdict and stage table; a timeline of stages, deployments and traffic weights; drift
 plots per feature (drawn with the monitoring report's SVG helpers); metrics; the alarms that fired
-(read from the emulator's CloudWatch alarm history before it stops).
+(read from the emulator's CloudWatch alarm history before it stops); IAM: each role's calls, denials
+and unused grants (from ``iam.json``).
 """
 
 from __future__ import annotations
@@ -153,6 +154,48 @@ def alarms_section(ctx: RunContext) -> str:
     return f"<table><tr><th>alarm</th><th>at</th><th>reason</th></tr>{rows}</table>"
 
 
+def iam_section(ctx: RunContext) -> str:
+    """Per role: the calls it made, its denials, and the grants of its policies no call used."""
+    record_file = ctx.values.get("iam_record")
+    if not record_file or not Path(record_file).is_file():
+        return "<p>IAM was not emulated in this rehearsal (every step used the account's root keys).</p>"
+    record = json.loads(Path(record_file).read_text())
+    calls: dict[str, set[str]] = {}
+    for call in record["calls"]:
+        calls.setdefault(call["role"], set()).add(call["action"])
+    unused = record["unused_grants"]["roles"]
+    parts = [
+        f"<p>{'enforced' if record['enforced'] else 'recorded, not enforced'}; "
+        f"{sum(c['count'] for c in record['calls'])} calls authorized, {len(record['denials'])} denied "
+        f"(record: <code>{_esc(record_file)}</code>)</p>"
+    ]
+    if record["denials"]:
+        rows = "".join(
+            f"<tr><td>{_esc(d['role'])}</td><td>{_esc(d['action'])}</td><td>{_esc(d['resource'])}</td>"
+            f"<td><code>{_esc(d['decisive'])}</code></td><td>{_esc(d['hint'])}</td></tr>"
+            for d in record["denials"]
+        )
+        parts.append(
+            "<h3>Denials</h3><table><tr><th>role</th><th>action</th><th>resource</th><th>why</th>"
+            f"<th>fix</th></tr>{rows}</table>"
+        )
+    rows = []
+    for role in sorted(set(calls) | set(unused)):
+        grants = unused.get(role, [])
+        listed = "<br>".join(f"{_esc(g['action'])} on {_esc(g['resource'])}" for g in grants) or "none"
+        rows.append(
+            f"<tr><td>{_esc(role)}</td><td>{_esc(', '.join(sorted(calls.get(role, set()))) or 'no call')}</td>"
+            f"<td><code>{listed}</code></td></tr>"
+        )
+    idle = record["unused_grants"]["unused_roles"]
+    parts.append(
+        "<h3>Unused grants per role</h3><table><tr><th>role</th><th>actions used</th>"
+        f"<th>granted, never used in this rehearsal</th></tr>{''.join(rows)}</table>"
+        f"<p>Roles that made no call: {_esc(', '.join(idle) or 'none')}</p>"
+    )
+    return "".join(parts)
+
+
 def render_report(summary: RunSummary, ctx: RunContext) -> str:
     """The whole HTML document."""
     stage_rows = "".join(
@@ -185,6 +228,8 @@ section.feature {{ display: inline-block; vertical-align: top; margin: 0 1em 1em
 {metrics_svg(summary, ctx)}
 <h2 id="alarms">Alarms that fired</h2>
 {alarms_section(ctx)}
+<h2 id="iam">IAM: calls per role and unused grants</h2>
+{iam_section(ctx)}
 </body></html>
 """
 

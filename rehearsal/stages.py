@@ -221,14 +221,60 @@ def check_data(evidence: Evidence, ctx: RunContext) -> str | None:
 # --- ingest / validate ------------------------------------------------------------------------------
 
 
+def airflow_role_credentials(ctx: RunContext) -> dict[str, str] | None:
+    """The MWAA execution role's session, as MWAA's workers get it (None: the emulator has no IAM).
+
+    MWAA assumes the role as ``airflow-env.amazonaws.com`` for its environment, so the trust's
+    ``aws:SourceAccount`` / ``aws:SourceArn`` conditions are evaluated against the environment's ARN
+    (https://docs.aws.amazon.com/mwaa/latest/userguide/cross-service-confused-deputy-prevention.html).
+    One session per rehearsal; a trust refusal raises ``rehearsal.iam.TrustDeniedError``.
+    """
+    from rehearsal.iam.identities import AIRFLOW_ENV_SERVICE, authorizer_of
+
+    emulator = ctx.emulator
+    if authorizer_of(emulator) is None or emulator is None:
+        return None
+    if "airflow_credentials" not in ctx.values:
+        assert ctx.deployment is not None, "the deploy stage did not run"
+        outputs = ctx.deployment.outputs
+        role, environment = outputs.get("airflowExecutionRoleArn"), outputs.get("airflowEnvironmentName")
+        if not role or not environment:
+            raise RuntimeError(
+                "the stack has no MWAA environment (airflowExecutionRoleArn/airflowEnvironmentName are "
+                "null): the DAG tasks have no role to run as; enable airflow in the stack config"
+            )
+        source = f"arn:aws:airflow:{emulator.region}:{emulator.account_id}:environment/{environment}"
+        authorizer = authorizer_of(emulator)
+        assert authorizer is not None
+        ctx.values["airflow_credentials"] = authorizer.issue_credentials(
+            str(role), service=AIRFLOW_ENV_SERVICE, source_arn=source, session_name="airflow"
+        )
+    return dict(ctx.values["airflow_credentials"])
+
+
 def _clients(ctx: RunContext) -> Any:
+    """The pipeline's clients as the DAG tasks have them: the MWAA execution role's session."""
+    import boto3
+
     from pipelines.aws import AwsClients
     from pipelines.settings import load_settings
 
     if "clients" not in ctx.values:
         assert ctx.deployment is not None
         assert ctx.deployment.outputs_file is not None
-        ctx.values["clients"] = AwsClients(load_settings(ctx.deployment.outputs_file))
+        settings = load_settings(ctx.deployment.outputs_file)
+        credentials = airflow_role_credentials(ctx)
+        session = (
+            boto3.Session(
+                region_name=settings.region,
+                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            )
+            if credentials is not None
+            else None
+        )
+        ctx.values["clients"] = AwsClients(settings, session=session)
     return ctx.values["clients"]
 
 

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from rehearsal import container
 from rehearsal.faults import service_failure
+from rehearsal.iam.identities import SAGEMAKER_SERVICE, RoleSessions, client_as, log_group_exists
 
 if TYPE_CHECKING:
     from rehearsal.emulator import Emulator
@@ -97,6 +98,8 @@ class _Job:
     process: subprocess.Popen[bytes] | None = None
     stop_status: str | None = None  # "Stopped" or "MaxRuntimeExceeded" once the job is being stopped
     log_lines: list[tuple[int, str]] = field(default_factory=list)
+    credentials: dict[str, str] | None = None
+    """The job role's session SageMaker acts with (None: the emulator has no IAM, root is used)."""
 
     @property
     def ml(self) -> Path:
@@ -244,6 +247,7 @@ class SageMakerTraining:
         self._patches: list[_Patch] = []
         self._closing = threading.Event()
         self._image_cache: dict[tuple[str, str], str | None] = {}
+        self._sessions = RoleSessions()
 
     # --- Extension protocol -------------------------------------------------------------------
 
@@ -524,9 +528,29 @@ class SageMakerTraining:
                 self._transition(job, "Stopping", "Stopping the training job: MaxRuntimeInSeconds exceeded")
             raise _StopRequestedError()
 
+    def _assume_role(self, job: _Job) -> None:
+        """SageMaker assumes the job's RoleArn (trust evaluated) and acts with it from here on."""
+        from rehearsal.iam.authorizer import TrustDeniedError
+
+        role = str(job.request.get("RoleArn"))
+        try:
+            job.credentials = self._sessions.service(self._emulator, role, SAGEMAKER_SERVICE, job.arn)
+        except TrustDeniedError as exc:
+            raise JobFailedError(
+                f"ClientError: SageMaker could not assume the job's role {role}: {exc}"
+            ) from exc
+
+    def _client(self, job: _Job, service: str) -> Any:
+        """A client acting as the job's role (root when the emulator has no IAM)."""
+        return client_as(self._require_emulator(), service, job.credentials)
+
     def _run(self, job: _Job) -> None:
-        emulator = self._require_emulator()
-        s3 = emulator.client("s3")
+        try:
+            self._assume_role(job)
+        except JobFailedError as failure:
+            self._finish(job, "Failed", "Failed", "Training job failed", str(failure))
+            return
+        s3 = self._client(job, "s3")
         try:
             try:
                 self._check_stop(job)
@@ -545,7 +569,9 @@ class SageMakerTraining:
                 code = self._run_process(job, command)
                 if code != 0:
                     raise JobFailedError(self._failure_reason(job, command, code))
-                injected = service_failure(emulator, "training-job", job.name)  # rehearsal.faults
+                injected = service_failure(
+                    self._require_emulator(), "training-job", job.name
+                )  # rehearsal.faults
                 if injected is not None:
                     raise JobFailedError(injected)
                 with self._lock:
@@ -878,6 +904,10 @@ class SageMakerTraining:
             }
         )
         env.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+        if job.credentials is not None:
+            # the container gets the job role's session (on AWS through the container credentials
+            # endpoint); AWS_ENDPOINT_URL stands for the AWS API endpoints it would reach
+            env.update({**job.credentials, "AWS_ENDPOINT_URL": emulator.endpoint_url})
         return env
 
     def _run_process(self, job: _Job, command: container.ContainerCommand) -> int:
@@ -978,7 +1008,7 @@ class SageMakerTraining:
         job.fake.final_metric_data_list = found or None
         if found:
             with contextlib.suppress(Exception):
-                self._require_emulator().client("cloudwatch").put_metric_data(
+                self._client(job, "cloudwatch").put_metric_data(
                     Namespace=METRICS_NAMESPACE,
                     MetricData=[
                         {
@@ -996,9 +1026,10 @@ class SageMakerTraining:
         if not lines:
             return
         try:
-            logs = self._require_emulator().client("logs")
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=LOG_GROUP)
+            logs = self._client(job, "logs")
+            if not log_group_exists(self._require_emulator(), LOG_GROUP):
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_group(logGroupName=LOG_GROUP)
             stream = (
                 f"{job.name}/{CURRENT_HOST}-{int(job.fake.creation_time.replace(tzinfo=UTC).timestamp())}"
             )

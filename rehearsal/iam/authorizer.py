@@ -601,6 +601,8 @@ class Authorizer:
     def _judge(
         self, environ: Mapping[str, Any], body: bytes
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        if _signed_by_root(environ):
+            return None  # the deployer's and the rehearsal's own calls: not judged, so not parsed either
         try:
             request = parse_request(environ, body)
         except RequestNotUnderstoodError as exc:
@@ -713,6 +715,16 @@ class Authorizer:
         resources = self.resources
         roles = list(role_arns) if role_arns is not None else resources.all_role_arns()
         return unused_grants({arn: resources.role_policies(arn) for arn in roles}, self.authorized)
+
+
+def _signed_by_root(environ: Mapping[str, Any]) -> bool:
+    """The request is signed with the root access key (header or presigned query): a cheap test, so the
+    traffic the rehearsal drives as root costs no request parsing."""
+    marker = f"Credential={ROOT_ACCESS_KEY}/"
+    if marker in str(environ.get("HTTP_AUTHORIZATION", "")):
+        return True
+    query = str(environ.get("QUERY_STRING", ""))
+    return f"X-Amz-Credential={ROOT_ACCESS_KEY}%2F" in query or f"X-Amz-{marker}" in query
 
 
 def _error(
