@@ -306,6 +306,7 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     data = json.loads((tmp_path / "summary.json").read_text())
     assert [s["stage"] for s in data["stages"]] == [
         "emulator", "deploy", "data", "ingest", "validate", "train", "deploy-model", "serve", "canary", "rollback",
+        "drift", "retrain", "iam",
     ]  # fmt: skip
     assert {s["verdict"] for s in data["stages"]} == {"passed"}
     by_stage = {s["stage"]: s["evidence"] for s in data["stages"]}
@@ -319,3 +320,8 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     assert by_stage["train"]["training_status"] == "Completed"
     assert by_stage["canary"]["observed_green_shares"] == [0.5, 1.0]  # dev's CANARY 50%
     assert by_stage["rollback"]["deploy_raised_guardrail_rollback"] is True
+    assert by_stage["drift"]["control_drifted_features"] == []
+    assert by_stage["drift"]["drifted_features"]
+    assert by_stage["retrain"]["traffic_errors"] == 0
+    assert by_stage["iam"]["iam"] == "enforce"
+    assert by_stage["iam"]["denials"] == 0
