@@ -252,7 +252,7 @@ def _jsonable(value: Any) -> Any:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the stages run, so cleanup runs either way (main thread only)."""
+    """Treat SIGTERM like Ctrl-C, and Ctrl-C as KeyboardInterrupt, while the stages run (main thread only)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -263,10 +263,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, _raise)
+    # Ctrl-C must interrupt even when this process inherited SIGINT ignored (a child of a shell's
+    # background job, or of a process that ignores it: POSIX keeps SIG_IGN across exec, and Python
+    # then installs no KeyboardInterrupt handler) or something imported earlier replaced the handler.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def run_stages(

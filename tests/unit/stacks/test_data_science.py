@@ -39,7 +39,14 @@ def _build(config: dict[str, str], stack: str = "dev") -> tuple[SynthResult, Any
 
 def test_environment_defaults() -> None:
     dev = parse_config({**BASE, "environment": "dev"})
-    staging = parse_config({**BASE, "environment": "staging"})
+    staging = parse_config(
+        {
+            **BASE,
+            "environment": "staging",
+            # staging refuses an empty deployer list (issue 12 item 1)
+            "cluster": {"adminRoleArns": ["arn:aws:iam::123456789012:role/mlops-staging-pulumi-deployer"]},
+        }
+    )
     assert dev.experimentation.studio_enabled("dev")
     assert staging.experimentation.studio_enabled("staging")
     assert not staging.experimentation.studio_enabled("prod")  # prod: Studio is an explicit opt-in
