@@ -303,9 +303,12 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     # The command itself, in its own process, as a user runs it: Airflow configures itself once per
     # process when first imported, so an in-process run would inherit whatever Airflow configuration
     # an earlier test of this worker left behind.
+    # tests/dags/conftest.py points AIRFLOW_* at the DAG tests' own home; a user's shell has none.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     result = subprocess.run(
         [sys.executable, "-m", "mlops_cli.main", "rehearse", "--quick", "--out", str(tmp_path)],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=1500,
