@@ -155,6 +155,15 @@ class PipelineSettings(BaseSettings):
         default=None, description="Approve passing models at registration (default: only in dev)."
     )
     code_version: str | None = Field(default=None, description="Code version recorded in metadata.")
+    mlflow_arn: str | None = Field(
+        default=None,
+        description="Managed MLflow App (or tracking server) ARN, stack output mlflowArn: the tracking URI on "
+        "AWS through the sagemaker-mlflow plugin. None when MLflow is off.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI overriding mlflow_arn (a local store offline, e.g. sqlite:///mlflow.db).",
+    )
 
     endpoint_url: str | None = Field(default=None, description="Endpoint URL for every AWS service.")
     endpoint_urls: dict[str, str] = Field(
@@ -163,6 +172,10 @@ class PipelineSettings(BaseSettings):
     connect_timeout: float = Field(default=10.0, description="Seconds to wait for a connection.")
     read_timeout: float = Field(default=60.0, description="Seconds to wait for a response.")
     max_attempts: int = Field(default=5, description="Attempts per AWS call (standard retry mode).")
+
+    def tracking_uri(self) -> str | None:
+        """Where training runs are tracked: ``mlflow_tracking_uri``, else the MLflow ARN, else None (off)."""
+        return self.mlflow_tracking_uri or self.mlflow_arn or None
 
     def require(self, field: str) -> str:
         """Return a string setting or raise :class:`SettingMissingError` naming how to set it."""
