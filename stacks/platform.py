@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from stacks.compute import Compute, build_compute
 from stacks.config import PlatformConfig
+from stacks.config.placeholders import placeholder_paths, refuse_placeholders
 from stacks.data_science import DataScience, build_data_science
 from stacks.foundation import Foundation, build_foundation
 from stacks.ml_services import MlServices, build_ml_services
@@ -45,6 +48,14 @@ class Platform:
 def build(config: PlatformConfig) -> Platform:
     """Declare the whole platform for one environment and return its layer records."""
     foundation = build_foundation(config)
+    placeholders = placeholder_paths(config)
+    if placeholders:
+        pulumi.log.warn(
+            f"config still names example accounts or keys at {', '.join(placeholders)}: fine offline, "
+            "refused in a real account (docs/first-deploy.md)"
+        )
+        # Fails the update before any access entry or key grant names a role that does not exist.
+        foundation.account_id.apply(lambda acct: refuse_placeholders(config.environment, acct, placeholders))
     compute = build_compute(config, foundation)
     ml = build_ml_services(config, foundation, compute)
     data_science = build_data_science(config, foundation, compute, ml)
