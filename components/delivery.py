@@ -152,6 +152,10 @@ class Upstream:
     """Its artifacts bucket (stack output ``artifactsBucket``)."""
     ml_key_arn: str
     """The KMS key of that bucket (stack output ``mlKeyArn``)."""
+    cross_account: bool = False
+    """The upstream is another account: this account's default event bus admits its forwarded package
+    events (the upstream registry forwards them to its ``cross_account_ids``), and the build lists its
+    packages by group ARN, through the upstream group policy."""
 
     def __post_init__(self) -> None:
         if not self.group_names:
@@ -470,6 +474,38 @@ class Delivery(pulumi.ComponentResource):
             self._args.region,
             self._account,
             self._args.source.repository,
+        )
+
+    def _upstream_group_arns(self) -> pulumi.Output[str]:
+        """The upstream groups' ARNs, space-separated in catalog order (``UPSTREAM_GROUPS``)."""
+        up = self._args.upstream
+        assert up is not None
+        arns = [
+            pulumi.Output.format(
+                "arn:{0}:sagemaker:{1}:{2}:model-package-group/{3}",
+                self._part,
+                self._args.region,
+                up.account_id,
+                g,
+            )
+            for g in up.group_names
+        ]
+        return pulumi.Output.all(*arns).apply(lambda values: " ".join(str(v) for v in values))
+
+    def _admit_upstream_events(self, up: Upstream) -> None:
+        """Let the upstream account put its forwarded package events on this account's default bus.
+
+        The default bus only takes events of its own account until its resource policy admits another
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-perms.html).
+        ``EventPermission`` adds one statement (``PutPermission``) instead of owning the whole bus policy.
+        """
+        aws.cloudwatch.EventPermission(
+            f"{self._name}-upstream-events-permission",
+            principal=up.account_id,
+            statement_id=f"{self._args.name_prefix}-upstream-package-events",
+            action="events:PutEvents",
+            event_bus_name="default",
+            opts=child_opts(self),
         )
 
     def _start_rule(
@@ -993,7 +1029,9 @@ class Delivery(pulumi.ComponentResource):
                     # copy + re-register of upstream packages (pipelines.promotion): into this bucket and key
                     "ARTIFACTS_BUCKET": args.artifacts_bucket_name,
                     "ARTIFACTS_KEY_ARN": args.artifacts_key_arn,
-                    "UPSTREAM_GROUPS": " ".join(args.upstream.group_names) if args.upstream else "",
+                    # group ARNs: a name resolves in the caller's account; another account's group is its ARN
+                    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListModelPackages.html)
+                    "UPSTREAM_GROUPS": self._upstream_group_arns() if args.upstream else "",
                 },
                 extra,
                 buildspec="promote",
@@ -1102,3 +1140,5 @@ class Delivery(pulumi.ComponentResource):
                 pipeline_name,
             )
             self.upstream_rule_name = upstream_rule.name
+            if args.upstream.cross_account:
+                self._admit_upstream_events(args.upstream)

@@ -129,8 +129,10 @@ class AutoScaling:
     (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). pulumi-aws (7.51, the
     bridged Terraform ``aws_sagemaker_endpoint``) does not expose that flag
     (hashicorp/terraform-provider-aws#48990, PR #49069 still open), so every deploy starts the variant at
-    ``ModelEndpointArgs.instance_count`` and the target tracking scales it back out. Set ``instance_count``
-    to the usual busy-hour count, not to ``min_instances``, so a deploy does not scale a loaded fleet in.
+    ``ModelEndpointArgs.instance_count``. The promote build therefore raises the stack's
+    ``instanceCount`` to the variant's live count before ``pulumi up`` (:mod:`stacks.config.live_counts`),
+    and a hand-run ``pulumi up`` starts at the configured count, so set it to the usual busy-hour count,
+    not to ``min_instances``.
     """
 
     min_instances: int = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,6 +171,8 @@ class ModelRegistry(pulumi.ComponentResource):
                 )
             self.group_names[group] = mpg.model_package_group_name
             self.group_arns[group] = mpg.arn
+        if args.cross_account_ids:
+            self._forward_package_events(name, args, account, part, tags)
 
         role = aws.iam.Role(
             f"{name}-sagemaker-role",
@@ -213,6 +216,75 @@ class ModelRegistry(pulumi.ComponentResource):
                 "execution_role_name": self.execution_role_name,
             }
         )
+
+    def _forward_package_events(
+        self,
+        name: str,
+        args: ModelRegistryArgs,
+        account: pulumi.Output[str],
+        part: pulumi.Output[str],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Forward this registry's package state changes to each ``cross_account_ids`` default bus.
+
+        SageMaker puts them on this account's bus only; a downstream environment in another account
+        starts its promotion on them, so a rule here sends them on through a role that may put events on
+        those buses only (EventBridge recommends a role for bus targets:
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-perms.html). The downstream
+        stack admits this account on its bus (``Upstream.cross_account``).
+        """
+        groups = sorted(f"{args.name_prefix}-{g}" for g in args.groups)
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-forward-events-rule",
+            name=f"{args.name_prefix}-package-events-downstream",
+            description=f"Forward {args.name_prefix} model package state changes to the downstream accounts",
+            event_pattern=json.dumps(
+                {
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Model Package State Change"],
+                    "detail": {"ModelPackageGroupName": groups},
+                }
+            ),
+            tags=tags,
+            opts=child_opts(self),
+        )
+        buses = [
+            pulumi.Output.format("arn:{0}:events:{1}:{2}:event-bus/default", part, args.region, other)
+            for other in args.cross_account_ids
+        ]
+        role = aws.iam.Role(
+            f"{name}-forward-events-role",
+            name=f"{args.name_prefix}-package-events-downstream",
+            description=f"EventBridge forwards {args.name_prefix} package events to the downstream buses",
+            assume_role_policy=service_trust_policy(
+                ["events.amazonaws.com"], source_account=account, source_arn_like=rule.arn
+            ),
+            tags=tags,
+            opts=child_opts(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-forward-events-policy",
+            role=role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "PutDownstreamEvents",
+                        "Effect": "Allow",
+                        "Action": "events:PutEvents",
+                        "Resource": buses,
+                    }
+                ]
+            ),
+            opts=child_opts(self),
+        )
+        for other, bus in zip(args.cross_account_ids, buses, strict=True):
+            aws.cloudwatch.EventTarget(
+                f"{name}-forward-events-{other}",
+                rule=rule.name,
+                arn=bus,
+                role_arn=role.arn,
+                opts=child_opts(self),
+            )
 
     @staticmethod
     def _execution_policy(

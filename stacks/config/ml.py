@@ -802,7 +802,11 @@ class UpstreamConfig(_Section):
     """
 
     environment: Literal["dev", "staging", "prod"] = Field(description="The upstream environment.")
-    account_id: str = Field(default="", description="Its account; empty: this account.")
+    account_id: str = Field(
+        default="",
+        description="Its account when it is another one (its package events are then forwarded to this "
+        "account's default bus, which admits them); empty: this account.",
+    )
     artifacts_bucket_name: str = Field(description="Its artifacts bucket (stack output `artifactsBucket`).")
     ml_key_arn: str = Field(description="Its ML key (stack output `mlKeyArn`).")
 
@@ -995,6 +999,7 @@ class DeliveryConfig(_Section):
                     account_id=self.promote_from.account_id or account_id,
                     artifacts_bucket_name=self.promote_from.artifacts_bucket_name,
                     ml_key_arn=self.promote_from.ml_key_arn,
+                    cross_account=bool(self.promote_from.account_id),
                 )
                 if self.promote_from is not None
                 else None

@@ -16,6 +16,7 @@ from components.delivery import (
     DeliveryArgs,
     PromotionTarget,
     Source,
+    Upstream,
     approval_event_pattern,
     read_buildspec,
 )
@@ -286,7 +287,13 @@ def test_prod_stack_deploys_itself_behind_a_person_importing_from_staging(synth_
     )
     env = {v["name"]: v["value"] for v in promote.inputs["environment"]["environmentVariables"]}
     assert env["OWN_MODEL_PACKAGE_GROUPS"] == "mlops-prod-churn mlops-prod-housing"
-    assert env["UPSTREAM_GROUPS"] == "mlops-staging-churn mlops-staging-housing"
+    # by ARN: ListModelPackages takes a name only for this account's groups
+    assert env["UPSTREAM_GROUPS"] == " ".join(
+        f"arn:aws:sagemaker:us-east-1:123456789012:model-package-group/mlops-staging-{m}"
+        for m in ("churn", "housing")
+    )
+    # same account (promoteFrom.accountId empty): no bus permission for another account
+    assert prod.of_type("aws:cloudwatch/eventPermission:EventPermission") == []
     assert env["ARTIFACTS_BUCKET"] == prod.outputs["artifactsBucket"]
     grants = {s["Sid"]: s for s in statements(policy(prod.named("mlops-prod-promote-prod-build-policy")))}
     assert (
@@ -460,3 +467,43 @@ def test_the_s3_source_bucket_sends_events_to_eventbridge(synth_stack) -> None:
     (notification,) = dev.of_type("aws:s3/bucketNotification:BucketNotification")
     assert notification.inputs["eventbridge"] is True
     assert notification.inputs["bucket"] == dev.outputs["artifactsBucket"]
+
+
+def test_the_promote_build_raises_autoscaled_counts_to_the_live_ones_before_pulumi_up() -> None:
+    """UpdateEndpoint restarts variants at instanceCount (no RetainAllVariantProperties in pulumi-aws):
+    the build sets the live counts (stacks/config/live_counts.py) into its checkout's config first."""
+    text = read_buildspec("promote")
+    live = text.index("python -m stacks.config.live_counts")
+    set_count = text.index('pulumi config set --path --type int "$KEY" "$COUNT"')
+    up = text.index("pulumi up --yes")
+    assert live < set_count < up
+
+
+def test_an_upstream_in_another_account_may_put_its_package_events_on_this_bus() -> None:
+    """The upstream registry forwards its package events here (ModelRegistry cross_account_ids); the
+    default bus takes them only once its policy admits that account."""
+    upstream = Upstream(
+        group_names=["mlops-staging-churn"],
+        account_id="210987654321",
+        artifacts_bucket_name="mlops-staging-artifacts",
+        ml_key_arn="arn:aws:kms:us-east-1:210987654321:key/00000000-1111-2222-3333-444444444444",
+        cross_account=True,
+    )
+
+    def program() -> dict[str, Any]:
+        d = Delivery("dl", _args(source=Source(kind="s3", object_key="source.zip"), upstream=upstream))
+        return {"promotion": d.promotion_pipeline_name}
+
+    result = run_program(program, BASE_CONFIG)
+    (permission,) = result.of_type("aws:cloudwatch/eventPermission:EventPermission")
+    assert permission.inputs["principal"] == "210987654321"
+    assert permission.inputs["action"] == "events:PutEvents"
+    assert permission.inputs["eventBusName"] == "default"
+    promote = next(
+        p for p in result.of_type("aws:codebuild/project:Project") if "promote" in p.inputs["name"]
+    )
+    env = {v["name"]: v["value"] for v in promote.inputs["environment"]["environmentVariables"]}
+    assert (
+        env["UPSTREAM_GROUPS"]
+        == "arn:aws:sagemaker:us-east-1:210987654321:model-package-group/mlops-staging-churn"
+    )

@@ -96,7 +96,7 @@ def test_no_group_policy_without_accounts() -> None:
 
 
 def test_execution_role_trusts_only_sagemaker_of_this_account(shared: SynthResult) -> None:
-    (role,) = shared.of_type("aws:iam/role:Role")
+    role = shared.named("reg-sagemaker-role")
     assert role.inputs["name"] == "mlops-test-sagemaker-execution"
     assert statements(policy(role, "assumeRolePolicy")) == [
         {
@@ -110,7 +110,7 @@ def test_execution_role_trusts_only_sagemaker_of_this_account(shared: SynthResul
 
 
 def test_execution_role_is_scoped_to_the_platform(shared: SynthResult) -> None:
-    (role_policy,) = shared.of_type("aws:iam/rolePolicy:RolePolicy")
+    role_policy = shared.named("reg-sagemaker-policy")
     by_sid = {s["Sid"]: s for s in statements(policy(role_policy))}
     assert by_sid["ReadCodeAndModels"]["Resource"] == [
         f"{ARTIFACTS}/code/*",
@@ -234,3 +234,29 @@ def test_all_ml_components_are_in_every_stack(each_stack: SynthResult) -> None:
     assert outputs["sagemakerExecutionRoleArn"] == (
         f"arn:aws:iam::123456789012:role/mlops-{each_stack.stack}-sagemaker-execution"
     )
+
+
+def test_package_events_are_forwarded_to_the_downstream_accounts_buses(shared: SynthResult) -> None:
+    """A downstream environment in another account starts its promotion on these events; SageMaker puts
+    them on this account's bus only, so a rule forwards them through a role limited to those buses."""
+    import json
+
+    (rule,) = shared.of_type("aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["detail"] == {"ModelPackageGroupName": ["mlops-test-churn", "mlops-test-fraud"]}
+    buses = {f"arn:aws:events:us-east-1:{a}:event-bus/default" for a in ("210987654321", "111122223333")}
+    targets = shared.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert {t.inputs["arn"] for t in targets} == buses
+    role = shared.named("reg-forward-events-role")
+    assert all(t.inputs["roleArn"] == role.outputs["arn"] for t in targets)
+    trust = statements(policy(role, "assumeRolePolicy"))[0]
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    (grant,) = statements(policy(shared.named("reg-forward-events-policy")))
+    assert grant["Action"] == "events:PutEvents"
+    assert set(as_list(grant["Resource"])) == buses
+
+
+def test_no_forwarding_without_other_accounts() -> None:
+    result = _run(_args())
+    assert result.of_type("aws:cloudwatch/eventRule:EventRule") == []
+    assert result.of_type("aws:cloudwatch/eventTarget:EventTarget") == []
