@@ -62,9 +62,12 @@ class Reproduction:
     def verdict(self) -> str:
         """One line: REPRODUCED or NOT REPRODUCED, with what differed."""
         if self.matches:
-            hashed = (
-                "model.joblib identical" if self.hash_compared else "hash not compared (libraries differ)"
-            )
+            if not self.hash_compared:
+                hashed = "artifact not compared (libraries differ)"
+            elif self.registered_model_sha256 == self.reproduced_model_sha256:
+                hashed = "model.joblib byte-identical"
+            else:
+                hashed = "model.joblib bytes differ, predictions bit-identical on every row of the version"
             return f"REPRODUCED: {len(self.registered_metrics)} metrics equal, {hashed}"
         return "NOT REPRODUCED: " + "; ".join(self.mismatches)
 
@@ -92,8 +95,11 @@ def compare(
     reproduced: LoadedModel,
     registered_metrics: dict[str, float | None],
     reproduced_metrics: dict[str, float | None],
+    same_predictions: bool = True,
 ) -> tuple[bool, list[str]]:
-    """What differs between the two models (metrics; the artifact hash when the libraries are equal)."""
+    """What differs between the two models: the metrics, and, when the libraries are the registered
+    model's, the artifact: a byte-identical ``model.joblib``, or else bit-identical predictions on
+    every row of the version (pickles of equal models can differ between processes)."""
     mismatches = [
         f"{name}: registered {registered_metrics[name]!r}, reproduced {reproduced_metrics.get(name)!r}"
         for name in sorted(registered_metrics)
@@ -102,10 +108,11 @@ def compare(
     same_libraries = registered.metadata.get("library_versions") == reproduced.metadata.get(
         "library_versions"
     )
-    if same_libraries and registered.metadata["model_sha256"] != reproduced.metadata["model_sha256"]:
+    same_bytes = registered.metadata["model_sha256"] == reproduced.metadata["model_sha256"]
+    if same_libraries and not same_bytes and not same_predictions:
         mismatches.append(
             f"model.joblib sha256: registered {registered.metadata['model_sha256'][:12]}..., "
-            f"reproduced {reproduced.metadata['model_sha256'][:12]}..."
+            f"reproduced {reproduced.metadata['model_sha256'][:12]}..., and their predictions differ"
         )
     return same_libraries, mismatches
 
@@ -150,10 +157,12 @@ def reproduce_package(
         NotReproducibleError: the package names no manifest, or the version's data is not what the
             model was trained on.
     """
+    import numpy as np
+
     from pipelines.aws import split_s3_uri
     from pipelines.datasets import ManifestMismatchError, fetch_dataset, read_manifest
     from pipelines.evaluate import load_model_archive, model_metrics
-    from pipelines.train import read_channel, split_rows
+    from pipelines.train import model_inputs, read_channel, split_rows
 
     s3 = clients.s3
     package = clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
@@ -195,9 +204,15 @@ def reproduce_package(
         contract_path = root / "contract.yaml"
         contract_path.write_bytes(_archive_member(archive, "contract.yaml"))
         reproduced = load_model_archive(_train(clients, where, contract_path, manifest, root, metadata))
-        test = split_rows(read_channel(root / "train"), "test")
-        reproduced_metrics: dict[str, float | None] = dict(model_metrics(reproduced, test))
-    hash_compared, mismatches = compare(registered, reproduced, registered_metrics, reproduced_metrics)
+        frame = read_channel(root / "train")
+        reproduced_metrics: dict[str, float | None] = dict(
+            model_metrics(reproduced, split_rows(frame, "test"))
+        )
+        inputs = model_inputs(frame, registered.contract)
+        same_predictions = bool(np.array_equal(registered.scores(inputs), reproduced.scores(inputs)))
+    hash_compared, mismatches = compare(
+        registered, reproduced, registered_metrics, reproduced_metrics, same_predictions
+    )
     return Reproduction(
         package_arn=package_arn,
         manifest_uri=str(manifest["manifest_uri"]),

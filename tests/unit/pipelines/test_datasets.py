@@ -150,7 +150,8 @@ def test_a_different_metric_or_hash_is_a_mismatch() -> None:
         True,
         [],
     )
-    compared, mismatches = compare(registered, other, {"auc": 0.8}, {"auc": 0.79})
+    assert compare(registered, other, {"auc": 0.8}, {"auc": 0.8}, same_predictions=True) == (True, [])
+    compared, mismatches = compare(registered, other, {"auc": 0.8}, {"auc": 0.79}, same_predictions=False)
     assert compared
     assert [m.split(":")[0] for m in mismatches] == ["auc", "model.joblib sha256"]
     result = Reproduction("arn", "s3://b/m", "v", {"auc": 0.8}, {"auc": 0.79}, "a", "b", True, mismatches)
