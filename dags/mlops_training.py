@@ -58,6 +58,18 @@ def prepare_features(outputs: str, group: str, endpoint: str, contract: str, bat
     return features_job(model_clients(outputs, group, endpoint), Path(contract), batch["ingest_date"])
 
 
+def publish_features(
+    outputs: str, group: str, endpoint: str, contract: str, batch: dict, features_uri: str
+) -> dict:
+    """Publish the EMR job's features as an immutable, content-addressed version with its manifest."""
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, publish_features_step
+
+    clients = model_clients(outputs, group, endpoint)
+    return publish_features_step(clients, Path(contract), batch["ingest_date"], features_uri)
+
+
 def prepare_training(
     outputs: str, group: str, endpoint: str, contract: str, job_prefix: str, run_after: str, features_uri: str
 ) -> dict:
@@ -177,7 +189,8 @@ def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "{{ dag_run.run_after.isoformat() }}",
             job["features_uri"],
         )
-        features >> features_done >> training
+        published = step(publish_features)(*common, contract, batch, job["features_uri"])
+        features >> features_done >> published >> training
         train = SageMakerTrainingOperator(
             task_id="train",
             config=training["config"],

@@ -10,6 +10,7 @@ import typer
 
 from mlops_cli import check as check_cmd
 from mlops_cli import rehearse as rehearse_cmd
+from mlops_cli import reproduce as reproduce_cmd
 from mlops_cli import synth as synth_cmd
 from pipelines.cli import pipeline_app
 from pipelines.contract_cli import contract_app
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("synth")(synth_cmd.synth)
 app.command("rehearse")(rehearse_cmd.rehearse)
 app.command("check")(check_cmd.check)
+app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")

@@ -348,6 +348,35 @@ def features_job(clients: AwsClients, contract_path: Path, ingest_date: str) -> 
     }
 
 
+def publish_features_step(
+    clients: AwsClients, contract_path: Path, ingest_date: str, features_uri: str
+) -> dict[str, Any]:
+    """After the EMR job: publish its part files as an immutable feature-set version and write the
+    manifest as the features' ``_lineage.json`` (training copies it into the model's metadata)."""
+    from pipelines.aws import list_keys
+    from pipelines.contract import load_contract
+    from pipelines.features.local import curated_prefix
+    from pipelines.lineage import write_lineage
+
+    contract = load_contract(contract_path)
+    curated_bucket = clients.settings.require("curated_bucket")
+    sources = [
+        k
+        for k in list_keys(clients.s3, curated_bucket, curated_prefix(contract.name, ingest_date))
+        if k.endswith(".parquet")
+    ]
+    lineage_uri = write_lineage(clients, contract, features_uri, sources)
+    from pipelines.datasets import read_manifest
+
+    manifest = read_manifest(clients.s3, lineage_uri)
+    return {
+        "manifest_uri": manifest["manifest_uri"],
+        "version": manifest["version"],
+        "rows": manifest["row_count"],
+        "features_uri": features_uri,
+    }
+
+
 def training_job(
     clients: AwsClients,
     contract_path: Path,

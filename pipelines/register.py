@@ -157,6 +157,8 @@ def package_request(
             "model": target.model,
             "contract": str(metadata["model_name"]),
             "validated_data_sha256": str(lineage.get("validated_data_sha256", "unknown")),
+            # the training data's immutable version (pipelines.datasets); mlops reproduce starts here
+            "dataset_manifest": str(lineage.get("manifest_uri", "none"))[:256],
             "run_id": str(metadata["run_id"]),
             "code_version": str(metadata["code_version"]),
             "serving_runtime": str(evaluation.get("serving_runtime", {}).get("runtime", "unchecked")),

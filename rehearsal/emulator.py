@@ -99,6 +99,7 @@ class Emulator:
         self.port = port or free_port()
         self._server: ThreadedMotoServer | None = None
         self._installed: list[Extension] = []
+        self.moto_app: Any = None
         self.authorizer = authorizer
         """Judges every request before moto serves it (``rehearsal.iam.Authorizer``); None: no IAM."""
 
@@ -168,8 +169,10 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
         self._server.start()
+        wsgi_server: Any = self._server._server  # pyright: ignore[reportPrivateUsage]
+        self.moto_app = wsgi_server.app
+        """moto's dispatcher (behind the authorizer): extensions may route requests moto lacks."""
         if self.authorizer is not None:
-            wsgi_server: Any = self._server._server  # pyright: ignore[reportPrivateUsage]
             wsgi_server.app = self.authorizer.wrap(wsgi_server.app, self)  # werkzeug reads .app per request
 
     def stop(self) -> None:

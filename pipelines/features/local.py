@@ -65,6 +65,8 @@ class FeatureResult:
     uri: str
     keys: list[str]
     rows: int
+    manifest: dict[str, Any] | None = None
+    """The feature set version's manifest (``pipelines.datasets``)."""
 
 
 def build_features_dir(
@@ -118,12 +120,17 @@ def run_features(
         rows = build_features_dir(input_dir, output_dir, feature_spec(contract), engine, spark)
         parts = sorted(output_dir.glob("part-*.parquet"))
         stale = list_keys(s3, features_bucket, prefix)
-        from pipelines.lineage import LINEAGE_FILE, lineage, lineage_bytes
+        from pipelines.lineage import LINEAGE_FILE, lineage_bytes, publish_features
 
-        items = [(f"{prefix}{p.name}", p.read_bytes()) for p in parts]
-        items.append((prefix + LINEAGE_FILE, lineage_bytes(lineage(s3, curated_bucket, sources, contract))))
+        blobs = [(p.name, p.read_bytes()) for p in parts]
+        # the immutable, content-addressed version first; its manifest is this prefix's lineage
+        manifest = publish_features(
+            s3, features_bucket, settings.data_lake_key_arn, contract, blobs, curated_bucket, sources
+        )
+        items = [(f"{prefix}{name}", data) for name, data in blobs]
+        items.append((prefix + LINEAGE_FILE, lineage_bytes(manifest)))
         put_all_or_nothing(s3, features_bucket, items, settings.data_lake_key_arn)
     new_keys = [k for k, _ in items]
     delete_keys(s3, features_bucket, [k for k in stale if k not in new_keys])
     parts_keys = [k for k in new_keys if not k.endswith(LINEAGE_FILE)]
-    return FeatureResult(f"s3://{features_bucket}/{prefix}", parts_keys, rows)
+    return FeatureResult(f"s3://{features_bucket}/{prefix}", parts_keys, rows, manifest)

@@ -379,6 +379,15 @@ def _sm_named(action: str, kind: str, member: str) -> Mapper:
     return mapper
 
 
+def _sm_batch_get_record(request: ApiRequest, resources: Resources) -> list[Check]:
+    """BatchGetRecord: sagemaker:GetRecord on every feature group it names (by name or ARN)."""
+    checks: list[Check] = []
+    for identifier in request.params.get("Identifiers") or []:
+        name = str(identifier.get("FeatureGroupName", ""))
+        checks.append(Check("sagemaker:GetRecord", _sm_arn(request, resources, "feature-group", name)))
+    return checks
+
+
 def _group_arn_of_package(package_arn: str) -> str | None:
     prefix, _, rest = package_arn.partition(":model-package/")
     group, slash, _version = rest.partition("/")
@@ -605,6 +614,22 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("sagemaker-runtime", "InvokeEndpoint"): _sm_named(
         "sagemaker:InvokeEndpoint", "endpoint", "EndpointName"
     ),
+    # Feature Store runtime: the feature group's ARN (the Service Authorization Reference lists
+    # PutRecord, GetRecord, DeleteRecord on feature-group*; BatchGetRecord checks GetRecord per group:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)
+    ("sagemaker", "DescribeFeatureGroup"): _sm_named(
+        "sagemaker:DescribeFeatureGroup", "feature-group", "FeatureGroupName"
+    ),
+    ("sagemaker-featurestore-runtime", "PutRecord"): _sm_named(
+        "sagemaker:PutRecord", "feature-group", "FeatureGroupName"
+    ),
+    ("sagemaker-featurestore-runtime", "GetRecord"): _sm_named(
+        "sagemaker:GetRecord", "feature-group", "FeatureGroupName"
+    ),
+    ("sagemaker-featurestore-runtime", "DeleteRecord"): _sm_named(
+        "sagemaker:DeleteRecord", "feature-group", "FeatureGroupName"
+    ),
+    ("sagemaker-featurestore-runtime", "BatchGetRecord"): _sm_batch_get_record,
     # CloudWatch
     ("cloudwatch", "PutMetricData"): _star("cloudwatch:PutMetricData", {"Namespace": "cloudwatch:namespace"}),
     ("cloudwatch", "GetMetricData"): _star("cloudwatch:GetMetricData"),

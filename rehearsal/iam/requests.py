@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 _SIGNING_ALIASES = {
     "monitoring": ("cloudwatch",),
     "airflow": ("mwaa",),
-    "sagemaker": ("sagemaker", "sagemaker-runtime"),
+    "sagemaker": ("sagemaker", "sagemaker-runtime", "sagemaker-featurestore-runtime"),
 }
 
 

@@ -11,11 +11,12 @@ import pytest
 from tests.dags.conftest import DAGS_FOLDER
 
 TRAINING = {
-    "ingest": {"validate", "prepare_features"},
+    "ingest": {"validate", "prepare_features", "publish_features"},
     "validate": {"prepare_features"},
-    "prepare_features": {"features", "wait_for_features", "prepare_training", "evaluate"},
+    "prepare_features": {"features", "wait_for_features", "publish_features", "prepare_training", "evaluate"},
     "features": {"wait_for_features"},
-    "wait_for_features": {"prepare_training"},
+    "wait_for_features": {"publish_features"},
+    "publish_features": {"prepare_training"},
     "prepare_training": {"train", "evaluate"},
     "train": {"evaluate"},
     "evaluate": {"gate", "register"},

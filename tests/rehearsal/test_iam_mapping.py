@@ -112,6 +112,20 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
     },
     ("sagemaker", "DescribeTrainingJob"): {"TrainingJobName": "churn-1"},
+    ("sagemaker", "DescribeFeatureGroup"): {"FeatureGroupName": "mlops-dev-churn-features"},
+    ("sagemaker-featurestore-runtime", "PutRecord"): {
+        "FeatureGroupName": "mlops-dev-churn-features",
+        "Record": [{"FeatureName": "customer_id", "ValueAsString": "c-1"}],
+    },
+    ("sagemaker-featurestore-runtime", "GetRecord"): {
+        "FeatureGroupName": "mlops-dev-churn-features",
+        "RecordIdentifierValueAsString": "c-1",
+    },
+    ("sagemaker-featurestore-runtime", "BatchGetRecord"): {
+        "Identifiers": [
+            {"FeatureGroupName": "mlops-dev-churn-features", "RecordIdentifiersValueAsString": ["c-1"]}
+        ]
+    },
     ("sagemaker", "CreateModelPackage"): {"ModelPackageGroupName": "churn"},
     ("sagemaker", "DescribeModelPackage"): {
         "ModelPackageName": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/3"

@@ -36,10 +36,13 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     artifacts = platform.settings.artifacts_bucket
     assert model_uri == f"s3://{artifacts}/models/churn/run-1/output/model.tar.gz"
     features = all_keys(platform.s3, platform.settings.features_bucket)
-    assert features == [
+    version = [k for k in features if k.startswith("features/churn/versions/")]
+    assert [k for k in features if k not in version] == [
         "features/churn/ingest_date=2026-11-24/_lineage.json",
         "features/churn/ingest_date=2026-11-24/part-00000.parquet",
     ]
+    # the immutable, content-addressed copy (pipelines.datasets) with the same manifest
+    assert [k.rsplit("/", 1)[1] for k in version] == ["_lineage.json", "part-00000.parquet"]
 
     result = evaluate_model(platform.clients, model_uri, features_uri)
     assert result.passed, result.report["gate"]

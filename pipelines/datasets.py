@@ -1,0 +1,242 @@
+"""Versioned datasets: immutable, content-addressed copies of what the pipeline produces, with manifests.
+
+A dataset version lives under ``<kind>/<dataset>/versions/<version>/`` in its bucket, where
+``<version>`` is the first 20 hex digits of the SHA-256 over its data files' bytes (in name order,
+the same digest the training entry point records as ``training_data_sha256``). Next to the data
+files is its manifest, ``_lineage.json`` (the feature step's lineage, extended): URI, content hash,
+contract name and SHA-256, row count (and rows per split), the parent datasets with their hashes,
+and the run that produced it.
+
+Every object of a version is written with ``If-None-Match: *`` (S3 conditional writes,
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html): S3 refuses a second
+write to the same key with ``412 Precondition Failed``, so a version, once its manifest exists, can
+never be changed by the platform's writers. The manifest is written last: a version is complete
+when its manifest exists. Publishing the same content again (a re-run) writes nothing and returns
+the first run's manifest; :func:`publish_dataset` with ``exist_ok=False`` refuses instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import InputRejectedError, PipelineError
+
+if TYPE_CHECKING:
+    from pipelines.contract import DatasetContract
+
+MANIFEST_FILE = "_lineage.json"
+"""The manifest's name in a version folder (``pipelines.lineage.LINEAGE_FILE``: one mechanism)."""
+MANIFEST_SCHEMA_VERSION = 2
+"""Schema of a manifest (1: the feature step's lineage without the dataset fields)."""
+VERSION_DIGITS = 20
+"""Hex digits of the content hash that name a version (80 bits)."""
+
+
+class DatasetVersionExistsError(PipelineError, FileExistsError):
+    """A write to an existing dataset version was refused (versions are immutable)."""
+
+
+class ManifestMismatchError(InputRejectedError, ValueError):
+    """A dataset's files do not match its manifest (a file is missing, extra or changed)."""
+
+
+def content_sha256(files: Sequence[tuple[str, bytes]]) -> str:
+    """SHA-256 over the files' bytes in name order (``pipelines.train.files_sha256`` of the same files)."""
+    digest = hashlib.sha256()
+    for _, data in sorted(files, key=lambda item: item[0]):
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def version_of(sha256: str) -> str:
+    """The version name of content with this SHA-256."""
+    return sha256[:VERSION_DIGITS]
+
+
+def version_prefix(kind: str, dataset: str, version: str) -> str:
+    """``<kind>/<dataset>/versions/<version>/`` (e.g. ``features/churn/versions/3f2a.../``)."""
+    return f"{kind}/{dataset}/versions/{version}/"
+
+
+def producing_run() -> str:
+    """The run producing a dataset: ``MLOPS_RUN_ID``, else the Airflow DAG run, else ``local-<epoch>``."""
+    return (
+        os.environ.get("MLOPS_RUN_ID")
+        or os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")
+        or f"local-{int(time.time())}"
+    )
+
+
+def _precondition_failed(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error.get("Code") in {"PreconditionFailed", "412"} or status == 412
+
+
+def put_immutable(
+    s3: Any, bucket: str, key: str, body: bytes, key_arn: str | None, content_type: str | None = None
+) -> bool:
+    """Create ``s3://bucket/key`` only if it does not exist (``If-None-Match: *``); False when it exists."""
+    from pipelines.aws import sse_kms
+
+    extra: dict[str, str] = {"ContentType": content_type} if content_type else {}
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **sse_kms(key_arn), **extra)
+    except Exception as exc:
+        if _precondition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as strict JSON bytes."""
+    from pipelines.jsonio import strict_json
+
+    return strict_json(manifest).encode()
+
+
+def read_manifest(s3: Any, uri: str) -> dict[str, Any]:
+    """The manifest at ``uri`` (a manifest object or its version folder)."""
+    from botocore.exceptions import ClientError
+
+    from pipelines.aws import split_s3_uri
+
+    if uri.endswith("/"):
+        uri += MANIFEST_FILE
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            raise ManifestMismatchError(
+                f"no dataset manifest at {uri}: the version was never completed or the URI is wrong"
+            ) from exc
+        raise
+    value = json.loads(body)
+    if not isinstance(value, dict) or "content_sha256" not in value:
+        raise ManifestMismatchError(f"{uri} is not a dataset manifest (no content_sha256)")
+    return value
+
+
+def publish_dataset(
+    s3: Any,
+    bucket: str,
+    *,
+    kind: str,
+    dataset: str,
+    files: Sequence[tuple[str, bytes]],
+    key_arn: str | None,
+    contract: DatasetContract | None,
+    parents: Sequence[dict[str, Any]],
+    row_count: int,
+    extra: dict[str, Any] | None = None,
+    run: str | None = None,
+    exist_ok: bool = True,
+) -> dict[str, Any]:
+    """Write ``files`` as an immutable version of ``dataset`` with its manifest; return the manifest.
+
+    ``files`` are (name, bytes) pairs, names relative to the version folder. When the version's
+    manifest already exists nothing is overwritten: the existing manifest is returned, or, with
+    ``exist_ok=False``, :class:`DatasetVersionExistsError` is raised.
+    """
+    from pipelines.contract import contract_sha256
+
+    names = [name for name, _ in files]
+    if not files or len(set(names)) != len(names) or MANIFEST_FILE in names:
+        raise ValueError(f"a dataset version needs distinct data files other than {MANIFEST_FILE}: {names}")
+    sha = content_sha256(files)
+    version = version_of(sha)
+    prefix = version_prefix(kind, dataset, version)
+    uri = f"s3://{bucket}/{prefix}"
+    manifest: dict[str, Any] = {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "kind": kind,
+        "dataset": dataset,
+        "version": version,
+        "uri": uri,
+        "manifest_uri": uri + MANIFEST_FILE,
+        "content_sha256": sha,
+        "files": [
+            {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in sorted(files, key=lambda item: item[0])
+        ],
+        "row_count": int(row_count),
+        "contract": contract.name if contract else None,
+        "contract_sha256": contract_sha256(contract) if contract else None,
+        "parents": list(parents),
+        "producing_run": run or producing_run(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
+    }
+    for name, data in files:
+        put_immutable(s3, bucket, prefix + name, data, key_arn)
+    if put_immutable(
+        s3, bucket, prefix + MANIFEST_FILE, manifest_bytes(manifest), key_arn, "application/json"
+    ):
+        return manifest
+    if not exist_ok:
+        raise DatasetVersionExistsError(
+            f"dataset version {uri} already exists and is immutable; its manifest is {uri}{MANIFEST_FILE}",
+            hint="a version is addressed by its content: the same data is already published there",
+        )
+    return read_manifest(s3, uri + MANIFEST_FILE)
+
+
+def fetch_dataset(s3: Any, manifest: dict[str, Any], folder: Path) -> list[Path]:
+    """Download a version's data files into ``folder`` and check them against its manifest.
+
+    Raises:
+        ManifestMismatchError: a file is missing, or a file's or the whole content's hash differs.
+    """
+    from pipelines.aws import list_keys, split_s3_uri
+
+    bucket, prefix = split_s3_uri(str(manifest["uri"]))
+    present = {k[len(prefix) :] for k in list_keys(s3, bucket, prefix)} - {MANIFEST_FILE}
+    expected = {str(f["name"]): str(f["sha256"]) for f in manifest["files"]}
+    if present != set(expected):
+        raise ManifestMismatchError(
+            f"{manifest['uri']} holds {sorted(present)}, its manifest lists {sorted(expected)}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    blobs: list[tuple[str, bytes]] = []
+    for name, sha in sorted(expected.items()):
+        data = s3.get_object(Bucket=bucket, Key=prefix + name)["Body"].read()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ManifestMismatchError(f"{manifest['uri']}{name} does not match its manifest's sha256")
+        target = (folder / name).resolve()
+        if not target.is_relative_to(folder.resolve()):
+            raise ManifestMismatchError(f"manifest file name {name!r} leaves the dataset folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        paths.append(target)
+        blobs.append((name, data))
+    if content_sha256(blobs) != manifest["content_sha256"]:
+        raise ManifestMismatchError(
+            f"{manifest['uri']}: content does not match the manifest's content_sha256"
+        )
+    (folder / MANIFEST_FILE).write_bytes(manifest_bytes(manifest))
+    return paths
+
+
+def split_counts(frames: Sequence[Any]) -> dict[str, int]:
+    """Rows per ``__split__`` value over feature frames (the splits are views of a feature version)."""
+    from pipelines.features.spark_job import SPLIT_COLUMN
+
+    counts: dict[str, int] = {}
+    for frame in frames:
+        if SPLIT_COLUMN in frame.columns:
+            for split, n in frame[SPLIT_COLUMN].value_counts().items():
+                counts[str(split)] = counts.get(str(split), 0) + int(n)
+    return dict(sorted(counts.items()))

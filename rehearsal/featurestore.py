@@ -1,0 +1,429 @@
+"""Feature Store runtime in the emulator: PutRecord, GetRecord, BatchGetRecord, DeleteRecord.
+
+moto stores feature groups (CreateFeatureGroup, DescribeFeatureGroup) but has no
+``sagemaker-featurestore-runtime`` API. This extension answers it (REST-JSON under ``/FeatureGroup/``
+and ``/BatchGetRecord``, signed as ``sagemaker``; the IAM authorizer judges the calls first) and
+validates what AWS validates on PutRecord
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_feature_store_PutRecord.html):
+the group exists; every feature is one of the group's definitions, at most once; the record
+identifier and event time are present; the event time is ISO-8601 ``yyyy-MM-ddTHH:mm:ss[.SSS]Z``
+(a ``String`` event time) or epoch seconds (``Fractional``); values parse as their feature's type.
+
+Online store: the latest record per identifier (a record with an older event time does not replace
+a newer one), only for groups created with ``OnlineStoreConfig.EnableOnlineStore``; GetRecord on a
+group without one is refused as AWS refuses it. Offline store: records are buffered and written as
+Parquet in the layout AWS documents
+(https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html)::
+
+    <S3Uri>/<account>/sagemaker/<region>/offline-store/<group>-<creation epoch>/data/
+        year=YYYY/month=MM/day=DD/hour=HH/<yyyyMMddTHHmmssZ>_<16 random>.parquet
+
+with ``write_time``, ``api_invocation_time`` and ``is_deleted`` columns, encrypted with the group's
+offline-store key, on :meth:`FeatureStoreRuntime.flush` (AWS replicates within minutes; here on
+demand, when the buffer is full, and when the emulator stops).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, unquote
+
+if TYPE_CHECKING:
+    from rehearsal.emulator import Emulator
+
+ISO_EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
+"""The String event-time formats Feature Store accepts."""
+FLUSH_ROWS = 20_000
+"""Buffered offline records per group that trigger a write."""
+_PATH = re.compile(r"^/FeatureGroup/([^/]+)$")
+
+
+class FeatureStoreRequestError(Exception):
+    """A request Feature Store refuses: an error code, HTTP status and message."""
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.status, self.message = code, status, message
+
+
+def _validation(message: str) -> FeatureStoreRequestError:
+    return FeatureStoreRequestError("ValidationError", 400, message)
+
+
+@dataclass
+class _Group:
+    name: str
+    arn: str
+    record_identifier: str
+    event_time: str
+    types: dict[str, str]
+    offline_uri: str | None
+    offline_key: str | None
+    online: bool
+    online_records: dict[str, tuple[float, list[dict[str, str]]]] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+
+def event_time_seconds(value: str, kind: str) -> float:
+    """Epoch seconds of an event-time value; ValidationError when its format is not accepted."""
+    if kind == "Fractional":
+        try:
+            return float(value)
+        except ValueError:
+            raise _validation(
+                f"event time {value!r} is not epoch seconds (a Fractional event time)"
+            ) from None
+    if not ISO_EVENT_TIME.match(value):
+        raise _validation(
+            f"event time {value!r} is not in the format yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+        )
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _typed(value: str, kind: str, name: str) -> Any:
+    try:
+        if kind == "Integral":
+            return int(value)
+        if kind == "Fractional":
+            return float(value)
+    except ValueError:
+        raise _validation(f"value {value!r} of feature {name!r} is not of type {kind}") from None
+    return value
+
+
+class FeatureStoreRuntime:
+    """The emulator's Feature Store runtime (see the module docstring)."""
+
+    name = "featurestore-runtime"
+
+    def __init__(self, flush_rows: int = FLUSH_ROWS) -> None:
+        self.flush_rows = flush_rows
+        self._emulator: Emulator | None = None
+        self._lock = threading.RLock()
+        self._groups: dict[str, _Group] = {}
+        self._online_configs: dict[str, bool] = {}
+        self._original_get_application: Callable[..., Any] | None = None
+        self._patched: list[tuple[Any, str, Any]] = []
+        self.files_written: list[str] = []
+        """Offline-store objects written (s3:// URIs), in order."""
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def install(self, emulator: Emulator) -> None:
+        """Route Feature Store runtime requests here; remember each group's online-store setting."""
+        from moto.sagemaker.responses import SageMakerResponse
+
+        from rehearsal.emulator import EmulatorError
+
+        if emulator.moto_app is None:
+            raise EmulatorError("FeatureStoreRuntime needs a started emulator (moto_app is not set)")
+        self._emulator = emulator
+        dispatcher = emulator.moto_app
+        original = dispatcher.get_application
+        self._original_get_application = original
+        runtime = self
+
+        def get_application(environ: dict[str, Any]) -> Any:
+            if runtime._is_runtime_request(environ):
+                return runtime.wsgi
+            return original(environ)
+
+        dispatcher.get_application = get_application
+        original_create = SageMakerResponse.create_feature_group
+
+        def create_feature_group(response: Any) -> Any:
+            result = original_create(response)
+            name = str(response._get_param("FeatureGroupName"))
+            online = response._get_param("OnlineStoreConfig") or {}
+            with runtime._lock:
+                runtime._online_configs[name.lower()] = bool(online.get("EnableOnlineStore"))
+            return result
+
+        self._patched.append((SageMakerResponse, "create_feature_group", original_create))
+        SageMakerResponse.create_feature_group = create_feature_group  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        """Write what is buffered to the offline stores; restore moto's routing."""
+        if self._emulator is None:
+            return
+        try:
+            self.flush()
+        finally:
+            dispatcher = self._emulator.moto_app
+            if self._original_get_application is not None and "get_application" in vars(dispatcher):
+                del dispatcher.get_application
+            for cls, attr, original in reversed(self._patched):
+                setattr(cls, attr, original)
+            self._patched.clear()
+            self._emulator = None
+
+    @staticmethod
+    def _is_runtime_request(environ: dict[str, Any]) -> bool:
+        path = str(environ.get("PATH_INFO", ""))
+        if not (path.startswith("/FeatureGroup/") or path == "/BatchGetRecord"):
+            return False
+        return "/sagemaker/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", ""))
+
+    # --- groups -----------------------------------------------------------------------------------
+
+    def _group(self, name: str) -> _Group:
+        from moto.sagemaker.models import sagemaker_backends
+
+        assert self._emulator is not None
+        key = name.rsplit("/", 1)[-1].lower() if name.startswith("arn:") else name.lower()
+        with self._lock:
+            if key in self._groups:
+                return self._groups[key]
+            backend = sagemaker_backends[self._emulator.account_id][self._emulator.region]
+            group = next(
+                (g for g in backend.feature_groups.values() if g.feature_group_name.lower() == key), None
+            )
+            if group is None:
+                raise FeatureStoreRequestError(
+                    "ResourceNotFound", 404, f"Resource Not Found: FeatureGroup {name!r} does not exist"
+                )
+            storage = (group.offline_store_config or {}).get("S3StorageConfig") or {}
+            offline_uri = None
+            if storage.get("S3Uri"):
+                epoch = int(group.creation_time.timestamp())
+                offline_uri = (
+                    f"{str(storage['S3Uri']).rstrip('/')}/{self._emulator.account_id}/sagemaker/"
+                    f"{self._emulator.region}/offline-store/{group.feature_group_name}-{epoch}/data"
+                )
+                storage["ResolvedOutputS3Uri"] = offline_uri  # moto leaves out "sagemaker/"
+            resolved = _Group(
+                name=group.feature_group_name,
+                arn=group.arn,
+                record_identifier=group.record_identifier_feature_name,
+                event_time=group.event_time_feature_name,
+                types={d["FeatureName"]: d["FeatureType"] for d in group.feature_definitions},
+                offline_uri=offline_uri,
+                offline_key=storage.get("KmsKeyId"),
+                online=self._online_configs.get(key, False),
+            )
+            self._groups[key] = resolved
+            return resolved
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def put_record(self, group_name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PutRecord: validate the record; store it online (if newer) and buffer it for the offline store."""
+        group = self._group(group_name)
+        record = body.get("Record")
+        if not isinstance(record, list) or not record:
+            raise _validation("Record: at least one FeatureValue is required")
+        if len(record) > len(group.types):
+            raise _validation(f"Record: at most {len(group.types)} features (the group's definitions)")
+        values: dict[str, str] = {}
+        for item in record:
+            name, value = item.get("FeatureName"), item.get("ValueAsString")
+            if not isinstance(name, str) or name not in group.types:
+                raise _validation(
+                    f"feature {name!r} is not defined in feature group {group.name!r} "
+                    f"(its features: {sorted(group.types)})"
+                )
+            if name in values:
+                raise _validation(f"feature {name!r} appears more than once in the record")
+            if not isinstance(value, str):
+                raise _validation(f"feature {name!r}: ValueAsString is required")
+            values[name] = value
+        for required in (group.record_identifier, group.event_time):
+            if required not in values:
+                raise _validation(
+                    f"the record lacks feature {required!r} (the group's record identifier or event time)"
+                )
+        event_seconds = event_time_seconds(values[group.event_time], group.types[group.event_time])
+        typed = {name: _typed(value, group.types[name], name) for name, value in values.items()}
+        targets = body.get("TargetStores") or (
+            ["OnlineStore", "OfflineStore"] if group.online else ["OfflineStore"]
+        )
+        if "OnlineStore" in targets and not group.online:
+            raise _validation(f"feature group {group.name!r} has no online store (TargetStores: {targets})")
+        now = datetime.now(UTC)
+        full = False
+        with self._lock:
+            identifier = values[group.record_identifier]
+            if "OnlineStore" in targets:
+                current = group.online_records.get(identifier)
+                if current is None or current[0] <= event_seconds:
+                    group.online_records[identifier] = (event_seconds, list(record))
+            if "OfflineStore" in targets and group.offline_uri is not None:
+                group.pending.append(
+                    {
+                        **{name: typed.get(name) for name in group.types},
+                        "write_time": now,
+                        "api_invocation_time": now,
+                        "is_deleted": False,
+                        "__event__": event_seconds,
+                    }
+                )
+                full = len(group.pending) >= self.flush_rows
+        if full:
+            self._flush_group(group)
+        return {}
+
+    def get_record(self, group_name: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """GetRecord from the online store (the requested features, or all)."""
+        group = self._group(group_name)
+        if not group.online:
+            raise _validation(f"feature group {group.name!r} does not have an online store")
+        identifier = (query.get("RecordIdentifierValueAsString") or [None])[0]
+        if identifier is None:
+            raise _validation("RecordIdentifierValueAsString is required")
+        wanted = query.get("FeatureName") or []
+        unknown = [n for n in wanted if n not in group.types]
+        if unknown:
+            raise _validation(f"feature(s) {unknown} are not defined in feature group {group.name!r}")
+        with self._lock:
+            stored = group.online_records.get(identifier)
+        if stored is None:
+            return {}
+        record = [v for v in stored[1] if not wanted or v["FeatureName"] in wanted]
+        return {"Record": record}
+
+    def batch_get_record(self, body: dict[str, Any]) -> dict[str, Any]:
+        """BatchGetRecord over several groups; unknown identifiers are listed as unprocessed."""
+        records: list[dict[str, Any]] = []
+        unprocessed: list[dict[str, Any]] = []
+        for ident in body.get("Identifiers") or []:
+            group_name = str(ident.get("FeatureGroupName", ""))
+            names = ident.get("FeatureNames") or []
+            found_missing: list[str] = []
+            for identifier in ident.get("RecordIdentifiersValueAsString") or []:
+                result = self.get_record(
+                    group_name,
+                    {
+                        "RecordIdentifierValueAsString": [identifier],
+                        **({"FeatureName": names} if names else {}),
+                    },
+                )
+                if "Record" in result:
+                    records.append(
+                        {
+                            "FeatureGroupName": self._group(group_name).name,
+                            "RecordIdentifierValueAsString": identifier,
+                            "Record": result["Record"],
+                        }
+                    )
+                else:
+                    found_missing.append(identifier)
+            if found_missing:
+                unprocessed.append({**ident, "RecordIdentifiersValueAsString": found_missing})
+        return {"Records": records, "Errors": [], "UnprocessedIdentifiers": unprocessed}
+
+    def delete_record(self, group_name: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """DeleteRecord (soft): removes the online record and writes an ``is_deleted`` offline record."""
+        group = self._group(group_name)
+        identifier = (query.get("RecordIdentifierValueAsString") or [None])[0]
+        event = (query.get("EventTime") or [None])[0]
+        if identifier is None or event is None:
+            raise _validation("RecordIdentifierValueAsString and EventTime are required")
+        seconds = event_time_seconds(event, group.types[group.event_time])
+        now = datetime.now(UTC)
+        with self._lock:
+            group.online_records.pop(identifier, None)
+            if group.offline_uri is not None:
+                row = dict.fromkeys(group.types)
+                row[group.record_identifier] = _typed(
+                    identifier, group.types[group.record_identifier], identifier
+                )
+                row[group.event_time] = _typed(event, group.types[group.event_time], group.event_time)
+                group.pending.append(
+                    {
+                        **row,
+                        "write_time": now,
+                        "api_invocation_time": now,
+                        "is_deleted": True,
+                        "__event__": seconds,
+                    }
+                )
+        return {}
+
+    # --- offline store ----------------------------------------------------------------------------
+
+    def flush(self) -> list[str]:
+        """Write every group's buffered records to its offline store; return the new objects' URIs."""
+        with self._lock:
+            groups = list(self._groups.values())
+        written: list[str] = []
+        for group in groups:
+            written += self._flush_group(group)
+        return written
+
+    def _flush_group(self, group: _Group) -> list[str]:
+        import pandas as pd
+
+        assert self._emulator is not None
+        with self._lock:
+            rows, group.pending = group.pending, []
+        if not rows or group.offline_uri is None:
+            return []
+        bucket, _, base = group.offline_uri[5:].partition("/")
+        s3 = self._emulator.client("s3")
+        frame = pd.DataFrame(rows)
+        hours = pd.to_datetime(frame["__event__"], unit="s", utc=True).dt.floor("h")
+        written: list[str] = []
+        for hour, part in frame.groupby(hours, sort=True):
+            stamp = pd.Timestamp(cast(Any, hour))
+            latest = pd.Timestamp(cast(Any, part["__event__"].max()), unit="s", tz="UTC").strftime(
+                "%Y%m%dT%H%M%SZ"
+            )
+            key = (
+                f"{base}/year={stamp:%Y}/month={stamp:%m}/day={stamp:%d}/hour={stamp:%H}/"
+                f"{latest}_{secrets.token_hex(8)}.parquet"
+            )
+            buffer = io.BytesIO()
+            part.drop(columns="__event__").to_parquet(buffer, index=False)
+            extra = {
+                "ServerSideEncryption": "aws:kms",
+                **({"SSEKMSKeyId": group.offline_key} if group.offline_key else {}),
+            }
+            s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue(), **extra)
+            written.append(f"s3://{bucket}/{key}")
+        with self._lock:
+            self.files_written += written
+        return written
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Serve one runtime request (REST-JSON)."""
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = unquote(str(environ.get("PATH_INFO", "")))
+        query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+            match = _PATH.match(path)
+            if path == "/BatchGetRecord" and method == "POST":
+                result = self.batch_get_record(body)
+            elif match and method == "PUT":
+                result = self.put_record(match.group(1), body)
+            elif match and method == "GET":
+                result = self.get_record(match.group(1), query)
+            elif match and method == "DELETE":
+                result = self.delete_record(match.group(1), query)
+            else:
+                raise FeatureStoreRequestError("UnknownOperationException", 404, f"{method} {path}")
+            status, payload, headers = "200 OK", json.dumps(result).encode(), []
+        except FeatureStoreRequestError as exc:
+            reason = {400: "Bad Request", 404: "Not Found"}.get(exc.status, "Error")
+            status = f"{exc.status} {reason}"
+            payload = json.dumps({"message": exc.message}).encode()
+            headers = [("x-amzn-ErrorType", exc.code)]
+        except ValueError as exc:
+            status, payload = "400 Bad Request", json.dumps({"message": f"malformed request: {exc}"}).encode()
+            headers = [("x-amzn-ErrorType", "ValidationError")]
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers]
+        )
+        return [payload]

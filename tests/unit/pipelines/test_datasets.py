@@ -1,0 +1,159 @@
+"""Versioned datasets (moto): manifests written, versions immutable, reproduction from a manifest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from pipelines.contract import DatasetContract
+from pipelines.datasets import (
+    MANIFEST_FILE,
+    DatasetVersionExistsError,
+    ManifestMismatchError,
+    content_sha256,
+    publish_dataset,
+    read_manifest,
+    version_of,
+)
+from pipelines.evaluate import evaluate_model
+from pipelines.register import register_model
+from pipelines.reproduce import NotReproducibleError, reproduce_package
+from pipelines.train import run_training_locally
+from tests.unit.pipelines.conftest import Platform, all_keys
+from tests.unit.pipelines.helpers import contract_path, prepare_features
+
+
+def test_feature_step_publishes_a_content_addressed_version_with_its_manifest(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    result = prepare_features(platform, churn_contract)
+    manifest = result.manifest
+    assert manifest is not None
+    bucket = platform.settings.require("features_bucket")
+    part = platform.s3.get_object(Bucket=bucket, Key=result.keys[0])["Body"].read()
+    sha = content_sha256([("part-00000.parquet", part)])
+    assert manifest["content_sha256"] == sha
+    assert manifest["version"] == version_of(sha)
+    assert manifest["uri"] == f"s3://{bucket}/features/churn/versions/{version_of(sha)}/"
+    assert manifest["row_count"] == result.rows == sum(manifest["splits"].values())
+    assert set(manifest["splits"]) == {"train", "validation", "test"}
+    assert manifest["contract"] == "churn"
+    assert len(manifest["contract_sha256"]) == 64
+    assert manifest["producing_run"]
+    (parent,) = manifest["parents"]
+    assert parent["kind"] == "curated"
+    assert parent["uri"].startswith(f"s3://{platform.settings.curated_bucket}/")
+    # the working prefix's lineage is the same document as the version's manifest
+    lineage = json.loads(
+        platform.s3.get_object(Bucket=bucket, Key="features/churn/ingest_date=2026-11-24/_lineage.json")[
+            "Body"
+        ].read()
+    )
+    assert lineage == read_manifest(platform.s3, manifest["manifest_uri"]) == manifest
+    # and the version's objects are encrypted with the lake key
+    for key in all_keys(platform.s3, bucket):
+        assert (
+            platform.s3.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"]
+            == platform.settings.data_lake_key_arn
+        )
+
+
+def test_a_second_write_to_a_version_is_refused(platform: Platform, churn_contract: DatasetContract) -> None:
+    bucket = platform.settings.require("features_bucket")
+    args = {
+        "kind": "features",
+        "dataset": "churn",
+        "files": [("part-00000.parquet", b"rows")],
+        "key_arn": platform.settings.data_lake_key_arn,
+        "contract": churn_contract,
+        "parents": [],
+        "row_count": 1,
+    }
+    first = publish_dataset(platform.s3, bucket, run="run-1", **args)  # pyright: ignore[reportArgumentType]
+    # S3 itself refuses the overwrite (conditional write), whoever tries it
+    with pytest.raises(ClientError) as refused:
+        platform.s3.put_object(
+            Bucket=bucket,
+            Key=first["uri"][len(f"s3://{bucket}/") :] + "part-00000.parquet",
+            Body=b"other rows",
+            IfNoneMatch="*",
+        )
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(DatasetVersionExistsError, match="immutable"):
+        publish_dataset(platform.s3, bucket, run="run-2", exist_ok=False, **args)  # pyright: ignore[reportArgumentType]
+    again = publish_dataset(platform.s3, bucket, run="run-2", **args)  # pyright: ignore[reportArgumentType]
+    assert again == first
+    assert again["producing_run"] == "run-1"
+    key = first["uri"][len(f"s3://{bucket}/") :] + "part-00000.parquet"
+    assert platform.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"rows"
+
+
+def test_a_manifest_must_exist(platform: Platform) -> None:
+    with pytest.raises(ManifestMismatchError, match="no dataset manifest"):
+        read_manifest(platform.s3, f"s3://{platform.settings.features_bucket}/features/churn/versions/0/")
+
+
+def _registered(platform: Platform, contract: DatasetContract) -> tuple[str, dict[str, object]]:
+    features = prepare_features(platform, contract)
+    model_uri = run_training_locally(platform.clients, contract_path(contract), "run-1", features.uri)
+    assert evaluate_model(platform.clients, model_uri, features.uri).passed
+    registration = register_model(platform.clients, model_uri)
+    assert features.manifest is not None
+    return registration.model_package_arn, features.manifest
+
+
+def test_reproduction_from_the_manifest_gives_the_same_metrics_and_model(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    arn, manifest = _registered(platform, churn_contract)
+    package = platform.clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    assert package["CustomerMetadataProperties"]["dataset_manifest"] == manifest["manifest_uri"]
+    # the working features change afterwards (a later run overwrites them): reproduction does not care
+    platform.s3.delete_object(
+        Bucket=platform.settings.features_bucket,
+        Key="features/churn/ingest_date=2026-11-24/part-00000.parquet",
+    )
+    result = reproduce_package(platform.clients, arn)
+    assert result.matches, result.mismatches
+    assert result.hash_compared
+    assert result.reproduced_model_sha256 == result.registered_model_sha256
+    assert set(result.registered_metrics) >= {"auc"}
+    assert result.registered_metrics == result.reproduced_metrics
+    assert result.verdict().startswith("REPRODUCED")
+
+
+def test_tampered_version_data_is_not_reproducible(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    arn, manifest = _registered(platform, churn_contract)
+    bucket = platform.settings.require("features_bucket")
+    key = manifest["uri"][len(f"s3://{bucket}/") :] + "part-00000.parquet"  # pyright: ignore[reportIndexIssue, reportOperatorIssue]
+    platform.s3.put_object(Bucket=bucket, Key=key, Body=b"not the rows")  # an unconditional overwrite
+    with pytest.raises(NotReproducibleError, match="does not match its manifest"):
+        reproduce_package(platform.clients, arn)
+    assert MANIFEST_FILE == "_lineage.json"
+
+
+def test_a_different_metric_or_hash_is_a_mismatch() -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from pipelines.reproduce import Reproduction, compare
+
+    libs = {"scikit-learn": "1"}
+    registered = cast(Any, SimpleNamespace(metadata={"model_sha256": "a" * 64, "library_versions": libs}))
+    same = cast(Any, SimpleNamespace(metadata={"model_sha256": "a" * 64, "library_versions": libs}))
+    other = cast(Any, SimpleNamespace(metadata={"model_sha256": "b" * 64, "library_versions": libs}))
+    assert compare(registered, same, {"auc": 0.8, "ece": None}, {"auc": 0.8, "ece": float("nan")}) == (
+        True,
+        [],
+    )
+    assert compare(registered, other, {"auc": 0.8}, {"auc": 0.8}, same_predictions=True) == (True, [])
+    compared, mismatches = compare(registered, other, {"auc": 0.8}, {"auc": 0.79}, same_predictions=False)
+    assert compared
+    assert [m.split(":")[0] for m in mismatches] == ["auc", "model.joblib sha256"]
+    result = Reproduction("arn", "s3://b/m", "v", {"auc": 0.8}, {"auc": 0.79}, "a", "b", True, mismatches)
+    assert not result.matches
+    assert result.verdict().startswith("NOT REPRODUCED: auc: registered 0.8, reproduced 0.79")
