@@ -210,6 +210,12 @@ def open_tracker(settings: PipelineSettings) -> Tracker | None:
         return None
     from mlflow.tracking import MlflowClient
 
+    if uri.startswith("arn:"):
+        import mlflow
+
+        # The sagemaker-mlflow plugin's request signer reads the process-wide tracking URI, not the
+        # client's (sagemaker_mlflow/auth_provider.py: set_arn(get_tracking_uri())), so set both.
+        mlflow.set_tracking_uri(uri)
     return Tracker(MlflowClient(tracking_uri=uri), uri)
 
 
