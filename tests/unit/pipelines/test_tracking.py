@@ -239,3 +239,24 @@ def test_tracking_outage_fails_before_registration(
         register_step(clients, model_uri, None)
     groups = clients.sagemaker.list_model_packages(ModelPackageGroupName="mlops-test-models")
     assert groups["ModelPackageSummaryList"] == []
+
+
+def test_lineage_command_errors_name_what_is_missing(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlops_cli.main import app
+
+    monkeypatch.setenv("MLOPS_MODEL_PACKAGE_GROUP_NAME", "mlops-test-models")
+    runner = CliRunner()
+    both = runner.invoke(app, ["lineage", "--endpoint", "e", "--package", "p"])
+    assert both.exit_code == 2
+    assert "not both" in both.output
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-models/9"
+    unknown = runner.invoke(app, ["lineage", "--package", arn])
+    assert unknown.exit_code == 1
+    assert f"model package {arn} not found" in unknown.output
+    nothing = runner.invoke(app, ["lineage"])
+    assert nothing.exit_code == 3
+    assert "no endpoints to trace" in nothing.output
