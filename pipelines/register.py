@@ -239,7 +239,8 @@ def _record_provenance(request: dict[str, Any], mlflow_run: TrackedTraining | No
 
     The registry keeps no approver for a package created Approved (CreateModelPackage has no
     ApprovalDescription), so the approval metadata :func:`pipelines.promote.approve_package` writes is
-    written here too. Metadata values stay within the registry's limits (keys 128, values 256 chars).
+    written here too. Metadata stays within the registry's limits (50 entries; keys 128 and values 256
+    characters of letters, digits, spaces and ``_.:/=+-@``).
     """
     from datetime import UTC, datetime
 
@@ -252,7 +253,6 @@ def _record_provenance(request: dict[str, Any], mlflow_run: TrackedTraining | No
             metadata[EXPERIMENT_ID_KEY] = mlflow_run.experiment_id
     if request["ModelApprovalStatus"] == "Approved":
         metadata["approved_by"] = "registration:auto-approve"
-        metadata["approval_reason"] = f"passed the evaluation gate; {environment} approves passing models"[
-            :256
-        ]
+        # values allow letters, digits, spaces and _.:/=+-@ only (CustomerMetadataMap in the API model)
+        metadata["approval_reason"] = f"passed the evaluation gate - {environment} approves passing models"
         metadata["approved_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

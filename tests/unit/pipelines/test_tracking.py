@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,9 @@ def test_training_run_records_everything_and_points_at_its_package(
     assert tracker.client.get_run(run_id).data.tags[PACKAGE_TAG] == registration["model_package_arn"]
     # dev approves at registration and records who, when and why
     assert package["CustomerMetadataProperties"]["approved_by"] == "registration:auto-approve"
+    # the registry's value pattern (moto does not check it): letters, digits, spaces and _.:/=+-@
+    allowed = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+    assert {k: v for k, v in package["CustomerMetadataProperties"].items() if not allowed.match(v)} == {}
 
 
 def test_lineage_of_a_deployed_model_is_complete(
