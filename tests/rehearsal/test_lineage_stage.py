@@ -25,7 +25,7 @@ def _document(run: dict[str, Any] | None, sha: str | None = "ab" * 32) -> dict[s
 def test_the_last_lifecycle_stage_traces_the_serving_model_before_the_iam_stage() -> None:
     stages = lifecycle.lifecycle_stages(RehearsalOptions(quick=True))
     assert stages[-1].name == "iam"
-    assert stages[-2].claim.endswith("the serving model's lineage is recorded")
+    assert stages[-2].claim.endswith("the serving model's lineage is traced")
     assert sum("lineage" in s.claim for s in stages) == 1
 
 
@@ -45,9 +45,7 @@ def test_the_wrapped_stage_adds_the_document_and_fails_on_a_missing_run(
     problem = wrapped.check(wrapped.run(ctx), ctx)
     assert problem is not None
     assert "has no MLflow run" in problem
-    problem = wrapped.check(wrapped.run(ctx), ctx)
-    assert problem is not None
-    assert "hashes" in problem
+    assert wrapped.check(wrapped.run(ctx), ctx) is None  # a batch without its hash: listed, not failed
 
 
 def test_the_tracking_store_is_in_the_run_folder(tmp_path: Path) -> None:
