@@ -93,7 +93,12 @@ def register(outputs: str, group: str, endpoint: str, evaluation: dict) -> dict:
     """Register the evaluated model as a package of the model's group."""
     from pipelines.orchestration import model_clients, register_step
 
-    return register_step(model_clients(outputs, group, endpoint), evaluation["model_uri"])
+    return register_step(
+        model_clients(outputs, group, endpoint),
+        evaluation["model_uri"],
+        evaluation.get("mlflow_run_id"),
+        evaluation.get("mlflow_experiment_id"),
+    )
 
 
 def promote_dev(outputs: str, group: str, endpoint: str, dag_id: str, registration: dict) -> dict:

@@ -65,6 +65,9 @@ WORKER_DISTRIBUTIONS: Mapping[str, str] = {
     "pandera": "pandera",
     "sagemaker": "sagemaker-core",
     "orjson": "orjson",
+    "mlflow": "mlflow-skinny",
+    # not imported: MLflow loads it through its entry points for `arn:` tracking URIs (the managed App)
+    "sagemaker_mlflow": "sagemaker-mlflow",
 }
 """Top-level module the worker-side code imports -> the distribution that provides it."""
 

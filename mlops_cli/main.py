@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mlops_cli import check as check_cmd
+from mlops_cli import lineage as lineage_cmd
 from mlops_cli import rehearse as rehearse_cmd
 from mlops_cli import reproduce as reproduce_cmd
 from mlops_cli import synth as synth_cmd
@@ -29,6 +30,7 @@ app.command("synth")(synth_cmd.synth)
 app.command("rehearse")(rehearse_cmd.rehearse)
 app.command("check")(check_cmd.check)
 app.command("reproduce")(reproduce_cmd.reproduce)
+app.command("lineage")(lineage_cmd.lineage)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")

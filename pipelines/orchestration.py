@@ -405,26 +405,54 @@ def training_job(
 def evaluate_step(clients: AwsClients, model_uri: str, features_uri: str) -> dict[str, Any]:
     """Evaluate the trained model; the gate's verdict and reasons, the metrics and the report URIs."""
     from pipelines.evaluate import evaluate_model
+    from pipelines.tracking import track_training_run
 
     result = evaluate_model(clients, model_uri, features_uri)
+    # Tracked before the gate decides registration: a tracking outage fails here, never after
+    # an untracked package exists (pipelines/tracking.py, failure policy). None when tracking is off.
+    tracked = track_training_run(clients, model_uri, result.report, features_uri)
     return {
         "passed": result.passed,
         "reasons": list(result.report["gate"]["reasons"]),
         "metrics": dict(result.report["metrics"]),
         "uris": result.uris,
         "model_uri": model_uri,
+        "mlflow_run_id": tracked.run_id if tracked else None,
+        "mlflow_experiment_id": tracked.experiment_id if tracked else None,
     }
 
 
-def register_step(clients: AwsClients, model_uri: str) -> dict[str, Any]:
-    """Register the evaluated model (idempotent: an identical model returns its existing package)."""
-    from pipelines.register import register_model
+def register_step(
+    clients: AwsClients,
+    model_uri: str,
+    mlflow_run_id: str | None = None,
+    mlflow_experiment_id: str | None = None,
+) -> dict[str, Any]:
+    """Register the evaluated model (idempotent: an identical model returns its existing package).
 
-    result = register_model(clients, model_uri)
+    With tracking on, ``mlflow_run_id`` (the evaluate step's run) goes into the package's metadata and
+    the run is tagged with the package ARN; a missing run id then stops registration.
+    """
+    from pipelines.register import register_model
+    from pipelines.tracking import TrackedTraining, TrackingError, tag_registration
+
+    settings = clients.settings
+    run = None
+    if settings.tracking_uri():
+        if not mlflow_run_id:
+            raise TrackingError(
+                f"tracking is on ({settings.tracking_uri()}) but no MLflow run was recorded for {model_uri}: "
+                "re-run the evaluate step, which records the run, before registering"
+            )
+        run = TrackedTraining(mlflow_run_id, mlflow_experiment_id or "", "")
+    result = register_model(clients, model_uri, mlflow_run=run)
+    if run is not None:
+        tag_registration(settings, run.run_id, result.model_package_arn, result.created)
     return {
         "model_package_arn": result.model_package_arn,
         "approval_status": result.approval_status,
         "created": result.created,
+        "mlflow_run_id": run.run_id if run else None,
     }
 
 

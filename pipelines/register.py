@@ -19,6 +19,7 @@ from pipelines.evaluate import evaluation_prefix, load_model_archive
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
     from pipelines.settings import ModelTarget
+    from pipelines.tracking import TrackedTraining
 
 
 class RegistrationError(PipelineError):
@@ -179,12 +180,18 @@ def package_request(
 
 
 def register_model(
-    clients: AwsClients, model_uri: str, allow_failed_gate: bool = False, model: ModelTarget | None = None
+    clients: AwsClients,
+    model_uri: str,
+    allow_failed_gate: bool = False,
+    model: ModelTarget | None = None,
+    mlflow_run: TrackedTraining | None = None,
 ) -> Registration:
     """Register ``model.tar.gz`` at ``model_uri`` into ``model``'s group using its evaluation report.
 
     ``model`` defaults to the catalog model of the archive's contract. Returns the existing package
     when the same model (validated data, contract, code version, hyperparameters) is already registered.
+    ``mlflow_run`` (the run :func:`pipelines.tracking.track_training_run` recorded) goes into the
+    package's metadata (``mlflow_run_id``, ``mlflow_experiment_id``).
 
     Raises:
         ModelMismatchError: the archive's contract is not the model's, or the group holds another
@@ -224,5 +231,30 @@ def register_model(
     request = package_request(clients, model_uri, metadata, evaluation, identity, target)
     if not evaluation["gate"]["passed"]:
         request["ModelApprovalStatus"] = "PendingManualApproval"
+    _record_provenance(request, mlflow_run, settings.environment)
     arn = sm.create_model_package(**request)["ModelPackageArn"]
     return Registration(arn, request["ModelApprovalStatus"], True, identity)
+
+
+def _record_provenance(request: dict[str, Any], mlflow_run: TrackedTraining | None, environment: str) -> None:
+    """Add the MLflow run and, for a package approved at registration, who approved it, when and why.
+
+    The registry keeps no approver for a package created Approved (CreateModelPackage has no
+    ApprovalDescription), so the approval metadata :func:`pipelines.promote.approve_package` writes is
+    written here too. Metadata stays within the registry's limits (50 entries; keys 128 and values 256
+    characters of letters, digits, spaces and ``_.:/=+-@``).
+    """
+    from datetime import UTC, datetime
+
+    from pipelines.tracking import EXPERIMENT_ID_KEY, RUN_ID_KEY
+
+    metadata = request["CustomerMetadataProperties"]
+    if mlflow_run is not None:
+        metadata[RUN_ID_KEY] = mlflow_run.run_id
+        if mlflow_run.experiment_id:
+            metadata[EXPERIMENT_ID_KEY] = mlflow_run.experiment_id
+    if request["ModelApprovalStatus"] == "Approved":
+        metadata["approved_by"] = "registration:auto-approve"
+        # values allow letters, digits, spaces and _.:/=+-@ only (CustomerMetadataMap in the API model)
+        metadata["approval_reason"] = f"passed the evaluation gate - {environment} approves passing models"
+        metadata["approved_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -179,6 +179,7 @@ def _packages(ctx: RunContext, model: ModelNames | None = None) -> list[dict[str
 def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     """The child Airflow's environment: throwaway home and SQLite DB, the outputs file, aws_default."""
     from rehearsal.airflow_runner import write_worker_python
+    from rehearsal.lineage_stage import tracking_uri
 
     emu = _emu(ctx)
     home = (ctx.out / "airflow").resolve()  # Airflow refuses a relative SQLite path (--out report)
@@ -209,6 +210,8 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
+        # the tasks track training runs in the run folder's MLflow store (rehearsal/lineage_stage.py)
+        "MLOPS_MLFLOW_TRACKING_URI": tracking_uri(ctx),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
@@ -937,6 +940,7 @@ def headline_rollback(evidence: Evidence) -> str:
 def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
     """The rehearsal's stages in order: the one list to extend (drift and retrain come after rollback)."""
     from rehearsal import stages as base
+    from rehearsal.lineage_stage import with_lineage
     from rehearsal.monitoring_stage import drift_stage
     from rehearsal.retrain_stage import retrain_stage
 
@@ -1014,4 +1018,4 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
         # The drift injection (rehearsal.monitoring_stage.rehearsal_drift) is defined for the generated
         # data only; with --data the lifecycle ends at rollback (docs/your-own-data.md says so).
         stages += [drift_stage(), retrain_stage()]
-    return with_iam(stages)
+    return with_iam(with_lineage(stages))

@@ -9,6 +9,7 @@ and unused grants (from ``iam.json``).
 from __future__ import annotations
 
 import html
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,24 @@ def iam_section(ctx: RunContext) -> str:
     return "".join(parts)
 
 
+def lineage_section(ctx: RunContext) -> str:
+    """The serving model's lineage at the end of the run (``mlops lineage``'s document, as a tree)."""
+    from rich.console import Console
+
+    from pipelines.provenance import render_tree
+
+    document = ctx.values.get("lineage")
+    if not document:
+        return "<p>The lineage was not traced (the run stopped before its last lifecycle stage).</p>"
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(render_tree(document))
+    return (
+        f"<p>traced in {_esc(document.get('computed_in_s'))} s by <code>mlops lineage</code>'s code; "
+        "the JSON is in summary.json (evidence <code>lineage</code> of the last lifecycle stage)</p>"
+        f"<pre>{_esc(console.export_text())}</pre>"
+    )
+
+
 def render_report(summary: RunSummary, ctx: RunContext) -> str:
     """The whole HTML document."""
     stage_rows = "".join(
@@ -228,6 +247,8 @@ section.feature {{ display: inline-block; vertical-align: top; margin: 0 1em 1em
 {metrics_svg(summary, ctx)}
 <h2 id="alarms">Alarms that fired</h2>
 {alarms_section(ctx)}
+<h2 id="lineage">Lineage of the serving model</h2>
+{lineage_section(ctx)}
 <h2 id="iam">IAM: calls per role and unused grants</h2>
 {iam_section(ctx)}
 </body></html>

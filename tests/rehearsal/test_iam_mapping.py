@@ -58,6 +58,8 @@ def platform_calls() -> dict[tuple[str, str], list[str]]:
             receiver = node.func.value  # ``x.client("svc").method(...)`` names its service
             if isinstance(receiver, ast.Name) and receiver.id.lstrip("_").isupper():
                 continue  # a module constant (a compiled regex's .search/.match), never a boto3 client
+            if isinstance(receiver, ast.Name) and receiver.id.startswith("mlflow"):
+                continue  # an MLflow client (pipelines/tracking.py: create_experiment is MLflow's, not SageMaker's)
             candidates = by_method.get(name, set())
             if (
                 isinstance(receiver, ast.Call)
