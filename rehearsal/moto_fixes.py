@@ -27,6 +27,7 @@ def apply_moto_fixes() -> None:
         _fix_logging_policy_principal()
         _fix_codebuild_codepipeline_location()
         _fix_bucket_policy_conditions()
+        _fix_update_model_package()
         _applied = True
 
 
@@ -180,3 +181,44 @@ def _fix_bucket_policy_conditions() -> None:
         )
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _fix_update_model_package() -> None:
+    """UpdateModelPackage: moto 5.2 sets every field to what the request carries, so a metadata-only
+    update (the promote build's ``deployed`` mark, the MLflow package tag) clears the package's approval
+    status, its description and its other metadata keys, and a request with only
+    ``CustomerMetadataPropertiesToRemove`` crashes. AWS changes only the fields a request gives:
+    ``CustomerMetadataProperties`` adds or replaces keys and ``CustomerMetadataPropertiesToRemove``
+    removes keys (the API has the second parameter because the first does not replace the map:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html).
+    """
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str] | None,
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        name = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(name)
+        if package is None:
+            raise ValidationError(f"Model package {model_package_arn} not found")
+        if model_approval_status is not None:
+            package.set_model_approval_status(model_approval_status)
+        if approval_description is not None:
+            package.approval_description = approval_description
+        metadata = dict(package.customer_metadata_properties or {})
+        metadata.update(customer_metadata_properties or {})
+        for key in customer_metadata_properties_to_remove or []:
+            metadata.pop(key, None)
+        package.customer_metadata_properties = metadata or None
+        package.add_additional_inference_specifications(additional_inference_specifications_to_add)
+        package.modifications_done()
+        return package.arn
+
+    SageMakerModelBackend.update_model_package = update_model_package  # type: ignore[method-assign]

@@ -107,3 +107,30 @@ def test_codebuild_codepipeline_source_needs_no_location_and_logging_accepts_sta
             BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": "logs-target", "TargetPrefix": "x/"}},
         )
         assert s3.get_bucket_logging(Bucket="logged")["LoggingEnabled"]["TargetBucket"] == "logs-target"
+
+
+def test_update_model_package_changes_only_what_the_request_gives() -> None:
+    with Emulator() as emu:
+        sm = emu.client("sagemaker")
+        sm.create_model_package_group(ModelPackageGroupName="g")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="g",
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"mlflow_run_id": "abc", "contract": "churn"},
+            InferenceSpecification={
+                "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/i:1"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"deployed": "true"})
+        package = sm.describe_model_package(ModelPackageName=arn)
+        assert package["ModelApprovalStatus"] == "Approved"
+        assert package["CustomerMetadataProperties"] == {
+            "mlflow_run_id": "abc",
+            "contract": "churn",
+            "deployed": "true",
+        }
+        sm.update_model_package(ModelPackageArn=arn, CustomerMetadataPropertiesToRemove=["contract"])
+        package = sm.describe_model_package(ModelPackageName=arn)
+        assert package["CustomerMetadataProperties"] == {"mlflow_run_id": "abc", "deployed": "true"}
