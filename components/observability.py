@@ -66,6 +66,10 @@ class WatchedEndpoint:
     """Alarm when ``DriftShare`` exceeds this."""
     missing_value_rate_threshold: float = 0.1
     """Alarm when ``MissingValueRate`` exceeds this."""
+    quality_min: Mapping[str, float] = field(default_factory=dict)
+    """Metric -> floor from the contract (``monitoring.quality_min``): alarm when ``ModelQuality`` is below."""
+    quality_max: Mapping[str, float] = field(default_factory=dict)
+    """Metric -> ceiling (``monitoring.quality_max``): alarm when ``ModelQuality`` is above."""
 
     def __post_init__(self) -> None:
         for threshold in ("drift_share_threshold", "missing_value_rate_threshold"):
@@ -250,6 +254,26 @@ class Observability(pulumi.ComponentResource):
                 threshold=ep.missing_value_rate_threshold,
                 comparison_operator="GreaterThanThreshold",
             )
+            # model quality against ground truth: the contract's floors (published only from windows
+            # with enough labels, so missing data stays not breaching)
+            for bound, limits, operator in (
+                ("min", ep.quality_min, "LessThanThreshold"),
+                ("max", ep.quality_max, "GreaterThanThreshold"),
+            ):
+                for metric_name, limit in sorted(limits.items()):
+                    alarm(
+                        f"{_slug(ep.model)}-quality-{_slug(metric_name)}-{bound}",
+                        alarm_description=f"{ep.endpoint_name}: realized {metric_name} "
+                        f"{'below' if bound == 'min' else 'above'} {limit:g} (contract monitoring.quality_{bound})",
+                        **_alarm_metric(
+                            contract.MODEL_QUALITY, {**drift_dims, contract.QUALITY_METRIC: metric_name}
+                        ),
+                        statistic="Minimum" if bound == "min" else "Maximum",
+                        period=3600,
+                        evaluation_periods=1,
+                        threshold=limit,
+                        comparison_operator=operator,
+                    )
 
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",

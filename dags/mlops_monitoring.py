@@ -68,6 +68,41 @@ def drift_report(
         )
 
 
+def model_quality(
+    outputs: str,
+    group: str,
+    endpoint: str,
+    contract_path: str,
+    capture_prefix: str,
+    window: dict,
+    champion: dict,
+) -> dict:
+    """Captured predictions joined to the labels landed so far (by inference id); CBPE before labels."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, quality_step
+
+    with tempfile.TemporaryDirectory(prefix="mlops-quality-") as scratch:
+        report = quality_step(
+            model_clients(outputs, group, endpoint),
+            contract_path,
+            endpoint,
+            capture_prefix,
+            champion["evaluation_prefix"],
+            datetime.fromisoformat(window["start"]),
+            datetime.fromisoformat(window["end"]),
+            Path(scratch),
+        )
+    print(
+        f"quality: {report['status']} coverage {report['coverage']:.1%} {report['metrics']} {report['breaches']}"
+    )
+    return {
+        k: report[k] for k in ("status", "coverage", "labelled", "metrics", "floors", "breaches", "s3_keys")
+    }
+
+
 def publish_metrics(outputs: str, group: str, endpoint: str, window: dict, drift: dict) -> int:
     """Publish the drift metrics (``MLOps/Monitoring``) and the monitor step's status."""
     from datetime import datetime
@@ -79,12 +114,12 @@ def publish_metrics(outputs: str, group: str, endpoint: str, window: dict, drift
 
 
 def retrain_policy(
-    outputs: str, group: str, endpoint: str, training_dag_id: str, drift: dict, champion: dict
+    outputs: str, group: str, endpoint: str, training_dag_id: str, drift: dict, champion: dict, quality: dict
 ) -> dict:
-    """Apply the retrain policy; publish ``RetrainTriggered``."""
+    """Apply the retrain policy (drift, quality floors, age); publish ``RetrainTriggered``."""
     from pipelines.orchestration import model_clients, publish_retrain, retrain_decision
 
-    decision = retrain_decision(drift["report"], champion["created_at"])
+    decision = retrain_decision(drift["report"], champion["created_at"], quality)
     print(f"retrain: {decision['retrain']} {decision['reasons']}")
     publish_retrain(model_clients(outputs, group, endpoint), training_dag_id, decision["retrain"])
     return decision
@@ -137,7 +172,9 @@ def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
         champion = step(champion_baseline)(*common, model.contract, model.model)
         drift = step(drift_report)(*common, model.names.capture_prefix, window, champion)
         published = step(publish_metrics)(*common, window, drift)
-        policy = step(retrain_policy)(*common, training_dag_id, drift, champion)
+        contract_path = str(settings.contracts_dir / f"{model.contract}.yaml")
+        quality = step(model_quality)(*common, contract_path, model.names.capture_prefix, window, champion)
+        policy = step(retrain_policy)(*common, training_dag_id, drift, champion, quality)
         decision = task.branch(task_id="retrain_decision")(retrain_decision)(policy)
         published >> decision
         trigger = TriggerDagRunOperator(

@@ -128,6 +128,26 @@ class EvaluationConfig(_Model):
     behavioural: list[BehaviouralCheck] = Field(default_factory=list)
 
 
+_QUALITY_METRICS = {
+    True: frozenset({"auc", "accuracy", "f1", "precision", "recall", "log_loss", "calibration_error"}),
+    False: frozenset({"rmse", "mae", "r2"}),
+}
+"""What the monitor computes from ground truth (classification, regression): what floors may name."""
+
+
+class MonitoringConfig(_Model):
+    """Model-quality monitoring: segments, floors on the realized metrics, labels needed for a metric."""
+
+    segments: list[str] = Field(default_factory=list)
+    """Columns whose values split the quality metrics (model inputs, or columns sent with the labels)."""
+    quality_min: dict[str, float] = Field(default_factory=dict)
+    """Metric -> floor (e.g. ``{auc: 0.7}``): below it the quality alarm fires and the monitor retrains."""
+    quality_max: dict[str, float] = Field(default_factory=dict)
+    """Metric -> ceiling (e.g. ``{rmse: 40000}``)."""
+    min_labelled_rows: int = Field(default=100, ge=1)
+    """No metric (and no floor check) from fewer labelled rows in a window or segment."""
+
+
 class DatasetContract(_Model):
     """A dataset's contract: columns, keys, target, task, features, training and evaluation config."""
 
@@ -148,6 +168,7 @@ class DatasetContract(_Model):
     split: SplitConfig = Field(default_factory=SplitConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetContract:
@@ -171,6 +192,15 @@ class DatasetContract(_Model):
                 raise ValueError(
                     f"event_time '{self.event_time}' cannot also be the target, a key or a feature"
                 )
+        unknown_segments = [c for c in self.monitoring.segments if c not in names]
+        if unknown_segments:
+            raise ValueError(f"monitoring.segments names undeclared columns: {unknown_segments}")
+        known = _QUALITY_METRICS[self.task == "binary_classification"]
+        bad = sorted(
+            m for m in [*self.monitoring.quality_min, *self.monitoring.quality_max] if m not in known
+        )
+        if bad:
+            raise ValueError(f"monitoring quality floors name unknown metrics {bad}; known: {sorted(known)}")
         if self.task == "binary_classification" and self.positive_class is None:
             raise ValueError("binary_classification needs 'positive_class'")
         if self.target in self.feature_names:

@@ -561,6 +561,103 @@ def monitor_step(
     return {"window": result.window, "report": result.report.to_dict(), "s3_keys": result.s3_keys}
 
 
+GROUND_TRUTH_PREFIX = "ground-truth"
+"""Labels land under ``s3://<capture bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/`` (pipelines.monitoring.quality)."""
+
+
+def quality_step(
+    clients: AwsClients,
+    contract_path: str | Path,
+    endpoint: str,
+    capture_prefix: str,
+    evaluation_prefix: str,
+    start: datetime,
+    end: datetime,
+    output_dir: Path,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Model quality of the window: captured predictions joined to the ground truth landed so far,
+    the CBPE estimate (classification), ``quality.json``/``quality.html`` next to the drift report and
+    the ``MLOps/Monitoring`` quality metrics. Returns the report (JSON-ready)."""
+    from pipelines.aws import split_s3_uri
+    from pipelines.contract import load_contract
+    from pipelines.monitoring.capture import CaptureStats, list_capture_keys
+    from pipelines.monitoring.estimate import compare_with_realized, estimate_performance
+    from pipelines.monitoring.quality import (
+        LABEL_LOOKAHEAD,
+        QUALITY_JSON,
+        SCORE,
+        compute_quality,
+        list_ground_truth_keys,
+        load_ground_truth,
+        publish_quality_metrics,
+        read_scored_capture,
+        render_quality_html,
+    )
+    from pipelines.monitoring.report import report_prefix, upload_reports
+    from pipelines.serving.artifact import parse_features
+
+    settings = clients.settings
+    contract = load_contract(contract_path)
+    # the served model's inputs, as the drift step reads them (baseline.json of the champion)
+    bucket, prefix = split_s3_uri(evaluation_prefix)
+    baseline = json.loads(clients.s3.get_object(Bucket=bucket, Key=prefix + "baseline.json")["Body"].read())
+    raw = [{"name": n, "kind": spec.get("kind")} for n, spec in (baseline.get("features") or {}).items()]
+    features = parse_features(raw, evaluation_prefix + "baseline.json")
+    feature_names = {f.name for f in features}
+    capture_bucket = settings.require("capture_bucket")
+    stats = CaptureStats()
+    keys = list_capture_keys(clients.s3, capture_bucket, capture_prefix, endpoint, start, end)
+    predictions = read_scored_capture(
+        clients.s3, capture_bucket, keys, features, stats, start=start, end=end,
+        columns=[c for c in contract.monitoring.segments if c in feature_names],
+    )  # fmt: skip
+    until = min(end + LABEL_LOOKAHEAD, max(now or datetime.now(UTC), end))
+    truth_keys = list_ground_truth_keys(
+        clients.s3, capture_bucket, GROUND_TRUTH_PREFIX, endpoint, start, until
+    )
+    labels = load_ground_truth(clients.s3, capture_bucket, truth_keys)
+    # a segment neither served nor sent with the labels cannot be split on: say so, do not fail
+    segments = [c for c in contract.monitoring.segments if c in feature_names or c in labels.columns]
+    unavailable = [c for c in contract.monitoring.segments if c not in segments]
+    report = compute_quality(
+        predictions,
+        labels,
+        task=contract.task,  # type: ignore[arg-type]
+        positive_class=contract.positive_class,
+        segments=segments,
+        min_labelled_rows=contract.monitoring.min_labelled_rows,
+        quality_min=contract.monitoring.quality_min,
+        quality_max=contract.monitoring.quality_max,
+        context={
+            "endpoint_name": endpoint,
+            "window_start": start.astimezone(UTC).isoformat(),
+            "window_end": end.astimezone(UTC).isoformat(),
+            "ground_truth_files": len(truth_keys),
+            "segments_unavailable": unavailable,
+            "capture": stats.as_dict(),
+        },
+    )
+    if contract.is_classification and len(predictions):
+        estimate = estimate_performance(predictions[SCORE].to_numpy(dtype="float64"))
+        report.estimate = estimate.to_dict()
+        report.estimate_vs_realized = compare_with_realized(estimate, report.metrics)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    from pipelines.jsonio import strict_json
+
+    (output_dir / QUALITY_JSON).write_text(strict_json(report.to_dict()), encoding="utf-8")
+    (output_dir / "quality.html").write_text(render_quality_html(report), encoding="utf-8")
+    s3_keys = upload_reports(
+        clients.s3,
+        settings.require("artifacts_bucket"),
+        report_prefix(endpoint, start, end),
+        [output_dir / QUALITY_JSON, output_dir / "quality.html"],
+        kms_key_id=settings.ml_key_arn,
+    )
+    publish_quality_metrics(clients.client("cloudwatch"), report, settings.environment, endpoint, end)
+    return {**report.to_dict(), "s3_keys": s3_keys}
+
+
 def publish_monitoring(clients: AwsClients, endpoint: str, report: dict[str, Any], end: datetime) -> int:
     """Publish the window's drift metrics (``MLOps/Drift``) and the monitor step's status; return the count."""
     from pipelines.monitoring.drift import DriftReport
@@ -582,15 +679,21 @@ def publish_retrain(clients: AwsClients, training_dag_id: str, triggered: bool) 
     )
 
 
-def retrain_decision(report: dict[str, Any] | None, model_created_at: str | None) -> dict[str, Any]:
-    """Apply the default retrain policy to a drift report (dict) and the champion's age."""
+def retrain_decision(
+    report: dict[str, Any] | None, model_created_at: str | None, quality: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Apply the default retrain policy to a drift report (dict) and the champion's age; with a quality
+    report (:func:`quality_step`) that had enough labels, its floors too (below floor -> retrain)."""
     from pipelines.monitoring.drift import DriftReport
     from pipelines.monitoring.retrain import RetrainPolicy, decide_retrain
 
     created = datetime.fromisoformat(model_created_at.replace("Z", "+00:00")) if model_created_at else None
+    floors = (quality or {}).get("floors") or {}
+    usable = quality is not None and quality.get("status") == "ok"
     decision = decide_retrain(
         DriftReport.from_dict(report) if report is not None else None,
-        RetrainPolicy(),
+        RetrainPolicy(quality_min=floors.get("min") or {}, quality_max=floors.get("max") or {}),
+        quality=(quality or {}).get("metrics") if usable else None,
         model_created_at=created,
     )
     return decision.to_dict()

@@ -29,6 +29,8 @@ STEP = "Step"
 ENDPOINT_NAME = "EndpointName"
 FEATURE = "Feature"
 VARIANT_NAME = "VariantName"
+QUALITY_METRIC = "QualityMetric"
+SEGMENT = "Segment"
 
 MONITORING_PIPELINE = "monitoring"
 """``Pipeline`` dimension of the monitor's own ``StepFailed`` metric (its step is ``monitor``)."""
@@ -121,6 +123,34 @@ FEATURE_DRIFT_SCORE = Metric(
     "None",
     "the drift test's statistic for one feature",
 )
+LABEL_COVERAGE = Metric(
+    MONITORING_NAMESPACE,
+    "LabelCoverage",
+    (ENVIRONMENT, ENDPOINT_NAME),
+    "None",
+    "share of the window's captured predictions with ground truth joined (0..1)",
+)
+MODEL_QUALITY = Metric(
+    MONITORING_NAMESPACE,
+    "ModelQuality",
+    (ENVIRONMENT, ENDPOINT_NAME, QUALITY_METRIC),
+    "None",
+    "a task metric (auc, f1, rmse, ...) of the window's predictions against their ground truth",
+)
+SEGMENT_MODEL_QUALITY = Metric(
+    MONITORING_NAMESPACE,
+    "SegmentModelQuality",
+    (ENVIRONMENT, ENDPOINT_NAME, QUALITY_METRIC, SEGMENT),
+    "None",
+    "a task metric over the rows of one segment (Segment is <column>=<value>)",
+)
+ESTIMATED_MODEL_QUALITY = Metric(
+    MONITORING_NAMESPACE,
+    "EstimatedModelQuality",
+    (ENVIRONMENT, ENDPOINT_NAME, QUALITY_METRIC),
+    "None",
+    "confidence-based estimate of a classification metric before labels arrive",
+)
 # SageMaker's endpoint metrics (published by the service every minute):
 # https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html#cloudwatch-metrics-endpoint-invocation
 INVOCATIONS = Metric(
@@ -159,6 +189,10 @@ METRICS: tuple[Metric, ...] = (
     DRIFT_SHARE,
     MISSING_VALUE_RATE,
     FEATURE_DRIFT_SCORE,
+    LABEL_COVERAGE,
+    MODEL_QUALITY,
+    SEGMENT_MODEL_QUALITY,
+    ESTIMATED_MODEL_QUALITY,
     INVOCATIONS,
     INVOCATION_4XX_ERRORS,
     INVOCATION_5XX_ERRORS,

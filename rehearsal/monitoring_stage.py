@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rehearsal.quality_check import quality_evidence, quality_headline, write_ground_truth
 from rehearsal.run import Evidence, RunContext, Stage
 
 if TYPE_CHECKING:
@@ -160,14 +161,25 @@ def airflow_environment(ctx: RunContext) -> None:
     marker.write_text("1")
 
 
-def send_traffic(ctx: RunContext, endpoint: str, frame: pd.DataFrame, rows_per_request: int = 20) -> int:
-    """InvokeEndpoint with CSV batches of ``frame``; return the number of predictions read back."""
+def send_traffic(
+    ctx: RunContext,
+    endpoint: str,
+    frame: pd.DataFrame,
+    rows_per_request: int = 20,
+    inference_prefix: str | None = None,
+) -> int:
+    """InvokeEndpoint with CSV batches of ``frame`` (each with an ``InferenceId`` when
+    ``inference_prefix`` is given, :func:`rehearsal.quality_check.inference_id`); return the number of
+    predictions read back."""
+    from rehearsal.quality_check import inference_id
+
     assert ctx.emulator is not None
     runtime = ctx.emulator.client("sagemaker-runtime")
     predictions = 0
     for start in range(0, len(frame), rows_per_request):
         body = frame.iloc[start : start + rows_per_request].to_csv(header=False, index=False)
-        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+        extra = {"InferenceId": inference_id(inference_prefix, start)} if inference_prefix else {}
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body, **extra)
         payload = response["Body"].read().decode()
         predictions += _count_predictions(payload)
     return predictions
@@ -265,9 +277,12 @@ def drift(ctx: RunContext) -> Evidence:
     capture_bucket = outputs["captureBucket"]
     capture_prefix = f"{model.names.capture_prefix}/{endpoint}/"
 
+    labelled = "drift_traffic" not in ctx.values  # labels are known for the synthetic traffic only
+
     def window(drifted: bool, seed: int) -> tuple[datetime, datetime, int]:
         start = datetime.now(UTC).replace(microsecond=0)
-        sent = send_traffic(ctx, endpoint, traffic(rows, seed, drifted))
+        ids = f"drift-{seed}" if drifted and labelled else None
+        sent = send_traffic(ctx, endpoint, traffic(rows, seed, drifted), inference_prefix=ids)
         _flush_capture(ctx)
         end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()))
@@ -289,6 +304,10 @@ def drift(ctx: RunContext) -> Evidence:
             f"no capture data reached s3://{capture_bucket}/{capture_prefix}: the endpoint's data capture "
             "is off or points elsewhere, so there is nothing to monitor"
         )
+    if labelled:  # the drifted window's ground truth lands before its monitoring run
+        write_ground_truth(
+            ctx, capture_bucket, endpoint, rows, ctx.options.seed + 202, f"drift-{ctx.options.seed + 202}", 20
+        )
     training_dag_id = model.names.training_dag_id
     control = run_monitoring_dag(model.names.monitoring_dag_id, training_dag_id, clean_start, clean_end)
     drifted = run_monitoring_dag(model.names.monitoring_dag_id, training_dag_id, drift_start, drift_end)
@@ -296,6 +315,8 @@ def drift(ctx: RunContext) -> Evidence:
     control_report = _drift_report(ctx, artifacts, endpoint, clean_start, clean_end)
     drift_report = _drift_report(ctx, artifacts, endpoint, drift_start, drift_end)
     ctx.drift_reports.append(drift_report)
+    window_key = _window_key(drift_start, drift_end)
+    quality = quality_evidence(ctx, artifacts, endpoint, window_key) if labelled else None
     cloudwatch = ctx.emulator.client("cloudwatch")
     metrics = sorted(
         {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="MLOps/Monitoring")["Metrics"]}
@@ -334,6 +355,7 @@ def drift(ctx: RunContext) -> Evidence:
         "monitoring_metrics": metrics,
         "retrain_conf": ctx.values.get("retrain_run", {}).get("conf"),
         "alarm_transitions": transitions,
+        "quality": quality,
     }
 
 
@@ -386,7 +408,9 @@ def drift_headline(evidence: Evidence) -> str:
     decision = "retrain triggered" if evidence.get("triggered_training_runs") else "no retrain triggered"
     control = evidence.get("control_drifted_features") or []
     clean = f"clean window flagged {', '.join(control)}" if control else "clean window clean"
-    return f"{count} features drifted: {names or 'none'}; {decision}; {clean}"
+    return f"{count} features drifted: {names or 'none'}; {decision}; {clean}" + quality_headline(
+        evidence.get("quality")
+    )
 
 
 def drift_stage() -> Stage:

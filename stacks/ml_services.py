@@ -118,6 +118,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     variant_name=m.endpoint.variant_name,
                     drift_share_threshold=m.monitoring.drift_share_threshold,
                     missing_value_rate_threshold=m.monitoring.missing_value_rate_threshold,
+                    quality_min=dict(config.contract_schema(m).quality_min),
+                    quality_max=dict(config.contract_schema(m).quality_max),
                 )
                 for m, names in catalog
                 if m.endpoint.has_model

@@ -59,7 +59,7 @@ def decide_retrain(
     report: DriftReport | None,
     policy: RetrainPolicy,
     *,
-    quality: Mapping[str, float] | None = None,
+    quality: Mapping[str, float | None] | None = None,
     model_created_at: datetime | None = None,
     now: datetime | None = None,
 ) -> RetrainDecision:

@@ -63,6 +63,10 @@ class ContractSchema:
     """The contract's ``unique_keys`` (a feature group's record identifier is the single key)."""
     event_time: str | None = None
     """The contract's ``event_time`` column (a ``datetime`` column), None when it names none."""
+    quality_min: tuple[tuple[str, float], ...] = ()
+    """``monitoring.quality_min``: (metric, floor) pairs the model-quality alarms watch."""
+    quality_max: tuple[tuple[str, float], ...] = ()
+    """``monitoring.quality_max``: (metric, ceiling) pairs."""
 
 
 def default_contracts_dir() -> Path:
@@ -146,7 +150,21 @@ def read_contract_schema(name: str, contracts_dir: Path | None = None) -> Contra
         not isinstance(event_time, str) or event_time not in by_name or by_name[event_time].type != "datetime"
     ):
         raise ContractFileError(f"{path}: event_time {event_time!r} must name a datetime column")
+    monitoring = raw.get("monitoring") or {}
+    if not isinstance(monitoring, dict):
+        raise ContractFileError(f"{path}: 'monitoring' must be a mapping")
+
+    def bounds(key: str) -> tuple[tuple[str, float], ...]:
+        values = monitoring.get(key) or {}
+        if not isinstance(values, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
+        ):
+            raise ContractFileError(f"{path}: monitoring.{key} must map metric names to numbers")
+        return tuple((str(k), float(v)) for k, v in sorted(values.items()))
+
     return ContractSchema(
+        quality_min=bounds("quality_min"),
+        quality_max=bounds("quality_max"),
         name=str(raw.get("name") or name),
         unique_keys=tuple(keys),
         event_time=event_time,

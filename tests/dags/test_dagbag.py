@@ -25,9 +25,10 @@ TRAINING = {
     "promote_dev": set(),
 }
 MONITORING = {
-    "capture_window": {"drift_report", "publish_metrics"},
-    "champion_baseline": {"drift_report", "retrain_policy"},
+    "capture_window": {"drift_report", "publish_metrics", "model_quality"},
+    "champion_baseline": {"drift_report", "retrain_policy", "model_quality"},
     "drift_report": {"publish_metrics", "retrain_policy"},
+    "model_quality": {"retrain_policy"},
     "publish_metrics": {"retrain_decision"},
     "retrain_policy": {"retrain_decision"},
     "retrain_decision": {"trigger_training", "no_retrain"},

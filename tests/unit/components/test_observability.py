@@ -168,3 +168,42 @@ def test_stacks_alert_topic_and_key_grant(each_stack: SynthResult) -> None:
              for a in each_stack.of_type(ALARM) if a.inputs["metricName"] == "StepFailed"}  # fmt: skip
     assert ("churn-training", "train") in steps
     assert ("monitoring", "monitor") in steps
+
+
+def test_model_quality_alarms_on_the_contract_floors() -> None:
+    watched = WatchedEndpoint(
+        model="churn",
+        endpoint_name="mlops-test-churn",
+        quality_min={"auc": 0.7},
+        quality_max={"log_loss": 0.6},
+    )
+    alarms = {
+        a.inputs["name"]: a.inputs
+        for a in _run(_args(endpoints=[watched])).of_type(ALARM)
+        if a.inputs["metricName"] == "ModelQuality"
+    }
+    assert set(alarms) == {"mlops-test-churn-quality-auc-min", "mlops-test-churn-quality-log-loss-max"}
+    floor = alarms["mlops-test-churn-quality-auc-min"]
+    assert floor["namespace"] == MONITORING_NAMESPACE
+    assert floor["dimensions"] == {
+        "Environment": "test",
+        "EndpointName": "mlops-test-churn",
+        "QualityMetric": "auc",
+    }
+    assert (floor["threshold"], floor["comparisonOperator"], floor["statistic"]) == (
+        0.7,
+        "LessThanThreshold",
+        "Minimum",
+    )
+    assert floor["treatMissingData"] == "notBreaching"
+    ceiling = alarms["mlops-test-churn-quality-log-loss-max"]
+    assert (ceiling["threshold"], ceiling["comparisonOperator"]) == (0.6, "GreaterThanThreshold")
+
+
+def test_the_stack_reads_the_floors_from_the_contract() -> None:
+    # stacks/ml_services.py passes these to WatchedEndpoint for every model with an endpoint
+    from stacks.config.contracts import read_contract_schema
+
+    schema = read_contract_schema("churn")
+    assert schema.quality_min == (("auc", 0.7),)
+    assert schema.quality_max == ()

@@ -12,6 +12,7 @@ from pipelines.aws import AwsClients
 from pipelines.monitoring.drift import DriftReport, FeatureDrift
 from pipelines.monitoring.metrics import drift_metric_data, publish_retrain_triggered
 from pipelines.monitoring.metrics import publish_step_status as publish_monitor_status
+from pipelines.monitoring.quality import QualityReport, SegmentQuality, publish_quality_metrics
 from pipelines.settings import PipelineSettings
 from pipelines.step_metrics import publish_step_status
 from platform_contract import metrics as contract
@@ -60,7 +61,17 @@ def _published() -> _RecordingCloudWatch:
     publish_retrain_triggered(cloudwatch, "dev", "churn-training", triggered=True)
     for entry in drift_metric_data(_report(), "dev", "mlops-dev-churn"):
         cloudwatch.entries.append((contract.MONITORING_NAMESPACE, entry))
+    publish_quality_metrics(cloudwatch, _quality_report(), "dev", "mlops-dev-churn")
     return cloudwatch
+
+
+def _quality_report() -> QualityReport:
+    segment = SegmentQuality("region", "north", 10, 10, 1.0, "ok", {"auc": 0.8})
+    estimate = {"metrics": {"accuracy": {"estimate": 0.8, "low": 0.7, "high": 0.9}}}
+    return QualityReport(
+        "binary_classification", 10, 10, 1.0, "ok", 1, {"auc": 0.8}, [segment], {}, [], 0, 0, 0, 0,
+        estimate=estimate,
+    )  # fmt: skip
 
 
 def _observability() -> SynthResult:
