@@ -396,6 +396,7 @@ def register_step(clients: AwsClients, model_uri: str) -> dict[str, Any]:
         "model_package_arn": result.model_package_arn,
         "approval_status": result.approval_status,
         "created": result.created,
+        "model_card": result.model_card_name,
     }
 
 

@@ -18,6 +18,8 @@ from pipelines.evaluate import evaluation_prefix, load_model_archive
 
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
+    from pipelines.contract import DatasetContract
+    from pipelines.model_card import CardRecord
     from pipelines.settings import ModelTarget
 
 
@@ -45,6 +47,8 @@ class Registration:
     approval_status: str
     created: bool
     registration_key: str
+    model_card_name: str | None = None
+    """The package's SageMaker Model Card (Draft until the package is approved)."""
 
 
 def registration_key(metadata: dict[str, Any]) -> str:
@@ -223,4 +227,26 @@ def register_model(
     if not evaluation["gate"]["passed"]:
         request["ModelApprovalStatus"] = "PendingManualApproval"
     arn = sm.create_model_package(**request)["ModelPackageArn"]
-    return Registration(arn, request["ModelApprovalStatus"], True, identity)
+    card = register_card(clients, loaded.contract, metadata, evaluation, {**request, "ModelPackageArn": arn})
+    return Registration(arn, request["ModelApprovalStatus"], True, identity, card.name)
+
+
+def register_card(
+    clients: AwsClients,
+    contract: DatasetContract,
+    metadata: dict[str, Any],
+    evaluation: dict[str, Any],
+    package: dict[str, Any],
+) -> CardRecord:
+    """The package's model card: created Draft; approved at once when the package was registered Approved
+    (dev's approve-on-pass), so its versions still record Draft then Approved."""
+    from pipelines.model_card import approve_card, create_draft_card
+
+    evaluation_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    card = create_draft_card(clients, contract, metadata, evaluation, package, evaluation_uri)
+    if package.get("ModelApprovalStatus") == "Approved":
+        approved = approve_card(
+            clients, str(package["ModelPackageArn"]), "approved on passing the gate (dev)"
+        )
+        return approved or card
+    return card
