@@ -124,7 +124,7 @@ class ExplainabilityConfig(_Model):
 
     enabled: bool = True
     n_repeats: int = Field(default=5, ge=1, le=50)
-    max_rows: int = Field(default=2000, ge=50)
+    max_rows: int = Field(default=1000, ge=50)
 
 
 class EvaluationConfig(_Model):

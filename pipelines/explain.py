@@ -50,7 +50,7 @@ class _Scorer:
 
 
 def permutation_importance(
-    loaded: LoadedModel, test: pd.DataFrame, n_repeats: int = 5, max_rows: int = 2000, seed: int = 0
+    loaded: LoadedModel, test: pd.DataFrame, n_repeats: int = 5, max_rows: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Per-input importance (mean and standard deviation of the score drop over ``n_repeats`` shuffles) on a
     seeded sample of at most ``max_rows`` rows of ``test``; inputs sorted by importance, largest first.
@@ -98,7 +98,7 @@ def permutation_importance(
 
 
 def drop_column_importance(
-    loaded: LoadedModel, train: pd.DataFrame, test: pd.DataFrame, max_rows: int = 2000, seed: int = 0
+    loaded: LoadedModel, train: pd.DataFrame, test: pd.DataFrame, max_rows: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """Drop-column importance (refit without each input; score drop on the test rows): the costlier
     alternative the benchmark compares permutation importance with. Not used by the pipeline."""
