@@ -571,6 +571,23 @@ class Airflow(pulumi.ComponentResource):
                     ],
                 }
             )
+            statements.append(
+                {
+                    # register.py creates each package's model card (<group>-<version>, Draft) and
+                    # promote.py approves it with the package (pipelines/model_card.py).
+                    "Sid": "ModelCards",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sagemaker:CreateModelCard",
+                        "sagemaker:DescribeModelCard",
+                        "sagemaker:UpdateModelCard",
+                    ],
+                    "Resource": [
+                        pulumi.Output.format(sm + "model-card/{3}-*", part, region, account, g)
+                        for g in args.model_package_group_names
+                    ],
+                }
+            )
         statements += [
             {
                 # ListModelPackages has no resource types (Service Authorization Reference, SageMaker):

@@ -119,6 +119,14 @@ class ChampionConfig(_Model):
     margin: float = 0.01
 
 
+class ExplainabilityConfig(_Model):
+    """Global feature importance at evaluation: permutation importance on (a seeded sample of) the test split."""
+
+    enabled: bool = True
+    n_repeats: int = Field(default=5, ge=1, le=50)
+    max_rows: int = Field(default=1000, ge=50)
+
+
 class EvaluationConfig(_Model):
     """Quality gate: absolute bounds on metrics, champion rule, behavioural checks."""
 
@@ -126,6 +134,37 @@ class EvaluationConfig(_Model):
     max: dict[str, float] = Field(default_factory=dict)
     champion: ChampionConfig = Field(default_factory=ChampionConfig)
     behavioural: list[BehaviouralCheck] = Field(default_factory=list)
+    explainability: ExplainabilityConfig = Field(default_factory=ExplainabilityConfig)
+
+
+class FairnessConfig(_Model):
+    """Group fairness of a classifier over sensitive attributes, with the gate's maximum differences.
+
+    The differences are fairlearn's: demographic parity difference (largest gap in selection rate between
+    groups) and equalized odds difference (the larger of the largest TPR gap and the largest FPR gap).
+    A threshold left out is reported but not enforced.
+    """
+
+    sensitive_attributes: list[str] = Field(min_length=1)
+    max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
+    max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
+
+
+RiskRating = Literal["High", "Medium", "Low", "Unknown"]
+
+
+class GovernanceConfig(_Model):
+    """What the model card says beyond the measurements: intended use, risk rating, limitations."""
+
+    intended_use: str = (
+        "Not stated in the contract: add governance.intended_use before relying on this model."
+    )
+    purpose: str = ""
+    risk_rating: RiskRating = "Unknown"
+    risk_explanation: str = ""
+    limitations: list[str] = Field(default_factory=list)
+    ethical_considerations: str = ""
+    owner: str = ""
 
 
 _QUALITY_METRICS = {
@@ -169,6 +208,8 @@ class DatasetContract(_Model):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    fairness: FairnessConfig | None = None
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetContract:
@@ -207,7 +248,45 @@ class DatasetContract(_Model):
             raise ValueError(f"the target '{self.target}' cannot also be a feature")
         if not self.feature_names:
             raise ValueError("declare at least one feature under features.numeric/categorical/derived")
+        if self.fairness is not None:
+            self._check_fairness(self.fairness, names)
         return self
+
+    def _check_fairness(self, fairness: FairnessConfig, names: list[str]) -> None:
+        if not self.is_classification:
+            raise ValueError(
+                "fairness: group fairness (demographic parity, equalized odds) needs predicted classes, so it "
+                f"applies to binary_classification only; remove the 'fairness' section from this {self.task} "
+                "contract"
+            )
+        for attribute in fairness.sensitive_attributes:
+            if attribute not in names:
+                raise ValueError(
+                    f"fairness.sensitive_attributes: '{attribute}' is not declared under 'columns' "
+                    f"(declared: {names})"
+                )
+            if attribute == self.target:
+                raise ValueError(f"fairness.sensitive_attributes: '{attribute}' is the target")
+            kind = self.column(attribute).type
+            if kind in ("float", "datetime"):
+                raise ValueError(
+                    f"fairness.sensitive_attributes: '{attribute}' is a {kind} column; a sensitive attribute "
+                    "must name groups (a string, boolean or integer column, e.g. an age band)"
+                )
+        if len(set(fairness.sensitive_attributes)) != len(fairness.sensitive_attributes):
+            raise ValueError("fairness.sensitive_attributes lists a column twice")
+
+    @property
+    def sensitive_attributes(self) -> list[str]:
+        """The contract's sensitive attributes (empty without a ``fairness`` section)."""
+        return list(self.fairness.sensitive_attributes) if self.fairness else []
+
+    @property
+    def passthrough_columns(self) -> list[str]:
+        """Columns the feature job carries that are not keys, features or the target: sensitive attributes
+        that are not model inputs (evaluation groups rows by them; the model never sees them)."""
+        taken = {*self.unique_keys, *self.feature_names, self.target}
+        return [a for a in self.sensitive_attributes if a not in taken]
 
     @property
     def event_time_column(self) -> str:

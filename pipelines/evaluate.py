@@ -289,8 +289,10 @@ def gate(
     metrics: Mapping[str, float],
     behavioural: list[dict[str, Any]],
     champion: dict[str, Any] | None,
+    fairness: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The gate decision: absolute thresholds, champion/challenger (relative margin), behavioural checks."""
+    """The gate decision: absolute thresholds, champion/challenger (relative margin), behavioural checks,
+    and the contract's fairness maxima (``fairness``: :func:`pipelines.fairness.fairness_report`)."""
     config = contract.evaluation
     reasons: list[str] = []
     for name, bound in config.min.items():
@@ -310,14 +312,19 @@ def gate(
             f"{name} {metrics[name]:.4f} is worse than the champion's {champion['metrics'][name]:.4f} "
             f"by more than {config.champion.margin:.0%}"
         )
+    if fairness is not None:
+        reasons += list(fairness["reasons"])
+    thresholds: dict[str, Any] = {
+        "min": dict(config.min),
+        "max": dict(config.max),
+        "champion_margin": config.champion.margin,
+    }
+    if fairness is not None:
+        thresholds["fairness"] = dict(fairness["limits"])
     return {
         "passed": not reasons,
         "reasons": reasons or ["all thresholds, behavioural checks and the champion rule passed"],
-        "thresholds": {
-            "min": dict(config.min),
-            "max": dict(config.max),
-            "champion_margin": config.champion.margin,
-        },
+        "thresholds": thresholds,
         "champion": champion,
     }
 
@@ -434,6 +441,37 @@ def serving_runtime_check(loaded: LoadedModel, test_inputs: pd.DataFrame) -> dic
     return {**result, "runtime": f"fast-path:{fast.kind}", "max_abs_difference": difference}
 
 
+def explainability_of(loaded: LoadedModel, test: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """``evaluation.json``'s ``explainability``: permutation importance per model input (mean, std)."""
+    from pipelines.explain import permutation_importance
+
+    config = loaded.contract.evaluation.explainability
+    if not config.enabled:
+        return {"method": "permutation", "status": "disabled", "reason": "evaluation.explainability.enabled"}
+    return permutation_importance(loaded, test, config.n_repeats, config.max_rows, seed)
+
+
+def fairness_of(loaded: LoadedModel, test: pd.DataFrame) -> dict[str, Any] | None:
+    """``evaluation.json``'s ``fairness`` (None when the contract has no ``fairness`` section).
+
+    Raises:
+        EvaluationError: a sensitive attribute is missing from the features.
+    """
+    from pipelines.explain import target_values
+    from pipelines.fairness import fairness_report
+    from pipelines.train import model_inputs
+
+    config = loaded.contract.fairness
+    if config is None:
+        return None
+    try:
+        return fairness_report(
+            config, test, target_values(loaded, test), loaded.scores(model_inputs(test, loaded.contract))
+        )
+    except KeyError as error:
+        raise EvaluationError(str(error.args[0])) from None
+
+
 def evaluate_frames(
     loaded: LoadedModel, frame: pd.DataFrame, champion: dict[str, Any] | None = None, seed: int = 0
 ) -> tuple[dict[str, Any], dict[str, Any], bytes]:
@@ -448,6 +486,7 @@ def evaluate_frames(
         )
     metrics = model_metrics(loaded, test)
     behavioural = behavioural_checks(loaded, test, seed)
+    fairness = fairness_of(loaded, test)
     report = {
         "schema_version": SCHEMA_VERSION,
         "task": contract.task,
@@ -455,10 +494,13 @@ def evaluate_frames(
         "run_id": loaded.metadata.get("run_id"),
         "test_rows": len(test),
         "metrics": metrics,
-        "gate": gate(contract, metrics, behavioural, champion),
+        "gate": gate(contract, metrics, behavioural, champion, fairness),
         "behavioural": behavioural,
         "serving_runtime": serving_runtime_check(loaded, model_inputs(test, contract)),
+        "explainability": explainability_of(loaded, test, seed),
     }
+    if fairness is not None:
+        report["fairness"] = fairness
     inputs = model_inputs(train, contract).reset_index(drop=True)
     scores = loaded.scores(inputs)
     return report, baseline(inputs, scores, contract), baseline_sample(inputs, scores, seed)

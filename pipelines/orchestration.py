@@ -453,6 +453,7 @@ def register_step(
         "approval_status": result.approval_status,
         "created": result.created,
         "mlflow_run_id": run.run_id if run else None,
+        "model_card": result.model_card_name,
     }
 
 

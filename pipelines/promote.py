@@ -59,16 +59,20 @@ def approve_package(
     if package["ModelApprovalStatus"] == "Rejected":
         raise PromotionError(f"{package_arn} was rejected; register a new model instead of approving it")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    description = f"approved by {approver}: {reason}"[:1024]
     sm.update_model_package(
         ModelPackageArn=package_arn,
         ModelApprovalStatus="Approved",
-        ApprovalDescription=f"approved by {approver}: {reason}"[:1024],
+        ApprovalDescription=description,
         CustomerMetadataProperties={
             "approved_by": approver,
             "approval_reason": reason[:256],
             "approved_at": now,
         },
     )
+    from pipelines.model_card import approve_card
+
+    approve_card(clients, package_arn, f"{description} at {now}")  # the card follows its package
     return Approval(package_arn, approver, reason, now)
 
 

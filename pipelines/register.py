@@ -18,6 +18,8 @@ from pipelines.evaluate import evaluation_prefix, load_model_archive
 
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
+    from pipelines.contract import DatasetContract
+    from pipelines.model_card import CardRecord
     from pipelines.settings import ModelTarget
     from pipelines.tracking import TrackedTraining
 
@@ -46,6 +48,8 @@ class Registration:
     approval_status: str
     created: bool
     registration_key: str
+    model_card_name: str | None = None
+    """The package's SageMaker Model Card (Draft until the package is approved)."""
 
 
 def registration_key(metadata: dict[str, Any]) -> str:
@@ -233,7 +237,8 @@ def register_model(
         request["ModelApprovalStatus"] = "PendingManualApproval"
     _record_provenance(request, mlflow_run, settings.environment)
     arn = sm.create_model_package(**request)["ModelPackageArn"]
-    return Registration(arn, request["ModelApprovalStatus"], True, identity)
+    card = register_card(clients, loaded.contract, metadata, evaluation, {**request, "ModelPackageArn": arn})
+    return Registration(arn, request["ModelApprovalStatus"], True, identity, card.name)
 
 
 def _record_provenance(request: dict[str, Any], mlflow_run: TrackedTraining | None, environment: str) -> None:
@@ -258,3 +263,24 @@ def _record_provenance(request: dict[str, Any], mlflow_run: TrackedTraining | No
         # values allow letters, digits, spaces and _.:/=+-@ only (CustomerMetadataMap in the API model)
         metadata["approval_reason"] = f"passed the evaluation gate - {environment} approves passing models"
         metadata["approved_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def register_card(
+    clients: AwsClients,
+    contract: DatasetContract,
+    metadata: dict[str, Any],
+    evaluation: dict[str, Any],
+    package: dict[str, Any],
+) -> CardRecord:
+    """The package's model card: created Draft; approved at once when the package was registered Approved
+    (dev's approve-on-pass), so its versions still record Draft then Approved."""
+    from pipelines.model_card import approve_card, create_draft_card
+
+    evaluation_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    card = create_draft_card(clients, contract, metadata, evaluation, package, evaluation_uri)
+    if package.get("ModelApprovalStatus") == "Approved":
+        approved = approve_card(
+            clients, str(package["ModelPackageArn"]), "approved on passing the gate (dev)"
+        )
+        return approved or card
+    return card

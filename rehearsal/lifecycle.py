@@ -318,6 +318,9 @@ def _training_evidence(
             }
         except Exception as exc:
             evidence["training_status"] = f"not found: {exc}"
+        from rehearsal.governance import card_evidence
+
+        evidence["model_card"] = card_evidence(ctx, package)
     return evidence
 
 
@@ -338,7 +341,9 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
         return f"{evidence['package_arn']} is {package['ModelApprovalStatus']}, not Approved"
     if evidence.get("training_status") != "Completed":
         return f"training job {evidence.get('training_job')} is {evidence.get('training_status')}"
-    return None
+    from rehearsal.governance import check_card
+
+    return check_card(evidence, package["ModelApprovalStatus"])
 
 
 def train(ctx: RunContext) -> Evidence:

@@ -3,7 +3,7 @@
 Sections: the verdict and stage table; a timeline of stages, deployments and traffic weights; drift
 plots per feature (drawn with the monitoring report's SVG helpers); metrics; the alarms that fired
 (read from the emulator's CloudWatch alarm history before it stops); IAM: each role's calls, denials
-and unused grants (from ``iam.json``).
+and unused grants (from ``iam.json``); the registered packages' model cards (rehearsal/governance.py).
 """
 
 from __future__ import annotations
@@ -215,6 +215,39 @@ def lineage_section(ctx: RunContext) -> str:
     )
 
 
+def model_card_section(ctx: RunContext) -> str:
+    """Each registered package's model card: status history, risk, top features, fairness, the exports."""
+    cards = [c for c in ctx.values.get("model_cards", []) if "versions" in c]
+    if not cards:
+        return "<p>No model card was read in this rehearsal.</p>"
+    rows = []
+    for card in cards:
+        fairness = "; ".join(
+            f"{a}: DP {v['demographic_parity_difference']:.3f}, EO {v['equalized_odds_difference']:.3f}"
+            for a, v in (card.get("fairness") or {}).items()
+        )
+        links = " ".join(
+            f'<a href="{_esc(str(Path(card[k]["file"]).relative_to(ctx.out)))}">{label}</a>'
+            for k, label in (("model_card_md", "Markdown"), ("model_card_html", "HTML"))
+            if k in card and Path(card[k]["file"]).is_relative_to(ctx.out)
+        )
+        rows.append(
+            f"<tr><td>{_esc(card['name'])}</td><td>{_esc(' -> '.join(card['versions']))}</td>"
+            f"<td>{_esc(card.get('risk_rating'))}</td><td>{_esc(', '.join(card.get('top_features', [])))}</td>"
+            f"<td>{_esc(fairness or 'not assessed')}</td><td>{links}</td></tr>"
+        )
+    last = cards[-1].get("model_card_md", {}).get("file")
+    embedded = (
+        f"<details><summary>{_esc(cards[-1]['name'])} (Markdown)</summary><pre>{_esc(Path(last).read_text())}</pre></details>"
+        if last and Path(last).is_file()
+        else ""
+    )
+    return (
+        "<table><tr><th>card</th><th>versions</th><th>risk</th><th>top features (permutation)</th>"
+        f"<th>fairness</th><th>exports</th></tr>{''.join(rows)}</table>{embedded}"
+    )
+
+
 def render_report(summary: RunSummary, ctx: RunContext) -> str:
     """The whole HTML document."""
     stage_rows = "".join(
@@ -251,6 +284,8 @@ section.feature {{ display: inline-block; vertical-align: top; margin: 0 1em 1em
 {lineage_section(ctx)}
 <h2 id="iam">IAM: calls per role and unused grants</h2>
 {iam_section(ctx)}
+<h2 id="model-cards">Model cards, explainability and fairness</h2>
+{model_card_section(ctx)}
 </body></html>
 """
 

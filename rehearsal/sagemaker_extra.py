@@ -7,13 +7,22 @@
   moto numbers a new version ``len(versions in group) + 1``, which after a deletion would give an
   existing version's number (and ARN) again; the extension counts deleted versions so numbering goes on
   as AWS's does.
+* Model cards: moto stores ``CreateModelCard``/``UpdateModelCard`` as given. The extension refuses what
+  SageMaker refuses: a name outside ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``, an unknown status, content
+  over 100,000 characters or not in the model card JSON schema (:func:`model_card_problems`), an update
+  of both content and status in one call, and a content update of an Archived card; and an update that
+  leaves out the content or the status keeps it (moto's new version lost it).
 
-API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html
+API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelCard.html,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelCard.html,
+https://docs.aws.amazon.com/sagemaker/latest/dg/model-cards-json-schema.html
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +92,97 @@ def policy_problems(text: str) -> list[str]:
     return problems
 
 
+MODEL_CARD_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MODEL_CARD_STATUSES = ("Draft", "PendingReview", "Approved", "Archived")
+MODEL_CARD_CONTENT_MAX = 100_000
+_CARD_SECTIONS = {
+    "model_overview",
+    "model_package_details",
+    "intended_uses",
+    "business_details",
+    "training_details",
+    "evaluation_details",
+    "additional_information",
+}
+_RISK_RATINGS = {"High", "Medium", "Low", "Unknown"}
+_METRIC_TYPES = {"number", "string", "boolean", "linear_graph", "bar_chart", "matrix"}
+_APPROVAL_STATUSES = {"Approved", "Rejected", "PendingManualApproval"}
+
+
+def _metric_problems(where: str, metric: Any) -> list[str]:
+    if not isinstance(metric, dict):
+        return [f"{where} must be an object"]
+    missing = [k for k in ("name", "type", "value") if k not in metric]
+    if missing:
+        return [f"{where} lacks {missing}"]
+    kind, value = metric["type"], metric["value"]
+    if kind not in _METRIC_TYPES:
+        return [f"{where}.type {kind!r} is not one of {sorted(_METRIC_TYPES)}"]
+    expected = {"number": (int, float), "string": (str,), "boolean": (bool,)}.get(kind)
+    if expected and (not isinstance(value, expected) or (kind == "number" and isinstance(value, bool))):
+        return [f"{where}.value must be a {kind}, got {type(value).__name__}"]
+    return []
+
+
+def model_card_problems(text: str) -> list[str]:
+    """What makes ``text`` not model card content SageMaker accepts (empty when valid): size, JSON, and the
+    schema's top-level sections, risk ratings, approval statuses and evaluation metric shapes."""
+    if len(text) > MODEL_CARD_CONTENT_MAX:
+        return [f"Content must be at most {MODEL_CARD_CONTENT_MAX} characters, got {len(text)}"]
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        return [f"Content is not valid JSON: {exc}"]
+    if not isinstance(content, dict):
+        return ["Content must be a JSON object"]
+    problems = [
+        f"unknown section {k!r} (allowed: {sorted(_CARD_SECTIONS)})"
+        for k in content
+        if k not in _CARD_SECTIONS
+    ]
+    for section in _CARD_SECTIONS & set(content):
+        if section != "evaluation_details" and not isinstance(content[section], dict):
+            problems.append(f"{section} must be an object")
+    uses = content.get("intended_uses")
+    if isinstance(uses, dict) and "risk_rating" in uses and uses["risk_rating"] not in _RISK_RATINGS:
+        problems.append(
+            f"intended_uses.risk_rating {uses['risk_rating']!r} is not one of {sorted(_RISK_RATINGS)}"
+        )
+    package = content.get("model_package_details")
+    status = package.get("model_approval_status") if isinstance(package, dict) else None
+    if status is not None and status not in _APPROVAL_STATUSES:
+        problems.append(
+            f"model_package_details.model_approval_status {status!r} is not one of {sorted(_APPROVAL_STATUSES)}"
+        )
+    details = content.get("evaluation_details", [])
+    if not isinstance(details, list):
+        return [*problems, "evaluation_details must be an array"]
+    for i, detail in enumerate(details):
+        where = f"evaluation_details[{i}]"
+        if not isinstance(detail, dict) or not isinstance(detail.get("name"), str):
+            problems.append(f"{where} must be an object with a name")
+            continue
+        for j, group in enumerate(detail.get("metric_groups", [])):
+            at = f"{where}.metric_groups[{j}]"
+            if (
+                not isinstance(group, dict)
+                or "name" not in group
+                or not isinstance(group.get("metric_data"), list)
+            ):
+                problems.append(f"{at} needs a name and a metric_data array")
+                continue
+            for k, metric in enumerate(group["metric_data"]):
+                problems += _metric_problems(f"{at}.metric_data[{k}]", metric)
+    return problems
+
+
+def _card_name(value: str) -> str:
+    """A card name, or the name in a ``...:model-card/<name>`` ARN."""
+    return (
+        value.split(":model-card/", 1)[1] if value.startswith("arn:") and ":model-card/" in value else value
+    )
+
+
 @dataclass
 class _Patch:
     owner: Any
@@ -92,7 +192,8 @@ class _Patch:
 
 
 class SageMakerRegistryExtras:
-    """Extension: model package group policies and DeleteModelPackage (see the module docstring)."""
+    """Extension: model package group policies, DeleteModelPackage and model card validation (see the
+    module docstring)."""
 
     name = "sagemaker-registry"
 
@@ -143,6 +244,65 @@ class SageMakerRegistryExtras:
         self._patch(SageMakerResponse, "delete_model_package_group_policy", delete_model_package_group_policy)
         self._patch(SageMakerResponse, "delete_model_package", delete_model_package)
         self._patch(SageMakerModelBackend, "create_model_package", create_model_package)
+        self._install_model_cards(SageMakerResponse)
+
+    def _install_model_cards(self, response_class: Any) -> None:
+        """Validate CreateModelCard/UpdateModelCard as SageMaker does before moto stores them."""
+        original_create = response_class.create_model_card
+
+        def create_model_card(response: Any) -> Any:
+            name = str(response._get_param("ModelCardName") or "")
+            if not MODEL_CARD_NAME.match(name):
+                raise _validation_error(
+                    f"Invalid ModelCardName {name!r}: 1 to 63 letters, digits and hyphens, "
+                    "starting and ending with a letter or digit"
+                )
+            status = response._get_param("ModelCardStatus")
+            if status not in MODEL_CARD_STATUSES:
+                raise _validation_error(
+                    f"ModelCardStatus must be one of {list(MODEL_CARD_STATUSES)}, got {status!r}"
+                )
+            content = response._get_param("Content")
+            if not isinstance(content, str):
+                raise _validation_error("Content is required: the model card JSON as a string")
+            problems = model_card_problems(content)
+            if problems:
+                raise _validation_error("Invalid model card Content: " + "; ".join(problems))
+            return original_create(response)
+
+        def update_model_card(response: Any) -> Any:
+            name = _card_name(str(response._get_param("ModelCardName") or ""))
+            content, status = response._get_param("Content"), response._get_param("ModelCardStatus")
+            if content is not None and status is not None:
+                raise _validation_error(
+                    "You cannot update both model card content and model card status in a single call."
+                )
+            backend = response.sagemaker_backend
+            current = backend.describe_model_card(
+                model_card_name=name, model_card_version=None
+            )  # ResourceNotFound
+            if status is not None and status not in MODEL_CARD_STATUSES:
+                raise _validation_error(
+                    f"ModelCardStatus must be one of {list(MODEL_CARD_STATUSES)}, got {status!r}"
+                )
+            if content is not None:
+                if current["ModelCardStatus"] == "Archived":
+                    raise _validation_error("Model Card is in Archived state.")
+                problems = model_card_problems(content)
+                if problems:
+                    raise _validation_error("Invalid model card Content: " + "; ".join(problems))
+            from moto.core.responses import ActionResult
+
+            arn = backend.update_model_card(
+                model_card_name=name,
+                content=content if content is not None else current["Content"],
+                model_card_status=status if status is not None else current["ModelCardStatus"],
+            )
+            return ActionResult({"ModelCardArn": arn})
+
+        # UpdateModelCard is replaced whole: moto's new version loses what the request leaves out
+        self._patch(response_class, "create_model_card", create_model_card)
+        self._patch(response_class, "update_model_card", update_model_card)
 
     def group_policy(self, group_arn: str) -> str | None:
         """The resource policy stored for the model package group ``group_arn`` (None: none)."""

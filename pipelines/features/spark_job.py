@@ -55,7 +55,9 @@ def build_features(frame: Any, spec: dict[str, Any]) -> Any:
     plain = [F.col(c) for c in spec["keys"] + spec["numeric"]]
     categorical = [F.col(c) for c in spec["categorical"]]
     target = [F.col(spec["target"])] if spec["target"] else []
-    columns = plain + derived + categorical + target + [split]
+    # sensitive attributes that are not model inputs: evaluation groups rows by them (fairness)
+    passthrough = [F.col(c) for c in spec.get("passthrough") or []]
+    columns = plain + derived + categorical + target + passthrough + [split]
     return frame.select(*columns)
 
 

@@ -23,15 +23,25 @@ def feature_spec(contract: DatasetContract) -> dict[str, Any]:
         "categorical": list(contract.features.categorical),
         "derived": [d.model_dump() for d in contract.features.derived],
         "target": contract.target,
+        "passthrough": contract.passthrough_columns,
         "split_on": split_on,
         "split": {"validation": contract.split.validation, "test": contract.split.test},
     }
 
 
 def feature_columns(spec: dict[str, Any]) -> list[str]:
-    """Output column order of the job (keys, numeric, derived, categorical, target, split)."""
+    """Output column order of the job (keys, numeric, derived, categorical, target, passthrough, split)."""
     derived = [d["name"] for d in spec["derived"]]
-    return [*spec["keys"], *spec["numeric"], *derived, *spec["categorical"], spec["target"], SPLIT_COLUMN]
+    passthrough = list(spec.get("passthrough") or [])
+    return [
+        *spec["keys"],
+        *spec["numeric"],
+        *derived,
+        *spec["categorical"],
+        spec["target"],
+        *passthrough,
+        SPLIT_COLUMN,
+    ]
 
 
 def _split_of(key: str, test: float, validation: float) -> str:
@@ -77,7 +87,7 @@ def build_features_pandas(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataF
     out = pd.DataFrame(frame[spec["keys"] + spec["numeric"]]).copy()
     for name, values in derived_values(frame, spec["derived"]).items():
         out[name] = values
-    for column in [*spec["categorical"], spec["target"]]:
+    for column in [*spec["categorical"], spec["target"], *(spec.get("passthrough") or [])]:
         out[column] = frame[column]
     keys = frame[spec["split_on"]].astype(object).map(_as_text).agg("|".join, axis=1)
     out[SPLIT_COLUMN] = [_split_of(k, spec["split"]["test"], spec["split"]["validation"]) for k in keys]

@@ -420,6 +420,19 @@ def _sm_create_model_package(request: ApiRequest, resources: Resources) -> list[
     return [Check("sagemaker:CreateModelPackage", arn, context)]
 
 
+def _sm_model_card(action: str) -> Mapper:
+    """A model card action on ``model-card/<name>`` (ModelCardName may be the card's ARN); CreateModelCard's
+    tags are its request-tag condition keys (Service Authorization Reference, Amazon SageMaker AI:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)."""
+
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        arn = _sm_arn(request, resources, "model-card", str(request.params["ModelCardName"]))
+        context = _tag_context(request.params) if action == "sagemaker:CreateModelCard" else {}
+        return [Check(action, arn, context)]
+
+    return mapper
+
+
 # --- the rest -------------------------------------------------------------------------------------
 
 
@@ -611,6 +624,9 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "DescribeModelPackageGroup"): _sm_named(
         "sagemaker:DescribeModelPackageGroup", "model-package-group", "ModelPackageGroupName"
     ),
+    ("sagemaker", "CreateModelCard"): _sm_model_card("sagemaker:CreateModelCard"),
+    ("sagemaker", "DescribeModelCard"): _sm_model_card("sagemaker:DescribeModelCard"),
+    ("sagemaker", "UpdateModelCard"): _sm_model_card("sagemaker:UpdateModelCard"),
     ("sagemaker-runtime", "InvokeEndpoint"): _sm_named(
         "sagemaker:InvokeEndpoint", "endpoint", "EndpointName"
     ),

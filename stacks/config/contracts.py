@@ -137,12 +137,17 @@ def read_contract_schema(name: str, contracts_dir: Path | None = None) -> Contra
     keys = [str(k) for k in raw.get("unique_keys") or []]
     if target not in by_name or any(k not in by_name for k in keys):
         raise ContractFileError(f"{path}: target and unique_keys must be columns")
+    fairness = raw.get("fairness")
+    sensitive = fairness.get("sensitive_attributes") or [] if isinstance(fairness, dict) else []
+    taken = {*keys, *numeric, *derived, *categorical, target}
+    passthrough = [str(a) for a in sensitive if str(a) in by_name and str(a) not in taken]
     feature_columns = (
         *(by_name[k] for k in keys),
         *(by_name[n] for n in numeric),
         *(ContractColumn(d, _DERIVED_TYPE) for d in derived),
         *(by_name[c] for c in categorical),
         by_name[target],
+        *(by_name[a] for a in dict.fromkeys(passthrough)),  # sensitive attributes, not model inputs
         ContractColumn(SPLIT_COLUMN, "string"),
     )
     event_time = raw.get("event_time")

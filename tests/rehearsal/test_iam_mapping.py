@@ -132,6 +132,16 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("sagemaker", "DescribeModelPackage"): {
         "ModelPackageName": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/3"
     },
+    ("sagemaker", "CreateModelCard"): {
+        "ModelCardName": "mlops-dev-churn-3",
+        "Content": "{}",
+        "ModelCardStatus": "Draft",
+    },
+    ("sagemaker", "DescribeModelCard"): {"ModelCardName": "mlops-dev-churn-3"},
+    ("sagemaker", "UpdateModelCard"): {
+        "ModelCardName": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-card/mlops-dev-churn-3",
+        "ModelCardStatus": "Approved",
+    },
     ("sagemaker", "UpdateModelPackage"): {
         "ModelPackageArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/3",
         "ModelApprovalStatus": "Approved",
@@ -181,6 +191,18 @@ EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {
         f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/1",
     ),
     ("sagemaker", "ListModelPackages"): ("sagemaker:ListModelPackages", "*"),
+    ("sagemaker", "CreateModelCard"): (
+        "sagemaker:CreateModelCard",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-card/mlops-dev-churn-3",
+    ),
+    ("sagemaker", "DescribeModelCard"): (
+        "sagemaker:DescribeModelCard",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-card/mlops-dev-churn-3",
+    ),
+    ("sagemaker", "UpdateModelCard"): (
+        "sagemaker:UpdateModelCard",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-card/mlops-dev-churn-3",
+    ),
     ("cloudwatch", "PutMetricData"): ("cloudwatch:PutMetricData", "*"),
     ("mwaa", "InvokeRestApi"): (
         "airflow:InvokeRestApi",

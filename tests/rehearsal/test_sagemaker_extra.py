@@ -119,3 +119,74 @@ def test_close_removes_the_added_actions(tmp_path: Path) -> None:
     assert SageMakerModelBackend.create_model_package is original
     assert not hasattr(SageMakerResponse, "put_model_package_group_policy")
     assert not hasattr(SageMakerResponse, "delete_model_package")
+
+
+# --- model cards ------------------------------------------------------------------------------------
+
+
+def _card(**overrides: Any) -> str:
+    content: dict[str, Any] = {
+        "intended_uses": {"risk_rating": "Low", "intended_uses": "tests"},
+        "evaluation_details": [
+            {
+                "name": "test",
+                "metric_groups": [
+                    {"name": "m", "metric_data": [{"name": "auc", "type": "number", "value": 0.8}]}
+                ],
+            }
+        ],
+    }
+    content.update(overrides)
+    return json.dumps(content)
+
+
+def test_model_card_name_status_and_content_are_validated(sm: Any) -> None:
+    for name in ("-churn", "churn_1", "a" * 64):
+        with pytest.raises(ClientError, match="Invalid ModelCardName"):
+            sm.create_model_card(ModelCardName=name, Content=_card(), ModelCardStatus="Draft")
+    with pytest.raises(ClientError, match="ModelCardStatus must be one of"):
+        sm.create_model_card(ModelCardName="churn-1", Content=_card(), ModelCardStatus="Done")
+    with pytest.raises(ClientError, match="risk_rating 'Severe'"):
+        sm.create_model_card(
+            ModelCardName="churn-1",
+            Content=_card(intended_uses={"risk_rating": "Severe"}),
+            ModelCardStatus="Draft",
+        )
+    with pytest.raises(ClientError, match="unknown section 'notes'"):
+        sm.create_model_card(ModelCardName="churn-1", Content=_card(notes="x"), ModelCardStatus="Draft")
+    bad_metric = [
+        {
+            "name": "t",
+            "metric_groups": [
+                {"name": "m", "metric_data": [{"name": "auc", "type": "number", "value": "high"}]}
+            ],
+        }
+    ]
+    with pytest.raises(ClientError, match="value must be a number"):
+        sm.create_model_card(
+            ModelCardName="churn-1", Content=_card(evaluation_details=bad_metric), ModelCardStatus="Draft"
+        )
+    huge = _card(additional_information={"ethical_considerations": "x" * 100_001})
+    with pytest.raises(ClientError, match="at most 100000 characters"):
+        sm.create_model_card(ModelCardName="churn-1", Content=huge, ModelCardStatus="Draft")
+
+
+def test_model_card_updates_follow_aws(sm: Any) -> None:
+    arn = sm.create_model_card(ModelCardName="churn-1", Content=_card(), ModelCardStatus="Draft")[
+        "ModelCardArn"
+    ]
+    with pytest.raises(ClientError, match="cannot update both model card content and model card status"):
+        sm.update_model_card(ModelCardName="churn-1", Content=_card(), ModelCardStatus="Approved")
+    # a status-only update keeps the content (and the ARN names the card too)
+    sm.update_model_card(ModelCardName=arn, ModelCardStatus="Approved")
+    card = sm.describe_model_card(ModelCardName="churn-1")
+    assert (card["ModelCardStatus"], card["ModelCardVersion"], json.loads(card["Content"])) == (
+        "Approved",
+        2,
+        json.loads(_card()),
+    )
+    sm.update_model_card(ModelCardName="churn-1", ModelCardStatus="Archived")
+    with pytest.raises(ClientError, match="Archived state"):
+        sm.update_model_card(ModelCardName="churn-1", Content=_card())
+    with pytest.raises(ClientError, match="does not exist"):
+        sm.update_model_card(ModelCardName="churn-2", ModelCardStatus="Approved")

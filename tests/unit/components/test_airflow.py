@@ -124,6 +124,13 @@ def test_platform_permissions_are_scoped(result: SynthResult) -> None:
         "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/mlops-test-churn",
         "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-test-churn/*",
     ]
+    # model cards: only the cards of the model's packages (<group>-<version>, pipelines/model_card.py)
+    assert platform["ModelCards"] == {
+        "Sid": "ModelCards",
+        "Effect": "Allow",
+        "Action": ["sagemaker:CreateModelCard", "sagemaker:DescribeModelCard", "sagemaker:UpdateModelCard"],
+        "Resource": ["arn:aws:sagemaker:us-east-1:123456789012:model-card/mlops-test-churn-*"],
+    }
     assert all(
         r.split(":")[5].split("/")[1].startswith("mlops-test-")
         for r in platform["SageMakerJobsAndModels"]["Resource"]

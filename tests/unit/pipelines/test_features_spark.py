@@ -121,3 +121,30 @@ def test_same_data_through_pandas_and_spark_registers_one_package(spark: Any, pl
     assert arns[1].model_package_arn == arns[0].model_package_arn
     listed = platform.clients.sagemaker.list_model_packages(ModelPackageGroupName="mlops-test-models")
     assert len(listed["ModelPackageSummaryList"]) == 1
+
+
+def test_spark_job_carries_a_sensitive_attribute_that_is_not_a_feature(spark: Any, tmp_path: Path) -> None:
+    from pipelines.contract import parse_contract
+
+    data = load_contract("churn").model_dump(mode="json")
+    data["features"]["categorical"] = [c for c in data["features"]["categorical"] if c != "region"]
+    data["fairness"] = {"sensitive_attributes": ["region"]}
+    spec = feature_spec(parse_contract(data, "test.yaml"))
+    assert spec["passthrough"] == ["region"]
+    curated = _curated("churn", 200, 5)
+    (tmp_path / "in" / "batch-a").mkdir(parents=True)
+    (tmp_path / "in" / "batch-a" / "data.parquet").write_bytes(frame_to_parquet(curated))
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    argv = [
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--spec",
+        str(tmp_path / "spec.json"),
+    ]
+    assert spark_job.main(argv) == 0
+    got = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "out").glob("part-*.parquet"))])
+    assert list(got.columns) == feature_columns(spec)
+    expected = build_features_pandas(curated, spec).set_index("customer_id")["region"]
+    assert got.set_index("customer_id")["region"].sort_index().tolist() == expected.sort_index().tolist()
