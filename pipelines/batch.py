@@ -1,0 +1,327 @@
+"""Batch inference with a SageMaker batch transform job over a registered model package.
+
+Steps (each a function; :func:`run_transform` chains them):
+
+1. :func:`stage_input`: the rows to score, as CSV lines in the model's input order
+   (``contract.feature_names``, the one definition the training features and the endpoint payload
+   also come from), written to ``s3://<features>/predictions/<slug>/input/run=<id>/`` with SSE-KMS;
+2. :func:`ensure_model`: a SageMaker model made from the package (``PrimaryContainer.ModelPackageName``)
+   with the SageMaker execution role, in the platform's private subnets, network-isolated (the
+   scikit-learn container needs no network: SageMaker itself reads and writes S3);
+3. :func:`transform_request` / :func:`start_transform`: ``CreateTransformJob`` with ``SplitType=Line``,
+   ``BatchStrategy=MultiRecord``, ``AssembleWith=Line``, ``Accept=text/csv`` and
+   ``DataProcessing.JoinSource=Input`` (each output line is the input row followed by the prediction),
+   output encrypted with the lake key, the volume with the ML key;
+4. :func:`wait_for_transform`: polls ``DescribeTransformJob``; a ``Failed``/``Stopped`` job raises
+   :class:`TransformJobFailedError` with SageMaker's ``FailureReason``;
+5. :func:`register_run_partition`: the output prefix ``.../transform/run=<id>/`` becomes partition
+   ``run=<id>`` of the Glue table ``<slug>_batch_predictions`` (created on first use: its columns are
+   the model inputs followed by the prediction columns, CSV).
+
+API reference: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html
+(``TransformOutput.KmsKeyId``, ``TransformResources.VolumeKmsKeyId``, ``MaxPayloadInMB``) and
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataProcessing.html (the CSV join).
+A transform job has no VPC config of its own: it runs in the model's ``VpcConfig``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import InputRejectedError, PipelineError
+
+if TYPE_CHECKING:
+    from pipelines.aws import AwsClients
+    from pipelines.contract import DatasetContract
+    from pipelines.settings import ModelTarget
+
+TRANSFORM_INSTANCE_TYPE = "ml.m5.large"
+"""Instance type of the transform job (the scikit-learn image runs on CPU)."""
+MAX_PAYLOAD_MB = 6
+"""``MaxPayloadInMB`` of a mini-batch (the API default; the serving codec reads the whole body)."""
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+GLUE_TYPES = {"numeric": "double", "categorical": "string"}
+"""Glue column type of each model input kind."""
+
+
+class BatchInferenceError(PipelineError):
+    """Batch inference could not run; the message says why and what to do."""
+
+
+class TransformJobFailedError(BatchInferenceError):
+    """The transform job ended ``Failed`` or ``Stopped``; the message carries its ``FailureReason``."""
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """What a finished transform run produced."""
+
+    job_name: str
+    model_name: str
+    input_uri: str
+    output_uri: str
+    rows: int
+    table: str | None
+    partition: str
+
+
+def run_prefix(target: ModelTarget, kind: str, run_id: str) -> str:
+    """``predictions/<slug>/<kind>/run=<id>/`` (kind: ``input``, ``transform`` or ``spark``)."""
+    if not run_id or "/" in run_id or "=" in run_id:
+        raise InputRejectedError(
+            f"run id {run_id!r} cannot name a partition: use letters, digits, '-' and '_'"
+        )
+    return f"{target.names.batch_prefix}/{kind}/run={run_id}/"
+
+
+def model_name_for(target: ModelTarget, package_arn: str) -> str:
+    """``<prefix>-<slug>-bt-<hash>``: one SageMaker model per package (the Airflow role may create ``<prefix>-*``)."""
+    digest = hashlib.sha256(package_arn.encode()).hexdigest()[:10]
+    return target.names.transform_job_name(digest)
+
+
+def stage_input(clients: AwsClients, target: ModelTarget, run_id: str, lines: Sequence[str]) -> str:
+    """Write ``lines`` (CSV rows in the model's input order, no header) as the run's input; returns its prefix URI."""
+    from pipelines.aws import put_bytes
+
+    if not lines:
+        raise InputRejectedError("no rows to score: the batch is empty")
+    settings = clients.settings
+    bucket = settings.require("features_bucket")
+    prefix = run_prefix(target, "input", run_id)
+    body = ("\n".join(line.rstrip("\n") for line in lines) + "\n").encode()
+    put_bytes(clients.s3, bucket, f"{prefix}part-00000.csv", body, settings.data_lake_key_arn, "text/csv")
+    return f"s3://{bucket}/{prefix}"
+
+
+def ensure_model(clients: AwsClients, target: ModelTarget, package_arn: str) -> str:
+    """The SageMaker model serving ``package_arn`` (created if absent) with the SageMaker role."""
+    from botocore.exceptions import ClientError
+
+    settings = clients.settings
+    name = model_name_for(target, package_arn)
+    sm = clients.sagemaker
+    try:
+        sm.describe_model(ModelName=name)
+        return name
+    except ClientError as error:
+        if "Could not find model" not in str(error):
+            raise
+    request: dict[str, Any] = {
+        "ModelName": name,
+        "ExecutionRoleArn": settings.require("sagemaker_role_arn"),
+        "PrimaryContainer": {"ModelPackageName": package_arn},
+        "EnableNetworkIsolation": True,
+        "Tags": [
+            {"Key": "mlops:model", "Value": target.model},
+            {"Key": "mlops:environment", "Value": settings.environment},
+        ],
+    }
+    if settings.private_subnet_ids and settings.training_security_group_id:
+        request["VpcConfig"] = {
+            "Subnets": list(settings.private_subnet_ids),
+            "SecurityGroupIds": [settings.training_security_group_id],
+        }
+    sm.create_model(**request)
+    return name
+
+
+def transform_request(
+    clients: AwsClients, target: ModelTarget, model_name: str, job_name: str, input_uri: str, run_id: str
+) -> dict[str, Any]:
+    """The CreateTransformJob request: CSV split by line, multi-record mini-batches, joined CSV output."""
+    settings = clients.settings
+    key = settings.require("data_lake_key_arn")
+    bucket = settings.require("features_bucket")
+    return {
+        "TransformJobName": job_name,
+        "ModelName": model_name,
+        "MaxConcurrentTransforms": 1,
+        "MaxPayloadInMB": MAX_PAYLOAD_MB,
+        "BatchStrategy": "MultiRecord",
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "ContentType": "text/csv",
+            "CompressionType": "None",
+            "SplitType": "Line",
+        },
+        "TransformOutput": {
+            "S3OutputPath": f"s3://{bucket}/{run_prefix(target, 'transform', run_id)}",
+            "Accept": "text/csv",
+            "AssembleWith": "Line",
+            "KmsKeyId": key,
+        },
+        "TransformResources": {
+            "InstanceType": TRANSFORM_INSTANCE_TYPE,
+            "InstanceCount": 1,
+            # the ML key, as for training volumes (the SageMaker role may grant it to SageMaker volumes)
+            "VolumeKmsKeyId": settings.require("ml_key_arn"),
+        },
+        "DataProcessing": {"InputFilter": "$", "JoinSource": "Input", "OutputFilter": "$"},
+        "Tags": [
+            {"Key": "mlops:model", "Value": target.model},
+            {"Key": "mlops:environment", "Value": settings.environment},
+        ],
+    }
+
+
+def wait_for_transform(
+    sm: Any,
+    job_name: str,
+    *,
+    timeout_s: float = 3600.0,
+    poll_s: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Poll until the job ends; returns the final description.
+
+    Raises:
+        TransformJobFailedError: the job ended ``Failed`` or ``Stopped`` (its ``FailureReason`` quoted),
+            or did not end within ``timeout_s``.
+    """
+    deadline = clock() + timeout_s
+    while True:
+        described: dict[str, Any] = sm.describe_transform_job(TransformJobName=job_name)
+        status = described["TransformJobStatus"]
+        if status == "Completed":
+            return described
+        if status in TERMINAL:
+            reason = described.get("FailureReason") or "no FailureReason given"
+            raise TransformJobFailedError(
+                f"transform job {job_name} ended {status}: {reason}",
+                hint="see the job's CloudWatch logs (/aws/sagemaker/TransformJobs) for the container's output",
+            )
+        if clock() > deadline:
+            raise TransformJobFailedError(
+                f"transform job {job_name} is still {status} after {timeout_s:g} s",
+                hint="stop it with StopTransformJob or raise the timeout",
+            )
+        sleep(poll_s)
+
+
+def read_output(clients: AwsClients, output_uri: str) -> list[str]:
+    """The joined output lines (input row, then the prediction columns) of every ``.out`` object."""
+    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
+    s3 = clients.s3
+    keys = sorted(
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".out")
+    )
+    lines: list[str] = []
+    for key in keys:
+        text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        lines += [line for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def prediction_columns(contract: DatasetContract, output_fields: int) -> list[tuple[str, str]]:
+    """The columns the serving codec's CSV answer appends: ``prediction`` (regression) or ``label``
+    and one ``probability_<i>`` per class in the model's class order."""
+    if not contract.is_classification:
+        return [("prediction", "double")]
+    return [("label", "string"), *((f"probability_{i}", "double") for i in range(output_fields - 1))]
+
+
+def register_run_partition(
+    clients: AwsClients,
+    contract: DatasetContract,
+    target: ModelTarget,
+    run_id: str,
+    location: str,
+    output_fields: int,
+) -> str:
+    """Add partition ``run=<id>`` at ``location`` to ``<slug>_batch_predictions`` (the table is created on
+    first use); returns the table name. A partition that exists already is left as it is."""
+    glue = clients.client("glue")
+    database = clients.settings.require("glue_database_name")
+    table = target.names.batch_predictions_table
+    root = location.split("run=", 1)[0]
+    csv = {
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": {
+            "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+            "Parameters": {"field.delim": ","},
+        },
+    }
+    columns = [{"Name": n, "Type": GLUE_TYPES[k]} for n, k in contract.feature_kinds]
+    columns += [{"Name": n, "Type": t} for n, t in prediction_columns(contract, output_fields)]
+    try:
+        glue.get_table(DatabaseName=database, Name=table)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(
+            DatabaseName=database,
+            TableInput={
+                "Name": table,
+                "Description": f"batch transform predictions of {target.model}, joined with their inputs",
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"classification": "csv", "EXTERNAL": "TRUE"},
+                "PartitionKeys": [{"Name": "run", "Type": "string"}],
+                "StorageDescriptor": {"Columns": columns, "Location": root, **csv},
+            },
+        )
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+        glue.create_partition(
+            DatabaseName=database,
+            TableName=table,
+            PartitionInput={
+                "Values": [run_id],
+                "StorageDescriptor": {"Columns": columns, "Location": location, **csv},
+            },
+        )
+    return table
+
+
+def run_transform(
+    clients: AwsClients,
+    contract: DatasetContract,
+    target: ModelTarget,
+    package_arn: str,
+    input_uri: str,
+    run_id: str,
+    *,
+    timeout_s: float = 3600.0,
+    poll_s: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TransformResult:
+    """Create the model, run the transform job over ``input_uri``, wait, and register the output partition."""
+    model_name = ensure_model(clients, target, package_arn)
+    job_name = target.names.transform_job_name(
+        time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + hashlib.sha256(run_id.encode()).hexdigest()[:4]
+    )
+    request = transform_request(clients, target, model_name, job_name, input_uri, run_id)
+    clients.sagemaker.create_transform_job(**request)
+    wait_for_transform(clients.sagemaker, job_name, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep)
+    output_uri = request["TransformOutput"]["S3OutputPath"]
+    lines = read_output(clients, output_uri)
+    if not lines:
+        raise BatchInferenceError(
+            f"transform job {job_name} completed but wrote no output under {output_uri}"
+        )
+    fields = len(lines[0].split(",")) - len(contract.feature_names)
+    if fields < 1:
+        raise BatchInferenceError(
+            f"transform job {job_name}: output lines have no prediction columns after the "
+            f"{len(contract.feature_names)} inputs (was DataProcessing.JoinSource Input?)"
+        )
+    table = None
+    if clients.settings.glue_database_name:
+        table = register_run_partition(clients, contract, target, run_id, output_uri, fields)
+    return TransformResult(
+        job_name=job_name,
+        model_name=model_name,
+        input_uri=input_uri,
+        output_uri=output_uri,
+        rows=len(lines),
+        table=table,
+        partition=f"run={run_id}",
+    )
