@@ -325,3 +325,49 @@ def run_transform(
         table=table,
         partition=f"run={run_id}",
     )
+
+
+def package_to_score(clients: AwsClients, target: ModelTarget, package_arn: str | None = None) -> str:
+    """``package_arn`` when given, else the package the model's endpoint serves, else its newest Approved one.
+
+    Raises:
+        BatchInferenceError: none of those exists.
+    """
+    from pipelines.orchestration import serving_package
+    from pipelines.promote import latest_approved
+
+    if package_arn:
+        return package_arn
+    group = target.require_group()
+    served = serving_package(clients, target.endpoint_name, group)
+    if served:
+        return served
+    approved = latest_approved(clients, target)
+    if approved:
+        return str(approved["ModelPackageArn"])
+    raise BatchInferenceError(
+        f"model package group {group} has no Approved package and no endpoint serving one",
+        hint="pass model_package_arn, or approve a package first",
+    )
+
+
+def transform_step(
+    clients: AwsClients,
+    contract_path: str,
+    model: str,
+    input_uri: str,
+    run_id: str,
+    package_arn: str | None = None,
+    poll_s: float = 30.0,
+) -> dict[str, Any]:
+    """The batch DAG's transform task: score ``input_uri`` (CSV rows in the model's input order) with the
+    chosen package; returns what it produced (job, output, table, partition, rows)."""
+    from pipelines.contract import load_contract
+
+    if not input_uri.startswith("s3://"):
+        raise InputRejectedError(f"input_uri {input_uri!r} is not an s3:// prefix of CSV rows to score")
+    contract = load_contract(contract_path)
+    target = clients.settings.model_target(contract.name, model)
+    package = package_to_score(clients, target, package_arn)
+    result = run_transform(clients, contract, target, package, input_uri, run_id, poll_s=poll_s)
+    return {"package_arn": package, **vars(result)}
