@@ -307,9 +307,15 @@ class ModelRegistry(pulumi.ComponentResource):
             {
                 "Sid": "DecryptFeatures",
                 "Effect": "Allow",
-                # GenerateDataKey/Encrypt: batch transform output is encrypted with the lake key
+                "Action": ["kms:Decrypt"],
+                "Resource": [args.datalake_key_arn],
+            },
+            {
+                # batch transform output goes to the lake encrypted with the lake key
                 # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html, KmsKeyId)
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
+                "Sid": "EncryptBatchPredictions",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
                 "Resource": [args.datalake_key_arn],
             },
             {

@@ -371,3 +371,196 @@ def transform_step(
     package = package_to_score(clients, target, package_arn)
     result = run_transform(clients, contract, target, package, input_uri, run_id, poll_s=poll_s)
     return {"package_arn": package, **vars(result)}
+
+
+# --------------------------------------------------------------------------------------------- Spark
+
+
+def package_model_uri(clients: AwsClients, package_arn: str) -> str:
+    """The ``ModelDataUrl`` (``model.tar.gz``) of a package's one inference container."""
+    package = clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    if len(containers) != 1 or not containers[0].get("ModelDataUrl"):
+        raise BatchInferenceError(
+            f"model package {package_arn} has {len(containers)} inference containers with model data; "
+            "Spark scoring needs exactly one ModelDataUrl"
+        )
+    return str(containers[0]["ModelDataUrl"])
+
+
+def upload_scoring_script(clients: AwsClients) -> str:
+    """Upload ``score_job.py`` (content-addressed, beside the feature job's scripts); returns its S3 URI."""
+    from pathlib import Path
+
+    from pipelines.aws import put_bytes, sha256_hex
+
+    script = (Path(__file__).parent / "features" / "score_job.py").read_bytes()
+    bucket = clients.settings.require("artifacts_bucket")
+    key = f"code/features/{sha256_hex(script)[:16]}/score_job.py"
+    return put_bytes(clients.s3, bucket, key, script, clients.settings.ml_key_arn, "text/x-python")
+
+
+def scoring_request(
+    clients: AwsClients,
+    contract: DatasetContract,
+    target: ModelTarget,
+    model_uri: str,
+    input_uri: str,
+    run_id: str,
+    script_uri: str,
+    split: str | None = None,
+    spark_parameters: str | None = None,
+) -> dict[str, Any]:
+    """The EMR on EKS StartJobRun request of the scoring job (same monitoring and encryption as the feature job)."""
+    import json
+    import uuid
+
+    from pipelines.features.emr import DEFAULT_SPARK_PARAMETERS
+
+    settings = clients.settings
+    output = f"s3://{settings.require('features_bucket')}/{run_prefix(target, 'spark', run_id)}"
+    arguments = [
+        "--model",
+        model_uri,
+        "--input",
+        input_uri,
+        "--output",
+        output,
+        "--features-json",
+        json.dumps(contract.feature_names),
+        "--keys-json",
+        json.dumps(list(contract.unique_keys)),
+    ]
+    if split:
+        arguments += ["--split", split]
+    artifacts = settings.require("artifacts_bucket")
+    monitoring: dict[str, Any] = {
+        "persistentAppUI": "ENABLED",
+        "s3MonitoringConfiguration": {
+            "logUri": settings.emr_logs_s3_uri or f"s3://{artifacts}/logs/emr-on-eks/"
+        },
+    }
+    if settings.emr_log_group_name:
+        monitoring["cloudWatchMonitoringConfiguration"] = {
+            "logGroupName": settings.emr_log_group_name,
+            "logStreamNamePrefix": f"score-{target.names.slug}",
+        }
+    emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
+    if settings.data_lake_key_arn:
+        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.data_lake_key_arn
+    return {
+        "name": f"score-{target.names.slug}-{run_id}"[:64],
+        "virtualClusterId": settings.require("emr_virtual_cluster_id"),
+        "executionRoleArn": settings.require("emr_job_role_arn"),
+        "releaseLabel": settings.emr_release_label,
+        "clientToken": str(uuid.uuid4()),
+        "jobDriver": {
+            "sparkSubmitJobDriver": {
+                "entryPoint": script_uri,
+                "entryPointArguments": arguments,
+                "sparkSubmitParameters": spark_parameters or DEFAULT_SPARK_PARAMETERS,
+            }
+        },
+        "configurationOverrides": {
+            "applicationConfiguration": [
+                {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
+                {"classification": "emrfs-site", "properties": emrfs},
+            ],
+            "monitoringConfiguration": monitoring,
+        },
+        "tags": {
+            "mlops:model": target.model,
+            "mlops:step": "score",
+            "mlops:environment": settings.environment,
+        },
+    }
+
+
+def register_spark_partition(
+    clients: AwsClients, contract: DatasetContract, target: ModelTarget, run_id: str, location: str
+) -> str:
+    """Add partition ``run=<id>`` to ``<slug>_spark_scores`` (Parquet; created on first use); returns the table."""
+    glue = clients.client("glue")
+    database = clients.settings.require("glue_database_name")
+    table = target.names.spark_scores_table
+    parquet = {
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+    }
+    kinds = dict(contract.feature_kinds)
+    columns = [{"Name": k, "Type": "string"} for k in contract.unique_keys if k not in kinds]
+    columns += [{"Name": n, "Type": GLUE_TYPES[k]} for n, k in contract.feature_kinds]
+    columns += [{"Name": "prediction", "Type": "string"}, {"Name": "label", "Type": "string"}]
+    try:
+        glue.get_table(DatabaseName=database, Name=table)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(
+            DatabaseName=database,
+            TableInput={
+                "Name": table,
+                "Description": f"Spark scores of {target.model} (the serving handler's answer per row)",
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+                "PartitionKeys": [{"Name": "run", "Type": "string"}],
+                "StorageDescriptor": {
+                    "Columns": columns,
+                    "Location": location.split("run=", 1)[0],
+                    **parquet,
+                },
+            },
+        )
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+        glue.create_partition(
+            DatabaseName=database,
+            TableName=table,
+            PartitionInput={
+                "Values": [run_id],
+                "StorageDescriptor": {"Columns": columns, "Location": location, **parquet},
+            },
+        )
+    return table
+
+
+def run_spark_scoring(
+    clients: AwsClients,
+    contract: DatasetContract,
+    target: ModelTarget,
+    package_arn: str,
+    input_uri: str,
+    run_id: str,
+    *,
+    split: str | None = None,
+    spark_parameters: str | None = None,
+    timeout_s: float = 3600.0,
+    poll_s: float = 20.0,
+) -> dict[str, Any]:
+    """Score ``input_uri`` (a Parquet table in the lake) on EMR on EKS with the package's serving code,
+    wait, and register the output as partition ``run=<id>`` of ``<slug>_spark_scores``."""
+    from pipelines.features.emr import JobRun, wait_for_job_run
+
+    request = scoring_request(
+        clients,
+        contract,
+        target,
+        package_model_uri(clients, package_arn),
+        input_uri,
+        run_id,
+        upload_scoring_script(clients),
+        split,
+        spark_parameters,
+    )
+    response = clients.client("emr-containers").start_job_run(**request)
+    output = request["jobDriver"]["sparkSubmitJobDriver"]["entryPointArguments"][5]
+    wait_for_job_run(
+        clients,
+        JobRun(response["virtualClusterId"], response["id"], output),
+        timeout_s=timeout_s,
+        poll_s=poll_s,
+    )
+    table = (
+        register_spark_partition(clients, contract, target, run_id, output)
+        if clients.settings.glue_database_name
+        else None
+    )
+    return {"job_run_id": response["id"], "output_uri": output, "table": table, "partition": f"run={run_id}"}

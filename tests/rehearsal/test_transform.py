@@ -1,11 +1,14 @@
-"""Batch transform runs the real inference code: joined output, payload limits, honest failures.
+"""Batch inference runs the real inference code: transform jobs (joined output, payload limits, honest
+failures) and Spark scoring in local mode, each agreeing row by row with the endpoint (serving consistency).
 
-One emulator for the module with the hosting and transform extensions; the same trained artifact is
-served by an endpoint and scored by transform jobs, so their predictions can be compared row by row.
+One emulator for the module with the hosting, transform and EMR on EKS extensions; the same trained
+artifact is served by an endpoint, scored by transform jobs and by the Spark job.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +55,14 @@ def emu(tmp: Path) -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def platform(emu: Emulator) -> dict[str, Any]:
     s3, kms, glue = emu.client("s3"), emu.client("kms"), emu.client("glue")
-    s3.create_bucket(Bucket="lake-features")
+    for bucket in ("lake-features", "lake-artifacts"):
+        s3.create_bucket(Bucket=bucket)
+    emu.client("iam").create_role(
+        RoleName="emr-job", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    cluster = emu.client("emr-containers").create_virtual_cluster(
+        name="vc", containerProvider={"id": "eks", "type": "EKS", "info": {"eksInfo": {"namespace": "emr"}}}
+    )["id"]
     lake_key = kms.create_key(Description="lake")["KeyMetadata"]["Arn"]
     ml_key = kms.create_key(Description="ml")["KeyMetadata"]["Arn"]
     glue.create_database(DatabaseInput={"Name": "mlops_dev"})
@@ -66,6 +76,10 @@ def platform(emu: Emulator) -> dict[str, Any]:
         ml_key_arn=ml_key,
         sagemaker_role_arn=ROLE,
         glue_database_name="mlops_dev",
+        artifacts_bucket="lake-artifacts",
+        emr_virtual_cluster_id=cluster,
+        emr_job_role_arn=f"arn:aws:iam::{emu.account_id}:role/emr-job",
+        emr_logs_s3_uri="s3://lake-artifacts/logs/emr/",
     )
     clients = AwsClients(settings, session=boto3.Session(region_name=emu.region, **emu.credentials))
     return {"clients": clients, "package": package, "lake_key": lake_key, "ml_key": ml_key}
@@ -89,10 +103,15 @@ def _contract(tmp: Path) -> Any:
     )
 
 
+_SERVED: list[str] = []
+
+
 def _endpoint_predictions(emu: Emulator, lines: list[str]) -> list[str]:
-    endpoint_config(emu, "served-config", {"AllTraffic": ("served-model", 1.0)})
-    sm = emu.client("sagemaker")
-    sm.create_endpoint(EndpointName="served", EndpointConfigName="served-config")
+    """The endpoint's CSV answer line per row (the endpoint is created on first use)."""
+    if not _SERVED:
+        endpoint_config(emu, "served-config", {"AllTraffic": ("served-model", 1.0)})
+        emu.client("sagemaker").create_endpoint(EndpointName="served", EndpointConfigName="served-config")
+        _SERVED.append("served")
     hosting = emu.extension("sagemaker-endpoints")
     assert hosting.wait_for_status("served") == "InService"  # type: ignore[attr-defined]
     runtime = emu.client("sagemaker-runtime")
@@ -232,3 +251,57 @@ def test_wait_for_transform_times_out_honestly() -> None:
         wait_for_transform(
             Stuck(), "j", timeout_s=5, poll_s=1, sleep=lambda _: None, clock=lambda: float(next(ticks))
         )
+
+
+def test_spark_scoring_uses_the_serving_code_and_agrees_with_the_endpoint(
+    emu: Emulator, tmp: Path, platform: dict[str, Any]
+) -> None:
+    import pandas as pd
+
+    from pipelines.batch import run_spark_scoring
+    from tests.unit.serving.model_fixture import sample_rows
+
+    clients: AwsClients = platform["clients"]
+    contract = _contract(tmp)
+    target = clients.settings.model_target(contract.name)
+    frame = sample_rows(120, seed=5)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    emu.client("s3").put_object(
+        Bucket="lake-features",
+        Key="features/churn-test/ingest_date=2026-12-01/part-0.parquet",
+        Body=buffer.getvalue(),
+    )
+    result = run_spark_scoring(
+        clients,
+        contract,
+        target,
+        platform["package"],
+        "s3://lake-features/features/churn-test/",
+        "s1",
+        spark_parameters="--conf spark.driver.memory=1G",
+        timeout_s=400,
+        poll_s=1,
+    )
+
+    s3 = emu.client("s3")
+    bucket, _, prefix = str(result["output_uri"]).removeprefix("s3://").partition("/")
+    parts = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        if o["Key"].endswith(".parquet")
+    ]
+    scored = pd.concat(
+        pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in parts
+    )
+    assert len(scored) == len(frame)
+    head = s3.head_object(Bucket=bucket, Key=parts[0])
+    assert head["ServerSideEncryption"] == "aws:kms"
+    # the scored rows, sent as they are to the endpoint, get the very answer the Spark job recorded
+    lines = scored[contract.feature_names].to_csv(index=False, header=False).strip().splitlines()
+    assert list(scored["prediction"]) == _endpoint_predictions(emu, lines)
+    assert sorted(lines) == sorted(frame.to_csv(index=False, header=False).strip().splitlines())
+    partition = emu.client("glue").get_partition(
+        DatabaseName="mlops_dev", TableName=result["table"], PartitionValues=["s1"]
+    )
+    assert partition["Partition"]["StorageDescriptor"]["Location"] == result["output_uri"]
