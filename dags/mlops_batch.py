@@ -1,10 +1,12 @@
-"""Batch inference DAG, one per model: pick the package -> score a batch with a SageMaker batch transform job.
+"""Batch inference DAG, one per model: pick the package -> score a batch (SageMaker batch transform or Spark).
 
-Trigger with conf ``{"input_uri": "s3://<features>/predictions/<model>/input/run=<id>/", "run_id": "<id>"}``
-(CSV rows without header, in the model's input order) and optionally ``model_package_arn`` (default: the
-package the model's endpoint serves, else its newest Approved one). The output is partition
-``run=<id>`` of the Glue table ``<model>_batch_predictions``: each input row followed by its prediction.
-``engine`` picks the batch path; ``transform`` (SageMaker batch transform) is the one built.
+Trigger with conf ``{"engine": "transform", "input_uri": "s3://<features>/predictions/<model>/input/run=<id>/",
+"run_id": "<id>"}`` (CSV rows without header, in the model's input order), or ``{"engine": "spark",
+"input_uri": "s3://<features>/features/<dataset>/", "split": "test", "run_id": "<id>"}`` (a Parquet table
+already in the lake, scored on EMR on EKS), and optionally ``model_package_arn`` (default: the package the
+model's endpoint serves, else its newest Approved one). The output is partition ``run=<id>`` of the Glue
+table ``<model>_batch_predictions`` (transform: each input row followed by its prediction) or
+``<model>_spark_scores`` (Spark: keys, inputs, the serving handler's answer).
 """
 
 # pyright: reportArgumentType=false, reportIndexIssue=false, reportUnusedExpression=false, reportCallIssue=false
@@ -22,8 +24,8 @@ from airflow.sdk import DAG, Param, task
 from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings
 
 TAGS = ["mlops", "batch"]
-ENGINES = ["transform"]
-"""Batch paths the DAG can take (``params.engine``)."""
+ENGINES = ["transform", "spark"]
+"""Batch paths the DAG can take (``params.engine``, see ``pipelines.batch.ENGINES``)."""
 
 
 def batch_package(
@@ -38,22 +40,24 @@ def batch_package(
     return package_to_score(clients, target, package_arn or None)
 
 
-def batch_transform(
+def score(
     outputs: str,
     group: str,
     endpoint: str,
     contract_path: str,
     model: str,
+    engine: str,
     input_uri: str,
     run_id: str,
+    split: str,
     package: str,
 ) -> dict:
-    """Run the transform job over ``input_uri`` and register the output partition."""
-    from pipelines.batch import transform_step
+    """Score ``input_uri`` with the chosen engine and register the output partition."""
+    from pipelines.batch import score_step
     from pipelines.orchestration import model_clients
 
     clients = model_clients(outputs, group, endpoint)
-    return transform_step(clients, contract_path, model, input_uri, run_id, package)
+    return score_step(clients, engine, contract_path, model, input_uri, run_id, package, split or None)
 
 
 def build_batch_dag(settings: DagSettings, model: ModelDag) -> DAG:
@@ -71,7 +75,7 @@ def build_batch_dag(settings: DagSettings, model: ModelDag) -> DAG:
 
     with DAG(
         dag_id=model.names.batch_dag_id,
-        description=f"Score a batch with a {model.model} model package (SageMaker batch transform)",
+        description=f"Score a batch with a {model.model} model package (batch transform or Spark on EMR on EKS)",
         schedule=None,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
@@ -87,12 +91,22 @@ def build_batch_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "model_package_arn": Param(
                 "", type="string", description="Package to score with (default: served)"
             ),
-            "engine": Param("transform", enum=ENGINES, description="Batch path"),
+            "engine": Param(
+                "transform", enum=ENGINES, description="transform (CSV rows) or spark (a lake table)"
+            ),
+            "split": Param("", type="string", description="spark: score only this __split__ (e.g. test)"),
         },
     ) as dag:
         package = step(batch_package)(*common, model.contract, model.model, "{{ params.model_package_arn }}")
-        step(batch_transform)(
-            *common, contract_path, model.model, "{{ params.input_uri }}", "{{ params.run_id }}", package
+        step(score)(
+            *common,
+            contract_path,
+            model.model,
+            "{{ params.engine }}",
+            "{{ params.input_uri }}",
+            "{{ params.run_id }}",
+            "{{ params.split }}",
+            package,
         )
     return dag
 

@@ -564,3 +564,34 @@ def run_spark_scoring(
         else None
     )
     return {"job_run_id": response["id"], "output_uri": output, "table": table, "partition": f"run={run_id}"}
+
+
+ENGINES = ("transform", "spark")
+"""Batch paths: a SageMaker batch transform job over CSV rows, or a Spark job over a Parquet table in the lake."""
+
+
+def score_step(
+    clients: AwsClients,
+    engine: str,
+    contract_path: str,
+    model: str,
+    input_uri: str,
+    run_id: str,
+    package_arn: str | None = None,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """The batch DAG's scoring task: ``transform`` (input: CSV rows in the model's input order) or
+    ``spark`` (input: a Parquet table, e.g. the features table; ``split`` keeps one ``__split__``)."""
+    from pipelines.contract import load_contract
+
+    if engine not in ENGINES:
+        raise InputRejectedError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "transform":
+        return transform_step(clients, contract_path, model, input_uri, run_id, package_arn)
+    if not input_uri.startswith("s3://"):
+        raise InputRejectedError(f"input_uri {input_uri!r} is not an s3:// prefix of a Parquet table")
+    contract = load_contract(contract_path)
+    target = clients.settings.model_target(contract.name, model)
+    package = package_to_score(clients, target, package_arn)
+    result = run_spark_scoring(clients, contract, target, package, input_uri, run_id, split=split or None)
+    return {"package_arn": package, **result}

@@ -39,7 +39,7 @@ PROMOTION = {
     "approve_package": {"start_promotion"},
     "start_promotion": set(),
 }
-BATCH = {"batch_package": {"batch_transform"}, "batch_transform": set()}
+BATCH = {"batch_package": {"score"}, "score": set()}
 
 
 class _NoNetwork(socket.socket):
@@ -115,6 +115,7 @@ def test_provider_operators_where_they_fit(dagbag: Any) -> None:
     assert type(dagbag.dags["churn_promotion"].get_task("approval")).__name__ == "ApprovalOperator"
     batch = dagbag.dags["churn_batch"]
     assert batch.params["engine"] == "transform"
+    assert batch.params.get_param("engine").schema["enum"] == ["transform", "spark"]
     assert batch.schedule is None
 
 
