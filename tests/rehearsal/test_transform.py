@@ -7,7 +7,6 @@ artifact is served by an endpoint, scored by transform jobs and by the Spark job
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Iterator
@@ -251,57 +250,3 @@ def test_wait_for_transform_times_out_honestly() -> None:
         wait_for_transform(
             Stuck(), "j", timeout_s=5, poll_s=1, sleep=lambda _: None, clock=lambda: float(next(ticks))
         )
-
-
-def test_spark_scoring_uses_the_serving_code_and_agrees_with_the_endpoint(
-    emu: Emulator, tmp: Path, platform: dict[str, Any]
-) -> None:
-    import pandas as pd
-
-    from pipelines.batch import run_spark_scoring
-    from tests.unit.serving.model_fixture import sample_rows
-
-    clients: AwsClients = platform["clients"]
-    contract = _contract(tmp)
-    target = clients.settings.model_target(contract.name)
-    frame = sample_rows(120, seed=5)
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    emu.client("s3").put_object(
-        Bucket="lake-features",
-        Key="features/churn-test/ingest_date=2026-12-01/part-0.parquet",
-        Body=buffer.getvalue(),
-    )
-    result = run_spark_scoring(
-        clients,
-        contract,
-        target,
-        platform["package"],
-        "s3://lake-features/features/churn-test/",
-        "s1",
-        spark_parameters="--conf spark.driver.memory=1G",
-        timeout_s=400,
-        poll_s=1,
-    )
-
-    s3 = emu.client("s3")
-    bucket, _, prefix = str(result["output_uri"]).removeprefix("s3://").partition("/")
-    parts = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
-        if o["Key"].endswith(".parquet")
-    ]
-    scored = pd.concat(
-        pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in parts
-    )
-    assert len(scored) == len(frame)
-    head = s3.head_object(Bucket=bucket, Key=parts[0])
-    assert head["ServerSideEncryption"] == "aws:kms"
-    # the scored rows, sent as they are to the endpoint, get the very answer the Spark job recorded
-    lines = scored[contract.feature_names].to_csv(index=False, header=False).strip().splitlines()
-    assert list(scored["prediction"]) == _endpoint_predictions(emu, lines)
-    assert sorted(lines) == sorted(frame.to_csv(index=False, header=False).strip().splitlines())
-    partition = emu.client("glue").get_partition(
-        DatabaseName="mlops_dev", TableName=result["table"], PartitionValues=["s1"]
-    )
-    assert partition["Partition"]["StorageDescriptor"]["Location"] == result["output_uri"]
