@@ -1,8 +1,8 @@
-"""Batch inference runs the real inference code: transform jobs (joined output, payload limits, honest
-failures) and Spark scoring in local mode, each agreeing row by row with the endpoint (serving consistency).
+"""Batch transform runs the real inference code: joined output that agrees row by row with the endpoint
+(serving consistency), payload limits, honest failures.
 
 One emulator for the module with the hosting, transform and EMR on EKS extensions; the same trained
-artifact is served by an endpoint, scored by transform jobs and by the Spark job.
+artifact is served by an endpoint and scored by transform jobs.
 """
 
 from __future__ import annotations
