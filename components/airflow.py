@@ -98,6 +98,10 @@ class AirflowArgs:
     """Groups the DAGs register packages in."""
     training_job_prefixes: Sequence[str] = ()
     """Name prefixes of the models' training jobs (``mlops-dev-churn-``); empty: ``<name_prefix>-``."""
+    transform_job_prefixes: Sequence[str] = ()
+    """Name prefixes of the models' batch transform jobs (``mlops-dev-churn-bt-``); empty: no transform grant."""
+    batch_table_names: Sequence[str] = ()
+    """Glue tables the batch DAGs create on first use and add run partitions to (``churn_batch_predictions``)."""
     startable_pipeline_names: Sequence[pulumi.Input[str]] = ()
     """CodePipeline pipelines the DAGs start (dev's promote step starts the delivery pipeline)."""
     glue_database_name: pulumi.Input[str] | None = None
@@ -549,6 +553,25 @@ class Airflow(pulumi.ComponentResource):
                 ],
             }
         )
+        if args.transform_job_prefixes:
+            # pipelines.batch: CreateTransformJob (resource type transform-job; the job runs as its model's
+            # role, so no PassRole here: CreateModel passes it) and the waiter's Describe/Stop.
+            statements.append(
+                {
+                    "Sid": "BatchTransformJobs",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sagemaker:CreateTransformJob",
+                        "sagemaker:DescribeTransformJob",
+                        "sagemaker:StopTransformJob",
+                        "sagemaker:AddTags",
+                    ],
+                    "Resource": [
+                        pulumi.Output.format(sm + "transform-job/{3}*", part, region, account, job_prefix)
+                        for job_prefix in args.transform_job_prefixes
+                    ],
+                }
+            )
         if args.model_package_group_names:
             statements.append(
                 {
@@ -680,6 +703,35 @@ class Airflow(pulumi.ComponentResource):
                         ),
                         pulumi.Output.format(
                             glue + "table/{3}/*", part, region, account, args.glue_database_name
+                        ),
+                    ],
+                }
+            )
+        if args.glue_database_name is not None and args.batch_table_names:
+            statements.append(
+                {
+                    "Sid": "CreateBatchTables",
+                    "Effect": "Allow",
+                    "Action": "glue:CreateTable",
+                    "Resource": [
+                        pulumi.Output.format("arn:{0}:glue:{1}:{2}:catalog", part, region, account),
+                        pulumi.Output.format(
+                            "arn:{0}:glue:{1}:{2}:database/{3}",
+                            part,
+                            region,
+                            account,
+                            args.glue_database_name,
+                        ),
+                        *(
+                            pulumi.Output.format(
+                                "arn:{0}:glue:{1}:{2}:table/{3}/{4}",
+                                part,
+                                region,
+                                account,
+                                args.glue_database_name,
+                                t,
+                            )
+                            for t in args.batch_table_names
                         ),
                     ],
                 }

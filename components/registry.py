@@ -312,7 +312,16 @@ class ModelRegistry(pulumi.ComponentResource):
                     pulumi.Output.concat(artifacts, "/code/*"),
                     pulumi.Output.concat(artifacts, "/models/*"),
                     pulumi.Output.concat(features, "/features/*"),
+                    # batch transform reads the rows to score (pipelines.batch: predictions/<slug>/input/)
+                    pulumi.Output.concat(features, "/predictions/*/input/*"),
                 ],
+            },
+            {
+                # ...and writes the joined predictions, SSE-KMS with the lake key (TransformOutput.KmsKeyId)
+                "Sid": "WriteBatchPredictions",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [pulumi.Output.concat(features, "/predictions/*/transform/*")],
             },
             {
                 "Sid": "WriteModels",
@@ -371,6 +380,14 @@ class ModelRegistry(pulumi.ComponentResource):
                 "Sid": "DecryptFeatures",
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt"],
+                "Resource": [args.datalake_key_arn],
+            },
+            {
+                # batch transform output goes to the lake encrypted with the lake key
+                # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html, KmsKeyId)
+                "Sid": "EncryptBatchPredictions",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
                 "Resource": [args.datalake_key_arn],
             },
             {

@@ -129,6 +129,9 @@ class PipelineSettings(BaseSettings):
         description="Model catalog from the stack output 'models': model name -> its contract and names.",
     )
     sagemaker_role_arn: str | None = Field(default=None, description="SageMaker execution role ARN.")
+    glue_database_name: str | None = Field(
+        default=None, description="Glue database of the lake tables (stack output glueDatabaseName)."
+    )
     emr_virtual_cluster_id: str | None = Field(default=None, description="EMR on EKS virtual cluster ID.")
     emr_job_role_arn: str | None = Field(default=None, description="EMR on EKS job execution role ARN.")
     emr_release_label: str = Field(

@@ -108,6 +108,17 @@ class ModelNames:
     """Glue table of the feature group's offline store (Iceberg): ``<slug_with_underscores>_feature_group``."""
     feature_offline_prefix: str = ""
     """S3 prefix of the offline store in the features bucket: ``feature-store/<slug>``."""
+    transform_job_prefix: str = ""
+    """Prefix of the model's SageMaker batch transform job names: ``<prefix>-<slug>-bt-``; the IAM grants use it."""
+    batch_prefix: str = ""
+    """S3 prefix of batch inference in the features bucket: ``predictions/<slug>`` (``input/``,
+    ``transform/`` and ``spark/`` below it, one ``run=<id>/`` folder per run)."""
+    batch_predictions_table: str = ""
+    """Glue table over the batch transform output (joined CSV): ``<slug_with_underscores>_batch_predictions``."""
+    spark_scores_table: str = ""
+    """Glue table over the Spark scoring output (Parquet): ``<slug_with_underscores>_spark_scores``."""
+    batch_dag_id: str = ""
+    """Airflow DAG id of the model's batch inference DAG: ``<slug_with_underscores>_batch``."""
 
     def training_job_name(self, stamp: str) -> str:
         """A training job name: :attr:`training_job_prefix` + ``stamp`` (e.g. ``20261201-083700``).
@@ -116,6 +127,14 @@ class ModelNames:
             InvalidNameError: the result is not a valid SageMaker training job name.
         """
         return _check_sagemaker(f"{self.training_job_prefix}{stamp}", "training job")
+
+    def transform_job_name(self, stamp: str) -> str:
+        """A batch transform job name: :attr:`transform_job_prefix` + ``stamp``.
+
+        Raises:
+            InvalidNameError: the result is not a valid SageMaker transform job name.
+        """
+        return _check_sagemaker(f"{self.transform_job_prefix}{stamp}", "transform job")
 
 
 def _check_sagemaker(name: str, what: str) -> str:
@@ -150,6 +169,11 @@ def model_names(prefix: str, model: str) -> ModelNames:
         feature_group=_check_feature_group(f"{full}-features"),
         feature_offline_table=f"{underscored}_feature_group",
         feature_offline_prefix=f"feature-store/{slug}",
+        transform_job_prefix=f"{full}-bt-",
+        batch_prefix=f"predictions/{slug}",
+        batch_predictions_table=f"{underscored}_batch_predictions",
+        spark_scores_table=f"{underscored}_spark_scores",
+        batch_dag_id=f"{underscored}_batch",
     )
 
 

@@ -87,6 +87,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.sagemaker_extra import SageMakerRegistryExtras
     from rehearsal.stages import _EMULATOR_ENV, _set_env
     from rehearsal.training import SageMakerTraining
+    from rehearsal.transform import SageMakerTransform
 
     mode = iam_mode()
     authorizer = None if mode == "off" else Authorizer(enforce=mode == "enforce")
@@ -97,6 +98,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
             SageMakerRegistryExtras(),
             AlarmEvaluator(time_scale=TIME_SCALE, tick_seconds=ALARM_TICK_S),
             SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
+            SageMakerTransform(),
             EmrContainersExtension(),
             CodePipelineExtension(),
             MwaaExtension(),
@@ -945,6 +947,7 @@ def headline_rollback(evidence: Evidence) -> str:
 def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
     """The rehearsal's stages in order: the one list to extend (drift and retrain come after rollback)."""
     from rehearsal import stages as base
+    from rehearsal.batch_stage import batch_stage
     from rehearsal.lineage_stage import with_lineage
     from rehearsal.monitoring_stage import drift_stage
     from rehearsal.retrain_stage import retrain_stage
@@ -1004,6 +1007,7 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             check_serve,
             headline_serve,
         ),
+        batch_stage(),
         Stage(
             "canary",
             canary,

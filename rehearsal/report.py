@@ -123,6 +123,29 @@ def drift_section(ctx: RunContext) -> str:
     return "".join(parts)
 
 
+def batch_section(summary: RunSummary) -> str:
+    """The batch stage's transform job: rows scored, agreement with the endpoint, the Glue partition."""
+    found = [r for r in summary.results if r.stage == "batch" and r.evidence]
+    if not found:
+        return "<p>No batch inference ran in this rehearsal (no batch stage evidence).</p>"
+    e = found[0].evidence
+    rows = [
+        ("transform job", e.get("job")),
+        ("package", e.get("package_arn")),
+        ("rows scored / sent", f"{e.get('rows_scored')} / {e.get('rows_sent')}"),
+        (
+            "agreement with the endpoint",
+            f"{float(e.get('agreement') or 0):.2%} ({e.get('agreeing_rows')} rows)",
+        ),
+        ("Glue table, partition", f"{e.get('table')} {e.get('partition')}"),
+        ("output", e.get("output_uri")),
+        ("transform wall time", f"{e.get('transform_s')} s"),
+    ]
+    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    differ = "".join(f"<li><code>{_esc(d)}</code></li>" for d in e.get("disagreements") or [])
+    return f"<table>{body}</table>" + (f"<p>Rows that differ:</p><ul>{differ}</ul>" if differ else "")
+
+
 def metrics_svg(summary: RunSummary, ctx: RunContext, width: int = 600) -> str:
     """Stage durations (and any numeric metrics the stages recorded) as horizontal bars."""
     values = {f"{r.stage} (s)": r.duration_s for r in summary.results if r.verdict != "not run"}
@@ -274,6 +297,8 @@ section.feature {{ display: inline-block; vertical-align: top; margin: 0 1em 1em
 <h2 id="timeline">Timeline of deployments and traffic weights</h2>
 {timeline_svg(summary, ctx)}
 {traffic_table(ctx)}
+<h2 id="batch">Batch inference against the endpoint</h2>
+{batch_section(summary)}
 <h2 id="drift">Drift per feature</h2>
 {drift_section(ctx)}
 <h2 id="metrics">Metrics</h2>

@@ -189,6 +189,8 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     # features step: the content-addressed Spark script, then the EMR job's output
                     (arns["artifacts"], "code/features/"),
                     (arns["features"], "features/"),
+                    # batch inference: the rows to score and the Spark scoring output (pipelines.batch)
+                    (arns["features"], "predictions/"),
                     # Athena writes query results as the caller (workgroup result location)
                     (arns["artifacts"], analytics.results_prefix),
                 ],
@@ -197,6 +199,12 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 passable_role_arns={"sagemaker.amazonaws.com": [registry.execution_role_arn]},
                 model_package_group_names=list(registry.group_names.values()),
                 training_job_prefixes=[names.training_job_prefix for _, names in catalog],
+                transform_job_prefixes=[names.transform_job_prefix for _, names in catalog],
+                batch_table_names=[
+                    t
+                    for _, names in catalog
+                    for t in (names.batch_predictions_table, names.spark_scores_table)
+                ],
                 startable_pipeline_names=[delivery_pipeline_name(prefix)] if config.delivery.enabled else [],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,

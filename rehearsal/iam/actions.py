@@ -328,6 +328,25 @@ def _sm_create_training_job(request: ApiRequest, resources: Resources) -> list[C
     ]
 
 
+def _sm_create_transform_job(request: ApiRequest, resources: Resources) -> list[Check]:
+    """CreateTransformJob on the transform-job ARN, with the condition keys the Service Authorization
+    Reference lists for it (InstanceTypes, ModelArn, OutputKmsKey, VolumeKmsKey, tags); no PassRole:
+    the job runs as its model's role."""
+    params = request.params
+    arn = _sm_arn(request, resources, "transform-job", str(params["TransformJobName"]))
+    context: dict[str, ContextValue] = dict(_tag_context(params))
+    transform_resources = params.get("TransformResources") or {}
+    if transform_resources.get("InstanceType"):
+        context["sagemaker:InstanceTypes"] = [str(transform_resources["InstanceType"])]
+    if transform_resources.get("VolumeKmsKeyId"):
+        context["sagemaker:VolumeKmsKey"] = str(transform_resources["VolumeKmsKeyId"])
+    output_key = (params.get("TransformOutput") or {}).get("KmsKeyId")
+    if output_key:
+        context["sagemaker:OutputKmsKey"] = str(output_key)
+    context["sagemaker:ModelArn"] = _sm_arn(request, resources, "model", str(params["ModelName"]))
+    return [Check("sagemaker:CreateTransformJob", arn, context)]
+
+
 def _sm_create_model(request: ApiRequest, resources: Resources) -> list[Check]:
     params = request.params
     arn = _sm_arn(request, resources, "model", str(params["ModelName"]))
@@ -601,6 +620,13 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ),
     ("sagemaker", "StopTrainingJob"): _sm_named(
         "sagemaker:StopTrainingJob", "training-job", "TrainingJobName"
+    ),
+    ("sagemaker", "CreateTransformJob"): _sm_create_transform_job,
+    ("sagemaker", "DescribeTransformJob"): _sm_named(
+        "sagemaker:DescribeTransformJob", "transform-job", "TransformJobName"
+    ),
+    ("sagemaker", "StopTransformJob"): _sm_named(
+        "sagemaker:StopTransformJob", "transform-job", "TransformJobName"
     ),
     ("sagemaker", "CreateModel"): _sm_create_model,
     ("sagemaker", "DescribeModel"): _sm_named("sagemaker:DescribeModel", "model", "ModelName"),

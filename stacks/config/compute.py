@@ -367,8 +367,12 @@ def _default_job_classes() -> list[JobClassConfig]:
             read=[
                 S3GrantConfig(bucket="curated", prefix="curated/"),
                 S3GrantConfig(bucket="artifacts", prefix="code/"),
+                S3GrantConfig(bucket="artifacts", prefix="models/"),  # Spark scoring loads the model
             ],
-            write=[S3GrantConfig(bucket="features", prefix="features/")],
+            write=[
+                S3GrantConfig(bucket="features", prefix="features/"),
+                S3GrantConfig(bucket="features", prefix="predictions/"),  # Spark scoring output
+            ],
         )
     ]
 

@@ -41,6 +41,7 @@ PROMOTION = {
     "approve_package": {"start_promotion"},
     "start_promotion": set(),
 }
+BATCH = {"batch_package": {"score"}, "score": set()}
 
 
 class _NoNetwork(socket.socket):
@@ -75,6 +76,7 @@ def test_no_import_errors(dagbag: Any) -> None:
         "mlops_training.py",
         "mlops_monitoring.py",
         "mlops_promotion.py",
+        "mlops_batch.py",
     }
 
 
@@ -82,7 +84,7 @@ def test_one_dag_of_each_kind_per_model(dagbag: Any) -> None:
     assert set(dagbag.dag_ids) == {
         f"{model}_{kind}"
         for model in ("churn", "housing")
-        for kind in ("training", "monitoring", "promotion")
+        for kind in ("training", "monitoring", "promotion", "batch")
     }
 
 
@@ -93,6 +95,8 @@ def test_one_dag_of_each_kind_per_model(dagbag: Any) -> None:
         ("housing_training", TRAINING),
         ("churn_monitoring", MONITORING),
         ("churn_promotion", PROMOTION),
+        ("churn_batch", BATCH),
+        ("housing_batch", BATCH),
     ],
 )
 def test_task_graph(dagbag: Any, dag_id: str, graph: dict[str, set[str]]) -> None:
@@ -111,6 +115,10 @@ def test_provider_operators_where_they_fit(dagbag: Any) -> None:
     assert type(trigger).__name__ == "TriggerDagRunOperator"
     assert trigger.trigger_dag_id == "churn_training"
     assert type(dagbag.dags["churn_promotion"].get_task("approval")).__name__ == "ApprovalOperator"
+    batch = dagbag.dags["churn_batch"]
+    assert batch.params["engine"] == "transform"
+    assert batch.params.get_param("engine").schema["enum"] == ["transform", "spark"]
+    assert batch.schedule is None
 
 
 def test_dag_conventions(dagbag: Any) -> None:
@@ -131,7 +139,12 @@ def test_settings_come_from_the_outputs_file(outputs: Any) -> None:
     )
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"my_dataset_training", "my_dataset_monitoring", "my_dataset_promotion"}
+    assert set(bag.dag_ids) == {
+        "my_dataset_training",
+        "my_dataset_monitoring",
+        "my_dataset_promotion",
+        "my_dataset_batch",
+    }
     assert bag.dags["my_dataset_monitoring"].schedule == "0 */6 * * *"
 
 
@@ -140,5 +153,5 @@ def test_missing_outputs_is_a_clear_import_error(outputs: Any, tmp_path: Path, m
 
     monkeypatch.setenv("MLOPS_OUTPUTS_FILE", str(tmp_path / "absent.json"))
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    assert len(bag.import_errors) == 3
+    assert len(bag.import_errors) == 4
     assert all("stack outputs file not found" in e for e in bag.import_errors.values())

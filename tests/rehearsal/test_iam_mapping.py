@@ -172,6 +172,25 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("glue", "CreateTable"): {"DatabaseName": "mlops_dev", "TableInput": {"Name": "churn_features"}},
     ("glue", "GetPartitions"): {"DatabaseName": "mlops_dev", "TableName": "churn_features"},
+    ("glue", "GetTable"): {"DatabaseName": "mlops_dev", "Name": "churn_batch_predictions"},
+    ("glue", "CreatePartition"): {
+        "DatabaseName": "mlops_dev",
+        "TableName": "churn_batch_predictions",
+        "PartitionInput": {"Values": ["r1"]},
+    },
+    ("sagemaker", "CreateModel"): {
+        "ModelName": "mlops-dev-churn-bt-abc",
+        "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/sm",
+        "PrimaryContainer": {"ModelPackageName": "p"},
+    },
+    ("sagemaker", "CreateTransformJob"): {
+        "TransformJobName": "mlops-dev-churn-bt-1",
+        "ModelName": "mlops-dev-churn-bt-abc",
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/i/"}}},
+        "TransformOutput": {"S3OutputPath": "s3://b/o/", "KmsKeyId": "k-out"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeKmsKeyId": "k-vol"},
+    },
+    ("sagemaker", "DescribeTransformJob"): {"TransformJobName": "mlops-dev-churn-bt-1"},
     ("athena", "GetQueryResults"): {"QueryExecutionId": "q1"},
     ("athena", "StartQueryExecution"): {"QueryString": "select 1", "WorkGroup": "mlops-dev"},
 }
@@ -186,6 +205,11 @@ EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {
         "sagemaker:CreateTrainingJob",
         f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/churn-1",
     ),
+    ("sagemaker", "CreateTransformJob"): (
+        "sagemaker:CreateTransformJob",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:transform-job/mlops-dev-churn-bt-1",
+    ),
+    ("glue", "CreatePartition"): ("glue:CreatePartition", f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog"),
     ("sagemaker", "CreateModelPackage"): (
         "sagemaker:CreateModelPackage",
         f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/1",

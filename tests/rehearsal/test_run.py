@@ -317,7 +317,7 @@ def test_the_rehearsal_runs_its_stages_against_the_emulator(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / "summary.json").read_text())
     assert [s["stage"] for s in data["stages"]] == [
-        "emulator", "deploy", "data", "ingest", "validate", "train", "deploy-model", "serve", "canary", "rollback",
+        "emulator", "deploy", "data", "ingest", "validate", "train", "deploy-model", "serve", "batch", "canary", "rollback",
         "drift", "retrain", "iam",
     ]  # fmt: skip
     assert {s["verdict"] for s in data["stages"]} == {"passed"}

@@ -116,8 +116,10 @@ def test_execution_role_is_scoped_to_the_platform(shared: SynthResult) -> None:
         f"{ARTIFACTS}/code/*",
         f"{ARTIFACTS}/models/*",
         f"{FEATURES}/features/*",
+        f"{FEATURES}/predictions/*/input/*",
     ]
     assert by_sid["WriteModels"]["Resource"] == [f"{ARTIFACTS}/models/*"]
+    assert by_sid["WriteBatchPredictions"]["Resource"] == [f"{FEATURES}/predictions/*/transform/*"]
     assert by_sid["WriteCapture"]["Resource"] == [f"{CAPTURE}/*"]
     assert by_sid["UseMlKey"]["Resource"] == [ML_KEY]
     assert by_sid["DecryptFeatures"] == {
@@ -126,6 +128,7 @@ def test_execution_role_is_scoped_to_the_platform(shared: SynthResult) -> None:
         "Action": ["kms:Decrypt"],
         "Resource": [LAKE_KEY],
     }
+    assert by_sid["EncryptBatchPredictions"]["Resource"] == [LAKE_KEY]
     assert by_sid["GrantMlKeyToSageMakerVolumes"]["Condition"] == {
         "Bool": {"kms:GrantIsForAWSResource": "true"}
     }

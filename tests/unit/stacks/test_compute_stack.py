@@ -94,9 +94,14 @@ def test_layer_is_wired_to_the_foundation(each_stack: SynthResult) -> None:
     assert job["ReadLakePrefixes"]["Resource"] == [
         f"{out['curatedBucketArn']}/curated/*",
         f"{out['artifactsBucketArn']}/code/*",
+        f"{out['artifactsBucketArn']}/models/*",
         f"{out['featuresBucketArn']}/features/*",
+        f"{out['featuresBucketArn']}/predictions/*",
     ]
-    assert job["WriteLakePrefixes"]["Resource"] == [f"{out['featuresBucketArn']}/features/*"]
+    assert job["WriteLakePrefixes"]["Resource"] == [
+        f"{out['featuresBucketArn']}/features/*",
+        f"{out['featuresBucketArn']}/predictions/*",
+    ]
     assert out["rawBucketArn"] not in json.dumps(job)
     assert job["UseLakeKeys"]["Resource"] == [out["dataLakeKeyArn"], out["mlKeyArn"]]
 
