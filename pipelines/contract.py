@@ -99,6 +99,89 @@ class TrainingConfig(_Model):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 
+TUNING_OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("validation:auc", "validation:accuracy"),
+    "regression": ("validation:rmse", "validation:r2"),
+}
+"""Objective metrics a tuning job can use, per task: what the training entry point prints
+(``validation:<metric>=<value>``) and its MetricDefinitions name."""
+
+Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
+
+
+class TuningRange(_Model):
+    """One searched hyperparameter: ``continuous``/``integer`` between ``min`` and ``max`` with a
+    ``scaling``, or ``categorical`` over ``values`` (API_ParameterRanges.html)."""
+
+    type: Literal["continuous", "integer", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    scaling: Scaling = "Auto"
+    values: list[str | int | float | bool] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> TuningRange:
+        # Limits: https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html
+        # and https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html
+        from platform_contract.limits import TUNING_MAX_CATEGORICAL_VALUES
+
+        if self.type == "categorical":
+            if self.min is not None or self.max is not None or self.scaling != "Auto":
+                raise ValueError("a categorical range takes 'values' only (no min, max or scaling)")
+            if not self.values:
+                raise ValueError("a categorical range needs at least one entry under 'values'")
+            if len(self.values) > TUNING_MAX_CATEGORICAL_VALUES:
+                raise ValueError(f"a categorical range takes at most {TUNING_MAX_CATEGORICAL_VALUES} values")
+            if len({str(v) for v in self.values}) != len(self.values):
+                raise ValueError(f"categorical values must be distinct, got {self.values}")
+            return self
+        if self.values:
+            raise ValueError(f"a {self.type} range takes 'min' and 'max', not 'values'")
+        if self.min is None or self.max is None:
+            raise ValueError(f"a {self.type} range needs both 'min' and 'max'")
+        if not self.min < self.max:
+            raise ValueError(f"'min' ({self.min}) must be below 'max' ({self.max})")
+        if self.type == "integer" and (self.min != int(self.min) or self.max != int(self.max)):
+            raise ValueError(f"an integer range needs whole 'min' and 'max', got {self.min}..{self.max}")
+        if self.scaling == "Logarithmic" and self.min <= 0:
+            raise ValueError("Logarithmic scaling needs 'min' above 0")
+        if self.scaling == "ReverseLogarithmic":
+            if self.type == "integer":
+                raise ValueError("ReverseLogarithmic scaling is for continuous ranges only")
+            if not (self.min >= 0 and self.max < 1):
+                raise ValueError("ReverseLogarithmic scaling needs 0 <= min < max < 1")
+        return self
+
+
+class TuningObjective(_Model):
+    """The metric the tuning job optimises and its direction."""
+
+    metric: str
+    type: Literal["Maximize", "Minimize"]
+
+
+class TuningConfig(_Model):
+    """Hyperparameter tuning (optional): the search space, the objective and the strategy.
+
+    How many trials run, and how many at once, is the stack config's (per model and environment).
+    ``Bayesian`` runs as a seeded random search in the rehearsal (the emulator has no Bayesian model).
+    """
+
+    objective: TuningObjective
+    strategy: Literal["Bayesian", "Random"] = "Bayesian"
+    parameters: dict[str, TuningRange]
+
+    @model_validator(mode="after")
+    def _valid(self) -> TuningConfig:
+        from platform_contract.limits import TUNING_MAX_HYPERPARAMETERS
+
+        if not self.parameters:
+            raise ValueError("name at least one hyperparameter to search under 'parameters'")
+        if len(self.parameters) > TUNING_MAX_HYPERPARAMETERS:
+            raise ValueError(f"at most {TUNING_MAX_HYPERPARAMETERS} hyperparameters can be searched")
+        return self
+
+
 class BehaviouralCheck(_Model):
     """An invariance (changing ``column`` to each of ``values`` moves scores by at most ``tolerance``)
     or directional (adding ``delta`` to ``column`` moves the mean score in direction ``expect``) check."""
@@ -148,6 +231,8 @@ class DatasetContract(_Model):
     split: SplitConfig = Field(default_factory=SplitConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tuning: TuningConfig | None = None
+    """Hyperparameter tuning of the training step (None: one training job with the defaults)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetContract:
@@ -177,7 +262,20 @@ class DatasetContract(_Model):
             raise ValueError(f"the target '{self.target}' cannot also be a feature")
         if not self.feature_names:
             raise ValueError("declare at least one feature under features.numeric/categorical/derived")
+        if self.tuning is not None:
+            self._check_tuning(self.tuning)
         return self
+
+    def _check_tuning(self, tuning: TuningConfig) -> None:
+        objectives = TUNING_OBJECTIVES[self.task]
+        if tuning.objective.metric not in objectives:
+            raise ValueError(
+                f"tuning.objective.metric '{tuning.objective.metric}' is not a metric the training job "
+                f"reports for {self.task}; choose one of {list(objectives)}"
+            )
+        clash = sorted(set(tuning.parameters) & {"contract", "code_version", "run_id", "estimator"})
+        if clash:
+            raise ValueError(f"tuning.parameters cannot search {clash}: the pipeline sets them")
 
     @property
     def event_time_column(self) -> str:
