@@ -195,6 +195,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                 passable_role_arns={"sagemaker.amazonaws.com": [registry.execution_role_arn]},
                 model_package_group_names=list(registry.group_names.values()),
                 training_job_prefixes=[names.training_job_prefix for _, names in catalog],
+                tuning_job_prefixes=[names.tuning_job_prefix for _, names in catalog],
                 startable_pipeline_names=[delivery_pipeline_name(prefix)] if config.delivery.enabled else [],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,

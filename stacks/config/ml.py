@@ -614,6 +614,7 @@ class AirflowConfig(_Section):
         tags: Mapping[str, str],
         deny_package_approval: bool = False,
         startable_pipeline_names: Sequence[pulumi.Input[str]] = (),
+        tuning_job_prefixes: Sequence[str] = (),
     ) -> AirflowArgs:
         """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
         installed only once their object versions are set."""
@@ -649,6 +650,7 @@ class AirflowConfig(_Section):
             passable_role_arns=passable_role_arns,
             model_package_group_names=model_package_group_names,
             training_job_prefixes=training_job_prefixes,
+            tuning_job_prefixes=tuning_job_prefixes,
             startable_pipeline_names=startable_pipeline_names,
             glue_database_name=glue_database_name,
             athena_workgroup_name=athena_workgroup_name,
