@@ -87,6 +87,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.sagemaker_extra import SageMakerRegistryExtras
     from rehearsal.stages import _EMULATOR_ENV, _set_env
     from rehearsal.training import SageMakerTraining
+    from rehearsal.tuning import SageMakerTuning
 
     mode = iam_mode()
     authorizer = None if mode == "off" else Authorizer(enforce=mode == "enforce")
@@ -94,6 +95,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
         authorizer=authorizer,
         extensions=[
             SageMakerTraining(stop_grace_s=10),
+            SageMakerTuning(seed=ctx.options.seed),  # after training: it runs its trials as training jobs
             SageMakerRegistryExtras(),
             AlarmEvaluator(time_scale=TIME_SCALE, tick_seconds=ALARM_TICK_S),
             SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
@@ -315,6 +317,11 @@ def _training_evidence(
             }
         except Exception as exc:
             evidence["training_status"] = f"not found: {exc}"
+        from rehearsal.tuning_stage import tuning_evidence
+
+        tuning = tuning_evidence(sm, run_id)
+        if tuning is not None:
+            evidence["tuning"] = tuning
     return evidence
 
 
@@ -335,6 +342,10 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
         return f"{evidence['package_arn']} is {package['ModelApprovalStatus']}, not Approved"
     if evidence.get("training_status") != "Completed":
         return f"training job {evidence.get('training_job')} is {evidence.get('training_status')}"
+    from rehearsal.tuning_stage import check_tuning, tuning_enabled
+
+    if tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
+        return check_tuning(evidence)
     return None
 
 
@@ -888,7 +899,10 @@ def headline_train(evidence: Evidence) -> str:
     """``AUC 0.827; package v1 Approved (training job Completed)``."""
     metrics = evidence.get("training_metrics") or {}
     auc = metrics.get("validation:auc")
-    text = f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
+    from rehearsal.tuning_stage import headline
+
+    text = headline(evidence)
+    text += f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
     text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
     return f"{text} (training job {evidence.get('training_status')})"
 
