@@ -108,6 +108,12 @@ TUNING_OBJECTIVES: dict[str, tuple[str, ...]] = {
 
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 
+# platform_contract.limits TUNING_MAX_CATEGORICAL_VALUES and TUNING_MAX_HYPERPARAMETERS, repeated: this
+# module runs inside the training container, whose source bundle carries ``pipelines`` only
+# (tests/unit/pipelines/test_tuning.py checks the two agree).
+MAX_CATEGORICAL_VALUES = 30
+MAX_TUNED_HYPERPARAMETERS = 30
+
 
 class TuningRange(_Model):
     """One searched hyperparameter: ``continuous``/``integer`` between ``min`` and ``max`` with a
@@ -123,15 +129,13 @@ class TuningRange(_Model):
     def _valid(self) -> TuningRange:
         # Limits: https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html
         # and https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html
-        from platform_contract.limits import TUNING_MAX_CATEGORICAL_VALUES
-
         if self.type == "categorical":
             if self.min is not None or self.max is not None or self.scaling != "Auto":
                 raise ValueError("a categorical range takes 'values' only (no min, max or scaling)")
             if not self.values:
                 raise ValueError("a categorical range needs at least one entry under 'values'")
-            if len(self.values) > TUNING_MAX_CATEGORICAL_VALUES:
-                raise ValueError(f"a categorical range takes at most {TUNING_MAX_CATEGORICAL_VALUES} values")
+            if len(self.values) > MAX_CATEGORICAL_VALUES:
+                raise ValueError(f"a categorical range takes at most {MAX_CATEGORICAL_VALUES} values")
             if len({str(v) for v in self.values}) != len(self.values):
                 raise ValueError(f"categorical values must be distinct, got {self.values}")
             return self
@@ -173,12 +177,10 @@ class TuningConfig(_Model):
 
     @model_validator(mode="after")
     def _valid(self) -> TuningConfig:
-        from platform_contract.limits import TUNING_MAX_HYPERPARAMETERS
-
         if not self.parameters:
             raise ValueError("name at least one hyperparameter to search under 'parameters'")
-        if len(self.parameters) > TUNING_MAX_HYPERPARAMETERS:
-            raise ValueError(f"at most {TUNING_MAX_HYPERPARAMETERS} hyperparameters can be searched")
+        if len(self.parameters) > MAX_TUNED_HYPERPARAMETERS:
+            raise ValueError(f"at most {MAX_TUNED_HYPERPARAMETERS} hyperparameters can be searched")
         return self
 
 

@@ -302,3 +302,16 @@ def test_every_trial_is_a_child_run_of_the_tuning_run(
     top = client.get_run(str(parent))
     assert top.data.metrics["best_validation_auc"] == 0.9
     assert top.data.metrics["trials_failed"] == 1
+
+
+def test_the_contracts_limits_are_the_platform_limits() -> None:
+    """pipelines.contract runs in the training container without platform_contract: same numbers."""
+    from pipelines import contract
+    from platform_contract import limits
+
+    assert contract.MAX_CATEGORICAL_VALUES == limits.TUNING_MAX_CATEGORICAL_VALUES
+    assert contract.MAX_TUNED_HYPERPARAMETERS == limits.TUNING_MAX_HYPERPARAMETERS
+    assert (
+        "platform_contract"
+        not in resolve_contract_path("churn").parent.parent.joinpath("pipelines", "contract.py").read_text()
+    )
