@@ -12,7 +12,7 @@ from rehearsal import lifecycle
 from rehearsal.run import RehearsalOptions, RunContext, Stage
 from rehearsal.tuning_stage import REHEARSAL_PARALLEL, REHEARSAL_TRIALS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]  # deploy + a tuned train
 
 
 def _stages(options: RehearsalOptions) -> dict[str, Stage]:
