@@ -102,6 +102,9 @@ class AirflowArgs:
     """Name prefixes of the models' batch transform jobs (``mlops-dev-churn-bt-``); empty: no transform grant."""
     batch_table_names: Sequence[str] = ()
     """Glue tables the batch DAGs create on first use and add run partitions to (``churn_batch_predictions``)."""
+    tuning_job_prefixes: Sequence[str] = ()
+    """Name prefixes of the models' hyperparameter tuning jobs (``churn-1a2b3c-``,
+    ``platform_contract.naming``); their trials' training jobs carry the same prefix. Empty: no tuning."""
     startable_pipeline_names: Sequence[pulumi.Input[str]] = ()
     """CodePipeline pipelines the DAGs start (dev's promote step starts the delivery pipeline)."""
     glue_database_name: pulumi.Input[str] | None = None
@@ -569,6 +572,42 @@ class Airflow(pulumi.ComponentResource):
                     "Resource": [
                         pulumi.Output.format(sm + "transform-job/{3}*", part, region, account, job_prefix)
                         for job_prefix in args.transform_job_prefixes
+                    ],
+                }
+            )
+        if args.tuning_job_prefixes:
+            # The training DAG's tuning branch (SageMakerTuningOperator, pipelines.tuning.tuning_result):
+            # resource type hyper-parameter-tuning-job for the tuning actions, training-job for the
+            # trials it reads (named <tuning job>-<NNN>-<hex>); iam:PassRole of the training role is
+            # the PassRole statement's. Service Authorization Reference for Amazon SageMaker:
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
+            statements.append(
+                {
+                    "Sid": "HyperparameterTuning",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sagemaker:CreateHyperParameterTuningJob",
+                        "sagemaker:DescribeHyperParameterTuningJob",
+                        "sagemaker:StopHyperParameterTuningJob",
+                        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                        "sagemaker:AddTags",
+                    ],
+                    "Resource": [
+                        pulumi.Output.format(
+                            sm + "hyper-parameter-tuning-job/{3}*", part, region, account, job_prefix
+                        )
+                        for job_prefix in args.tuning_job_prefixes
+                    ],
+                }
+            )
+            statements.append(
+                {
+                    "Sid": "ReadTuningTrials",
+                    "Effect": "Allow",
+                    "Action": ["sagemaker:DescribeTrainingJob"],
+                    "Resource": [
+                        pulumi.Output.format(sm + "training-job/{3}*", part, region, account, job_prefix)
+                        for job_prefix in args.tuning_job_prefixes
                     ],
                 }
             )

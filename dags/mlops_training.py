@@ -20,11 +20,14 @@ from typing import Any
 
 import pendulum
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerTrainingOperator,
+    SageMakerTuningOperator,
+)
 from airflow.providers.amazon.aws.sensors.emr import EmrContainerSensor
 from airflow.sdk import DAG, Param, task
 
-from pipelines.orchestration import DagSettings, ModelDag, load_dag_settings
+from pipelines.orchestration import DagSettings, ModelDag, contract_tunes, load_dag_settings
 
 TAGS = ["mlops", "training"]
 
@@ -80,6 +83,34 @@ def prepare_training(
 
     run_id = run_id_for(job_prefix, run_after)
     return training_job(model_clients(outputs, group, endpoint), Path(contract), run_id, features_uri)
+
+
+def prepare_tuning(
+    outputs: str,
+    group: str,
+    endpoint: str,
+    contract: str,
+    tuning_job_prefix: str,
+    max_jobs: int,
+    max_parallel_jobs: int,
+    run_after: str,
+    features_uri: str,
+) -> dict:
+    """Upload the training source; the CreateHyperParameterTuningJob request (contract with ``tuning``)."""
+    from pathlib import Path
+
+    from pipelines.orchestration import model_clients, tuning_job, tuning_run_id
+
+    name = tuning_run_id(tuning_job_prefix, run_after)
+    clients = model_clients(outputs, group, endpoint)
+    return tuning_job(clients, Path(contract), name, features_uri, int(max_jobs), int(max_parallel_jobs))
+
+
+def best_trial(outputs: str, group: str, endpoint: str, tuning_job_name: str) -> dict:
+    """The tuning job's best trial (its model goes to evaluate); every trial tracked in MLflow."""
+    from pipelines.orchestration import best_trial_step, model_clients
+
+    return best_trial_step(model_clients(outputs, group, endpoint), tuning_job_name)
 
 
 def evaluate(outputs: str, group: str, endpoint: str, model_uri: str, features_uri: str) -> dict:
@@ -187,26 +218,51 @@ def build_training_dag(settings: DagSettings, model: ModelDag) -> DAG:
             poll_interval=settings.poll_seconds,
             **aws,
         )
-        training = step(prepare_training, multiple_outputs=True)(
-            *common,
-            contract,
-            model.names.training_job_prefix,
-            "{{ dag_run.run_after.isoformat() }}",
-            job["features_uri"],
-        )
         published = step(publish_features)(*common, contract, batch, job["features_uri"])
-        features >> features_done >> published >> training
-        train = SageMakerTrainingOperator(
-            task_id="train",
-            config=training["config"],
-            wait_for_completion=True,
-            print_log=False,
-            check_interval=settings.poll_seconds,
-            action_if_job_exists="fail",  # the job name is the run ID the model's S3 key is built from
-            **aws,
-        )
-        evaluation = step(evaluate)(*common, training["model_uri"], job["features_uri"])
-        train >> evaluation
+        features >> features_done >> published
+        if contract_tunes(Path(contract)):
+            # the contract has a `tuning` section: a SageMaker tuning job, then its best trial's model
+            tuning = step(prepare_tuning, multiple_outputs=True)(
+                *common,
+                contract,
+                model.names.tuning_job_prefix,
+                model.tuning_max_jobs,
+                model.tuning_max_parallel_jobs,
+                "{{ dag_run.run_after.isoformat() }}",
+                job["features_uri"],
+            )
+            published >> tuning
+            tune = SageMakerTuningOperator(
+                task_id="tune",
+                config=tuning["config"],
+                wait_for_completion=True,
+                check_interval=settings.poll_seconds,
+                **aws,
+            )
+            best = step(best_trial, multiple_outputs=True)(*common, tuning["tuning_job_name"])
+            tune >> best
+            trained, model_uri = best, best["model_uri"]
+        else:
+            training = step(prepare_training, multiple_outputs=True)(
+                *common,
+                contract,
+                model.names.training_job_prefix,
+                "{{ dag_run.run_after.isoformat() }}",
+                job["features_uri"],
+            )
+            published >> training
+            train = SageMakerTrainingOperator(
+                task_id="train",
+                config=training["config"],
+                wait_for_completion=True,
+                print_log=False,
+                check_interval=settings.poll_seconds,
+                action_if_job_exists="fail",  # the job name is the run ID the model's S3 key is built from
+                **aws,
+            )
+            trained, model_uri = train, training["model_uri"]
+        evaluation = step(evaluate)(*common, model_uri, job["features_uri"])
+        trained >> evaluation
         passed = task.short_circuit(task_id="gate")(gate)(evaluation)
         registration = step(register)(*common, evaluation)
         passed >> registration

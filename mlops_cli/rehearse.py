@@ -23,6 +23,10 @@ def rehearse(
     quick: Annotated[
         bool, typer.Option("--quick", help="Reduced variant (smaller data), as CI runs it.")
     ] = False,
+    tune: Annotated[
+        bool,
+        typer.Option("--tune", help="Train the first model through a (bounded) hyperparameter tuning job."),
+    ] = False,
 ) -> None:
     """Rehearse the platform offline: start the emulator, deploy dev, then run the pipeline on it.
 
@@ -42,6 +46,7 @@ def rehearse(
         contract=contract.absolute() if contract else None,
         seed=seed,
         quick=quick,
+        tune=tune,
     )
     try:
         options.validated()

@@ -99,6 +99,91 @@ class TrainingConfig(_Model):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 
+TUNING_OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("validation:auc", "validation:accuracy"),
+    "regression": ("validation:rmse", "validation:r2"),
+}
+"""Objective metrics a tuning job can use, per task: what the training entry point prints
+(``validation:<metric>=<value>``) and its MetricDefinitions name."""
+
+Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
+
+# platform_contract.limits TUNING_MAX_CATEGORICAL_VALUES and TUNING_MAX_HYPERPARAMETERS, repeated: this
+# module runs inside the training container, whose source bundle carries ``pipelines`` only
+# (tests/unit/pipelines/test_tuning.py checks the two agree).
+MAX_CATEGORICAL_VALUES = 30
+MAX_TUNED_HYPERPARAMETERS = 30
+
+
+class TuningRange(_Model):
+    """One searched hyperparameter: ``continuous``/``integer`` between ``min`` and ``max`` with a
+    ``scaling``, or ``categorical`` over ``values`` (API_ParameterRanges.html)."""
+
+    type: Literal["continuous", "integer", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    scaling: Scaling = "Auto"
+    values: list[str | int | float | bool] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> TuningRange:
+        # Limits: https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html
+        # and https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html
+        if self.type == "categorical":
+            if self.min is not None or self.max is not None or self.scaling != "Auto":
+                raise ValueError("a categorical range takes 'values' only (no min, max or scaling)")
+            if not self.values:
+                raise ValueError("a categorical range needs at least one entry under 'values'")
+            if len(self.values) > MAX_CATEGORICAL_VALUES:
+                raise ValueError(f"a categorical range takes at most {MAX_CATEGORICAL_VALUES} values")
+            if len({str(v) for v in self.values}) != len(self.values):
+                raise ValueError(f"categorical values must be distinct, got {self.values}")
+            return self
+        if self.values:
+            raise ValueError(f"a {self.type} range takes 'min' and 'max', not 'values'")
+        if self.min is None or self.max is None:
+            raise ValueError(f"a {self.type} range needs both 'min' and 'max'")
+        if not self.min < self.max:
+            raise ValueError(f"'min' ({self.min}) must be below 'max' ({self.max})")
+        if self.type == "integer" and (self.min != int(self.min) or self.max != int(self.max)):
+            raise ValueError(f"an integer range needs whole 'min' and 'max', got {self.min}..{self.max}")
+        if self.scaling == "Logarithmic" and self.min <= 0:
+            raise ValueError("Logarithmic scaling needs 'min' above 0")
+        if self.scaling == "ReverseLogarithmic":
+            if self.type == "integer":
+                raise ValueError("ReverseLogarithmic scaling is for continuous ranges only")
+            if not (self.min >= 0 and self.max < 1):
+                raise ValueError("ReverseLogarithmic scaling needs 0 <= min < max < 1")
+        return self
+
+
+class TuningObjective(_Model):
+    """The metric the tuning job optimises and its direction."""
+
+    metric: str
+    type: Literal["Maximize", "Minimize"]
+
+
+class TuningConfig(_Model):
+    """Hyperparameter tuning (optional): the search space, the objective and the strategy.
+
+    How many trials run, and how many at once, is the stack config's (per model and environment).
+    ``Bayesian`` runs as a seeded random search in the rehearsal (the emulator has no Bayesian model).
+    """
+
+    objective: TuningObjective
+    strategy: Literal["Bayesian", "Random"] = "Bayesian"
+    parameters: dict[str, TuningRange]
+
+    @model_validator(mode="after")
+    def _valid(self) -> TuningConfig:
+        if not self.parameters:
+            raise ValueError("name at least one hyperparameter to search under 'parameters'")
+        if len(self.parameters) > MAX_TUNED_HYPERPARAMETERS:
+            raise ValueError(f"at most {MAX_TUNED_HYPERPARAMETERS} hyperparameters can be searched")
+        return self
+
+
 class BehaviouralCheck(_Model):
     """An invariance (changing ``column`` to each of ``values`` moves scores by at most ``tolerance``)
     or directional (adding ``delta`` to ``column`` moves the mean score in direction ``expect``) check."""
@@ -210,6 +295,8 @@ class DatasetContract(_Model):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     fairness: FairnessConfig | None = None
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    tuning: TuningConfig | None = None
+    """Hyperparameter tuning of the training step (None: one training job with the defaults)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetContract:
@@ -250,6 +337,8 @@ class DatasetContract(_Model):
             raise ValueError("declare at least one feature under features.numeric/categorical/derived")
         if self.fairness is not None:
             self._check_fairness(self.fairness, names)
+        if self.tuning is not None:
+            self._check_tuning(self.tuning)
         return self
 
     def _check_fairness(self, fairness: FairnessConfig, names: list[str]) -> None:
@@ -287,6 +376,17 @@ class DatasetContract(_Model):
         that are not model inputs (evaluation groups rows by them; the model never sees them)."""
         taken = {*self.unique_keys, *self.feature_names, self.target}
         return [a for a in self.sensitive_attributes if a not in taken]
+
+    def _check_tuning(self, tuning: TuningConfig) -> None:
+        objectives = TUNING_OBJECTIVES[self.task]
+        if tuning.objective.metric not in objectives:
+            raise ValueError(
+                f"tuning.objective.metric '{tuning.objective.metric}' is not a metric the training job "
+                f"reports for {self.task}; choose one of {list(objectives)}"
+            )
+        clash = sorted(set(tuning.parameters) & {"contract", "code_version", "run_id", "estimator"})
+        if clash:
+            raise ValueError(f"tuning.parameters cannot search {clash}: the pipeline sets them")
 
     @property
     def event_time_column(self) -> str:

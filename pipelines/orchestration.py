@@ -57,6 +57,10 @@ class ModelDag:
     """Endpoint of this environment (the stack's output when given, else the derived name)."""
     monitoring_schedule: str
     """Cron expression or preset of the monitoring DAG."""
+    tuning_max_jobs: int = 10
+    """Trials of the model's tuning job (stack config ``models[].tuning.maxJobs``; used when it tunes)."""
+    tuning_max_parallel_jobs: int = 2
+    """Trials at once (``models[].tuning.maxParallelJobs``)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ def load_dag_settings(dags_folder: Path) -> DagSettings:
                     or schedules.get(entry["name"])
                     or DEFAULT_MONITORING_SCHEDULE
                 ),
+                tuning_max_jobs=_int(entry, "tuningMaxJobs", 10, path),
+                tuning_max_parallel_jobs=_int(entry, "tuningMaxParallelJobs", 2, path),
             )
         )
     conn = outputs.get("airflowAwsConnId", "aws_default")
@@ -177,6 +183,21 @@ def load_dag_settings(dags_folder: Path) -> DagSettings:
         worker_python=str(outputs.get("workerPython") or WORKER_PYTHON),
         worker_pythonpath=str(outputs.get("workerPythonPath") or WORKER_PYTHONPATH),
     )
+
+
+def contract_tunes(contract_path: Path) -> bool:
+    """Whether the contract file has a ``tuning`` section (the training DAG then tunes).
+
+    A plain YAML read at parse time (no validation: the steps validate the contract and fail with its
+    errors); False when the file is missing or unreadable, so the DAG still parses.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(contract_path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and bool(data.get("tuning"))
 
 
 # --- task-time helpers (run on the workers) ----------------------------------------------------
@@ -400,6 +421,60 @@ def training_job(
     )
     config = training_job_request(clients, contract_path, run_id, features_uri, source_uri, hyperparameters)
     return {"config": config, "model_uri": f"s3://{bucket}/{model_output_key(contract.name, run_id)}"}
+
+
+def tuning_run_id(names_prefix: str, run_after: str) -> str:
+    """The tuning job name of the DAG run due at ``run_after``: the model's tuning job prefix and a
+    ``YYmmdd-HHMMSS`` stamp (32 characters at most, ``platform_contract.naming``)."""
+    from platform_contract.limits import TUNING_JOB_NAME
+    from platform_contract.naming import InvalidNameError
+
+    when = datetime.fromisoformat(run_after.replace("Z", "+00:00"))
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    name = f"{names_prefix}{when.strftime('%y%m%d-%H%M%S')}"
+    if not TUNING_JOB_NAME.match(name):
+        raise InvalidNameError(f"tuning job name {name!r} is not valid for SageMaker (1-32 characters)")
+    return name
+
+
+def tuning_job(
+    clients: AwsClients,
+    contract_path: Path,
+    tuning_job_name: str,
+    features_uri: str,
+    max_jobs: int,
+    max_parallel_jobs: int,
+) -> dict[str, Any]:
+    """Upload the training source; the CreateHyperParameterTuningJob request (the training definition of
+    :func:`training_job`, the contract's search space, the stack config's trial counts)."""
+    from pipelines.aws import put_bytes
+    from pipelines.contract import load_contract
+    from pipelines.train import source_archive
+    from pipelines.tuning import tuning_job_request
+
+    contract = load_contract(contract_path)
+    source_uri = put_bytes(
+        clients.s3,
+        clients.settings.require("artifacts_bucket"),
+        f"models/{contract.name}/{tuning_job_name}/source/sourcedir.tar.gz",
+        source_archive(contract_path),
+        clients.settings.ml_key_arn,
+    )
+    config = tuning_job_request(
+        clients, contract_path, tuning_job_name, features_uri, source_uri, max_jobs, max_parallel_jobs
+    )
+    return {"config": config, "tuning_job_name": tuning_job_name}
+
+
+def best_trial_step(clients: AwsClients, tuning_job_name: str) -> dict[str, Any]:
+    """The finished tuning job's best trial (its model URI flows into evaluate) and every trial, tracked
+    in MLflow when a tracking URI is configured (experiment: the model package group)."""
+    from pipelines.tuning import log_trials, tuning_result
+
+    result = tuning_result(clients, tuning_job_name)
+    experiment = clients.settings.model_package_group_name or tuning_job_name
+    result["mlflow_run_id"] = log_trials(clients.settings, experiment, result)
+    return result
 
 
 def evaluate_step(clients: AwsClients, model_uri: str, features_uri: str) -> dict[str, Any]:

@@ -119,3 +119,20 @@ def within(value: int, bounds: tuple[int, int]) -> bool:
     """True when ``bounds[0] <= value <= bounds[1]``."""
     low, high = bounds
     return low <= value <= high
+
+
+# SageMaker automatic model tuning defaults ("Resource Limits for Automatic Model Tuning":
+# https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html).
+TUNING_MAX_TRAINING_JOBS = 750
+"""Training jobs one tuning job may launch (``ResourceLimits.MaxNumberOfTrainingJobs``; Bayesian and
+Random default quota; Random can be raised, Bayesian cannot)."""
+TUNING_MAX_PARALLEL_TRAINING_JOBS = 10
+"""Concurrent training jobs of one tuning job (``MaxParallelTrainingJobs``; default quota, raisable to 100)."""
+TUNING_MAX_HYPERPARAMETERS = 30
+"""Hyperparameters one tuning job may search (all ranges together)."""
+TUNING_MAX_CATEGORICAL_VALUES = 30
+"""Values of one categorical hyperparameter range."""
+TUNING_MAX_METRIC_DEFINITIONS = 20
+"""Metric definitions of one tuning job's training definition."""
+TUNING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
+"""``HyperParameterTuningJobName``: 1-32 characters (API_CreateHyperParameterTuningJob.html)."""

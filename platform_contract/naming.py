@@ -23,10 +23,11 @@ Patterns and lengths (checked 2026-12-01):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
-from platform_contract.limits import FEATURE_GROUP_NAME
+from platform_contract.limits import FEATURE_GROUP_NAME, TUNING_JOB_NAME
 
 MAX_MODEL_SLUG = 24
 """Longest model slug. Budget: ``mlops-staging-`` (14) + slug (24) + ``-YYYYmmdd-HHMMSS`` (16) = 54,
@@ -119,6 +120,10 @@ class ModelNames:
     """Glue table over the Spark scoring output (Parquet): ``<slug_with_underscores>_spark_scores``."""
     batch_dag_id: str = ""
     """Airflow DAG id of the model's batch inference DAG: ``<slug_with_underscores>_batch``."""
+    tuning_job_prefix: str = ""
+    """Prefix of the model's hyperparameter tuning job names: ``<slug, at most 10>-<6 hex>-``, the hex a
+    hash of ``<prefix>-<slug>`` so environments and models never share it (a tuning job name has at
+    most 32 characters, and it prefixes its trials' training job names); the IAM grants use it."""
 
     def training_job_name(self, stamp: str) -> str:
         """A training job name: :attr:`training_job_prefix` + ``stamp`` (e.g. ``20261201-083700``).
@@ -135,6 +140,20 @@ class ModelNames:
             InvalidNameError: the result is not a valid SageMaker transform job name.
         """
         return _check_sagemaker(f"{self.transform_job_prefix}{stamp}", "transform job")
+
+    def tuning_job_name(self, stamp: str) -> str:
+        """A tuning job name: :attr:`tuning_job_prefix` + ``stamp`` (e.g. ``261201-083700``).
+
+        Raises:
+            InvalidNameError: the result is not a valid hyperparameter tuning job name (1-32 characters).
+        """
+        name = f"{self.tuning_job_prefix}{stamp}"
+        if not TUNING_JOB_NAME.match(name):
+            raise InvalidNameError(
+                f"tuning job name {name!r} is not valid for SageMaker: letters, digits and '-', at most 32 "
+                "characters; use a shorter stamp"
+            )
+        return name
 
 
 def _check_sagemaker(name: str, what: str) -> str:
@@ -174,7 +193,15 @@ def model_names(prefix: str, model: str) -> ModelNames:
         batch_predictions_table=f"{underscored}_batch_predictions",
         spark_scores_table=f"{underscored}_spark_scores",
         batch_dag_id=f"{underscored}_batch",
+        tuning_job_prefix=tuning_job_prefix(prefix, slug),
     )
+
+
+def tuning_job_prefix(prefix: str, slug: str) -> str:
+    """``<slug[:10]>-<6 hex of sha256(prefix-slug)>-`` (13 characters left for a stamp; see
+    :attr:`ModelNames.tuning_job_prefix`)."""
+    digest = hashlib.sha256(f"{prefix}-{slug}".encode()).hexdigest()[:6]
+    return f"{slug[:10].rstrip('-')}-{digest}-"
 
 
 def _check_feature_group(name: str) -> str:

@@ -69,6 +69,10 @@ def contracts_folder(ctx: RunContext) -> Path:
             shutil.copyfile(path, folder / path.name)
         if ctx.options.contract is not None:
             shutil.copyfile(ctx.options.contract, folder / f"{contract_of(ctx).name}.yaml")
+        from rehearsal.tuning_stage import add_tuning, tuning_enabled
+
+        if tuning_enabled(ctx):
+            add_tuning(folder / f"{contract_of(ctx).name}.yaml", contract_of(ctx))
         ctx.values["contracts_dir"] = str(folder)
     return folder
 
@@ -82,9 +86,13 @@ def rehearsal_catalog(ctx: RunContext) -> list[dict[str, Any]]:
     catalog = dev_catalog()
     contract = contract_of(ctx)
     slug = model_slug(contract.name)
+    from rehearsal.tuning_stage import catalog_limits, tuning_enabled
+
     for entry in catalog:
         if model_slug(str(entry["name"])) == slug:
             entry["contract"] = contract.name
+            if tuning_enabled(ctx):
+                entry["tuning"] = catalog_limits()
             return catalog
     template = next((e for e in catalog if e["name"] == TEMPLATE_MODEL), None)
     if template is None:
@@ -96,6 +104,7 @@ def rehearsal_catalog(ctx: RunContext) -> list[dict[str, Any]]:
             "contract": contract.name,
             "endpoint": {**copy.deepcopy(template["endpoint"]), "modelPackageArn": ""},
             "monitoring": copy.deepcopy(template.get("monitoring") or {}),
+            **({"tuning": catalog_limits()} if tuning_enabled(ctx) else {}),
         }
     )
     return catalog

@@ -88,6 +88,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.stages import _EMULATOR_ENV, _set_env
     from rehearsal.training import SageMakerTraining
     from rehearsal.transform import SageMakerTransform
+    from rehearsal.tuning import SageMakerTuning
 
     mode = iam_mode()
     authorizer = None if mode == "off" else Authorizer(enforce=mode == "enforce")
@@ -95,6 +96,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
         authorizer=authorizer,
         extensions=[
             SageMakerTraining(stop_grace_s=10),
+            SageMakerTuning(seed=ctx.options.seed),  # after training: it runs its trials as training jobs
             SageMakerRegistryExtras(),
             AlarmEvaluator(time_scale=TIME_SCALE, tick_seconds=ALARM_TICK_S),
             SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
@@ -323,6 +325,12 @@ def _training_evidence(
         from rehearsal.governance import card_evidence
 
         evidence["model_card"] = card_evidence(ctx, package)
+
+        from rehearsal.tuning_stage import tuning_evidence
+
+        tuning = tuning_evidence(sm, run_id)
+        if tuning is not None:
+            evidence["tuning"] = tuning
     return evidence
 
 
@@ -344,8 +352,12 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     if evidence.get("training_status") != "Completed":
         return f"training job {evidence.get('training_job')} is {evidence.get('training_status')}"
     from rehearsal.governance import check_card
+    from rehearsal.tuning_stage import check_tuning, tuning_enabled
 
-    return check_card(evidence, package["ModelApprovalStatus"])
+    problem = check_card(evidence, package["ModelApprovalStatus"])
+    if problem is None and tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
+        return check_tuning(evidence)
+    return problem
 
 
 def train(ctx: RunContext) -> Evidence:
@@ -898,7 +910,10 @@ def headline_train(evidence: Evidence) -> str:
     """``AUC 0.827; package v1 Approved (training job Completed)``."""
     metrics = evidence.get("training_metrics") or {}
     auc = metrics.get("validation:auc")
-    text = f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
+    from rehearsal.tuning_stage import headline
+
+    text = headline(evidence)
+    text += f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
     text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
     return f"{text} (training job {evidence.get('training_status')})"
 

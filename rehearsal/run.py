@@ -53,6 +53,8 @@ class RehearsalOptions:
     contract: Path | None = None
     seed: int = 42
     quick: bool = False
+    tune: bool = False
+    """Train the first model through a hyperparameter tuning job (rehearsal.tuning_stage)."""
 
     @property
     def rows(self) -> int:

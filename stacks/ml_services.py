@@ -205,6 +205,7 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     for _, names in catalog
                     for t in (names.batch_predictions_table, names.spark_scores_table)
                 ],
+                tuning_job_prefixes=[names.tuning_job_prefix for _, names in catalog],
                 startable_pipeline_names=[delivery_pipeline_name(prefix)] if config.delivery.enabled else [],
                 glue_database_name=analytics.database_name,
                 athena_workgroup_name=analytics.workgroup_name,

@@ -68,6 +68,9 @@ def _models(p: Platform) -> dict[str, dict[str, Any]]:
             "monitoringDagId": m.names.monitoring_dag_id,
             "trainingJobPrefix": m.names.training_job_prefix,
             "monitoringSchedule": m.config.monitoring.schedule,
+            "tuningJobPrefix": m.names.tuning_job_prefix,
+            "tuningMaxJobs": m.config.tuning.max_jobs,
+            "tuningMaxParallelJobs": m.config.tuning.max_parallel_jobs,
         }
         for name, m in p.ml.models.items()
     }
@@ -171,7 +174,8 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
                 lambda p: {name: m.group_name for name, m in p.ml.models.items()}),
     StackOutput("models", "The model catalog: model -> contract, modelPackageGroupName, endpointName (null "
                 "without endpoint), capturePrefix, glueCaptureTable, pipeline, trainingDagId, monitoringDagId, "
-                "trainingJobPrefix, monitoringSchedule.", _models),
+                "trainingJobPrefix, monitoringSchedule, tuningJobPrefix, tuningMaxJobs, "
+                "tuningMaxParallelJobs.", _models),
     StackOutput("sagemakerExecutionRoleArn", "SageMaker execution role ARN (training, processing, hosting).",
                 lambda p: p.ml.registry.execution_role_arn),
     StackOutput("endpointName", "Endpoint of the first model (null until an approved package is configured, or batch/none mode).",

@@ -347,6 +347,36 @@ def _sm_create_transform_job(request: ApiRequest, resources: Resources) -> list[
     return [Check("sagemaker:CreateTransformJob", arn, context)]
 
 
+def _sm_create_tuning_job(request: ApiRequest, resources: Resources) -> list[Check]:
+    """CreateHyperParameterTuningJob: resource ``hyper-parameter-tuning-job``, the training definition's
+    condition keys (as CreateTrainingJob's), and iam:PassRole of its role to SageMaker."""
+    params = request.params
+    arn = _sm_arn(
+        request, resources, "hyper-parameter-tuning-job", str(params["HyperParameterTuningJobName"])
+    )
+    definition = params.get("TrainingJobDefinition") or {}
+    resource_config = definition.get("ResourceConfig") or {}
+    context: dict[str, ContextValue] = {**_tag_context(params), **_vpc_context(definition.get("VpcConfig"))}
+    if resource_config.get("InstanceType"):
+        context["sagemaker:InstanceTypes"] = [str(resource_config["InstanceType"])]
+    if resource_config.get("VolumeKmsKeyId"):
+        context["sagemaker:VolumeKmsKey"] = str(resource_config["VolumeKmsKeyId"])
+    output_key = (definition.get("OutputDataConfig") or {}).get("KmsKeyId")
+    if output_key:
+        context["sagemaker:OutputKmsKey"] = str(output_key)
+    context["sagemaker:NetworkIsolation"] = str(bool(definition.get("EnableNetworkIsolation"))).lower()
+    context["sagemaker:InterContainerTrafficEncryption"] = str(
+        bool(definition.get("EnableInterContainerTrafficEncryption"))
+    ).lower()
+    stopping = definition.get("StoppingCondition") or {}
+    if stopping.get("MaxRuntimeInSeconds") is not None:
+        context["sagemaker:MaxRuntimeInSeconds"] = str(stopping["MaxRuntimeInSeconds"])
+    checks = [Check("sagemaker:CreateHyperParameterTuningJob", arn, context)]
+    if definition.get("RoleArn"):
+        checks.append(_pass_role(str(definition["RoleArn"]), SAGEMAKER_SERVICE, arn))
+    return checks
+
+
 def _sm_create_model(request: ApiRequest, resources: Resources) -> list[Check]:
     params = request.params
     arn = _sm_arn(request, resources, "model", str(params["ModelName"]))
@@ -627,6 +657,20 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ),
     ("sagemaker", "StopTransformJob"): _sm_named(
         "sagemaker:StopTransformJob", "transform-job", "TransformJobName"
+    ),
+    ("sagemaker", "CreateHyperParameterTuningJob"): _sm_create_tuning_job,
+    ("sagemaker", "DescribeHyperParameterTuningJob"): _sm_named(
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "hyper-parameter-tuning-job",
+        "HyperParameterTuningJobName",
+    ),
+    ("sagemaker", "StopHyperParameterTuningJob"): _sm_named(
+        "sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job", "HyperParameterTuningJobName"
+    ),
+    ("sagemaker", "ListTrainingJobsForHyperParameterTuningJob"): _sm_named(
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        "hyper-parameter-tuning-job",
+        "HyperParameterTuningJobName",
     ),
     ("sagemaker", "CreateModel"): _sm_create_model,
     ("sagemaker", "DescribeModel"): _sm_named("sagemaker:DescribeModel", "model", "ModelName"),

@@ -616,6 +616,7 @@ class AirflowConfig(_Section):
         tags: Mapping[str, str],
         deny_package_approval: bool = False,
         startable_pipeline_names: Sequence[pulumi.Input[str]] = (),
+        tuning_job_prefixes: Sequence[str] = (),
     ) -> AirflowArgs:
         """The :class:`~components.airflow.AirflowArgs` of this section; requirements and plugins are
         installed only once their object versions are set."""
@@ -653,6 +654,7 @@ class AirflowConfig(_Section):
             training_job_prefixes=training_job_prefixes,
             transform_job_prefixes=transform_job_prefixes,
             batch_table_names=batch_table_names,
+            tuning_job_prefixes=tuning_job_prefixes,
             startable_pipeline_names=startable_pipeline_names,
             glue_database_name=glue_database_name,
             athena_workgroup_name=athena_workgroup_name,

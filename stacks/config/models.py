@@ -7,6 +7,7 @@ Example::
         contract: churn              # contracts/churn.yaml
         endpoint: {mode: realtime, instanceType: ml.m5.large, instanceCount: 2, strategy: CANARY}
         monitoring: {schedule: "@hourly", driftShareThreshold: 0.3}
+        tuning: {maxJobs: 20, maxParallelJobs: 4}   # used when contracts/churn.yaml has `tuning`
       - name: housing
         contract: housing
         endpoint: {mode: batch}
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.config.base import PROJECT, _Section
 from stacks.config.ml import EndpointConfig
@@ -58,6 +59,46 @@ class MonitoringConfig(_Section):
         return value
 
 
+class TuningLimitsConfig(_Section):
+    """How big a model's hyperparameter tuning job is in this environment (used when its contract has a
+    ``tuning`` section): SageMaker's default quotas bound both
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html)."""
+
+    max_jobs: int = Field(default=10, description="Trials per tuning job (MaxNumberOfTrainingJobs), 1-750.")
+    max_parallel_jobs: int = Field(
+        default=2, description="Trials at once (MaxParallelTrainingJobs), 1-10 and at most maxJobs."
+    )
+
+    @field_validator("max_jobs")
+    @classmethod
+    def _jobs(cls, value: int) -> int:
+        from platform_contract.limits import TUNING_MAX_TRAINING_JOBS
+
+        if not 1 <= value <= TUNING_MAX_TRAINING_JOBS:
+            raise ValueError(f"must be 1 to {TUNING_MAX_TRAINING_JOBS} (SageMaker's quota per tuning job)")
+        return value
+
+    @field_validator("max_parallel_jobs")
+    @classmethod
+    def _parallel(cls, value: int) -> int:
+        from platform_contract.limits import TUNING_MAX_PARALLEL_TRAINING_JOBS
+
+        if not 1 <= value <= TUNING_MAX_PARALLEL_TRAINING_JOBS:
+            raise ValueError(
+                f"must be 1 to {TUNING_MAX_PARALLEL_TRAINING_JOBS} (SageMaker's default quota of parallel "
+                "trials per tuning job; raise the quota before the value)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> TuningLimitsConfig:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(
+                f"maxParallelJobs ({self.max_parallel_jobs}) cannot exceed maxJobs ({self.max_jobs})"
+            )
+        return self
+
+
 class ModelConfig(_Section):
     """One model of the catalog: its name, its dataset contract and how it is served and monitored."""
 
@@ -68,6 +109,10 @@ class ModelConfig(_Section):
         description="Serving: `mode` (realtime, batch, none) and the endpoint's capacity and guardrails.",
     )
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Drift monitoring.")
+    tuning: TuningLimitsConfig = Field(
+        default_factory=TuningLimitsConfig,
+        description="Hyperparameter tuning size (`maxJobs`, `maxParallelJobs`) when the contract tunes.",
+    )
 
     @field_validator("contract")
     @classmethod

@@ -155,3 +155,48 @@ def test_missing_outputs_is_a_clear_import_error(outputs: Any, tmp_path: Path, m
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert len(bag.import_errors) == 4
     assert all("stack outputs file not found" in e for e in bag.import_errors.values())
+
+
+TUNED_TRAINING = {
+    **{k: v for k, v in TRAINING.items() if k not in {"prepare_training", "train"}},
+    "prepare_features": {"features", "wait_for_features", "prepare_tuning", "evaluate"},
+    "wait_for_features": {"prepare_tuning"},
+    "prepare_tuning": {"tune", "best_trial"},
+    "tune": {"best_trial"},
+    "best_trial": {"evaluate"},
+}
+
+
+def test_a_contract_with_tuning_runs_a_tuning_job_then_its_best_trial(outputs: Any, tmp_path: Path) -> None:
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.unit.pipelines.test_tuning import TUNING, write_churn
+
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    write_churn(contracts, TUNING)
+    (contracts / "housing.yaml").write_text(
+        (Path(DAGS_FOLDER).parent / "contracts" / "housing.yaml").read_text()
+    )
+    assert yaml.safe_load((contracts / "churn.yaml").read_text())["tuning"]
+    outputs(
+        contractsDir=str(contracts),
+        models={
+            "churn": {"contract": "churn", "tuningMaxJobs": 3, "tuningMaxParallelJobs": 2},
+            "housing": {"contract": "housing"},
+        },
+        modelPackageGroupNames=None,
+    )
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    tuned = bag.dags["churn_training"]
+    assert {t.task_id: set(t.downstream_task_ids) for t in tuned.tasks} == TUNED_TRAINING
+    assert type(tuned.get_task("tune")).__name__ == "SageMakerTuningOperator"
+    args = getattr(tuned.get_task("prepare_tuning"), "op_args")  # noqa: B009 - the decorated task's
+    assert 3 in args
+    assert 2 in args
+    assert any(str(a).startswith("churn-") and str(a).endswith("-") for a in args)  # the tuning prefix
+    # without a tuning section the DAG is unchanged
+    untouched = bag.dags["housing_training"]
+    assert {t.task_id: set(t.downstream_task_ids) for t in untouched.tasks} == TRAINING

@@ -128,6 +128,25 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             {"FeatureGroupName": "mlops-dev-churn-features", "RecordIdentifiersValueAsString": ["c-1"]}
         ]
     },
+    ("sagemaker", "DescribeHyperParameterTuningJob"): {"HyperParameterTuningJobName": "Churn-ab12cd-1"},
+    ("sagemaker", "ListTrainingJobsForHyperParameterTuningJob"): {
+        "HyperParameterTuningJobName": "churn-ab12cd-1",
+        "MaxResults": 100,
+    },
+    ("sagemaker", "CreateHyperParameterTuningJob"): {
+        "HyperParameterTuningJobName": "churn-ab12cd-1",
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 2},
+        },
+        "TrainingJobDefinition": {
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sm",
+            "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
+            "OutputDataConfig": {"S3OutputPath": "s3://b/models/", "KmsKeyId": "k"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        },
+    },
     ("sagemaker", "CreateModelPackage"): {"ModelPackageGroupName": "churn"},
     ("sagemaker", "DescribeModelPackage"): {
         "ModelPackageName": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/churn/3"
@@ -196,6 +215,18 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {
+    ("sagemaker", "DescribeHyperParameterTuningJob"): (
+        "sagemaker:DescribeHyperParameterTuningJob",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:hyper-parameter-tuning-job/churn-ab12cd-1",  # lower-cased
+    ),
+    ("sagemaker", "ListTrainingJobsForHyperParameterTuningJob"): (
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:hyper-parameter-tuning-job/churn-ab12cd-1",
+    ),
+    ("sagemaker", "CreateHyperParameterTuningJob"): (
+        "sagemaker:CreateHyperParameterTuningJob",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:hyper-parameter-tuning-job/churn-ab12cd-1",
+    ),
     ("s3", "GetObject"): ("s3:GetObject", "arn:aws:s3:::b-data/features/x y.parquet"),
     ("s3", "HeadObject"): ("s3:GetObject", "arn:aws:s3:::b-data/a/b"),
     ("s3", "PutObject"): ("s3:PutObject", "arn:aws:s3:::b-data/a/b"),

@@ -410,3 +410,41 @@ def test_start_job_run_is_allowed_only_with_a_platform_job_role(result: SynthRes
     assert not start("arn:aws:iam::123456789012:role/someone-else")
     assert not evaluate(who, "iam:PassRole", EMR_ROLE, {"iam:PassedToService": "emr-containers.amazonaws.com"},
                         [platform]).allowed  # fmt: skip
+
+
+def test_tuning_grants_cover_the_models_tuning_jobs_and_trials_only() -> None:
+    from fnmatch import fnmatchcase
+
+    from platform_contract.naming import model_names
+
+    churn, other = model_names("mlops-test", "churn"), model_names("mlops-test", "housing")
+
+    def program() -> None:
+        Airflow("af", _args(tuning_job_prefixes=[churn.tuning_job_prefix]))
+
+    sids = _sids(run_program(program, BASE_CONFIG).named("af-platform-policy"))
+    tuning = sids["HyperparameterTuning"]
+    assert set(tuning["Action"]) == {
+        "sagemaker:CreateHyperParameterTuningJob",
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:StopHyperParameterTuningJob",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        "sagemaker:AddTags",
+    }
+    sm = "arn:aws:sagemaker:us-east-1:123456789012:"
+    job = churn.tuning_job_name("261201-083700")
+    assert any(fnmatchcase(f"{sm}hyper-parameter-tuning-job/{job}", r) for r in tuning["Resource"])
+    assert not any(
+        fnmatchcase(f"{sm}hyper-parameter-tuning-job/{other.tuning_job_name('261201-083700')}", r)
+        for r in tuning["Resource"]
+    )
+    assert all("*" not in r.split("/", 1)[1][:-1] for r in tuning["Resource"])  # one trailing wildcard
+    trial = f"{sm}training-job/{job}-001-1a2b3c4d"
+    assert any(fnmatchcase(trial, r) for r in sids["ReadTuningTrials"]["Resource"])
+    assert sids["ReadTuningTrials"]["Action"] == ["sagemaker:DescribeTrainingJob"]
+
+
+def test_no_tuning_grant_without_tuning_prefixes(result: SynthResult) -> None:
+    sids = _sids(result.named("af-platform-policy"))
+    assert "HyperparameterTuning" not in sids
+    assert "ReadTuningTrials" not in sids

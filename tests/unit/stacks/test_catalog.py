@@ -195,6 +195,9 @@ def test_models_output_and_first_model_keys(dev_two_models: SynthResult) -> None
             "monitoringDagId": names.monitoring_dag_id,
             "trainingJobPrefix": names.training_job_prefix,
             "monitoringSchedule": "@hourly",
+            "tuningJobPrefix": names.tuning_job_prefix,
+            "tuningMaxJobs": 10,
+            "tuningMaxParallelJobs": 2,
         }
     assert outputs["modelPackageGroupName"] == "mlops-dev-churn"
     assert outputs["endpointName"] == "mlops-dev-churn"
@@ -268,3 +271,23 @@ def test_promote_build_finds_the_packages_model_entry() -> None:
     with pytest.raises(ValueError, match="no model of the target stack's catalog"):
         model_config_path(json.loads(models), "mlops-prod-sales", "mlops-prod")
     assert main(["not-an-arn", models]) == 2
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        ({"maxJobs": 0}, "must be 1 to 750"),
+        ({"maxJobs": 751}, "must be 1 to 750"),
+        ({"maxParallelJobs": 11}, "must be 1 to 10"),
+        ({"maxJobs": 2, "maxParallelJobs": 3}, "cannot exceed maxJobs"),
+    ],
+)
+def test_tuning_limits_outside_the_quotas_are_refused(tuning: dict[str, int], message: str) -> None:
+    from pydantic import ValidationError
+
+    from stacks.config.models import ModelConfig
+
+    with pytest.raises(ValidationError, match=message):
+        ModelConfig.model_validate({"name": "churn", "contract": "churn", "tuning": tuning})
+    ok = ModelConfig.model_validate({"name": "churn", "contract": "churn", "tuning": {"maxJobs": 3}})
+    assert (ok.tuning.max_jobs, ok.tuning.max_parallel_jobs) == (3, 2)
