@@ -169,3 +169,13 @@ def test_the_default_churn_drift_clears_the_dataset_share_with_a_margin(tmp_path
     assert len(report.drifted_features) - 2 >= 0.5 * report.evaluated_features
     control = _report(contract, reference, traffic(600, ctx.options.seed + 101, False))
     assert not control.dataset_drift
+
+
+def test_with_data_the_lifecycle_keeps_drift_and_retrain(tmp_path: Path) -> None:
+    from rehearsal.lifecycle import lifecycle_stages
+
+    data, contract_file = _housing(tmp_path, rows=100)
+    options = RehearsalOptions(out=tmp_path / "out", data=data, contract=contract_file).validated()
+    names = [s.name for s in lifecycle_stages(options)]
+    assert names == [s.name for s in lifecycle_stages(RehearsalOptions())]
+    assert names.index("rollback") < names.index("drift") < names.index("retrain")
