@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import InputRejectedError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from pipelines.contract import DatasetContract
 
 
 @dataclass(frozen=True)
@@ -178,3 +180,153 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     else:
         raise UnknownGeneratorError(f"unsupported file type {path.suffix!r}: use .csv or .parquet")
     return path
+
+
+# --- drift derived from a contract (any dataset: the user's own rows, shifted) ------------------
+
+NUMERIC_SHIFT_STDS = 1.0
+"""A drifted numeric column moves by this many of its own standard deviations (Wasserstein/std ~ 1,
+ten times the drift engine's 0.1 threshold; KS rejects it at any traffic size the rehearsal sends)."""
+CATEGORY_SHARE = 0.8
+"""Share of a drifted categorical column's rows moved to its least frequent category."""
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One drifted column: numeric ``shift`` (added, clipped to the contract's bounds) or a categorical
+    move of ``share`` of the rows to ``category``."""
+
+    column: str
+    kind: str
+    """``"shift"`` (numeric) or ``"category"``."""
+    shift: float = 0.0
+    category: str | int | bool | None = None
+    share: float = 0.0
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+
+    def describe(self) -> str:
+        """One line for reports: what was done to the column."""
+        if self.kind == "shift":
+            return f"{self.column}: {self.shift:+.4g}"
+        return f"{self.column}: {self.share:.0%} of rows -> {self.category!r}"
+
+
+@dataclass(frozen=True)
+class FrameDrift:
+    """Drift for a dataset's own rows, derived from its contract (:func:`plan_frame_drift`)."""
+
+    columns: tuple[ColumnDrift, ...]
+
+    @property
+    def features(self) -> list[str]:
+        """The drifted contract columns, in plan order."""
+        return [c.column for c in self.columns]
+
+    def apply(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """A copy of ``frame`` with every planned column drifted (nulls stay null)."""
+        import numpy as np
+        import pandas as pd
+
+        rng = np.random.default_rng(seed)
+        out = frame.copy()
+        for drift in self.columns:
+            values = out[drift.column]
+            if drift.kind == "shift":
+                numbers = _numbers(values) + drift.shift
+                shifted = pd.Series(np.clip(numbers, drift.low, drift.high), index=out.index)
+                if drift.integer:
+                    rounded = shifted.round()
+                    shifted = (
+                        rounded.astype(values.dtype) if rounded.notna().all() else rounded.astype("Int64")
+                    )
+                out[drift.column] = shifted
+            else:
+                move = (rng.random(len(out)) < drift.share) & values.notna().to_numpy()
+                column = values.astype(object).copy()
+                column[move] = drift.category
+                out[drift.column] = column.astype(values.dtype) if values.dtype == bool else column
+        return out
+
+
+def plan_frame_drift(contract: DatasetContract, frame: pd.DataFrame, drift_share: float = 0.5) -> FrameDrift:
+    """Which of ``contract``'s columns to drift in ``frame`` (the dataset's own rows), and how.
+
+        Candidates are the contract's numeric and categorical features (never the target, a unique key,
+        the event time or a derived feature; derived features follow their inputs), taken alternately
+        numeric/categorical in contract order. A numeric column shifts by :data:`NUMERIC_SHIFT_STDS` of its
+        standard deviation in ``frame`` (downwards when its ``max`` leaves less room above than its ``min``
+    below, and less than two shifts; values are clipped to the bounds); a categorical
+        one moves :data:`CATEGORY_SHARE` of its rows to its least frequent value. Enough columns drift that
+        the share of drifted model inputs clears ``drift_share`` with a margin (a fifth of the inputs, at
+        least one): the dataset drift decision must not hinge on one feature's test.
+
+        Raises:
+            ValueError: no candidate column can drift (every one is constant in ``frame``).
+    """
+    import math
+
+    import numpy as np
+
+    excluded = {contract.target, *contract.unique_keys, contract.event_time}
+    specs = {c.name: c for c in contract.columns}
+    numeric: list[ColumnDrift] = []
+    categorical: list[ColumnDrift] = []
+    for name in contract.features.numeric:
+        if name in excluded or name not in frame.columns:
+            continue
+        spec = specs.get(name)
+        numbers = _numbers(frame[name])
+        values = numbers[~np.isnan(numbers)]
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        if not std > 0:
+            continue
+        integer = spec is not None and spec.type == "integer"
+        shift = NUMERIC_SHIFT_STDS * std
+        shift = float(max(1, round(shift))) if integer else shift
+        high = spec.max if spec is not None else None
+        low = spec.min if spec is not None else None
+        mean = float(values.mean())
+        room_up = math.inf if high is None else high - mean
+        room_down = math.inf if low is None else mean - low
+        if room_up < 2 * shift and room_down > room_up:  # most of the mass would pile up at the max
+            shift = -shift
+        numeric.append(ColumnDrift(name, "shift", shift=shift, low=low, high=high, integer=integer))
+    for name in contract.features.categorical:
+        if name in excluded or name not in frame.columns:
+            continue
+        counts = frame[name].dropna().value_counts()
+        if len(counts) < 2:
+            continue
+        minority: Any = counts.index[-1]
+        value = minority.item() if isinstance(minority, np.generic) else minority
+        categorical.append(ColumnDrift(name, "category", category=value, share=CATEGORY_SHARE))
+    candidates = [c for pair in _interleave(numeric, categorical) for c in pair]
+    if not candidates:
+        raise ValueError(
+            f"no feature of contract {contract.name!r} can be drifted: every numeric and categorical "
+            "feature is constant in the data (or is the target, a key or the event time)"
+        )
+    inputs = len(contract.feature_names)
+    wanted = math.ceil(drift_share * inputs) + max(1, math.ceil(0.2 * inputs))
+    return FrameDrift(tuple(candidates[: min(wanted, len(candidates))]))
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """The column as floats (NaN where missing or not a number)."""
+    import numpy as np
+    import pandas as pd
+
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
+
+
+def _interleave(first: list[ColumnDrift], second: list[ColumnDrift]) -> list[tuple[ColumnDrift, ...]]:
+    from itertools import zip_longest
+
+    return [tuple(c for c in pair if c is not None) for pair in zip_longest(first, second)]
+
+
+def derived_from(contract: DatasetContract, columns: list[str]) -> list[str]:
+    """The contract's derived features with an input among ``columns`` (they drift with them)."""
+    return [d.name for d in contract.features.derived if set(d.inputs) & set(columns)]

@@ -212,7 +212,7 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     }
     dags = REPO / "dags"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},  # not the caller's Airflow
         "AIRFLOW_HOME": str(home),
         # the tasks track training runs in the run folder's MLflow store (rehearsal/lineage_stage.py)
         "MLOPS_MLFLOW_TRACKING_URI": tracking_uri(ctx),
@@ -1038,8 +1038,6 @@ def lifecycle_stages(options: RehearsalOptions) -> list[Stage]:
             headline_rollback,
         ),
     ]
-    if options.data is None:
-        # The drift injection (rehearsal.monitoring_stage.rehearsal_drift) is defined for the generated
-        # data only; with --data the lifecycle ends at rollback (docs/your-own-data.md says so).
-        stages += [drift_stage(), retrain_stage()]
+    # with --data the drift is derived from the contract (rehearsal.monitoring_stage.injected_drift)
+    stages += [drift_stage(), retrain_stage()]
     return with_iam(with_lineage(stages))

@@ -1,24 +1,31 @@
 """The rehearsal's drift stage: traffic through the endpoint, the monitoring DAG, the retrain trigger.
 
-:func:`drift_stage` sends clean traffic, then drifted traffic (:mod:`pipelines.synthetic`'s shift,
-scale and category drift), to the serving endpoint through ``sagemaker-runtime`` InvokeEndpoint; the
-emulator writes data capture into the capture bucket. Then it runs the model's monitoring DAG with
-``dag.test()`` twice: over the clean window (the control: no retrain) and over the drifted window.
-The claim is checked from what really happened: the drift report in S3 names the injected
-features, ``MLOps/Monitoring`` metrics are in the emulated CloudWatch, and the DAG's
-``TriggerDagRunOperator`` created the training DAG run in Airflow's metadata database (the monitoring
-DAG triggers through Airflow, not through the MWAA REST API).
+:func:`drift_stage` sends clean traffic, then drifted traffic, to the serving endpoint through
+``sagemaker-runtime`` InvokeEndpoint; the emulator writes data capture into the capture bucket. The
+drift (:func:`injected_drift`) is churn's :func:`rehearsal_drift` for the default run, and, with
+``--data FILE --contract FILE``, one derived from the contract over the user's own rows
+(:func:`pipelines.synthetic.plan_frame_drift`: numeric columns shifted by their standard deviation,
+categorical ones moved to their least frequent value, enough of them to clear the dataset drift
+share with a margin). Then it runs the model's monitoring DAG with ``dag.test()`` in a child Airflow
+process (``rehearsal.airflow_runner``, the training DAG's throwaway home and SQLite database; none
+of the caller's ``AIRFLOW*`` environment), twice: over the clean window (the control: no retrain)
+and over the drifted window. The claim is checked from what really happened: the drift report in S3
+names the injected features (with ``--data``: only those and the derived features computed from
+them), ``MLOps/Monitoring`` metrics are in the emulated CloudWatch, and the DAG's
+``TriggerDagRunOperator`` created the training DAG run in the child's metadata database (the
+monitoring DAG triggers through Airflow, not through the MWAA REST API).
 
 What the stage needs from the earlier stages (``ctx.values``):
 
 - ``serving_endpoint``: the InService endpoint (default: the deploy's ``endpointName`` output);
-- ``dag_outputs_file``: the stack outputs file the DAGs read (default: the deploy's outputs plus the
-  local worker interpreter, written by :func:`dag_outputs_file`);
+- ``dag_outputs_file`` (tests): a stack outputs file of their own for the DAGs (default: the one
+  :func:`rehearsal.lifecycle._airflow_env` writes from the deployed stack);
 - ``drift_traffic`` (optional): ``(rows, seed, drifted) -> DataFrame`` of feature rows in the
   model's column order; default :func:`synthetic_traffic` from the contract.
 
-It leaves ``ctx.values["retrain_run"]`` (the triggered run's ``dag_id``, ``run_id``, ``conf``) for a
-later stage that runs that training DAG run to a registered, promoted package.
+It leaves ``ctx.values["retrain_run"]`` (the triggered run's ``dag_id``, ``run_id``, ``conf``) and
+``ctx.values["airflow_db"]`` (the child's metadata database) for the retrain stage, which runs that
+training DAG run to a registered, promoted package.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,15 +46,49 @@ from rehearsal.run import Evidence, RunContext, Stage
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pipelines.synthetic import DriftSpec
+    from pipelines.synthetic import DriftSpec, FrameDrift
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "dags"
 
-REHEARSAL_DRIFT_FEATURES = ("monthly_charges", "tenure_months", "contract_type")
-"""The churn features the rehearsal drifts (the claim: these, and only drifted windows, are flagged)."""
+REHEARSAL_DRIFT_FEATURES = (
+    "monthly_charges",
+    "tenure_months",
+    "contract_type",
+    "payment_method",
+    "region",
+)
+"""The churn features the rehearsal drifts (the claim: these, and only drifted windows, are flagged).
+
+With the columns they move (``total_charges`` is tenure times charges in the generator, and the
+derived features follow their inputs) 8 of churn's 11 model inputs drift against the 0.5 share (6)
+the retrain policy needs: two features to spare, so one borderline test cannot flip the decision
+(with the first three alone, 6 of 11 drifted: none to spare)."""
 
 TrafficSource = Callable[[int, int, bool], "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class InjectedDrift:
+    """What the rehearsal drifts: the features it claims, and whether only those may be flagged."""
+
+    features: tuple[str, ...]
+    """The drifted contract columns: each must be flagged in the drifted window."""
+    follows: tuple[str, ...] = ()
+    """Derived model inputs computed from a drifted column (flagged or not, both are right)."""
+    exact: bool = False
+    """True: any other flagged feature fails the stage (the columns are drifted independently in
+    the dataset's own rows). False for the churn generator, whose columns are correlated."""
+    description: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the stage's evidence."""
+        return {
+            "features": list(self.features),
+            "follows": list(self.follows),
+            "exact": self.exact,
+            "description": list(self.description),
+        }
 
 
 def rehearsed_model(ctx: RunContext) -> str:
@@ -63,18 +105,116 @@ def rehearsal_drift() -> DriftSpec:
     return DriftSpec(
         numeric_scale={"tenure_months": 2.5},
         numeric_shift={"monthly_charges": 30.0},
-        category_weights={"contract_type": {"month-to-month": 0.05, "one-year": 0.15, "two-year": 0.8}},
+        category_weights={
+            "contract_type": {"month-to-month": 0.05, "one-year": 0.15, "two-year": 0.8},
+            "region": {"north": 0.7, "south": 0.1, "east": 0.1, "west": 0.1},
+            "payment_method": {
+                "card": 0.05,
+                "bank_transfer": 0.05,
+                "electronic_check": 0.1,
+                "mailed_check": 0.8,
+            },
+        },
+    )
+
+
+def user_rows(ctx: RunContext) -> pd.DataFrame:
+    """The user's dataset (``--data``) as the pipeline reads it (:func:`pipelines.validate.read_batch`)."""
+    from pipelines.validate import read_batch
+    from rehearsal.catalog import contract_of
+
+    path = Path(ctx.values.get("data_file") or ctx.options.data or "")
+    if not path.is_file():
+        raise RuntimeError(f"the user's dataset {path} is not a file: the data stage did not run")
+    return read_batch(path.read_bytes(), path.name, contract_of(ctx))
+
+
+def reference_rows(ctx: RunContext) -> pd.DataFrame:
+    """The ``train`` split the feature job wrote for the rehearsed contract: the rows the evaluation
+    step draws the drift baseline from (:func:`pipelines.evaluate.evaluate_frames`), keys and target
+    included (what :func:`pipelines.features.spec.build_features_pandas` needs)."""
+    import io
+
+    import pandas as pd
+
+    from rehearsal.catalog import contract_of
+
+    if "reference_rows" in ctx.values:
+        return ctx.values["reference_rows"]
+    assert ctx.emulator is not None
+    assert ctx.deployment is not None, "the deploy stage did not run"
+    bucket = str(ctx.deployment.outputs["featuresBucket"])
+    prefix = f"features/{contract_of(ctx).name}/"  # pipelines.features.local.features_prefix
+    s3 = ctx.emulator.client("s3")
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".parquet")
+    ]
+    if not keys:
+        raise RuntimeError(f"no feature Parquet in s3://{bucket}/{prefix}: the feature job wrote nothing")
+    frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    frame = pd.concat(frames, ignore_index=True)
+    if "__split__" in frame.columns:
+        frame = pd.DataFrame(frame[frame["__split__"] == "train"])
+    if frame.empty:
+        raise RuntimeError(f"the features under s3://{bucket}/{prefix} have no train split rows")
+    ctx.values["reference_rows"] = frame.reset_index(drop=True)
+    return ctx.values["reference_rows"]
+
+
+def frame_drift(ctx: RunContext) -> FrameDrift:
+    """The drift planned from the contract over the user's rows (:func:`pipelines.synthetic.plan_frame_drift`)."""
+    from pipelines.monitoring.drift import DriftConfig
+    from pipelines.synthetic import plan_frame_drift
+    from rehearsal.catalog import contract_of
+
+    if "frame_drift" not in ctx.values:
+        ctx.values["frame_drift"] = plan_frame_drift(
+            contract_of(ctx), user_rows(ctx), DriftConfig().drift_share
+        )
+    return ctx.values["frame_drift"]
+
+
+def injected_drift(ctx: RunContext) -> InjectedDrift:
+    """The drift of this rehearsal: churn's :func:`rehearsal_drift`, or the one derived from the contract."""
+    from pipelines.synthetic import derived_from
+    from rehearsal.catalog import contract_of
+
+    if ctx.options.data is None:
+        spec = rehearsal_drift()
+        described = [f"{k}: x{v}" for k, v in spec.numeric_scale.items()]
+        described += [f"{k}: {v:+}" for k, v in spec.numeric_shift.items()]
+        described += [f"{k}: weights {v}" for k, v in spec.category_weights.items()]
+        return InjectedDrift(REHEARSAL_DRIFT_FEATURES, description=tuple(described))
+    plan = frame_drift(ctx)
+    follows = derived_from(contract_of(ctx), plan.features)
+    return InjectedDrift(
+        tuple(plan.features),
+        tuple(follows),
+        exact=True,
+        description=tuple(c.describe() for c in plan.columns),
     )
 
 
 def synthetic_traffic(ctx: RunContext) -> TrafficSource:
-    """Model-input rows for the rehearsal's contract from :mod:`pipelines.synthetic`; drifted on demand.
+    """Model-input rows for the rehearsal's contract; drifted on demand.
 
     The rows are what the endpoint's serving contract asks for (docs/serving-and-monitoring.md): every
     model input in ``metadata.json`` order (numeric, derived, categorical), the derived features
     computed as the feature job computes them (:func:`pipelines.features.spec.build_features_pandas`),
     no target, no keys. Raw contract columns alone (no derived features) are refused by the inference
     handler, and the scikit-learn image answers any handler error with HTTP 500.
+
+    Without ``--data`` the rows come from :mod:`pipelines.synthetic`'s churn generator (drifted:
+    :func:`rehearsal_drift`); with it, from the user's own rows the drift baseline was computed on
+    (:func:`reference_rows`), sampled without replacement (with replacement only beyond its size;
+    drifted: :func:`frame_drift` applied to the sample). :func:`window_rows` sends the whole
+    reference when it is small: a sample of the same population is flagged on some feature by
+    sampling noise alone (Wasserstein/std >= 0.1 at 600 rows, p < 0.05 for the small-sample tests),
+    which a wide table's control window would not survive (a 40-feature table flagged one to three
+    features in three of four clean 600-row windows).
     """
     from pipelines.contract import load_contract
     from pipelines.features.spec import build_features_pandas, feature_spec
@@ -83,6 +223,18 @@ def synthetic_traffic(ctx: RunContext) -> TrafficSource:
     contract = ctx.values.get("contract") or load_contract(ctx.options.contract or rehearsed_model(ctx))
     spec = feature_spec(contract)
     columns = contract.feature_names
+    if ctx.options.data is not None:
+        own = reference_rows(ctx)
+        plan = frame_drift(ctx)
+
+        def resampled(count: int, seed: int, drifted: bool) -> pd.DataFrame:
+            replace = count > len(own)
+            sample = own.sample(n=count, replace=replace, random_state=seed).reset_index(drop=True)
+            if drifted:  # the raw columns move; the derived features are computed again from them
+                sample = build_features_pandas(plan.apply(sample, seed), spec)
+            return sample.loc[:, columns]
+
+        return resampled
     drift = rehearsal_drift()
 
     def rows(count: int, seed: int, drifted: bool) -> pd.DataFrame:
@@ -92,40 +244,51 @@ def synthetic_traffic(ctx: RunContext) -> TrafficSource:
     return rows
 
 
-def dag_outputs_file(ctx: RunContext) -> Path:
-    """The outputs file the DAGs read: the deploy's outputs plus this machine's worker interpreter."""
-    if "dag_outputs_file" in ctx.values:
-        return Path(ctx.values["dag_outputs_file"])
-    assert ctx.deployment is not None
-    assert ctx.deployment.outputs_file is not None
-    outputs = json.loads(Path(ctx.deployment.outputs_file).read_text())
-    outputs.update(
+WINDOW_ROWS = 600
+"""Rows per monitoring window for churn (fewer make the clean control window look drifted)."""
+USER_WINDOW_ROWS_MAX = 3000
+"""Rows per window with ``--data``: the whole drift reference up to this many."""
+
+
+def window_rows(ctx: RunContext) -> int:
+    """Rows sent per monitoring window: :data:`WINDOW_ROWS`, or with ``--data`` the reference's size
+    (capped at :data:`USER_WINDOW_ROWS_MAX`, at least :data:`WINDOW_ROWS`)."""
+    if ctx.options.data is None or "drift_traffic" in ctx.values:
+        return WINDOW_ROWS
+    return max(WINDOW_ROWS, min(len(reference_rows(ctx)), USER_WINDOW_ROWS_MAX))
+
+
+def monitoring_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
+    """The child Airflow's environment and home for the monitoring DAG.
+
+    The training DAG's (:func:`rehearsal.lifecycle._airflow_env`: same throwaway home and SQLite DB,
+    so the run it triggers is there for the retrain stage, the MWAA role's session), or, when a test
+    names its own outputs file (``ctx.values["dag_outputs_file"]``, no deployed stack), the same
+    Airflow settings with that file and this process's AWS credentials. Either way none of the
+    caller's own ``AIRFLOW*`` variables reach the child.
+    """
+    if "dag_outputs_file" not in ctx.values:
+        from rehearsal.lifecycle import _airflow_env
+
+        return _airflow_env(ctx)
+    home = (ctx.out / "airflow").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not _callers_airflow(k)}
+    env.update(_airflow_settings(home))
+    env.update(
         {
-            "workerPython": sys.executable,
-            "workerPythonPath": str(REPO),
-            "contractsDir": str(REPO / "contracts"),
-            "airflowAwsConnId": None,
-            "pollSeconds": 1,
+            "MLOPS_OUTPUTS_FILE": str(Path(ctx.values["dag_outputs_file"]).resolve()),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         }
     )
-    path = ctx.out / "stack" / "dag_outputs.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outputs, indent=2) + "\n")
-    ctx.values["dag_outputs_file"] = str(path)
-    return path
+    return env, home
 
 
-def airflow_environment(ctx: RunContext) -> None:
-    """A throwaway Airflow home and SQLite metadata DB under the output folder (before Airflow imports).
+def _callers_airflow(key: str) -> bool:
+    return key.startswith("AIRFLOW")
 
-    When Airflow is already configured (``AIRFLOW_HOME`` set, as in the tests), it is used as is. The
-    home is the one the training DAG's child runner uses (``rehearsal.lifecycle._airflow_env``): a
-    database it already migrated is kept (its runs stay visible), a new one is created.
-    """
-    if os.environ.get("AIRFLOW_HOME") or "airflow" in sys.modules:
-        return
-    home = ctx.out / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
+
+def _airflow_settings(home: Path) -> dict[str, str]:
     bundle = [
         {
             "name": "dags-folder",
@@ -133,32 +296,15 @@ def airflow_environment(ctx: RunContext) -> None:
             "kwargs": {"path": str(DAGS_FOLDER)},
         }
     ]
-    values = {
+    return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundle),
     }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-
-    def restore() -> None:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-    ctx.on_close("airflow environment", restore)
-    marker = home / ".migrated"  # written by rehearsal.airflow_runner after it migrates the database
-    if marker.exists() and (home / "airflow.db").exists():
-        return
-    from airflow.utils import db
-
-    db.resetdb()
-    marker.write_text("1")
 
 
 def send_traffic(
@@ -210,29 +356,76 @@ def _capture_objects(ctx: RunContext, bucket: str, prefix: str) -> int:
     return sum(len(page.get("Contents", [])) for page in pages)
 
 
-def run_monitoring_dag(dag_id: str, training_dag_id: str, start: datetime, end: datetime) -> dict[str, Any]:
-    """``dag.test()`` the monitoring DAG over ``[start, end)``; return task states and new training runs."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
+def dag_runs(database: Path, dag_id: str) -> dict[str, dict[str, Any]]:
+    """``dag_id``'s runs in the child Airflow's SQLite metadata database (none when it does not exist yet)."""
+    import sqlite3
 
-    def training_runs() -> dict[str, Any]:
-        with create_session() as session:
-            rows = session.query(DagRun).filter(DagRun.dag_id == training_dag_id).all()
-            return {r.run_id: {"conf": r.conf, "state": str(r.state)} for r in rows}
-
-    before = training_runs()
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    if dag_id not in bag.dags:
-        raise RuntimeError(f"the DAG folder has no {dag_id} (import errors: {bag.import_errors})")
-    run = bag.dags[dag_id].test(run_conf={"window_start": start.isoformat(), "window_end": end.isoformat()})
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    after = training_runs()
+    if not database.is_file():
+        return {}
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'dag_run'")
+        if tables.fetchone() is None:
+            return {}
+        rows = db.execute("SELECT run_id, state, conf FROM dag_run WHERE dag_id = ?", (dag_id,)).fetchall()
     return {
-        "run_id": run.run_id,
-        "state": str(run.state),
-        "tasks": states,
+        run_id: {"state": state, "conf": json.loads(conf) if isinstance(conf, str | bytes) else conf}
+        for run_id, state, conf in rows
+    }
+
+
+def run_monitoring_dag(
+    ctx: RunContext, dag_id: str, training_dag_id: str, start: datetime, end: datetime, label: str
+) -> dict[str, Any]:
+    """Run the monitoring DAG over ``[start, end)`` with ``dag.test()`` in a child Airflow process
+    (``rehearsal.airflow_runner``, as the training DAG runs); its task states and the training runs it
+    created, read from the child's metadata database."""
+    import subprocess
+
+    from rehearsal.airflow_runner import RESULT_PREFIX
+    from rehearsal.lifecycle import DAG_TIMEOUT_S
+
+    env, home = monitoring_env(ctx)
+    database = home / "airflow.db"
+    ctx.values["airflow_db"] = str(database)
+    before = dag_runs(database, training_dag_id)
+    conf = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    log = home / f"{label}.log"
+    with log.open("wb") as sink:
+        child = ctx.spawn(
+            [sys.executable, "-m", "rehearsal.airflow_runner", dag_id, json.dumps(conf)],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            env=env,
+            cwd=str(REPO),
+        )
+        try:
+            out, _ = child.communicate(timeout=DAG_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise TimeoutError(
+                f"the monitoring DAG {dag_id} did not finish in {DAG_TIMEOUT_S:.0f} s; see {log}"
+            ) from None
+    text = out.decode(errors="replace")
+    with log.open("a") as sink_text:
+        sink_text.write(text)
+    lines = [line for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
+    if not lines:
+        tail = log.read_text(errors="replace")[-1500:]
+        raise RuntimeError(
+            f"the Airflow runner exited {child.returncode} without a result; log {log}: {tail}"
+        )
+    result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    if "tasks" not in result:
+        raise RuntimeError(
+            f"the monitoring DAG {dag_id} did not run ({result['state']}): {result}; log {log}"
+        )
+    after = dag_runs(database, training_dag_id)
+    return {
+        "run_id": result["run_id"],
+        "state": result["state"],
+        "tasks": result["tasks"],
         "triggered": {k: v for k, v in after.items() if k not in before},
+        "log": str(log),
     }
 
 
@@ -251,33 +444,28 @@ def _drift_report(ctx: RunContext, bucket: str, endpoint: str, start: datetime, 
 
 def drift(ctx: RunContext) -> Evidence:
     """Clean then drifted traffic through the endpoint; the monitoring DAG over each window."""
-    from pipelines.orchestration import load_dag_settings
+    from rehearsal.catalog import rehearsed_model as rehearsal_model_names
     from rehearsal.stages import endpoint_weights
 
     assert ctx.emulator is not None
-    outputs_file = dag_outputs_file(ctx)
-    previous = os.environ.get("MLOPS_OUTPUTS_FILE")
-    os.environ["MLOPS_OUTPUTS_FILE"] = str(outputs_file)
-
-    def restore_outputs() -> None:
-        if previous is None:
-            os.environ.pop("MLOPS_OUTPUTS_FILE", None)
-        else:
-            os.environ["MLOPS_OUTPUTS_FILE"] = previous
-
-    ctx.on_close("MLOPS_OUTPUTS_FILE", restore_outputs)
-    airflow_environment(ctx)
-    outputs = json.loads(outputs_file.read_text())
-    settings = load_dag_settings(DAGS_FOLDER)
-    contract_name = rehearsed_model(ctx)
-    model = next((m for m in settings.models if m.model == contract_name), settings.models[0])
-    endpoint = ctx.values.get("serving_endpoint") or ctx.values.get("endpoint") or model.endpoint
+    env, _ = monitoring_env(ctx)
+    outputs = json.loads(Path(env["MLOPS_OUTPUTS_FILE"]).read_text())
+    model = rehearsal_model_names(ctx)
+    endpoint = str(
+        ctx.values.get("serving_endpoint")
+        or ctx.values.get("endpoint")
+        or (outputs.get("models") or {}).get(model.model, {}).get("endpointName")
+        or model.endpoint
+    )
+    injected = injected_drift(ctx)
     traffic: TrafficSource = ctx.values.get("drift_traffic") or synthetic_traffic(ctx)
-    rows = 600  # fewer rows make the clean control window look drifted (sampling noise vs the baseline)
+    rows = window_rows(ctx)
     capture_bucket = outputs["captureBucket"]
-    capture_prefix = f"{model.names.capture_prefix}/{endpoint}/"
+    capture_prefix = f"{model.capture_prefix}/{endpoint}/"
 
-    labelled = "drift_traffic" not in ctx.values  # labels are known for the synthetic traffic only
+    # labels are regenerated for the synthetic churn traffic only (rehearsal.quality_check); a caller's
+    # own traffic or --data rows get no ground truth, so no model-quality check
+    labelled = "drift_traffic" not in ctx.values and ctx.options.data is None
 
     def window(drifted: bool, seed: int) -> tuple[datetime, datetime, int]:
         start = datetime.now(UTC).replace(microsecond=0)
@@ -308,9 +496,14 @@ def drift(ctx: RunContext) -> Evidence:
         write_ground_truth(
             ctx, capture_bucket, endpoint, rows, ctx.options.seed + 202, f"drift-{ctx.options.seed + 202}", 20
         )
-    training_dag_id = model.names.training_dag_id
-    control = run_monitoring_dag(model.names.monitoring_dag_id, training_dag_id, clean_start, clean_end)
-    drifted = run_monitoring_dag(model.names.monitoring_dag_id, training_dag_id, drift_start, drift_end)
+    training_dag_id = model.training_dag_id
+    monitoring_dag = model.monitoring_dag_id
+    control = run_monitoring_dag(
+        ctx, monitoring_dag, training_dag_id, clean_start, clean_end, "monitor-clean"
+    )
+    drifted = run_monitoring_dag(
+        ctx, monitoring_dag, training_dag_id, drift_start, drift_end, "monitor-drift"
+    )
     artifacts = outputs["artifactsBucket"]
     control_report = _drift_report(ctx, artifacts, endpoint, clean_start, clean_end)
     drift_report = _drift_report(ctx, artifacts, endpoint, drift_start, drift_end)
@@ -346,7 +539,8 @@ def drift(ctx: RunContext) -> Evidence:
         "evaluated_features": drift_report.evaluated_features,
         "drift_share": drift_report.drift_share,
         "dataset_drift": drift_report.dataset_drift,
-        "expected_drift": list(REHEARSAL_DRIFT_FEATURES) if "drift_traffic" not in ctx.values else None,
+        "expected_drift": list(injected.features) if "drift_traffic" not in ctx.values else None,
+        "injected_drift": injected.as_dict() if "drift_traffic" not in ctx.values else None,
         "control_tasks": control["tasks"],
         "drift_tasks": drifted["tasks"],
         "control_triggered": sorted(control["triggered"]),
@@ -384,6 +578,15 @@ def check_drift(evidence: Evidence, ctx: RunContext) -> str | None:
     missing = [f for f in expected if f not in evidence["drifted_features"]]
     if missing:
         return f"drift not detected on the injected features {missing} (drifted: {list(evidence['drifted_features'])})"
+    injected = evidence.get("injected_drift") or {}
+    if injected.get("exact"):
+        allowed = {*injected["features"], *injected["follows"]}
+        unexpected = [f for f in evidence["drifted_features"] if f not in allowed]
+        if unexpected:
+            return (
+                f"the drifted window flags {unexpected}, which the rehearsal did not drift (it drifted "
+                f"{injected['features']}; derived from them: {injected['follows']})"
+            )
     if not evidence["drifted_features"]:
         return "the drifted window's report flags no feature"
     if evidence["control_drifted_features"]:

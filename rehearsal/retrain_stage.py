@@ -33,8 +33,8 @@ RETRAIN_BATCH = "batch-3-retrain.csv"
 def triggered_run_in_metadata_db(ctx: RunContext, dag_id: str, run_id: str) -> dict[str, Any] | None:
     """The triggered run as Airflow's metadata database holds it (``state``, ``conf``, ``run_type``).
 
-    The database is the rehearsal's throwaway SQLite one under ``<out>/airflow`` (the Airflow the
-    monitoring DAG ran in); None when it holds no such run.
+    The database is the rehearsal's throwaway SQLite one under ``<out>/airflow`` (the child Airflow
+    the monitoring DAG ran in); None when it holds no such run.
     """
     path = Path(_sqlite_path(ctx))
     if not path.is_file():
@@ -56,38 +56,38 @@ def triggered_run_in_metadata_db(ctx: RunContext, dag_id: str, run_id: str) -> d
 
 
 def _sqlite_path(ctx: RunContext) -> str:
-    """The metadata database file: Airflow's own setting when this process configured Airflow (the
-    drift stage ran the monitoring DAG here), else the environment's, else the rehearsal's default."""
-    import os
-    import sys
-
-    settings = sys.modules.get("airflow.settings")
-    url = str(
-        getattr(settings, "SQL_ALCHEMY_CONN", "") or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
-    )
-    if url.startswith("sqlite:///"):
-        return url.removeprefix("sqlite:///")
-    if url:
-        raise RuntimeError(
-            f"the rehearsal reads Airflow's metadata from SQLite only, not {url.split(':', 1)[0]}"
-        )
-    return str(ctx.out / "airflow" / "airflow.db")
+    """The metadata database file of the child Airflow the monitoring DAG ran in (the drift stage
+    records it; the default is the training DAG's throwaway home, :func:`rehearsal.lifecycle._airflow_env`)."""
+    return str(ctx.values.get("airflow_db") or (ctx.out / "airflow").resolve() / "airflow.db")
 
 
-def land_retrain_batch(ctx: RunContext) -> str:
-    """Land a batch drawn from the drifted distribution under ``landing/<dataset>/``; its URI."""
+def retrain_batch(ctx: RunContext) -> Any:
+    """The batch the retrain ingests, drawn from the drifted distribution (the data the world now
+    produces): a new seeded churn batch under :func:`rehearsal.monitoring_stage.rehearsal_drift`, or,
+    with ``--data``, a seeded sample of the user's rows (without replacement, so the contract's unique
+    keys stay unique) with the drift the drift stage injected (:func:`rehearsal.monitoring_stage.frame_drift`)."""
     from pipelines.synthetic import generate
-    from rehearsal.lifecycle import _land_batch
-    from rehearsal.monitoring_stage import rehearsal_drift, rehearsed_model
+    from rehearsal.lifecycle import SECOND_BATCH_SHARE
+    from rehearsal.monitoring_stage import frame_drift, rehearsal_drift, rehearsed_model, user_rows
 
-    frame = generate(
+    if ctx.options.data is not None:
+        own = user_rows(ctx)
+        sample = own.sample(frac=SECOND_BATCH_SHARE, random_state=ctx.options.seed + 3).reset_index(drop=True)
+        return frame_drift(ctx).apply(sample, ctx.options.seed + 3)
+    return generate(
         rehearsed_model(ctx),
         rows=ctx.options.rows,
         seed=ctx.options.seed + 3,
         drift=rehearsal_drift(),
         id_offset=3 * ctx.options.rows,
     )
-    return _land_batch(ctx, frame, RETRAIN_BATCH)
+
+
+def land_retrain_batch(ctx: RunContext) -> str:
+    """Land :func:`retrain_batch` under ``landing/<dataset>/``; its URI."""
+    from rehearsal.lifecycle import _land_batch
+
+    return _land_batch(ctx, retrain_batch(ctx), RETRAIN_BATCH)
 
 
 def retrain(ctx: RunContext) -> Evidence:

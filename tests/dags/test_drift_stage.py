@@ -133,6 +133,7 @@ def _reset_training_runs() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two monitoring DAG runs in child processes (minutes on a loaded machine)
 def test_drift_stage_detects_injected_drift_and_triggers_retraining(
     airflow_db: Path, serving: Emulator, tmp_path: Path, outputs: Callable[..., Path]
 ) -> None:

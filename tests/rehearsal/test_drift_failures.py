@@ -1,7 +1,7 @@
 """The rehearsal exits non-zero naming the drift or retrain stage when monitoring or retraining fails.
 
 The drift test serves a small model of its own in the emulator (the DAG tests' serving account) and
-runs the real monitoring DAG under ``dag.test()``; the drifted window moves one feature only, which
+runs the real monitoring DAG under ``dag.test()`` in the stage's child Airflow process; the drifted window moves one feature only, which
 the report flags but which is below the dataset drift share, so the DAG does not trigger retraining
 and the run must stop at the drift stage with that reason (the retrain stage never runs).
 """
@@ -21,8 +21,13 @@ import pytest
 from rehearsal.alarms import AlarmEvaluator
 from rehearsal.emulator import Emulator
 from rehearsal.endpoints import SageMakerHosting
-from rehearsal.monitoring_stage import airflow_environment, drift_stage
-from rehearsal.retrain_stage import check_retrain, retrain_headline, retrain_stage
+from rehearsal.monitoring_stage import drift_stage
+from rehearsal.retrain_stage import (
+    check_retrain,
+    retrain_headline,
+    retrain_stage,
+    triggered_run_in_metadata_db,
+)
 from rehearsal.run import EXIT_STAGE_FAILED, RehearsalOptions, RunContext, run_stages
 from tests.dags import test_drift_stage as serving_account
 from tests.rehearsal import endpoint_fixtures
@@ -35,21 +40,6 @@ def _quiet() -> Any:
     from rich.console import Console
 
     return Console(file=io.StringIO())
-
-
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Airflow configured once for the module, as the drift stage configures it (or the DAG tests did)."""
-    out = tmp_path_factory.mktemp("airflow-out")
-    ctx = RunContext(options=RehearsalOptions(out=out), out=out)
-    already = bool(os.environ.get("AIRFLOW_HOME")) or "airflow" in sys.modules
-    airflow_environment(ctx)
-    if already:  # configured by another test module: make sure its database is migrated
-        from airflow.utils import db
-
-        db.initdb()
-    yield
-    ctx.close()
 
 
 @pytest.fixture
@@ -103,8 +93,9 @@ def _one_feature_drift(count: int, seed: int, drifted: bool) -> Any:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two monitoring DAG runs in child processes (minutes on a loaded machine)
 def test_the_run_stops_at_the_drift_stage_when_drifted_traffic_triggers_no_retraining(
-    airflow_home: None, serving: Emulator, tmp_path: Path
+    serving: Emulator, tmp_path: Path
 ) -> None:
     serving_account._serving_account(serving, tmp_path, capture=True)
     out = tmp_path / "out"
@@ -132,6 +123,47 @@ def test_the_run_stops_at_the_drift_stage_when_drifted_traffic_triggers_no_retra
     saved = json.loads((out / "summary.json").read_text())
     assert saved["exit_code"] == EXIT_STAGE_FAILED
     assert saved["stages"][0]["reason"] == summary.failed.reason
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # two monitoring DAG runs in child processes (minutes on a loaded machine)
+def test_the_drift_stage_ignores_the_callers_airflow_environment(
+    serving: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own Airflow settings in the environment reach neither the monitoring DAG's child
+    Airflow nor their folders; drifted traffic triggers retraining there, the clean control does not."""
+    junk_home, other_dags = tmp_path / "my-airflow-home", tmp_path / "my-dags"
+    junk_home.mkdir()
+    other_dags.mkdir()
+    monkeypatch.setenv("AIRFLOW_HOME", str(junk_home))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(other_dags))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{junk_home / 'mine.db'}")
+    airflow_before = "airflow" in sys.modules
+    serving_account._serving_account(serving, tmp_path, capture=True)
+    out = tmp_path / "out"
+    ctx = RunContext(options=RehearsalOptions(out=out, quick=True), out=out)
+    ctx.emulator = serving
+    ctx.values.update(
+        dag_outputs_file=str(_outputs_file(tmp_path, serving)),
+        drift_traffic=serving_account._traffic,
+        expected_drift=["monthly_charges", "tenure_months", "plan"],
+        serving_endpoint=serving_account.ENDPOINT,
+    )
+    summary = run_stages([drift_stage()], ctx, console=_quiet())
+    assert summary.exit_code == 0, summary.message
+    evidence = summary.results[0].evidence
+    assert evidence["control_triggered"] == []
+    assert evidence["control_tasks"]["trigger_training"] == "skipped"
+    (run_id,) = evidence["triggered_training_runs"]
+    assert evidence["drift_tasks"]["trigger_training"] == "success"
+    assert ctx.values["airflow_db"] == str((out / "airflow" / "airflow.db").resolve())
+    queued = triggered_run_in_metadata_db(ctx, "churn_training", run_id)
+    assert queued is not None
+    assert queued["state"] == "queued"
+    assert list(junk_home.iterdir()) == []
+    assert list(other_dags.iterdir()) == []
+    assert ("airflow" in sys.modules) == airflow_before  # Airflow ran in the child, not here
 
 
 def test_the_retrain_stage_fails_naming_the_missing_trigger(tmp_path: Path) -> None:

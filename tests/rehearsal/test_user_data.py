@@ -1,7 +1,10 @@
 """``mlops rehearse --data --contract`` on a table of the user's own: a generated wide numeric table
 whose contract ``mlops contract init`` drafted. Its model joins dev's catalog, is trained by its own
-training DAG, deployed to its own endpoint and serves its own predictions. Runs the rehearsal's own
-stages up to serve (canary and rollback act on the same accessor and are run by ``mlops rehearse``)."""
+training DAG, deployed to its own endpoint and serves its own predictions; then a drift derived from
+its contract is injected into its traffic, its monitoring DAG flags exactly the drifted features and
+triggers its training DAG, and the retrained model serves. Runs the rehearsal's own stages up to
+serve, then drift and retrain (canary and rollback act on the same accessor and are run by
+``mlops rehearse``)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from rehearsal.run import RehearsalOptions, RunContext, run_stages
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.timeout(2400),
-]  # one DAG run, one endpoint
+    pytest.mark.timeout(3600),
+]  # two training DAG runs, two monitoring DAG runs, one endpoint
 
 
 def _wide_table(folder: Path, rows: int = 1500, columns: int = 40) -> tuple[Path, Path]:
@@ -38,12 +41,23 @@ def _wide_table(folder: Path, rows: int = 1500, columns: int = 40) -> tuple[Path
     return data, contract
 
 
-def test_a_wide_numeric_table_gets_its_own_model_through_serve(tmp_path: Path) -> None:
+def test_a_wide_numeric_table_gets_its_own_model_through_serve_drift_and_retrain(tmp_path: Path) -> None:
     from rich.console import Console
 
     data, contract = _wide_table(tmp_path)
     options = RehearsalOptions(out=tmp_path / "out", data=data, contract=contract, quick=True).validated()
-    wanted = ("emulator", "deploy", "data", "ingest", "validate", "train", "deploy-model", "serve")
+    wanted = (
+        "emulator",
+        "deploy",
+        "data",
+        "ingest",
+        "validate",
+        "train",
+        "deploy-model",
+        "serve",
+        "drift",
+        "retrain",
+    )
     stages = [s for s in lifecycle.lifecycle_stages(options) if s.name in wanted]
     assert [s.name for s in stages] == list(wanted)
     ctx = RunContext(options=options, out=options.out)
@@ -62,3 +76,18 @@ def test_a_wide_numeric_table_gets_its_own_model_through_serve(tmp_path: Path) -
     assert all(k.startswith("datacapture/sensor-readings/") for k in serve["capture_sample"])
     prediction = serve["sample_predictions"][0]["predictions"][0]
     assert set(prediction) == {"label", "score", "probabilities"}
+    drift = evidence["drift"]
+    injected = drift["injected_drift"]
+    assert injected["exact"]
+    assert len(injected["features"]) >= 21  # of 40 model inputs: over the 0.5 share with a margin
+    assert "failure" not in injected["features"]
+    assert "reading_id" not in injected["features"]
+    assert set(drift["drifted_features"]) == set(injected["features"])  # no derived features here
+    assert drift["control_drifted_features"] == []
+    assert drift["dataset_drift"]
+    assert drift["training_dag_id"] == "sensor_readings_training"
+    assert len(drift["triggered_training_runs"]) == 1
+    retrain = evidence["retrain"]
+    assert retrain["package_arn"].endswith("model-package/mlops-dev-sensor-readings/2")
+    assert retrain["trigger"]["metadata_db"]["state"] == "queued"
+    assert retrain["traffic_errors"] == 0
