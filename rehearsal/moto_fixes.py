@@ -27,6 +27,7 @@ def apply_moto_fixes() -> None:
         _fix_logging_policy_principal()
         _fix_codebuild_codepipeline_location()
         _fix_bucket_policy_conditions()
+        _fix_update_model_package_keeps_unspecified()
         _applied = True
 
 
@@ -180,3 +181,26 @@ def _fix_bucket_policy_conditions() -> None:
         )
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _fix_update_model_package_keeps_unspecified() -> None:
+    """moto's UpdateModelPackage resets the approval status, its description and the customer metadata
+    when a request leaves them out; SageMaker changes only what the request names (API_UpdateModelPackage)."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.update_model_package
+
+    def update_model_package(self: Any, model_package_arn: str, **kwargs: Any) -> str:
+        name = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(name)
+        if package is not None:
+            for param, attr in (
+                ("model_approval_status", "model_approval_status"),
+                ("approval_description", "approval_description"),
+                ("customer_metadata_properties", "customer_metadata_properties"),
+            ):
+                if kwargs.get(param) is None:
+                    kwargs[param] = getattr(package, attr, None)
+        return original(self, model_package_arn, **kwargs)
+
+    SageMakerModelBackend.update_model_package = update_model_package  # type: ignore[method-assign]
