@@ -56,6 +56,14 @@ ARTIFACT_FOLDER_CHARS = 20
 characters for the folder"; e.g. ``mlops-staging-delivery`` -> ``mlops-staging-delive/``)."""
 
 
+def _has_reports(buildspec: str) -> bool:
+    """Whether a buildspec declares CodeBuild test reports (a top-level ``reports`` section)."""
+    import yaml
+
+    loaded = yaml.safe_load(buildspec)
+    return isinstance(loaded, dict) and bool(loaded.get("reports"))
+
+
 def artifact_store_folder(pipeline_name: str) -> str:
     """The folder of ``pipeline_name``'s artifacts in its S3 artifact store."""
     return pipeline_name[:ARTIFACT_FOLDER_CHARS]
@@ -645,28 +653,34 @@ class Delivery(pulumi.ComponentResource):
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 "Resource": [args.artifacts_key_arn],
             },
-            {
-                "Sid": "TestReports",
-                "Effect": "Allow",
-                "Action": [
-                    "codebuild:CreateReportGroup",
-                    "codebuild:CreateReport",
-                    "codebuild:UpdateReport",
-                    "codebuild:BatchPutTestCases",
-                ],
-                "Resource": [
-                    pulumi.Output.format(
-                        "arn:{0}:codebuild:{1}:{2}:report-group/{3}-{4}-*",
-                        self._part,
-                        args.region,
-                        self._account,
-                        args.name_prefix,
-                        stage,
-                    )
-                ],
-            },
             *extra,
         ]
+        spec = read_buildspec(buildspec or stage, args.buildspec_dir)
+        if _has_reports(spec):
+            # CodeBuild test reports, only for a buildspec with a reports section
+            # (https://docs.aws.amazon.com/codebuild/latest/userguide/test-report-permissions.html)
+            statements.append(
+                {
+                    "Sid": "TestReports",
+                    "Effect": "Allow",
+                    "Action": [
+                        "codebuild:CreateReportGroup",
+                        "codebuild:CreateReport",
+                        "codebuild:UpdateReport",
+                        "codebuild:BatchPutTestCases",
+                    ],
+                    "Resource": [
+                        pulumi.Output.format(
+                            "arn:{0}:codebuild:{1}:{2}:report-group/{3}-{4}-*",
+                            self._part,
+                            args.region,
+                            self._account,
+                            args.name_prefix,
+                            stage,
+                        )
+                    ],
+                }
+            )
         vpc_config: Any = None
         if in_vpc and args.build_vpc is not None:
             statements += self._vpc_statements(args.build_vpc)
@@ -707,7 +721,7 @@ class Delivery(pulumi.ComponentResource):
             encryption_key=args.artifacts_key_arn,
             source={
                 "type": "CODEPIPELINE",
-                "buildspec": read_buildspec(buildspec or stage, args.buildspec_dir),
+                "buildspec": spec,
             },
             artifacts={"type": "CODEPIPELINE"},
             environment=environment,
@@ -908,35 +922,38 @@ class Delivery(pulumi.ComponentResource):
         args = self._args
         sm = "arn:{0}:sagemaker:{1}:{2}:"
         own = self._own_groups()
+        own_packages = [
+            pulumi.Output.format(sm + "model-package/{3}/*", self._part, args.region, self._account, g)
+            for g in own
+        ]
         statements: list[dict[str, Any]] = [
             {
-                # register the copy in this environment's group; mark what was deployed (UpdateModelPackage)
-                "Sid": "RegisterAndMarkOwnPackages",
+                # mark what was deployed (pipelines.promotion mark: DescribeModelPackage, UpdateModelPackage)
+                "Sid": "MarkOwnPackages",
                 "Effect": "Allow",
-                "Action": [
-                    "sagemaker:CreateModelPackage",
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:UpdateModelPackage",
-                    "sagemaker:DescribeModelPackageGroup",
-                ],
-                "Resource": [
-                    r
-                    for g in own
-                    for r in (
-                        pulumi.Output.format(
-                            sm + "model-package-group/{3}", self._part, args.region, self._account, g
-                        ),
-                        pulumi.Output.format(
-                            sm + "model-package/{3}/*", self._part, args.region, self._account, g
-                        ),
-                    )
-                ],
+                "Action": ["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                "Resource": own_packages,
             }
         ]
         if args.upstream is None:
             return statements
         up = args.upstream
         statements += [
+            {
+                # register the imported copy in this environment's group (CreateModelPackage)
+                "Sid": "RegisterOwnPackages",
+                "Effect": "Allow",
+                "Action": "sagemaker:CreateModelPackage",
+                "Resource": [
+                    *(
+                        pulumi.Output.format(
+                            sm + "model-package-group/{3}", self._part, args.region, self._account, g
+                        )
+                        for g in own
+                    ),
+                    *own_packages,
+                ],
+            },
             {
                 "Sid": "WritePromotedModels",
                 "Effect": "Allow",

@@ -197,10 +197,18 @@ def _jsonable(value: Any) -> Any:
 class Ctx:
     """What a handler works with: clients of the emulator, and a log of the calls made."""
 
-    def __init__(self, emulator: Emulator, calls: list[AwsCall], endpoint_timeout: float) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        calls: list[AwsCall],
+        endpoint_timeout: float,
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.calls = calls
         self.endpoint_timeout = endpoint_timeout
+        self.credentials = dict(credentials) if credentials else None
+        """The deployer's session (``AWS_ACCESS_KEY_ID``/...); None: the account's root keys."""
         self.resource = ""
         self.logical_name = ""
         self._clients: dict[str, Any] = {}
@@ -220,7 +228,12 @@ class Ctx:
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Call ``service.operation(**params)`` on the emulator and log it."""
         if service not in self._clients:
-            self._clients[service] = self.emulator.client(service)
+            if self.credentials is None:
+                self._clients[service] = self.emulator.client(service)
+            else:
+                from rehearsal.iam.identities import client_as
+
+                self._clients[service] = client_as(self.emulator, service, self.credentials)
         self.calls.append(AwsCall(self.resource, service, operation, params))
         return getattr(self._clients[service], operation)(**params)
 
@@ -1669,13 +1682,14 @@ class EmulatorMocks(RecordingMocks):
         *,
         endpoint_timeout: float = 300.0,
         handlers: Mapping[str, Handler] | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(region=emulator.region, account_id=emulator.account_id)
         self.emulator = emulator
         self.previous = previous.resources if previous else {}
         self.handlers = dict(HANDLERS if handlers is None else handlers)
         self.calls: list[AwsCall] = []
-        self.ctx = Ctx(emulator, self.calls, endpoint_timeout)
+        self.ctx = Ctx(emulator, self.calls, endpoint_timeout, credentials)
         self.state: dict[str, ResourceState] = {}
         self.changes: list[Change] = []
         self.deferred_deletes: list[ResourceState] = []
@@ -1804,8 +1818,12 @@ def deploy(
     out_dir: Path | None = None,
     stacks_dir: Path | None = None,
     endpoint_timeout: float = 300.0,
+    credentials: Mapping[str, str] | None = None,
 ) -> DeployResult:
     """Deploy ``stack`` into the running ``emulator`` (an update when ``previous`` is given).
+
+    ``credentials``: the session every AWS call of the deploy is signed with (a promotion's deploy role,
+    authorized by the emulator's IAM); None: the account's root keys (an administrator's ``pulumi up``).
 
     Writes ``outputs.json`` (the stack outputs, as ``pulumi stack output --json`` prints them, plus
     ``endpointUrl``/``endpointUrls`` for the emulator) and ``resources.json`` into ``out_dir`` when
@@ -1823,7 +1841,7 @@ def deploy(
     apply_moto_fixes()
     path = stack_config_file(stack, stacks_dir) if stacks_dir else stack_config_file(stack)
     config = merge_config(read_stack_config(path), config_overrides)
-    mocks = EmulatorMocks(emulator, previous, endpoint_timeout=endpoint_timeout)
+    mocks = EmulatorMocks(emulator, previous, endpoint_timeout=endpoint_timeout, credentials=credentials)
 
     def program() -> Mapping[str, Any]:
         return build(load_config()).outputs

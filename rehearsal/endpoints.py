@@ -138,6 +138,8 @@ class VariantDefinition:
     execution_role_arn: str = ""
     """The model's ExecutionRoleArn: SageMaker downloads the model data and writes capture with it."""
     model_arn: str = ""
+    network_isolation: bool = False
+    """The model's ``EnableNetworkIsolation``: an isolated container gets no AWS credentials."""
 
 
 @dataclass(frozen=True)
@@ -201,8 +203,14 @@ class ModelServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.resolved_at: datetime | None = None
 
-    def prepare_and_start(self, download: Callable[[str], bytes]) -> None:
-        """Fetch the model and code, then start the serving process (not yet waiting for health)."""
+    def prepare_and_start(
+        self, download: Callable[[str], bytes], aws_environment: Mapping[str, str] | None = None
+    ) -> None:
+        """Fetch the model and code, then start the serving process (not yet waiting for health).
+
+        ``aws_environment``: the model role's session (and where AWS answers) for the container's SDK
+        chain; None for a network-isolated model, which gets no credentials.
+        """
         from rehearsal.emulator import free_port
 
         container = self.variant.container
@@ -257,6 +265,7 @@ class ModelServer:
         self.port = free_port()
         env = {**base_environment(home), **{str(k): str(v) for k, v in container.environment.items()}}
         env["SAGEMAKER_SUBMIT_DIRECTORY"] = submit
+        env.update(aws_environment or {})
         command = ContainerCommand(
             code_paths=[code_dir], script=bootstrap, args=["serve", str(model_dir), str(self.port)], env=env
         )
@@ -450,7 +459,9 @@ class SageMakerHosting:
           pipelines, ``ModelDataSource``, multi-model, serverless cold starts, async or shadow variants);
           a ``RollingUpdatePolicy`` is refused as not emulated;
         - a container whose module fails to import exits at once (the endpoint fails without waiting
-          out the health-check timeout); the container has no network and no AWS credentials;
+          out the health-check timeout); the container has no network; it gets its model role's session
+          in its environment (``AWS_*`` variables, as SageMaker's credential chain would give it) unless
+          the model is network-isolated, then none;
         - metrics are published per invocation as raw values (SageMaker sends one-minute statistic
           sets), with ``EndpointName``+``VariantName`` and ``EndpointName``+``EndpointConfigName``+
           ``VariantName`` dimensions; capture files are flushed every ``capture_flush_s``;
@@ -513,6 +524,59 @@ class SageMakerHosting:
                 self._role_clients[key] = client_as(self._emulator, service, credentials)
             return self._role_clients[key]
 
+    def _container_environment(self, variant: VariantDefinition) -> dict[str, str] | None:
+        """The AWS environment the variant's container gets: its model role's session, as SageMaker hands
+        it to the SDK chain, with the region and the emulator's address.
+
+        None for a network-isolated model: "no AWS credentials are made available to the container
+        runtime environment" (https://docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html),
+        and for a model without a role or an emulator without IAM (the container keeps no credentials).
+        """
+        from rehearsal.iam.authorizer import TrustDeniedError
+
+        assert self._emulator is not None
+        if variant.network_isolation or not variant.execution_role_arn:
+            return None
+        try:
+            credentials = self._sessions.service(
+                self._emulator, variant.execution_role_arn, SAGEMAKER_SERVICE, variant.model_arn or None
+            )
+        except TrustDeniedError as error:
+            raise HostingError(
+                f"SageMaker could not assume the model's role {variant.execution_role_arn}: {error}"
+            ) from error
+        if credentials is None:
+            return None
+        return {
+            **credentials,
+            "AWS_DEFAULT_REGION": self._emulator.region,
+            "AWS_REGION": self._emulator.region,
+            "AWS_ENDPOINT_URL": self._emulator.endpoint_url,
+        }
+
+    def _alarms_denial(self, fleet: Fleet | None, alarms: list[str]) -> str | None:
+        """SageMaker reads the rollback alarms with the execution role of the endpoint's models: the
+        denial (as a rollback reason) when that role may not ``cloudwatch:DescribeAlarms`` them, or None.
+
+        https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html: the
+        execution role needs ``cloudwatch:DescribeAlarms`` on the auto-rollback alarms.
+        """
+        from rehearsal.iam.identities import authorizer_of
+
+        authorizer = authorizer_of(self._emulator)
+        if authorizer is None or fleet is None or not alarms:
+            return None
+        roles = sorted({v.execution_role_arn for v in fleet.variants.values() if v.execution_role_arn})
+        for role in roles:
+            denial = authorizer.authorize_call(role, "cloudwatch", "DescribeAlarms", {"AlarmNames": alarms})
+            if denial is not None and authorizer.enforce:
+                return (
+                    f"Deployment failed: SageMaker could not read the rollback alarms {alarms} with the model's "
+                    f"execution role {role}: {denial.action} on {denial.resource} is denied ({denial.decisive}). "
+                    f"Fix: {denial.hint}"
+                )
+        return None
+
     def _client(self, service: str) -> Any:
         """A cached boto3 client of the emulator (clients are thread-safe and costly to make)."""
         assert self._emulator is not None
@@ -546,6 +610,7 @@ class SageMakerHosting:
 
             return handler
 
+        self._patch(SageMakerResponse, "create_model", action(self._create_model))
         self._patch(SageMakerResponse, "create_endpoint", action(self._create_endpoint))
         self._patch(SageMakerResponse, "describe_endpoint", action(self._describe_endpoint))
         self._patch(SageMakerResponse, "delete_endpoint", action(self._delete_endpoint))
@@ -728,6 +793,7 @@ class SageMakerHosting:
                 ),
                 execution_role_arn=str(getattr(model, "execution_role_arn", "") or ""),
                 model_arn=str(getattr(model, "arn", "") or ""),
+                network_isolation=bool(getattr(model, "enable_network_isolation", False)),
             )
         return Fleet(config_name, variants, CaptureDefinition.parse(config.data_capture_config))
 
@@ -748,7 +814,8 @@ class SageMakerHosting:
                     server.prepare_and_start(
                         functools.partial(
                             self._download, role_arn=variant.execution_role_arn, source_arn=variant.model_arn
-                        )
+                        ),
+                        self._container_environment(variant),
                     )
                 except HostingError:
                     raise
@@ -764,6 +831,20 @@ class SageMakerHosting:
             raise
 
     # ------------------------------------------------------------------ SageMaker API
+
+    def _create_model(self, response: Any) -> Any:
+        """moto's CreateModel, keeping ``EnableNetworkIsolation`` (moto drops it): it decides whether the
+        container gets the role's credentials."""
+        from moto.sagemaker.responses import SageMakerResponse
+
+        original = next(
+            o for cls, attr, o in self._patched if cls is SageMakerResponse and attr == "create_model"
+        )
+        result = original(response)
+        model = self._backend()._models.get(response._get_param("ModelName"))
+        if model is not None:
+            model.enable_network_isolation = bool(response._get_param("EnableNetworkIsolation"))
+        return result
 
     def _create_endpoint(self, response: Any) -> Any:
         from moto.core.responses import ActionResult
@@ -1127,6 +1208,10 @@ class SageMakerHosting:
         if policy["wait"] > 0:
             endpoint.record("baking", f"{policy['wait']:g} s (emulated) watching {policy['alarms']}")
         end = time.monotonic() + self.scale.wall(policy["wait"])
+        denied = self._alarms_denial(endpoint.green, list(policy["alarms"]))
+        if denied is not None:
+            endpoint.record("alarms-unreadable", denied)
+            return denied
         cloudwatch = self._cloudwatch_backend()
         while True:
             for name in policy["alarms"]:

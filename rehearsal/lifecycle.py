@@ -386,24 +386,42 @@ def _deploy_package(ctx: RunContext, arn: str) -> Any:
 
 
 def deploy_packages(ctx: RunContext, packages: dict[str, str]) -> Any:
-    """Re-deploy dev with each named catalog model's ``modelPackageArn`` set (an update of the stack).
+    """Promote: re-deploy dev with each named catalog model's ``modelPackageArn`` set (an update of the
+    stack), through the delivery's promotion pipeline as on AWS (:mod:`rehearsal.promotion`: started as
+    the approval rule's role, the CodeBuild action's ``pulumi up`` as the deploy role it assumes).
 
-    Models not named keep the package they were last deployed with (``ctx.values["deployed"]``).
+    Models not named keep the package they were last deployed with (``ctx.values["deployed"]``). Each
+    promotion's evidence (execution, roles, plan) is appended to ``ctx.values["promotions"]``.
     """
-    from rehearsal.deploy import deploy
+    from rehearsal.promotion import Promoter
 
     assert ctx.deployment is not None
     deployed: dict[str, str] = {**ctx.values.get("deployed", {}), **packages}
-    result = deploy(
-        _emu(ctx),
-        stack="dev",
-        config_overrides=catalog_overrides(ctx, deployed),
-        previous=ctx.deployment.state,
-        out_dir=ctx.out / "stack",
-    )
-    ctx.deployment = result
+    promoter = ctx.values.get("promoter")
+    if not isinstance(promoter, Promoter):
+        promoter = Promoter(_emu(ctx), "dev")
+        ctx.values["promoter"] = promoter
+    from rehearsal.deploy import DeployError
+
+    started = time.monotonic()
+    try:
+        run = promoter.promote(
+            ctx.deployment,
+            catalog_overrides(ctx, deployed),
+            packages=sorted(set(packages.values())),
+            out_dir=ctx.out / "stack",
+        )
+    except DeployError as exc:
+        if exc.state is not None:  # what the failed update applied: the next one continues from it
+            ctx.deployment.state = exc.state
+        raise
+    assert run.result is not None
+    ctx.deployment = run.result
     ctx.values["deployed"] = deployed
-    return result
+    ctx.values.setdefault("promotions", []).append(
+        {**run.as_dict(), "seconds": round(time.monotonic() - started, 2)}
+    )
+    return run.result
 
 
 def _serving(ctx: RunContext, endpoint: str) -> dict[str, Any]:
@@ -423,11 +441,8 @@ def _serving(ctx: RunContext, endpoint: str) -> dict[str, Any]:
 
 
 def deploy_model(ctx: RunContext) -> Evidence:
-    """Re-run the stack deploy with the approved package, as the promotion pipeline's deploy does.
-
-    The delivery pipeline's deploy action is a CodeBuild ``pulumi up`` of the repository; the
-    rehearsal's equivalent is this same stack deploy, so it is called directly.
-    """
+    """Promote the approved package: the promotion pipeline's CodeBuild ``pulumi up`` of the stack, run as
+    the deploy role the build assumes (:func:`deploy_packages`)."""
     arn = ctx.values["packages"][-1]
     started = time.monotonic()
     result = _deploy_package(ctx, arn)
@@ -442,6 +457,7 @@ def deploy_model(ctx: RunContext) -> Evidence:
         "endpoint": endpoint,
         "deploy_s": round(time.monotonic() - started, 2),
         "calls": sorted({c.operation for c in result.calls if c.service == "sagemaker"}),
+        "promotion": ctx.values["promotions"][-1],
         "model_data_url": package["InferenceSpecification"]["Containers"][0].get("ModelDataUrl"),
         "timeline": _hosting(ctx).timeline(endpoint),
         **serving,

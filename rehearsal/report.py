@@ -271,6 +271,24 @@ def model_card_section(ctx: RunContext) -> str:
     )
 
 
+def promotions_section(ctx: RunContext) -> str:
+    """Each promotion: its pipeline execution and the roles that started, built and deployed it."""
+    promotions = ctx.values.get("promotions") or []
+    if not promotions:
+        return "<p>No promotion ran.</p>"
+    rows = "".join(
+        f"<tr><td>{_esc(p['execution_id'])}</td><td>{_esc(p['status'])}</td><td>{_esc(p['started_by'])}</td>"
+        f"<td>{_esc(p['build_role'])}</td><td>{_esc(p['deploy_role'])}</td>"
+        f"<td><code>{_esc(', '.join(p['plan'].values()))}</code></td><td>{p['seconds']:.1f} s</td></tr>"
+        for p in promotions
+    )
+    return (
+        f"<p>{len(promotions)} promotions through <code>{_esc(promotions[0]['pipeline'])}</code></p>"
+        "<table><tr><th>execution</th><th>status</th><th>started by</th><th>build role</th>"
+        f"<th>deploy role (pulumi up)</th><th>planned packages</th><th>time</th></tr>{rows}</table>"
+    )
+
+
 def render_report(summary: RunSummary, ctx: RunContext) -> str:
     """The whole HTML document."""
     stage_rows = "".join(
@@ -307,6 +325,8 @@ section.feature {{ display: inline-block; vertical-align: top; margin: 0 1em 1em
 {alarms_section(ctx)}
 <h2 id="lineage">Lineage of the serving model</h2>
 {lineage_section(ctx)}
+<h2 id="promotions">Promotions: pipeline executions and their roles</h2>
+{promotions_section(ctx)}
 <h2 id="iam">IAM: calls per role and unused grants</h2>
 {iam_section(ctx)}
 <h2 id="model-cards">Model cards, explainability and fairness</h2>

@@ -558,6 +558,23 @@ def _codepipeline(action: str, member: str) -> Mapper:
     return mapper
 
 
+def _codebuild_project(action: str) -> Mapper:
+    """StartBuild names the project (``projectName``); BatchGetBuilds its builds (``ids``: ``project:uuid``).
+
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodebuild.html: both on
+    ``project/<name>``.
+    """
+
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        base = f"arn:aws:codebuild:{request.region}:{resources.account}:project/"
+        if "projectName" in request.params:
+            return [Check(action, base + str(request.params["projectName"]))]
+        projects = sorted({str(i).split(":", 1)[0] for i in request.params["ids"]})
+        return [Check(action, base + name) for name in projects]
+
+    return mapper
+
+
 def _sts_assume_role(request: ApiRequest, resources: Resources) -> list[Check]:
     role_arn = str(request.params["RoleArn"])
     return [Check("sts:AssumeRole", role_arn, {}, ("trust", role_arn), resource_policy_must_allow=True)]
@@ -580,6 +597,46 @@ def _logs_group(action: str) -> Mapper:
         return [Check(action, arn)]
 
     return mapper
+
+
+def _ec2_create_security_group(request: ApiRequest, resources: Resources) -> list[Check]:
+    """CreateSecurityGroup acts on the new group (its ID is not known yet: ``security-group/*``) and the
+    VPC; tags given at creation also need ``ec2:CreateTags`` with ``ec2:CreateAction``
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html,
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html)."""
+    base = f"arn:aws:ec2:{request.region}:{resources.account}:"
+    checks = [Check("ec2:CreateSecurityGroup", base + "security-group/*")]
+    if request.params.get("VpcId"):
+        checks.append(Check("ec2:CreateSecurityGroup", base + f"vpc/{request.params['VpcId']}"))
+    if any(k.startswith("TagSpecification.") for k in request.params):
+        checks.append(
+            Check("ec2:CreateTags", base + "security-group/*", {"ec2:CreateAction": "CreateSecurityGroup"})
+        )
+    return checks
+
+
+def _ec2_security_group(action: str) -> Mapper:
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        group = str(request.params["GroupId"])
+        return [Check(action, f"arn:aws:ec2:{request.region}:{resources.account}:security-group/{group}")]
+
+    return mapper
+
+
+def _cloudwatch_dashboards(action: str) -> Mapper:
+    """Dashboards are global: ``arn:aws:cloudwatch::<account>:dashboard/<name>`` (no region)."""
+
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        names = request.params.get("DashboardNames") or [request.params["DashboardName"]]
+        return [Check(action, f"arn:aws:cloudwatch::{resources.account}:dashboard/{n}") for n in names]
+
+    return mapper
+
+
+def _sm_add_tags(request: ApiRequest, resources: Resources) -> list[Check]:
+    """AddTags acts on the tagged resource's ARN, with the request's tags as condition keys."""
+    params = request.params
+    return [Check("sagemaker:AddTags", str(params["ResourceArn"]), _tag_context(params))]
 
 
 def _glue(action: str, *, table_member: str | None = "Name", database_member: str = "DatabaseName") -> Mapper:
@@ -686,6 +743,7 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("sagemaker", "UpdateEndpoint"): _sm_endpoint_with_config("sagemaker:UpdateEndpoint"),
     ("sagemaker", "DescribeEndpoint"): _sm_named("sagemaker:DescribeEndpoint", "endpoint", "EndpointName"),
     ("sagemaker", "DeleteEndpoint"): _sm_named("sagemaker:DeleteEndpoint", "endpoint", "EndpointName"),
+    ("sagemaker", "AddTags"): _sm_add_tags,
     ("sagemaker", "CreateModelPackage"): _sm_create_model_package,
     ("sagemaker", "DescribeModelPackage"): _sm_package("sagemaker:DescribeModelPackage"),
     ("sagemaker", "UpdateModelPackage"): _sm_package("sagemaker:UpdateModelPackage"),
@@ -723,6 +781,9 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("cloudwatch", "ListMetrics"): _star("cloudwatch:ListMetrics"),
     ("cloudwatch", "DescribeAlarms"): _cloudwatch_alarms("cloudwatch:DescribeAlarms"),
     ("cloudwatch", "PutMetricAlarm"): _cloudwatch_alarms("cloudwatch:PutMetricAlarm"),
+    ("cloudwatch", "DeleteAlarms"): _cloudwatch_alarms("cloudwatch:DeleteAlarms"),
+    ("cloudwatch", "PutDashboard"): _cloudwatch_dashboards("cloudwatch:PutDashboard"),
+    ("cloudwatch", "DeleteDashboards"): _cloudwatch_dashboards("cloudwatch:DeleteDashboards"),
     # MWAA
     ("mwaa", "InvokeRestApi"): _mwaa_invoke_rest_api,
     # EMR on EKS
@@ -735,6 +796,16 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("codepipeline", "GetPipelineExecution"): _codepipeline(
         "codepipeline:GetPipelineExecution", "pipelineName"
     ),
+    # EC2 security groups (a model's endpoint security group, declared with its endpoint)
+    ("ec2", "CreateSecurityGroup"): _ec2_create_security_group,
+    ("ec2", "DeleteSecurityGroup"): _ec2_security_group("ec2:DeleteSecurityGroup"),
+    ("ec2", "AuthorizeSecurityGroupIngress"): _ec2_security_group("ec2:AuthorizeSecurityGroupIngress"),
+    ("ec2", "AuthorizeSecurityGroupEgress"): _ec2_security_group("ec2:AuthorizeSecurityGroupEgress"),
+    ("ec2", "RevokeSecurityGroupIngress"): _ec2_security_group("ec2:RevokeSecurityGroupIngress"),
+    ("ec2", "RevokeSecurityGroupEgress"): _ec2_security_group("ec2:RevokeSecurityGroupEgress"),
+    # CodeBuild (what CodePipeline calls as the pipeline's role to run a build action)
+    ("codebuild", "StartBuild"): _codebuild_project("codebuild:StartBuild"),
+    ("codebuild", "BatchGetBuilds"): _codebuild_project("codebuild:BatchGetBuilds"),
     # STS
     ("sts", "AssumeRole"): _sts_assume_role,
     ("sts", "GetCallerIdentity"): _no_authorization,
@@ -745,6 +816,11 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("logs", "PutLogEvents"): _logs_group("logs:PutLogEvents"),
     ("logs", "DescribeLogGroups"): _star("logs:DescribeLogGroups"),
     ("logs", "CreateLogGroup"): _logs_group("logs:CreateLogGroup"),
+    ("logs", "DeleteLogGroup"): _logs_group("logs:DeleteLogGroup"),
+    ("logs", "PutRetentionPolicy"): _logs_group("logs:PutRetentionPolicy"),
+    ("logs", "DeleteRetentionPolicy"): _logs_group("logs:DeleteRetentionPolicy"),
+    ("logs", "AssociateKmsKey"): _logs_group("logs:AssociateKmsKey"),
+    ("logs", "DisassociateKmsKey"): _logs_group("logs:DisassociateKmsKey"),
     # Glue Data Catalog: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsglue.html
     ("glue", "GetDatabase"): _glue("glue:GetDatabase", table_member=None, database_member="Name"),
     ("glue", "GetTable"): _glue("glue:GetTable"),

@@ -739,6 +739,14 @@ def _error(
             f"<Message>{escape(message)}</Message><RequestId>emulator</RequestId></Error>"
         )
         return reason, [("Content-Type", "application/xml")], body.encode()
+    if protocol == "ec2":
+        # EC2's error shape and code (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
+        ec2_code = "UnauthorizedOperation" if code == "AccessDenied" else code
+        body = (
+            f"<Response><Errors><Error><Code>{ec2_code}</Code><Message>{escape(message)}</Message></Error>"
+            "</Errors><RequestID>emulator</RequestID></Response>"
+        )
+        return reason, [("Content-Type", "text/xml")], body.encode()
     if protocol == "query":
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"

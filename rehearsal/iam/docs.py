@@ -32,7 +32,8 @@ ROLE_DUTIES: tuple[tuple[str, str], ...] = (
         "*sagemaker-execution",
         "The SageMaker execution role. SageMaker assumes it for training jobs (download the "
         "channels, run the training container, upload model.tar.gz, publish metrics and logs) and "
-        "for the endpoint's model (download the model data, write data capture).",
+        "for the endpoint's model (download the model data, write data capture, read the guardrail's "
+        "rollback alarms); a container that is not network-isolated gets its session.",
     ),
     (
         "*spark*",
@@ -40,7 +41,31 @@ ROLE_DUTIES: tuple[tuple[str, str], ...] = (
         "(AssumeRoleWithWebIdentity against the cluster's OIDC provider): read the curated data, "
         "write the features and the job's logs.",
     ),
+    (
+        "*-build-promote-*",
+        "The promote build's CodeBuild role (project promote-<stack>). CodeBuild assumes it as "
+        "codebuild.amazonaws.com for the project (aws:SourceAccount); the build writes its logs, plans "
+        "the promotion (ListModelPackages), assumes the stack's deploy role for `pulumi up`, then marks "
+        "the deployed package (UpdateModelPackage).",
+    ),
     ("*-build-*", "A CodeBuild role of the delivery pipeline (test, package, deploy builds)."),
+    (
+        "*pulumi-deployer*",
+        "The stack's deploy role, created before the platform (docs/first-deploy.md) and assumed by the "
+        "promote build: every call of a promotion's `pulumi up` (the model, endpoint config and endpoint "
+        "with its blue/green update, iam:PassRole of the SageMaker role, the model's alarms, dashboard "
+        "and log group, the old config's deletes). The rehearsal's copy holds only what these calls "
+        "need (rehearsal/promotion.py).",
+    ),
+    (
+        "*start-promotion*",
+        "The approval rule's EventBridge role: starts the promotion pipeline when a package is approved "
+        "(assumed as events.amazonaws.com for the rule).",
+    ),
+    (
+        "*promotion",
+        "The promotion pipeline's CodePipeline role: reads the source, starts the promote build.",
+    ),
     ("*promot*", "The promotion build's role: runs the stack update of the target environment."),
     ("*deploy*", "A deploy role assumed by the promotion build."),
     ("*pipeline*", "The CodePipeline service role."),
@@ -76,8 +101,9 @@ def render(record: Mapping[str, Any]) -> str:
         "authorizes every call from the role's policies and the resource's policy. This page lists, per",
         "role, the calls one recorded rehearsal of the dev stack made, and the grants no rehearsed call",
         "used (like IAM Access Analyzer's unused-access findings, per resource pattern). An unused grant",
-        "is a candidate for narrowing, or a call the rehearsal does not exercise (the retrain trigger,",
-        "the delivery builds).",
+        "is a candidate for narrowing, or a call the rehearsal does not exercise: the delivery",
+        "pipeline's test, package and deploy builds, and what a service does with the role that the",
+        "emulator does not model (ECR image pulls, log writes, VPC network interfaces).",
         "",
         f"Recorded: {sum(int(c.get('count', 1)) for c in calls)} authorized calls, "
         f"{len(record.get('denials', []))} denied, enforcement "

@@ -20,6 +20,12 @@ from rehearsal.iam.policy import Policy, wildcard_match
 
 # role name pattern -> the component whose policy grants that role its permissions
 ROLE_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "*pulumi-deployer*",
+        "the stack's deploy role (created before the platform, docs/first-deploy.md; the rehearsal's copy: "
+        "rehearsal/promotion.py promotion_deploy_statements)",
+    ),
+    ("*start-promotion*", "components/delivery.py (Delivery: the EventBridge role starting the promotion)"),
     ("*airflow*", "components/airflow.py (Airflow: the MWAA execution role's policy)"),
     ("*sagemaker*", "components/registry.py (ModelRegistry: the SageMaker execution role's policy)"),
     ("*emr*", "components/spark.py (SparkOnEks: the EMR job execution role's policy)"),

@@ -243,7 +243,7 @@ def parse_request(environ: Mapping[str, Any], body: bytes) -> ApiRequest | None:
                     f"{service}.{operation}: the body is not JSON ({exc})"
                 ) from exc
             params = loaded if isinstance(loaded, dict) else {}
-        elif protocol == "query" and not target:
+        elif protocol in {"query", "ec2"} and not target:  # EC2's protocol is the query form
             form = dict(query)
             if body:
                 form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

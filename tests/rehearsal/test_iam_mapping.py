@@ -212,6 +212,28 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("sagemaker", "DescribeTransformJob"): {"TransformJobName": "mlops-dev-churn-bt-1"},
     ("athena", "GetQueryResults"): {"QueryExecutionId": "q1"},
     ("athena", "StartQueryExecution"): {"QueryString": "select 1", "WorkGroup": "mlops-dev"},
+    # what a promotion's pulumi up calls as the deploy role, and CodePipeline/CodeBuild around it
+    ("ec2", "CreateSecurityGroup"): {
+        "GroupName": "mlops-dev-churn-model",
+        "Description": "d",
+        "VpcId": "vpc-1",
+        "TagSpecifications": [{"ResourceType": "security-group", "Tags": [{"Key": "k", "Value": "v"}]}],
+    },
+    ("ec2", "RevokeSecurityGroupEgress"): {"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "-1"}]},
+    ("ec2", "AuthorizeSecurityGroupEgress"): {"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "-1"}]},
+    ("logs", "PutRetentionPolicy"): {"logGroupName": "/aws/sagemaker/Endpoints/x", "retentionInDays": 14},
+    ("logs", "AssociateKmsKey"): {
+        "logGroupName": "/aws/sagemaker/Endpoints/x",
+        "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k",
+    },
+    ("cloudwatch", "PutDashboard"): {"DashboardName": "mlops-dev-churn", "DashboardBody": "{}"},
+    ("cloudwatch", "DeleteAlarms"): {"AlarmNames": ["mlops-dev-churn-5xx"]},
+    ("sagemaker", "AddTags"): {
+        "ResourceArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/mlops-dev-churn",
+        "Tags": [{"Key": "k", "Value": "v"}],
+    },
+    ("codebuild", "StartBuild"): {"projectName": "mlops-dev-promote-dev"},
+    ("codebuild", "BatchGetBuilds"): {"ids": ["mlops-dev-promote-dev:abc"]},
 }
 
 EXPECTED_FIRST_CHECK: dict[tuple[str, str], tuple[str, str]] = {

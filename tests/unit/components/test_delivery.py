@@ -307,7 +307,12 @@ def test_prod_stack_deploys_itself_behind_a_person_importing_from_staging(synth_
     assert all(":model-package/mlops-staging-" in r or ":model-package-group/mlops-staging-" in r
                for r in grants["DescribeUpstreamPackages"]["Resource"])  # fmt: skip
     assert "sagemaker:CreateModelPackage" not in grants["DescribeUpstreamPackages"]["Action"]
-    assert all("mlops-prod-" in r for r in grants["RegisterAndMarkOwnPackages"]["Resource"])
+    assert all("mlops-prod-" in r for r in grants["RegisterOwnPackages"]["Resource"])
+    assert grants["MarkOwnPackages"]["Action"] == [
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:UpdateModelPackage",
+    ]
+    assert all(":model-package/mlops-prod-" in r for r in grants["MarkOwnPackages"]["Resource"])
     assert prod.outputs["deliveryPipelineName"] == "mlops-prod-delivery"
     assert prod.outputs["promotionPipelineName"] == "mlops-prod-promotion"
     # deploy copies into the artifacts bucket paths MWAA reads
@@ -507,3 +512,11 @@ def test_an_upstream_in_another_account_may_put_its_package_events_on_this_bus()
         env["UPSTREAM_GROUPS"]
         == "arn:aws:sagemaker:us-east-1:210987654321:model-package-group/mlops-staging-churn"
     )
+
+
+def test_only_a_buildspec_with_reports_gets_the_test_report_grants() -> None:
+    from components.delivery import BUILDSPEC_DIR, _has_reports, read_buildspec  # pyright: ignore[reportPrivateUsage]
+
+    assert _has_reports(read_buildspec("test", BUILDSPEC_DIR))
+    for stage in ("package", "deploy", "promote"):
+        assert not _has_reports(read_buildspec(stage, BUILDSPEC_DIR)), stage
