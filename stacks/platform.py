@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
 from stacks.compute import Compute, build_compute
 from stacks.config import PlatformConfig
 from stacks.config.placeholders import placeholder_paths, refuse_placeholders
@@ -50,11 +48,8 @@ def build(config: PlatformConfig) -> Platform:
     foundation = build_foundation(config)
     placeholders = placeholder_paths(config)
     if placeholders:
-        pulumi.log.warn(
-            f"config still names example accounts or keys at {', '.join(placeholders)}: fine offline, "
-            "refused in a real account (docs/first-deploy.md)"
-        )
-        # Fails the update before any access entry or key grant names a role that does not exist.
+        # Fails the preview or update in any account but the documentation one (the offline synth and the
+        # rehearsal), before an access entry or key grant names a role or key that does not exist.
         foundation.account_id.apply(lambda acct: refuse_placeholders(config.environment, acct, placeholders))
     compute = build_compute(config, foundation)
     ml = build_ml_services(config, foundation, compute)
