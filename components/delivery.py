@@ -940,19 +940,13 @@ class Delivery(pulumi.ComponentResource):
         up = args.upstream
         statements += [
             {
-                # register the imported copy in this environment's group (CreateModelPackage)
+                # register the imported copy in this environment's group: CreateModelPackage's resource
+                # type is model-package (the new version's ARN), not the group (Service Authorization
+                # Reference, Amazon SageMaker)
                 "Sid": "RegisterOwnPackages",
                 "Effect": "Allow",
                 "Action": "sagemaker:CreateModelPackage",
-                "Resource": [
-                    *(
-                        pulumi.Output.format(
-                            sm + "model-package-group/{3}", self._part, args.region, self._account, g
-                        )
-                        for g in own
-                    ),
-                    *own_packages,
-                ],
+                "Resource": list(own_packages),
             },
             {
                 "Sid": "WritePromotedModels",

@@ -65,6 +65,7 @@ WORKER_DISTRIBUTIONS: Mapping[str, str] = {
     "pandera": "pandera",
     "sagemaker": "sagemaker-core",
     "orjson": "orjson",
+    "fairlearn": "fairlearn",
     "mlflow": "mlflow-skinny",
     # not imported: MLflow loads it through its entry points for `arn:` tracking URIs (the managed App)
     "sagemaker_mlflow": "sagemaker-mlflow",

@@ -108,7 +108,7 @@ TUNING_OBJECTIVES: dict[str, tuple[str, ...]] = {
 
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 
-# platform_contract.limits TUNING_MAX_CATEGORICAL_VALUES and TUNING_MAX_HYPERPARAMETERS, repeated: this
+# The platform limits TUNING_MAX_CATEGORICAL_VALUES and TUNING_MAX_HYPERPARAMETERS, repeated: this
 # module runs inside the training container, whose source bundle carries ``pipelines`` only
 # (tests/unit/pipelines/test_tuning.py checks the two agree).
 MAX_CATEGORICAL_VALUES = 30

@@ -273,27 +273,24 @@ def log_trials(settings: PipelineSettings, experiment: str, result: dict[str, An
     child run per trial (its tuned hyperparameters, objective and status). Off (None) without a
     tracking URI; else the parent run's ID.
 
-    All MLflow calls are here, so this can go through the run-tracking helpers in one place.
+    It goes through :func:`pipelines.tracking.open_tracker`, so the experiment and its artifact store are
+    the training runs' (a store of its own default would land in the working directory).
     """
-    uri = settings.tracking_uri()
-    if not uri:
-        return None
-    import mlflow
+    from pipelines.tracking import open_tracker
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    tracker = open_tracker(settings)
+    if tracker is None:
+        return None
     metric = str(result["objective_metric"]).replace(":", "_")  # MLflow metric names: no ':'
-    with mlflow.start_run(run_name=result["tuning_job_name"]) as parent:
-        mlflow.set_tags(
-            {
-                "mlops.step": "tuning",
-                "mlops.tuning_job": result["tuning_job_name"],
-                "mlops.best_training_job": result["best_training_job"],
-                "mlops.objective": f"{result['objective_type']} {result['objective_metric']}",
-            }
-        )
-        mlflow.log_params({f"best.{k}": v for k, v in result["best_hyperparameters"].items()})
-        mlflow.log_metrics(
+    tags = {
+        "mlops.step": "tuning",
+        "mlops.tuning_job": result["tuning_job_name"],
+        "mlops.best_training_job": result["best_training_job"],
+        "mlops.objective": f"{result['objective_type']} {result['objective_metric']}",
+    }
+    with tracker.run(experiment, str(result["tuning_job_name"]), tags=tags) as parent:
+        parent.log_params({f"best.{k}": v for k, v in result["best_hyperparameters"].items()})
+        parent.log_metrics(
             {
                 f"best_{metric}": result["best_objective"],
                 "trials_completed": result["completed"],
@@ -301,18 +298,18 @@ def log_trials(settings: PipelineSettings, experiment: str, result: dict[str, An
             }
         )
         for trial in result["trials"]:
-            with mlflow.start_run(run_name=trial["training_job_name"], nested=True):
-                mlflow.set_tags(
-                    {
-                        "mlops.step": "tuning-trial",
-                        "mlops.training_job": trial["training_job_name"],
-                        "mlops.status": str(trial["status"]),
-                        "mlops.best": str(trial["training_job_name"] == result["best_training_job"]),
-                    }
-                )
-                if trial["failure_reason"]:
-                    mlflow.set_tag("mlops.failure_reason", str(trial["failure_reason"])[:5000])
-                mlflow.log_params(trial["hyperparameters"])
+            trial_tags = {
+                "mlops.step": "tuning-trial",
+                "mlops.training_job": trial["training_job_name"],
+                "mlops.status": str(trial["status"]),
+                "mlops.best": str(trial["training_job_name"] == result["best_training_job"]),
+            }
+            if trial["failure_reason"]:
+                trial_tags["mlops.failure_reason"] = str(trial["failure_reason"])[:5000]
+            with tracker.run(
+                experiment, str(trial["training_job_name"]), parent_run_id=parent.run_id, tags=trial_tags
+            ) as child:
+                child.log_params(trial["hyperparameters"])
                 if trial["objective"] is not None:
-                    mlflow.log_metric(metric, float(trial["objective"]))
-        return str(parent.info.run_id)
+                    child.log_metrics({metric: float(trial["objective"])})
+        return str(parent.run_id)

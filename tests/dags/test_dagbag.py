@@ -159,8 +159,8 @@ def test_missing_outputs_is_a_clear_import_error(outputs: Any, tmp_path: Path, m
 
 TUNED_TRAINING = {
     **{k: v for k, v in TRAINING.items() if k not in {"prepare_training", "train"}},
-    "prepare_features": {"features", "wait_for_features", "prepare_tuning", "evaluate"},
-    "wait_for_features": {"prepare_tuning"},
+    "prepare_features": {"features", "wait_for_features", "publish_features", "prepare_tuning", "evaluate"},
+    "publish_features": {"prepare_tuning"},
     "prepare_tuning": {"tune", "best_trial"},
     "tune": {"best_trial"},
     "best_trial": {"evaluate"},

@@ -81,7 +81,7 @@ def test_build_artifacts(tmp_path: Path) -> None:
     outputs.write_text('{"environment": "dev"}')
     built = mwaa.build_artifacts(tmp_path / "airflow", outputs_file=outputs)
     assert sorted(p.name for p in built.dags.glob("*.py")) == [
-        "mlops_monitoring.py", "mlops_promotion.py", "mlops_training.py"
+        "mlops_batch.py", "mlops_monitoring.py", "mlops_promotion.py", "mlops_training.py"
     ]  # fmt: skip
     assert (built.dags / "contracts" / "churn.yaml").is_file()
     assert (built.dags / "mlops_outputs.json").read_text() == '{"environment": "dev"}'

@@ -82,8 +82,10 @@ def test_spark_engine_publishes_features_to_s3(spark: Any, platform: Platform) -
     assert all(
         k.startswith(f"features/churn/ingest_date={DAY}/part-") and k.endswith(".parquet")
         for k in keys
-        if k != lineage_key
+        if k != lineage_key and not k.startswith("features/churn/versions/")
     )
+    # the same part files, published as an immutable content-addressed version with its manifest
+    assert any(k.startswith("features/churn/versions/") and k.endswith("/_lineage.json") for k in keys)
     for key in keys:
         head = platform.s3.head_object(Bucket=platform.settings.features_bucket, Key=key)
         assert head["SSEKMSKeyId"] == platform.settings.data_lake_key_arn
