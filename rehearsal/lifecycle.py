@@ -239,18 +239,20 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     return env, home
 
 
-def run_training_dag(
-    ctx: RunContext, conf: dict[str, Any], label: str, model: ModelNames | None = None
+def run_dag_process(
+    ctx: RunContext, dag_id: str, conf: dict[str, Any], env: dict[str, str], log: Path, kind: str
 ) -> dict[str, Any]:
-    """Run ``model``'s training DAG (default: the rehearsed model's) with ``dag.test(conf)`` in a child
-    process; its final and task states."""
+    """Run ``dag_id`` with ``dag.test(conf)`` in a child Airflow process (``rehearsal.airflow_runner``)
+    under ``env``, its output in ``log``; the runner's result (final and task states) plus ``log``.
+
+    Raises:
+        TimeoutError: the run did not end within :data:`DAG_TIMEOUT_S`.
+        RuntimeError: the runner exited without a result.
+    """
     import subprocess
 
     from rehearsal.airflow_runner import RESULT_PREFIX
 
-    dag_id = str(model_outputs(ctx, model)["trainingDagId"])
-    env, home = _airflow_env(ctx)
-    log = home / f"{label}.log"
     with log.open("wb") as sink:
         child = ctx.spawn(
             [sys.executable, "-m", "rehearsal.airflow_runner", dag_id, json.dumps(conf)],
@@ -264,7 +266,7 @@ def run_training_dag(
         except subprocess.TimeoutExpired:
             child.kill()
             raise TimeoutError(
-                f"the training DAG {dag_id} did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
+                f"the {kind} DAG {dag_id} did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
             ) from None
     text = out.decode(errors="replace")
     with log.open("a") as sink_text:
@@ -278,6 +280,16 @@ def run_training_dag(
     result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
     result["log"] = str(log)
     return result
+
+
+def run_training_dag(
+    ctx: RunContext, conf: dict[str, Any], label: str, model: ModelNames | None = None
+) -> dict[str, Any]:
+    """Run ``model``'s training DAG (default: the rehearsed model's) with ``dag.test(conf)`` in a child
+    process; its final and task states."""
+    dag_id = str(model_outputs(ctx, model)["trainingDagId"])
+    env, home = _airflow_env(ctx)
+    return run_dag_process(ctx, dag_id, conf, env, home / f"{label}.log", "training")
 
 
 def _land_batch(ctx: RunContext, frame: Any, name: str, dataset: str | None = None) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -379,10 +378,7 @@ def run_monitoring_dag(
     """Run the monitoring DAG over ``[start, end)`` with ``dag.test()`` in a child Airflow process
     (``rehearsal.airflow_runner``, as the training DAG runs); its task states and the training runs it
     created, read from the child's metadata database."""
-    import subprocess
-
-    from rehearsal.airflow_runner import RESULT_PREFIX
-    from rehearsal.lifecycle import DAG_TIMEOUT_S
+    from rehearsal.lifecycle import run_dag_process
 
     env, home = monitoring_env(ctx)
     database = home / "airflow.db"
@@ -390,31 +386,7 @@ def run_monitoring_dag(
     before = dag_runs(database, training_dag_id)
     conf = {"window_start": start.isoformat(), "window_end": end.isoformat()}
     log = home / f"{label}.log"
-    with log.open("wb") as sink:
-        child = ctx.spawn(
-            [sys.executable, "-m", "rehearsal.airflow_runner", dag_id, json.dumps(conf)],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            env=env,
-            cwd=str(REPO),
-        )
-        try:
-            out, _ = child.communicate(timeout=DAG_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            raise TimeoutError(
-                f"the monitoring DAG {dag_id} did not finish in {DAG_TIMEOUT_S:.0f} s; see {log}"
-            ) from None
-    text = out.decode(errors="replace")
-    with log.open("a") as sink_text:
-        sink_text.write(text)
-    lines = [line for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
-    if not lines:
-        tail = log.read_text(errors="replace")[-1500:]
-        raise RuntimeError(
-            f"the Airflow runner exited {child.returncode} without a result; log {log}: {tail}"
-        )
-    result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    result = run_dag_process(ctx, dag_id, conf, env, log, "monitoring")
     if "tasks" not in result:
         raise RuntimeError(
             f"the monitoring DAG {dag_id} did not run ({result['state']}): {result}; log {log}"
