@@ -61,11 +61,14 @@ class LoadedModel:
         return self.model.predict(inputs)
 
 
-def load_model_archive(data: bytes) -> LoadedModel:
-    """Open ``model.tar.gz`` bytes safely (only the expected plain files) and verify ``model_sha256``."""
+def load_model_archive(data: bytes, *, unpickle: bool = True) -> LoadedModel:
+    """Open ``model.tar.gz`` bytes safely (only the expected plain files) and verify ``model_sha256``.
+
+    ``unpickle=False`` leaves ``model`` None: for callers that need only the metadata and contract
+    (registration), which then import neither joblib nor scikit-learn (about 2.5 s per process here).
+    """
     import hashlib
 
-    import joblib
     import yaml
 
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
@@ -89,8 +92,11 @@ def load_model_archive(data: bytes) -> LoadedModel:
     if hashlib.sha256(blobs["model.joblib"]).hexdigest() != metadata.get("model_sha256"):
         raise ModelArchiveError("model.joblib does not match model_sha256 in metadata.json")
     contract = parse_contract(yaml.safe_load(blobs["contract.yaml"]), "contract.yaml in the model archive")
-    model = joblib.load(io.BytesIO(blobs["model.joblib"]))
-    return LoadedModel(model, metadata, contract)
+    if not unpickle:
+        return LoadedModel(None, metadata, contract)
+    import joblib
+
+    return LoadedModel(joblib.load(io.BytesIO(blobs["model.joblib"])), metadata, contract)
 
 
 def _is_code_entry(member: tarfile.TarInfo) -> bool:

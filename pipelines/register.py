@@ -207,7 +207,7 @@ def register_model(
     bucket, key = split_s3_uri(model_uri)
     if not object_exists(s3, bucket, key):
         raise RegistrationError(f"model artifact not found: {model_uri} (did the training upload fail?)")
-    loaded = load_model_archive(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    loaded = load_model_archive(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), unpickle=False)
     metadata = loaded.metadata
     contract = str(metadata["model_name"])
     target = model or settings.model_target(contract)
