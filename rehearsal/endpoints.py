@@ -65,6 +65,10 @@ SKLEARN_IMAGE = "sagemaker-scikit-learn"
 """ECR repository name of the prebuilt scikit-learn images, the only image this emulator can run."""
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """InvokeEndpoint's request payload limit (6 MB)."""
+DEFAULT_STARTUP_TIMEOUT_S = 240.0
+"""How long SageMaker waits for a new container to pass ``/ping`` when the production variant sets no
+``ContainerStartupHealthCheckTimeoutInSeconds``: four minutes
+(https://repost.aws/knowledge-center/sagemaker-endpoint-creation-fail)."""
 INVOCATION_TIMEOUT_S = 60.0
 """How long SageMaker waits for a container's answer to ``/invocations``."""
 NAMESPACE = "AWS/SageMaker"
@@ -448,7 +452,9 @@ class SageMakerHosting:
             use the evaluator's value so bake times and alarm periods shrink together.
         startup_timeout_s: Wall-clock seconds a container gets to answer ``/ping`` (not scaled: it is
             real process start-up time); a variant's ``ContainerStartupHealthCheckTimeoutInSeconds``
-            overrides it.
+            overrides it. The default is SageMaker's when the variant sets none: four minutes after
+            the container starts (https://repost.aws/knowledge-center/sagemaker-endpoint-creation-fail,
+            "did not pass the ping health check"). A container that crashes fails at once either way.
         capture_flush_s: Wall-clock seconds between data-capture uploads.
         seed: Seed of the traffic-routing and capture-sampling random generator (``None``: random).
 
@@ -478,7 +484,7 @@ class SageMakerHosting:
         self,
         *,
         time_scale: float = 1.0,
-        startup_timeout_s: float = 60.0,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
         capture_flush_s: float = 1.0,
         seed: int | None = None,
     ) -> None:
