@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 import tarfile
 import threading
 import time
@@ -40,6 +39,7 @@ from rehearsal.run import Evidence, RehearsalOptions, RunContext, Stage
 from rehearsal.stages import airflow_role_credentials
 
 if TYPE_CHECKING:
+    from rehearsal.airflow_runner import DagService
     from rehearsal.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,6 +83,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.emulator import Emulator
     from rehearsal.endpoints import SageMakerHosting
     from rehearsal.iam import Authorizer
+    from rehearsal.lineage_stage import start_tracking_store
     from rehearsal.mwaa import MwaaExtension
     from rehearsal.sagemaker_extra import SageMakerRegistryExtras
     from rehearsal.stages import _EMULATOR_ENV, _set_env
@@ -112,6 +113,8 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     emulator.start()
     ctx.emulator = emulator
     _set_env(ctx, {**_EMULATOR_ENV, "AWS_DEFAULT_REGION": emulator.region})
+    start_airflow(ctx)  # MWAA's Airflow, up before the first DAG run: warms up while dev deploys
+    start_tracking_store(ctx)  # the MLflow App's database, likewise
     ctx.event("emulator", f"emulator on {emulator.endpoint_url} (time x{TIME_SCALE:g}, IAM {mode})")
     return {
         "iam": mode,
@@ -186,8 +189,7 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
     from rehearsal.lineage_stage import tracking_uri
 
     emu = _emu(ctx)
-    home = (ctx.out / "airflow").resolve()  # Airflow refuses a relative SQLite path (--out report)
-    home.mkdir(parents=True, exist_ok=True)
+    home = airflow_home(ctx)
     outputs_file = home / "mlops_outputs.json"
     outputs = {
         **_outputs(ctx),
@@ -210,12 +212,26 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "password": role["AWS_SECRET_ACCESS_KEY"] if role else emu.credentials["aws_secret_access_key"],
         "extra": extra,
     }
-    dags = REPO / "dags"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},  # not the caller's Airflow
-        "AIRFLOW_HOME": str(home),
+        **_airflow_base_env(home),
         # the tasks track training runs in the run folder's MLflow store (rehearsal/lineage_stage.py)
         "MLOPS_MLFLOW_TRACKING_URI": tracking_uri(ctx),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+        "MLOPS_OUTPUTS_FILE": str(outputs_file),
+        **(role or {}),
+    }
+    return env, home
+
+
+def _airflow_base_env(home: Path) -> dict[str, str]:
+    """This process's environment without the caller's own Airflow settings, plus the child Airflow's
+    settings (throwaway ``home`` and SQLite database, the project's DAG folder, ``PYTHONPATH``): what
+    the child reads at start (:func:`rehearsal.airflow_runner.service_identity`)."""
+    dags = REPO / "dags"
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},  # not the caller's Airflow
+        "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
@@ -230,54 +246,76 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
                 }
             ]
         ),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
-        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-        "MLOPS_OUTPUTS_FILE": str(outputs_file),
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-        **(role or {}),
     }
-    return env, home
+
+
+def airflow_home(ctx: RunContext) -> Path:
+    """The child Airflow's home in the run folder (absolute: Airflow refuses a relative SQLite path)."""
+    home = (ctx.out / "airflow").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+AIRFLOW_SERVICE = "airflow_service"
+"""``ctx.values`` key of the rehearsal's long-lived child Airflow (:class:`rehearsal.airflow_runner.DagService`)."""
+
+
+def airflow_service(ctx: RunContext, env: dict[str, str], folder: Path) -> DagService:
+    """The rehearsal's child Airflow that can run DAGs under ``env``: the running one, or a new one
+    (logging its start-up to ``folder/airflow-runner.log``) when there is none or it was started with
+    other Airflow settings."""
+    from rehearsal.airflow_runner import DagService
+
+    service = ctx.values.get(AIRFLOW_SERVICE)
+    if isinstance(service, DagService) and service.serves(env):
+        return service
+    if isinstance(service, DagService):
+        service.close()
+    service = DagService(ctx.spawn, env, str(REPO), folder / "airflow-runner.log")
+    ctx.values[AIRFLOW_SERVICE] = service
+    ctx.on_close("airflow runner", service.close)
+    return service
+
+
+def start_airflow(ctx: RunContext) -> None:
+    """Start the rehearsal's child Airflow now (it warms up while the stack deploys); the DAG stages
+    reuse it (:func:`run_dag_process`)."""
+    home = airflow_home(ctx)
+    airflow_service(ctx, _airflow_base_env(home), home)
 
 
 def run_dag_process(
     ctx: RunContext, dag_id: str, conf: dict[str, Any], env: dict[str, str], log: Path, kind: str
 ) -> dict[str, Any]:
-    """Run ``dag_id`` with ``dag.test(conf)`` in a child Airflow process (``rehearsal.airflow_runner``)
-    under ``env``, its output in ``log``; the runner's result (final and task states) plus ``log``.
+    """Run ``dag_id`` with ``dag.test(conf)`` in the rehearsal's child Airflow process
+    (``rehearsal.airflow_runner --serve``, started on first use and kept for later runs with the same
+    ``env``, as MWAA keeps its scheduler and workers), its output in ``log``; the runner's result
+    (final and task states) plus ``log``. A run that breaks the child, or a different ``env``, gets a
+    fresh child.
 
     Raises:
         TimeoutError: the run did not end within :data:`DAG_TIMEOUT_S`.
-        RuntimeError: the runner exited without a result.
+        RuntimeError: the runner exited or failed without a result.
     """
-    import subprocess
-
-    from rehearsal.airflow_runner import RESULT_PREFIX
-
-    with log.open("wb") as sink:
-        child = ctx.spawn(
-            [sys.executable, "-m", "rehearsal.airflow_runner", dag_id, json.dumps(conf)],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            env=env,
-            cwd=str(REPO),
-        )
-        try:
-            out, _ = child.communicate(timeout=DAG_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            raise TimeoutError(
-                f"the {kind} DAG {dag_id} did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
-            ) from None
-    text = out.decode(errors="replace")
-    with log.open("a") as sink_text:
-        sink_text.write(text)
-    lines = [line for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
-    if not lines:
+    service = airflow_service(ctx, env, log.parent)
+    try:
+        result = service.run(dag_id, conf, log, DAG_TIMEOUT_S, env=env)
+    except TimeoutError:
+        ctx.values.pop(AIRFLOW_SERVICE, None)
+        raise TimeoutError(
+            f"the {kind} DAG {dag_id} did not finish within {DAG_TIMEOUT_S:.0f} s; see {log}"
+        ) from None
+    if result is None or result.get("state") == "runner-error":
+        ctx.values.pop(AIRFLOW_SERVICE, None)
+        service.close()
         tail = log.read_text(errors="replace")[-1500:]
-        raise RuntimeError(
-            f"the Airflow runner exited {child.returncode} without a result; log {log}: {tail}"
+        why = (
+            f"exited {service.returncode} without a result"
+            if result is None
+            else f"failed: {result.get('error')}"
         )
-    result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+        raise RuntimeError(f"the Airflow runner {why}; log {log}: {tail}")
     result["log"] = str(log)
     return result
 

@@ -23,11 +23,59 @@ LINEAGE_KEY = "lineage"
 """Key of the lineage document in ``ctx.values`` and in the wrapped stage's evidence."""
 
 
-def tracking_uri(ctx: RunContext) -> str:
-    """The rehearsal's MLflow tracking URI: a SQLite store in the run folder (artifacts beside it)."""
+STORE_CHILD = "tracking_store_child"
+"""``ctx.values`` key of the child process creating the store (:func:`start_tracking_store`)."""
+_CREATE_STORE = (
+    "import sys\n"
+    "from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore\n"
+    "SqlAlchemyStore(sys.argv[1], sys.argv[2])\n"
+)
+
+
+def _store_uri(ctx: RunContext) -> str:
     folder = (ctx.out / TRACKING_DIR).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def start_tracking_store(ctx: RunContext) -> None:
+    """Create the run's MLflow store (its database schema) in a background child process.
+
+    On AWS the stack's MLflow App exists, with its database, before the first training run; here the
+    schema (MLflow's migrations: about 4.5 s on this machine) is created while the stack deploys
+    instead of inside the first evaluate task. :func:`tracking_uri` waits for it.
+    """
+    import subprocess
+    import sys
+
+    if STORE_CHILD in ctx.values:
+        return
+    uri = _store_uri(ctx)
+    folder = (ctx.out / TRACKING_DIR).resolve()
+    with (folder / "store-setup.log").open("wb") as log:
+        ctx.values[STORE_CHILD] = ctx.spawn(
+            [sys.executable, "-c", _CREATE_STORE, uri, (folder / "mlflow-artifacts").as_uri()],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def tracking_uri(ctx: RunContext) -> str:
+    """The rehearsal's MLflow tracking URI: a SQLite store in the run folder (artifacts beside it),
+    once :func:`start_tracking_store` (if it was started) has created it.
+
+    Raises:
+        RuntimeError: creating the store failed (its log is named).
+    """
+    child = ctx.values.get(STORE_CHILD)
+    if child is not None and child.poll() is None:
+        child.wait(timeout=600)
+    if child is not None and child.returncode != 0:
+        log = (ctx.out / TRACKING_DIR).resolve() / "store-setup.log"
+        raise RuntimeError(
+            f"creating the rehearsal's MLflow store failed (exit {child.returncode}): {log.read_text()[-1500:]}"
+        )
+    return _store_uri(ctx)
 
 
 def serving_lineage(ctx: RunContext) -> dict[str, Any]:

@@ -143,7 +143,7 @@ class RunContext:
         problems: list[str] = []
         for child in reversed(self._children):
             try:
-                _end_process_group(child)
+                end_process_group(child)
             except Exception as exc:  # keep ending the others
                 problems.append(f"child {child.pid}: {exc}")
         self._children.clear()
@@ -156,7 +156,8 @@ class RunContext:
         return problems
 
 
-def _end_process_group(child: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+def end_process_group(child: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """End ``child`` and its process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
     if child.poll() is not None:
         return
     try:
