@@ -274,6 +274,20 @@ def test_the_copy_gets_its_own_card_encrypted_with_this_environments_key(
     assert content["additional_information"]["custom_details"]["promoted_from"] == source
     exports = emu.client("s3").head_object(Bucket="staging-artifacts", Key=f"{RUN}/evaluation/model_card.md")
     assert exports["SSEKMSKeyId"] == keys["staging"]
+    # an import that stopped before the card: the next promotion finds the copy and writes its card
+    root.delete_model_card(ModelCardName=card_name(copy))
+    imported = import_package(
+        build["sm"], build["sm"], build["s3"], source,
+        target_group="mlops-staging-churn", target_bucket="staging-artifacts", target_key_arn=keys["staging"],
+    )  # fmt: skip
+    assert (imported.package_arn, imported.created, imported.model_card) == (copy, False, card_name(copy))
+    card, versions = _card(root, copy)
+    assert (versions[0], versions[-1]) == ("Draft", "Approved")
+    content = json.loads(card["Content"])
+    assert content["intended_uses"]["risk_rating"] == "Medium"
+    assert content["model_overview"]["model_artifact"] == [
+        f"s3://staging-artifacts/{RUN}/output/model.tar.gz"
+    ]
 
 
 def test_a_card_with_a_key_the_caller_cannot_use_is_refused(
