@@ -949,10 +949,58 @@ class Delivery(pulumi.ComponentResource):
                 "Resource": list(own_packages),
             },
             {
+                # the copies, and the imported card's exports beside the copied evaluation; read back:
+                # the copied evaluation a card is rebuilt from when the upstream card is unreadable
                 "Sid": "WritePromotedModels",
                 "Effect": "Allow",
-                "Action": "s3:PutObject",
+                "Action": ["s3:PutObject", "s3:GetObject"],
                 "Resource": pulumi.Output.concat(args.artifacts_bucket_arn, "/models/*"),
+            },
+            {
+                # the copy's own model card, <group>-<version>, Draft then Approved with the copy
+                # (pipelines.model_card.import_card); encrypted with this environment's key, which
+                # ArtifactKey grants (kms:GenerateDataKey to write it, kms:Decrypt to read it)
+                "Sid": "ImportedModelCards",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateModelCard",
+                    "sagemaker:DescribeModelCard",
+                    "sagemaker:UpdateModelCard",
+                ],
+                "Resource": [
+                    pulumi.Output.format(sm + "model-card/{3}-*", self._part, args.region, self._account, g)
+                    for g in own
+                ],
+            },
+            {
+                # the upstream card, carried into the copy's card when readable: same account, or shared
+                # through AWS RAM (https://docs.aws.amazon.com/sagemaker/latest/dg/model-cards-xaccount.html);
+                # otherwise the card is rebuilt from the package
+                "Sid": "ReadUpstreamModelCards",
+                "Effect": "Allow",
+                "Action": "sagemaker:DescribeModelCard",
+                "Resource": [
+                    pulumi.Output.format(sm + "model-card/{3}-*", self._part, args.region, up.account_id, g)
+                    for g in up.group_names
+                ],
+            },
+            {
+                # reading an upstream card decrypts it with the upstream key, through SageMaker
+                "Sid": "DecryptUpstreamModelCards",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": up.ml_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"sagemaker.{args.region}.amazonaws.com"},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:sagemaker:model-card-arn": [
+                            pulumi.Output.format(
+                                sm + "model-card/{3}-*", self._part, args.region, up.account_id, g
+                            )
+                            for g in up.group_names
+                        ]
+                    },
+                },
             },
             {
                 "Sid": "DescribeUpstreamPackages",

@@ -12,12 +12,26 @@ Content follows the model card JSON schema
 rating from the contract's ``governance`` section, the training job, data and hyperparameters, the
 evaluation metrics, explainability and fairness results, and the limitations. The card is also exported
 as ``model_card.md`` and ``model_card.html`` next to ``evaluation.json``.
+
+Encryption: every card is created with ``SecurityConfig.KmsKeyId`` = the environment's ML key, the key
+its package's artifacts are encrypted with (settings ``ml_key_arn``, stack output ``mlKeyArn``). SageMaker
+encrypts the card content with a data key of that key as the caller, so whoever creates or updates a
+card needs ``kms:GenerateDataKey`` and whoever reads it ``kms:Decrypt`` on the key, through SageMaker
+(``kms:ViaService`` ``sagemaker.<region>.amazonaws.com``, encryption context
+``aws:sagemaker:model-card-arn``: https://docs.aws.amazon.com/sagemaker/latest/dg/model-cards-xaccount.html#model-cards-xaccount-kms).
+The key is fixed at creation (SecurityConfig is not an UpdateModelCard member).
+
+Imported packages: a promotion that copies a package into another environment's registry
+(:func:`pipelines.promotion.import_package`) gives the copy its own card in that registry
+(:func:`import_card`), encrypted with that environment's key: the source card's content when the
+promote build can read it, else rebuilt from the package's metadata and its copied evaluation.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -222,45 +236,60 @@ def content_text(content: dict[str, Any]) -> str:
 
 
 def _sections(name: str, status: str, content: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The card as (section title, [(label, text)]) pairs, shared by the Markdown and HTML exports."""
-    overview, uses = content["model_overview"], content["intended_uses"]
-    package, training = content["model_package_details"], content["training_details"]
-    info = content["additional_information"]
-    job = training["training_job_details"]
+    """The card as (section title, [(label, text)]) pairs, shared by the Markdown and HTML exports.
+
+    Every field is optional (a card carried from another environment may have been written by hand or
+    another tool): a missing one reads ``-``.
+    """
+    overview, uses = content.get("model_overview") or {}, content.get("intended_uses") or {}
+    package, training = content.get("model_package_details") or {}, content.get("training_details") or {}
+    info = content.get("additional_information") or {}
+    job = training.get("training_job_details") or {}
+
+    def get(section: dict[str, Any], key: str) -> str:
+        value = section.get(key)
+        return "-" if value is None or value == "" else str(value)
+
     return [
         (
             "Overview",
             [
                 ("Card", f"{name} ({status})"),
-                ("Model", f"{overview['model_name']}: {overview['model_description']}"),
-                ("Owner", overview["model_owner"]),
-                ("Problem type", overview["problem_type"]),
-                ("Algorithm", overview["algorithm_type"]),
-                ("Model package", f"{package['model_package_arn']} ({package['model_approval_status']})"),
+                ("Model", f"{get(overview, 'model_name')}: {get(overview, 'model_description')}"),
+                ("Owner", get(overview, "model_owner")),
+                ("Problem type", get(overview, "problem_type")),
+                ("Algorithm", get(overview, "algorithm_type")),
+                (
+                    "Model package",
+                    f"{get(package, 'model_package_arn')} ({get(package, 'model_approval_status')})",
+                ),
             ],
         ),
         (
             "Intended use",
             [
-                ("Purpose", uses["purpose_of_model"]),
-                ("Intended uses", uses["intended_uses"]),
-                ("Risk rating", f"{uses['risk_rating']}: {uses['explanations_for_risk_rating']}"),
+                ("Purpose", get(uses, "purpose_of_model")),
+                ("Intended uses", get(uses, "intended_uses")),
+                ("Risk rating", f"{get(uses, 'risk_rating')}: {get(uses, 'explanations_for_risk_rating')}"),
             ],
         ),
         (
             "Training",
             [
-                ("Training job", job["training_arn"]),
-                ("Data", ", ".join(job["training_datasets"]) or "unknown"),
-                ("Observations", training["training_observations"]),
-                ("Hyperparameters", ", ".join(f"{h['name']}={h['value']}" for h in job["hyper_parameters"])),
+                ("Training job", get(job, "training_arn")),
+                ("Data", ", ".join(job.get("training_datasets") or []) or "unknown"),
+                ("Observations", get(training, "training_observations")),
+                (
+                    "Hyperparameters",
+                    ", ".join(f"{h['name']}={h['value']}" for h in job.get("hyper_parameters") or []) or "-",
+                ),
             ],
         ),
         (
             "Limitations and ethics",
             [
-                ("Caveats", info["caveats_and_recommendations"]),
-                ("Ethical considerations", info["ethical_considerations"]),
+                ("Caveats", get(info, "caveats_and_recommendations")),
+                ("Ethical considerations", get(info, "ethical_considerations")),
             ],
         ),
     ]
@@ -279,9 +308,9 @@ def render_markdown(name: str, status: str, content: dict[str, Any]) -> str:
         lines += [f"## {title}", ""]
         lines += [f"- **{label}**: {text}" for label, text in rows]
         lines.append("")
-    for detail in content["evaluation_details"]:
+    for detail in content.get("evaluation_details") or []:
         lines += [f"## Evaluation: {detail['name']}", "", detail.get("evaluation_observation", ""), ""]
-        for group in detail["metric_groups"]:
+        for group in detail.get("metric_groups") or []:
             lines += [f"### {group['name']}", "", "| name | value |", "|---|---|"]
             lines += [f"| {m['name']} | {_metric_text(m)} |" for m in group["metric_data"]]
             lines.append("")
@@ -302,11 +331,11 @@ def render_html(name: str, status: str, content: dict[str, Any]) -> str:
         parts.append(f"<h2>{e(title)}</h2><dl>")
         parts += [f"<dt>{e(label)}</dt><dd>{e(text)}</dd>" for label, text in rows]
         parts.append("</dl>")
-    for detail in content["evaluation_details"]:
+    for detail in content.get("evaluation_details") or []:
         parts.append(
             f"<h2>Evaluation: {e(detail['name'])}</h2><p>{e(detail.get('evaluation_observation', ''))}</p>"
         )
-        for group in detail["metric_groups"]:
+        for group in detail.get("metric_groups") or []:
             parts.append(f"<h3>{e(group['name'])}</h3><table><tr><th>name</th><th>value</th></tr>")
             parts += [
                 f"<tr><td>{e(m['name'])}</td><td>{e(_metric_text(m))}</td></tr>" for m in group["metric_data"]
@@ -316,33 +345,35 @@ def render_html(name: str, status: str, content: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def export_card(
-    clients: AwsClients, evaluation_uri: str, name: str, status: str, content: dict[str, Any]
+def write_exports(
+    s3: Any, key_arn: str | None, evaluation_uri: str, name: str, status: str, content: dict[str, Any]
 ) -> tuple[str, ...]:
-    """Write ``model_card.md`` and ``model_card.html`` next to ``evaluation_uri`` (SSE-KMS, the ML key)."""
+    """Write ``model_card.md`` and ``model_card.html`` next to ``evaluation_uri`` (SSE-KMS with ``key_arn``)."""
     from pipelines.aws import put_bytes, split_s3_uri
 
     bucket, key = split_s3_uri(evaluation_uri)
     prefix = key.rsplit("/", 1)[0] + "/"
-    key_arn = clients.settings.ml_key_arn
     return (
         put_bytes(
-            clients.s3,
-            bucket,
-            prefix + MARKDOWN_FILE,
-            render_markdown(name, status, content).encode(),
-            key_arn,
+            s3, bucket, prefix + MARKDOWN_FILE, render_markdown(name, status, content).encode(), key_arn,
             "text/markdown",
         ),
         put_bytes(
-            clients.s3,
-            bucket,
-            prefix + HTML_FILE,
-            render_html(name, status, content).encode(),
-            key_arn,
-            "text/html",
+            s3, bucket, prefix + HTML_FILE, render_html(name, status, content).encode(), key_arn, "text/html"
         ),
-    )
+    )  # fmt: skip
+
+
+def export_card(
+    clients: AwsClients, evaluation_uri: str, name: str, status: str, content: dict[str, Any]
+) -> tuple[str, ...]:
+    """Write ``model_card.md`` and ``model_card.html`` next to ``evaluation_uri`` (SSE-KMS, the ML key)."""
+    return write_exports(clients.s3, clients.settings.ml_key_arn, evaluation_uri, name, status, content)
+
+
+def security_config(key_arn: str | None) -> dict[str, Any]:
+    """CreateModelCard's ``SecurityConfig`` member for ``key_arn`` (none without a key: AWS-owned key)."""
+    return {"SecurityConfig": {"KmsKeyId": key_arn}} if key_arn else {}
 
 
 # --- the card's life -------------------------------------------------------------------------------
@@ -377,33 +408,207 @@ def create_draft_card(
         uris = export_card(clients, evaluation_uri, name, status, content)
         return CardRecord(name, str(existing["ModelCardArn"]), status, uris)
     content = card_content(contract, metadata, evaluation, package)
-    arn = sm.create_model_card(ModelCardName=name, Content=content_text(content), ModelCardStatus="Draft")[
-        "ModelCardArn"
-    ]
+    arn = sm.create_model_card(
+        ModelCardName=name,
+        Content=content_text(content),
+        ModelCardStatus="Draft",
+        **security_config(clients.settings.ml_key_arn),
+    )["ModelCardArn"]
     return CardRecord(name, str(arn), "Draft", export_card(clients, evaluation_uri, name, "Draft", content))
 
 
+def _approve(sm: Any, name: str, existing: dict[str, Any], approval: str) -> dict[str, Any]:
+    """Mark the card ``existing`` Approved: first its content (the package's approval), then its status
+    (UpdateModelCard takes one or the other per call); its content."""
+    content = json.loads(existing["Content"])
+    if existing["ModelCardStatus"] == "Approved":
+        return content
+    details = content.setdefault("model_package_details", {})
+    details["model_approval_status"] = "Approved"
+    if approval:
+        details["approval_description"] = approval[:1024]
+    sm.update_model_card(ModelCardName=name, Content=content_text(content))
+    sm.update_model_card(ModelCardName=name, ModelCardStatus="Approved")
+    return content
+
+
 def approve_card(clients: AwsClients, package_arn: str, approval: str = "") -> CardRecord | None:
-    """Mark the package's card Approved: first its content (the package's approval), then its status
-    (UpdateModelCard takes one or the other per call); re-export it. None when the package has no card
-    (registered before cards existed)."""
+    """Mark the package's card Approved and re-export it. None when the package has no card (registered
+    before cards existed)."""
     sm = clients.sagemaker
     name = card_name(package_arn)
     existing = _describe(sm, name)
     if existing is None:
         return None
-    content = json.loads(existing["Content"])
-    if existing["ModelCardStatus"] == "Approved":
-        status = "Approved"
-    else:
-        details = content.setdefault("model_package_details", {})
-        details["model_approval_status"] = "Approved"
-        if approval:
-            details["approval_description"] = approval[:1024]
-        sm.update_model_card(ModelCardName=name, Content=content_text(content))
-        sm.update_model_card(ModelCardName=name, ModelCardStatus="Approved")
-        status = "Approved"
+    content = _approve(sm, name, existing, approval)
     package = sm.describe_model_package(ModelPackageName=package_arn)
     evaluation_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    uris = export_card(clients, evaluation_uri, name, status, content)
+    uris = export_card(clients, evaluation_uri, name, "Approved", content)
+    return CardRecord(name, str(existing["ModelCardArn"]), "Approved", uris)
+
+
+# --- cards of imported packages -------------------------------------------------------------------
+
+
+def _read_source_card(source_sm: Any, source_arn: str) -> tuple[dict[str, Any] | None, str]:
+    """The source package's card content, or None with the reason it cannot be read (no card; another
+    account's card not shared through AWS RAM; its key not usable by the caller)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        name = card_name(source_arn)
+        found = source_sm.describe_model_card(ModelCardName=name)
+    except ModelCardError as error:
+        return None, str(error)
+    except ClientError as error:
+        problem = error.response.get("Error", {})
+        return None, f"{problem.get('Code')}: {problem.get('Message')}"
+    return json.loads(found["Content"]), f"carried from {found['ModelCardArn']}"
+
+
+def imported_card_content(
+    package: dict[str, Any], evaluation: dict[str, Any], source_arn: str
+) -> dict[str, Any]:
+    """A card for an imported package rebuilt from what the package itself records: its metadata
+    (``CustomerMetadataProperties``), inference specification, and evaluation (metrics, explainability,
+    fairness, gate). Intended use and risk come from the contract, which the package does not carry:
+    the risk rating is ``Unknown`` and the card says where the full card is."""
+    metadata = dict(package.get("CustomerMetadataProperties") or {})
+    arn = str(package["ModelPackageArn"])
+    container = package["InferenceSpecification"]["Containers"][0]
+    model = str(metadata.get("model") or metadata.get("contract") or "model")
+    src_region, src_account = source_arn.split(":")[3], source_arn.split(":")[4]
+    run_id = str(metadata.get("run_id") or "unknown")
+    source_card = ""
+    try:
+        source_card = f" (source card: {card_name(source_arn)})"
+    except ModelCardError:
+        source_card = ""
+    return {
+        "model_overview": {
+            "model_description": str(package.get("ModelPackageDescription") or model)[:1024],
+            "model_owner": "unassigned",
+            "model_creator": "mlops platform training pipeline (imported by promotion)",
+            "problem_type": str(package.get("Task") or metadata.get("task") or "unknown"),
+            "algorithm_type": str(metadata.get("estimator") or "unknown"),
+            "model_name": model,
+            "model_artifact": [str(container["ModelDataUrl"])],
+            "inference_environment": {"container_image": [str(container["Image"])]},
+        },
+        "model_package_details": {
+            "model_package_arn": arn,
+            "model_package_group_name": str(package.get("ModelPackageGroupName", "")),
+            "model_package_version": int(arn.rsplit("/", 1)[-1]),
+            "model_approval_status": str(package.get("ModelApprovalStatus", "PendingManualApproval")),
+            "model_package_description": str(package.get("ModelPackageDescription", ""))[:1024],
+        },
+        "intended_uses": {
+            "purpose_of_model": f"as for {source_arn}{source_card}"[:2048],
+            "intended_uses": "as stated on the source package's card",
+            "risk_rating": "Unknown",
+            "explanations_for_risk_rating": (
+                "rebuilt at promotion from the package's metadata: the upstream card (with the contract's "
+                "intended use and risk rating) was not readable here"
+            ),
+        },
+        "training_details": {
+            "training_observations": (
+                f"run {metadata.get('run_id', 'unknown')}; validated data sha256 "
+                f"{metadata.get('validated_data_sha256', 'unknown')}; code version "
+                f"{metadata.get('code_version', 'unknown')}"
+            )[:1024],
+            "training_job_details": {
+                # the training job ran upstream, in the source package's account and region
+                "training_arn": f"arn:aws:sagemaker:{src_region}:{src_account}:training-job/{run_id.lower()}",
+                "training_datasets": [],
+                "hyper_parameters": [],
+            },
+        },
+        "evaluation_details": _evaluation_details(evaluation),
+        "additional_information": {
+            "ethical_considerations": "as stated on the source package's card",
+            "caveats_and_recommendations": (
+                f"- Imported from {source_arn}; see that environment's card for intended use, risk and "
+                "limitations."
+            )[:4096],
+            "custom_details": {
+                "run_id": str(metadata.get("run_id", "")),
+                "contract": str(metadata.get("contract", "")),
+                "promoted_from": source_arn,
+                "gate": "passed" if (evaluation.get("gate") or {}).get("passed") else "failed",
+            },
+        },
+    }
+
+
+def _carried_content(
+    content: dict[str, Any], package: dict[str, Any], source_arn: str, rewrite: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """The source card's content for the copy: its S3 URIs rewritten to this environment's bucket, the
+    package details the copy's, the source named."""
+    carried: dict[str, Any] = rewrite(json.loads(json.dumps(content)))
+    arn = str(package["ModelPackageArn"])
+    details = carried.setdefault("model_package_details", {})
+    details.update(
+        model_package_arn=arn,
+        model_package_group_name=str(package.get("ModelPackageGroupName", "")),
+        model_package_version=int(arn.rsplit("/", 1)[-1]),
+        model_approval_status=str(package.get("ModelApprovalStatus", "PendingManualApproval")),
+    )
+    details.pop("approval_description", None)
+    info = carried.setdefault("additional_information", {})
+    custom = info.setdefault("custom_details", {})
+    custom["promoted_from"] = source_arn
+    return carried
+
+
+def import_card(
+    source_sm: Any,
+    target_sm: Any,
+    s3: Any,
+    source_arn: str,
+    package: dict[str, Any],
+    *,
+    key_arn: str | None,
+    rewrite: Callable[[Any], Any],
+    approval: str = "",
+) -> CardRecord:
+    """The card of ``package`` (an imported copy of ``source_arn``, described) in this registry.
+
+    Created Draft (encrypted with ``key_arn``) from the source card's content (``rewrite`` maps its URIs
+    to this bucket) or, unreadable, rebuilt from the package (:func:`imported_card_content`); then
+    Approved when the copy is Approved (the import registers it so), recording ``approval``; exported
+    beside the copy's evaluation. Idempotent: an existing card is approved if it is not yet (and
+    re-exported), else left as it is (``export_uris`` empty).
+    """
+    from pipelines.aws import split_s3_uri
+
+    arn = str(package["ModelPackageArn"])
+    name = card_name(arn)
+    evaluation_uri = str(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    existing = _describe(target_sm, name)
+    if existing is None:
+        source, origin = _read_source_card(source_sm, source_arn)
+        if source is not None:
+            content = _carried_content(source, package, source_arn, rewrite)
+        else:
+            bucket, key = split_s3_uri(evaluation_uri)
+            evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            content = imported_card_content(package, evaluation, source_arn)
+            content["additional_information"]["custom_details"]["source_card"] = origin[:1024]
+        card_arn = target_sm.create_model_card(
+            ModelCardName=name,
+            Content=content_text(content),
+            ModelCardStatus="Draft",
+            **security_config(key_arn),
+        )["ModelCardArn"]
+        existing = {"ModelCardArn": card_arn, "Content": content_text(content), "ModelCardStatus": "Draft"}
+    elif existing["ModelCardStatus"] == "Approved" or package.get("ModelApprovalStatus") != "Approved":
+        # written by an earlier promotion (its exports too): nothing to do
+        return CardRecord(name, str(existing["ModelCardArn"]), str(existing["ModelCardStatus"]), ())
+    status = str(existing["ModelCardStatus"])
+    content = json.loads(existing["Content"])
+    if package.get("ModelApprovalStatus") == "Approved":
+        content, status = _approve(target_sm, name, existing, approval), "Approved"
+    uris = write_exports(s3, key_arn, evaluation_uri, name, status, content)
     return CardRecord(name, str(existing["ModelCardArn"]), status, uris)

@@ -6,7 +6,9 @@ package: its promote build *imports* it. The package's S3 artifacts (model data,
 baseline files its metrics point at) are copied into this environment's artifacts bucket under the same
 keys, encrypted with this environment's key, and a new package is registered in this environment's group
 with the same inference specification (rewritten URIs), metrics, metadata and approval, plus its lineage
-(``promoted_from``: the source package ARN). The copy is then deployed by this environment's own
+(``promoted_from``: the source package ARN), and its own model card in this registry
+(:func:`pipelines.model_card.import_card`: Draft, then Approved with the copy, encrypted with this
+environment's key). The copy is then deployed by this environment's own
 ``pulumi up``, from inside its own VPC, so the build only ever reaches its own private EKS API.
 
 Only packages that were *deployed* upstream (``deployed: true`` in their customer metadata, set by
@@ -51,6 +53,8 @@ class ImportedPackage:
     """False when an earlier promotion had already imported it."""
     copied_keys: tuple[str, ...]
     """The object keys copied into this environment's bucket."""
+    model_card: str = ""
+    """The copy's model card in this registry (``<group>-<version>``)."""
 
 
 def _now() -> str:
@@ -144,7 +148,11 @@ def import_package(
     """
     existing = find_imported(target_sm, target_group, source_arn)
     if existing is not None:
-        return ImportedPackage(source_arn, existing["ModelPackageArn"], False, ())
+        # an earlier import may have stopped between registering the copy and writing its card
+        card = _import_card(
+            source_sm, target_sm, s3, source_arn, existing, None, target_bucket, target_key_arn
+        )
+        return ImportedPackage(source_arn, existing["ModelPackageArn"], False, (), card)
     package = source_sm.describe_model_package(ModelPackageName=source_arn)
     if package.get("ModelApprovalStatus") != "Approved":
         raise PromotionImportError(
@@ -199,7 +207,48 @@ def import_package(
         if package.get(field):
             request[field] = _rewrite(package[field], source_bucket, target_bucket)
     arn = target_sm.create_model_package(**request)["ModelPackageArn"]
-    return ImportedPackage(source_arn, arn, True, tuple(keys))
+    copy = target_sm.describe_model_package(ModelPackageName=arn)
+    card = _import_card(
+        source_sm, target_sm, s3, source_arn, copy, source_bucket, target_bucket, target_key_arn
+    )
+    return ImportedPackage(source_arn, arn, True, tuple(keys), card)
+
+
+def _import_card(
+    source_sm: Any,
+    target_sm: Any,
+    s3: Any,
+    source_arn: str,
+    copy: dict[str, Any],
+    source_bucket: str | None,
+    target_bucket: str,
+    target_key_arn: str,
+) -> str:
+    """The copy's model card in this registry, as the promote build (:func:`pipelines.model_card.import_card`).
+    ``source_bucket`` None: read from the source package, only if a source card is carried."""
+    from pipelines.model_card import import_card
+
+    def rewrite(value: Any) -> Any:
+        bucket = source_bucket
+        if bucket is None:
+            source = source_sm.describe_model_package(ModelPackageName=source_arn)
+            bucket = split_s3_uri(source["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])[0]
+        return _rewrite(value, bucket, target_bucket)
+
+    upstream = str(
+        (copy.get("CustomerMetadataProperties") or {}).get("upstream_approval") or "approved upstream"
+    )
+    card = import_card(
+        source_sm,
+        target_sm,
+        s3,
+        source_arn,
+        copy,
+        key_arn=target_key_arn,
+        rewrite=rewrite,
+        approval=f"imported from {source_arn} by the promotion at {_now()}; upstream: {upstream}",
+    )
+    return card.name
 
 
 def mark_deployed(sm: Any, package_arn: str) -> bool:

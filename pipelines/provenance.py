@@ -103,6 +103,46 @@ def _run_lineage(tracker: Tracker, run: Any) -> dict[str, Any]:
     }
 
 
+def _tuning_lineage(tracker: Tracker, run: Any) -> dict[str, Any] | None:
+    """The tuning job behind a training run (its child run tagged ``mlops.step=tuning``, nested there by
+    :func:`pipelines.tuning.nest_tuning_run`) with every trial (that run's children); None when the model
+    was not tuned."""
+    experiment = [run.info.experiment_id]
+    children = tracker.client.search_runs(
+        experiment,
+        filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}' and tags.`mlops.step` = 'tuning'",
+        max_results=1,
+    )
+    if not children:
+        return None
+    tuning = children[0]
+    trials = tracker.client.search_runs(
+        experiment, filter_string=f"tags.`mlflow.parentRunId` = '{tuning.info.run_id}'", max_results=1000
+    )
+    tags = dict(tuning.data.tags)
+    return {
+        "run_id": tuning.info.run_id,
+        "tuning_job": tags.get("mlops.tuning_job"),
+        "objective": tags.get("mlops.objective"),
+        "best_training_job": tags.get("mlops.best_training_job"),
+        "metrics": dict(tuning.data.metrics),
+        "trials": sorted(
+            (
+                {
+                    "run_id": t.info.run_id,
+                    "training_job": t.data.tags.get("mlops.training_job"),
+                    "status": t.data.tags.get("mlops.status"),
+                    "best": t.data.tags.get("mlops.best") == "True",
+                    "params": dict(t.data.params),
+                    "metrics": dict(t.data.metrics),
+                }
+                for t in trials
+            ),
+            key=lambda t: str(t["training_job"]),
+        ),
+    }
+
+
 def _training_job(clients: AwsClients, name: str | None) -> dict[str, Any] | None:
     """The training job's status and output (None when it is not found, e.g. a local training run)."""
     from botocore.exceptions import ClientError
@@ -179,6 +219,7 @@ def package_lineage(clients: AwsClients, package_arn: str, tracker: Tracker | No
         return node
     tracked = _run_lineage(tracker, run)
     tracked["found_by"] = found_by
+    tracked["tuning"] = _tuning_lineage(tracker, run)
     node["mlflow_run"] = tracked
     dataset = tracked.pop("dataset")
     if dataset is None:
@@ -312,6 +353,18 @@ def _package_tree(parent: Tree, node: dict[str, Any]) -> None:
             f"{k}={v}" for k, v in sorted(run["params"].items()) if "sha256" not in k and k != "batch_uris"
         )
         run_branch.add(f"params: {_fmt(params)}")
+        tuning = run.get("tuning")
+        if tuning:
+            tuning_branch = run_branch.add(
+                f"[bold]tuning run[/] {_fmt(tuning['run_id'])} job {_fmt(tuning['tuning_job'])} "
+                f"({_fmt(tuning['objective'])}): {len(tuning['trials'])} trials"
+            )
+            for trial in tuning["trials"]:
+                scores = ", ".join(f"{k}={v:.4g}" for k, v in sorted(trial["metrics"].items()))
+                marker = " [green]best[/]" if trial["best"] else ""
+                tuning_branch.add(
+                    f"trial {_fmt(trial['training_job'])} {_fmt(trial['status'])} {_fmt(scores)}{marker}"
+                )
     job = node.get("training_job")
     job_branch = branch.add(
         f"[bold]training job[/] {_fmt(node['training_run_id'])} {_fmt(job['status']) if job else '[dim](not found)[/]'}"

@@ -393,6 +393,9 @@ def track_training_run(
                     run.log_bytes(f"validation-{index}.json", body, "reports")
             run.log_bytes("metadata.json", strict_json(metadata).encode(), "model")
             run.log_bytes("model.tar.gz", archive, "model")
+            from pipelines.tuning import nest_tuning_run
+
+            nest_tuning_run(tracker, run.experiment_id, run.run_id, run_id)  # a trial: its tuning run below
     except PipelineError:
         raise
     except Exception as exc:

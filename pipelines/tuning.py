@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from platform_contract.limits import (
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
     from pipelines.settings import PipelineSettings
+    from pipelines.tracking import Tracker
 
 DEFAULT_MAX_JOBS = 10
 """Trials of a tuning job when the stack config sets none."""
@@ -50,6 +52,14 @@ _DEFINITION_MEMBERS = (
     "EnableNetworkIsolation",
     "EnableInterContainerTrafficEncryption",
 )
+
+
+TRIAL_JOB_NAME = re.compile(
+    r"^(?P<tuning_job>[a-zA-Z0-9](-*[a-zA-Z0-9])*)-(?P<index>\d{3})-(?P<suffix>[0-9a-f]{8})$"
+)
+"""A tuning trial's training job name: ``<tuning job>-<NNN>-<8 hex>``, as SageMaker names the trials."""
+TUNING_STEP = "tuning"
+"""``mlops.step`` tag of a tuning job's MLflow run (its trials: ``tuning-trial``)."""
 
 
 class TuningError(ValueError):
@@ -283,7 +293,7 @@ def log_trials(settings: PipelineSettings, experiment: str, result: dict[str, An
         return None
     metric = str(result["objective_metric"]).replace(":", "_")  # MLflow metric names: no ':'
     tags = {
-        "mlops.step": "tuning",
+        "mlops.step": TUNING_STEP,
         "mlops.tuning_job": result["tuning_job_name"],
         "mlops.best_training_job": result["best_training_job"],
         "mlops.objective": f"{result['objective_type']} {result['objective_metric']}",
@@ -313,3 +323,35 @@ def log_trials(settings: PipelineSettings, experiment: str, result: dict[str, An
                 if trial["objective"] is not None:
                     child.log_metrics({metric: float(trial["objective"])})
         return str(parent.run_id)
+
+
+def nest_tuning_run(
+    tracker: Tracker, experiment_id: str, training_run_id: str, training_job: str
+) -> str | None:
+    """Put the tuning run of ``training_job`` (a tuning trial) under the training run that evaluated it.
+
+    The tuning job's MLflow run (:func:`log_trials`, logged when the best trial was chosen, before
+    evaluation) becomes a child of ``training_run_id`` (tag ``mlflow.parentRunId``), and the training run
+    is tagged with the tuning job and its run: so the package's ``mlflow_run_id`` leads to the training
+    run, its child the tuning run, and that run's children, every trial. None (nothing changed) when
+    ``training_job`` is not a trial or its tuning job was not tracked; else the tuning run's ID.
+    """
+    from pipelines.tracking import TrackedRun
+
+    match = TRIAL_JOB_NAME.match(training_job)
+    if match is None:
+        return None
+    tuning_job = match["tuning_job"]
+    found = tracker.client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`mlops.step` = '{TUNING_STEP}' and tags.`mlops.tuning_job` = '{tuning_job}'",
+        max_results=1,
+    )
+    if not found:
+        return None
+    tuning_run_id = str(found[0].info.run_id)
+    TrackedRun(tracker.client, tuning_run_id, experiment_id).set_tags({"mlflow.parentRunId": training_run_id})
+    TrackedRun(tracker.client, training_run_id, experiment_id).set_tags(
+        {"mlops.tuning_job": tuning_job, "mlops.tuning_run_id": tuning_run_id}
+    )
+    return tuning_run_id

@@ -35,6 +35,8 @@ def card_evidence(ctx: RunContext, package: dict[str, Any]) -> dict[str, Any]:
         status=card["ModelCardStatus"],
         versions=[v["ModelCardStatus"] for v in sorted(versions, key=lambda v: v["ModelCardVersion"])],
         risk_rating=json.loads(card["Content"]).get("intended_uses", {}).get("risk_rating"),
+        kms_key=(card.get("SecurityConfig") or {}).get("KmsKeyId"),
+        expected_kms_key=(ctx.deployment.outputs.get("mlKeyArn") if ctx.deployment is not None else None),
     )
     bucket, key = split_s3_uri(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
     prefix = key.rsplit("/", 1)[0] + "/"
@@ -67,7 +69,8 @@ def card_evidence(ctx: RunContext, package: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_card(evidence: dict[str, Any], approval: str) -> str | None:
-    """The card exists, was drafted first, and is Approved exactly when its package is."""
+    """The card exists, was drafted first, is Approved exactly when its package is, and is encrypted
+    with the environment's ML key (stack output ``mlKeyArn``)."""
     card = evidence.get("model_card")
     if card is None:
         return None
@@ -78,4 +81,10 @@ def check_card(evidence: dict[str, Any], approval: str) -> str | None:
     expected = "Approved" if approval == "Approved" else "Draft"
     if card["status"] != expected:
         return f"model card {card['name']} is {card['status']} while its package is {approval}"
+    key_arn = card.get("expected_kms_key")
+    if key_arn and card.get("kms_key") != key_arn:
+        return (
+            f"model card {card['name']} is encrypted with {card.get('kms_key') or 'no customer key'}, "
+            f"not the ML key {key_arn}"
+        )
     return None

@@ -11,7 +11,11 @@
   SageMaker refuses: a name outside ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``, an unknown status, content
   over 100,000 characters or not in the model card JSON schema (:func:`model_card_problems`), an update
   of both content and status in one call, and a content update of an Archived card; and an update that
-  leaves out the content or the status keeps it (moto's new version lost it).
+  leaves out the content or the status keeps it (moto's new version lost it). A card's
+  ``SecurityConfig.KmsKeyId`` must name an enabled symmetric key of the account and region
+  (:func:`card_key_problem`); whether the *caller* may use it (kms:GenerateDataKey to create or update,
+  kms:Decrypt to read, through SageMaker) is the IAM authorizer's check (rehearsal/iam/actions.py), so
+  with IAM enforced a card whose key the caller cannot use is refused with AccessDenied.
 
 API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html,
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelCard.html,
@@ -176,6 +180,31 @@ def model_card_problems(text: str) -> list[str]:
     return problems
 
 
+def card_key_problem(account: str, region: str, key_ref: str) -> str | None:
+    """Why ``key_ref`` cannot encrypt a model card (None when it can): no such key (id, ARN or alias) in
+    the account and region, a key that is not Enabled, or one that is not a symmetric encryption key.
+    SageMaker asks KMS for a data key of it when it stores the card, which fails for each of these."""
+    from moto.kms.models import kms_backends
+
+    if key_ref.startswith("arn:") and ":key/" in key_ref:
+        region = key_ref.split(":")[3]
+    backend = kms_backends[account][region]
+    try:
+        key = backend.keys.get(backend.any_id_to_key_id(key_ref))
+    except Exception:  # moto raises NotFound flavours for unknown aliases
+        key = None
+    if key is None:
+        return f"KMS key {key_ref!r} does not exist in account {account} region {region}"
+    state = getattr(key, "key_state", "Enabled")
+    if state != "Enabled":
+        return f"KMS key {key_ref!r} is {state}, not Enabled"
+    usage = getattr(key, "key_usage", None) or "ENCRYPT_DECRYPT"  # moto leaves it None when not given
+    spec = str(getattr(key, "key_spec", None) or "SYMMETRIC_DEFAULT")
+    if usage != "ENCRYPT_DECRYPT" or spec != "SYMMETRIC_DEFAULT":
+        return f"KMS key {key_ref!r} is not a symmetric encryption key ({usage}, {spec})"
+    return None
+
+
 def _card_name(value: str) -> str:
     """A card name, or the name in a ``...:model-card/<name>`` ARN."""
     return (
@@ -268,6 +297,11 @@ class SageMakerRegistryExtras:
             problems = model_card_problems(content)
             if problems:
                 raise _validation_error("Invalid model card Content: " + "; ".join(problems))
+            key_ref = (response._get_param("SecurityConfig") or {}).get("KmsKeyId")
+            if key_ref:
+                problem = card_key_problem(response.current_account, response.region, str(key_ref))
+                if problem:
+                    raise _validation_error(f"SecurityConfig.KmsKeyId: {problem}")
             return original_create(response)
 
         def update_model_card(response: Any) -> Any:

@@ -84,6 +84,10 @@ class Resources(Protocol):
         """The key id a KMS ciphertext blob names."""
         ...
 
+    def model_card_kms_key(self, region: str, name: str) -> str | None:
+        """The KMS key an existing model card was created with (``SecurityConfig.KmsKeyId``), or None."""
+        ...
+
 
 Mapper = Callable[[ApiRequest, Resources], list[Check]]
 
@@ -469,15 +473,50 @@ def _sm_create_model_package(request: ApiRequest, resources: Resources) -> list[
     return [Check("sagemaker:CreateModelPackage", arn, context)]
 
 
+_CARD_KMS: dict[str, tuple[str, ...]] = {
+    "sagemaker:CreateModelCard": ("kms:GenerateDataKey",),
+    "sagemaker:UpdateModelCard": ("kms:Decrypt", "kms:GenerateDataKey"),
+    "sagemaker:DescribeModelCard": ("kms:Decrypt",),
+}
+"""What SageMaker asks KMS for, as the caller, on an encrypted card: a data key to encrypt new content,
+a decrypt to read it (https://docs.aws.amazon.com/sagemaker/latest/dg/model-cards-xaccount.html#model-cards-xaccount-kms:
+kms:GenerateDataKey and kms:Decrypt, kms:ViaService sagemaker.<region>.amazonaws.com, encryption context
+aws:sagemaker:model-card-arn)."""
+
+
 def _sm_model_card(action: str) -> Mapper:
     """A model card action on ``model-card/<name>`` (ModelCardName may be the card's ARN); CreateModelCard's
     tags are its request-tag condition keys (Service Authorization Reference, Amazon SageMaker AI:
-    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)."""
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html); on a
+    card encrypted with a customer managed key (CreateModelCard's ``SecurityConfig.KmsKeyId``, else the
+    key the card was created with) the KMS calls SageMaker makes as the caller (:data:`_CARD_KMS`)."""
 
     def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
-        arn = _sm_arn(request, resources, "model-card", str(request.params["ModelCardName"]))
+        name = str(request.params["ModelCardName"])
+        arn = _sm_arn(request, resources, "model-card", name)
         context = _tag_context(request.params) if action == "sagemaker:CreateModelCard" else {}
-        return [Check(action, arn, context)]
+        checks = [Check(action, arn, context)]
+        if action == "sagemaker:CreateModelCard":
+            key_ref = (request.params.get("SecurityConfig") or {}).get("KmsKeyId")
+        else:
+            key_ref = resources.model_card_kms_key(request.region, arn.rsplit("/", 1)[-1])
+        if not key_ref:
+            return checks
+        key_arn = resources.kms_key_arn(request.region, str(key_ref)) or str(key_ref)
+        kms_context: dict[str, ContextValue] = {
+            "kms:ViaService": f"sagemaker.{request.region}.amazonaws.com",
+            "kms:CallerAccount": resources.account,
+            "kms:EncryptionContext:aws:sagemaker:model-card-arn": arn,
+            "kms:EncryptionContextKeys": ["aws:sagemaker:model-card-arn"],
+        }
+        checks += [
+            Check(
+                kms_action, key_arn, kms_context, ("kms", key_arn), resource_policy_must_allow=True,
+                why="model card encryption: SageMaker asks KMS as the caller",
+            )
+            for kms_action in _CARD_KMS[action]
+        ]  # fmt: skip
+        return checks
 
     return mapper
 

@@ -161,6 +161,16 @@ class MotoResources:
         workgroup = getattr(execution, "workgroup", None)
         return str(getattr(workgroup, "name", None) or "primary")
 
+    def model_card_kms_key(self, region: str, name: str) -> str | None:
+        """The key moto stored with the card's latest version (SecurityConfig.KmsKeyId)."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        versions = sagemaker_backends[self.account][region].model_cards.get(name) or []
+        if not versions:
+            return None
+        config = versions[-1].security_config or {}
+        return str(config.get("KmsKeyId") or "") or None
+
     def ciphertext_key(self, blob: bytes) -> str | None:
         """The key id moto's ciphertext format carries."""
         from moto.kms.utils import _deserialize_ciphertext_blob  # pyright: ignore[reportPrivateUsage]

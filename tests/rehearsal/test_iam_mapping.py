@@ -155,6 +155,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "ModelCardName": "mlops-dev-churn-3",
         "Content": "{}",
         "ModelCardStatus": "Draft",
+        "SecurityConfig": {"KmsKeyId": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/ml"},
     },
     ("sagemaker", "DescribeModelCard"): {"ModelCardName": "mlops-dev-churn-3"},
     ("sagemaker", "UpdateModelCard"): {
@@ -323,6 +324,9 @@ class FakeResources:
     def ciphertext_key(self, blob: bytes) -> str | None:
         return None
 
+    def model_card_kms_key(self, region: str, name: str) -> str | None:
+        return f"arn:aws:kms:{region}:{ACCOUNT}:key/card-key"
+
 
 def _wire(service: str, operation: str, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """The WSGI environ and body boto3 would send for this call (captured before it is sent)."""
@@ -420,6 +424,32 @@ def test_sse_kms_and_pass_role_side_effects() -> None:
     request = parse_request(environ, body)
     assert request is not None
     assert checks_for(request, FakeResources())[0].context["s3:prefix"] == "features/"
+
+
+def test_an_encrypted_model_card_needs_its_key_through_sagemaker() -> None:
+    card = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-card/mlops-dev-churn-3"
+    expected = {
+        "CreateModelCard": (f"arn:aws:kms:us-east-1:{ACCOUNT}:key/ml", ["kms:GenerateDataKey"]),
+        "DescribeModelCard": (f"arn:aws:kms:us-east-1:{ACCOUNT}:key/card-key", ["kms:Decrypt"]),
+        "UpdateModelCard": (
+            f"arn:aws:kms:us-east-1:{ACCOUNT}:key/card-key",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+        ),
+    }
+    for operation, (key, actions) in expected.items():
+        environ, body = _wire("sagemaker", operation, SAMPLES[("sagemaker", operation)])
+        request = parse_request(environ, body)
+        assert request is not None
+        _, *kms = checks_for(request, FakeResources())
+        assert [c.action for c in kms] == actions, operation
+        for check in kms:
+            assert (check.resource, check.resource_policy, check.resource_policy_must_allow) == (
+                key,
+                ("kms", key),
+                True,
+            )
+            assert check.context["kms:ViaService"] == "sagemaker.us-east-1.amazonaws.com"
+            assert check.context["kms:EncryptionContext:aws:sagemaker:model-card-arn"] == card
 
 
 def test_multi_resource_checks_of_bulk_delete_and_glue() -> None:

@@ -216,3 +216,91 @@ def test_artifacts_outside_the_shared_prefix_are_refused(
             build["sm"], build["sm"], build["s3"], arn,
             target_group="mlops-staging-churn", target_bucket="staging-artifacts", target_key_arn=keys["staging"],
         )  # fmt: skip
+
+
+def _card(sm: Any, package_arn: str) -> tuple[dict[str, Any], list[str]]:
+    from pipelines.model_card import card_name
+
+    name = card_name(package_arn)
+    card = sm.describe_model_card(ModelCardName=name)
+    versions = sm.list_model_card_versions(ModelCardName=name)["ModelCardVersionSummaryList"]
+    return card, [v["ModelCardStatus"] for v in sorted(versions, key=lambda v: v["ModelCardVersion"])]
+
+
+def test_the_copy_gets_its_own_card_encrypted_with_this_environments_key(
+    world: dict[str, Any], build: dict[str, Any]
+) -> None:
+    """Issue 15: the imported package's card in staging's registry, written as the promote build: the
+    source card's content when readable (same account here), else rebuilt from the package."""
+    from pipelines.model_card import card_name
+
+    emu, keys = world["emu"], world["keys"]
+    root = emu.client("sagemaker")
+    # a source package without a card: the copy's card is rebuilt from the package and its evaluation
+    _register(root, deployed=True)
+    first = plan(build["sm"], build["s3"], ["mlops-staging-churn"], ["mlops-dev-churn"],
+                 bucket="staging-artifacts", key_arn=keys["staging"])["mlops-staging-churn"]  # fmt: skip
+    card, versions = _card(root, first)
+    assert (versions[0], versions[-1]) == ("Draft", "Approved")  # created Draft, approved with the copy
+    assert card["SecurityConfig"]["KmsKeyId"] == keys["staging"]
+    content = json.loads(card["Content"])
+    assert content["intended_uses"]["risk_rating"] == "Unknown"
+    assert "not readable" in content["intended_uses"]["explanations_for_risk_rating"]
+    assert content["model_package_details"]["model_package_arn"] == first
+    # a source package with its own (dev-key encrypted) card: the copy's card carries its content
+    source = _register(root, deployed=True)
+    dev_content = {
+        "model_overview": {"model_name": "churn", "model_artifact": [f"s3://dev-artifacts/{RUN}/output/model.tar.gz"]},
+        "intended_uses": {"purpose_of_model": "churn risk", "risk_rating": "Medium"},
+        "model_package_details": {"model_package_arn": source, "model_approval_status": "Approved"},
+    }  # fmt: skip
+    root.create_model_card(
+        ModelCardName=card_name(source), Content=json.dumps(dev_content), ModelCardStatus="Approved",
+        SecurityConfig={"KmsKeyId": keys["dev"]},
+    )  # fmt: skip
+    copy = plan(build["sm"], build["s3"], ["mlops-staging-churn"], ["mlops-dev-churn"],
+                bucket="staging-artifacts", key_arn=keys["staging"])["mlops-staging-churn"]  # fmt: skip
+    assert copy != first
+    card, versions = _card(root, copy)
+    assert (versions[0], versions[-1]) == ("Draft", "Approved")  # created Draft, approved with the copy
+    assert card["SecurityConfig"]["KmsKeyId"] == keys["staging"]
+    content = json.loads(card["Content"])
+    assert content["intended_uses"]["risk_rating"] == "Medium"  # carried from the dev card
+    assert content["model_overview"]["model_artifact"] == [
+        f"s3://staging-artifacts/{RUN}/output/model.tar.gz"
+    ]
+    details = content["model_package_details"]
+    assert (details["model_package_arn"], details["model_approval_status"]) == (copy, "Approved")
+    assert content["additional_information"]["custom_details"]["promoted_from"] == source
+    exports = emu.client("s3").head_object(Bucket="staging-artifacts", Key=f"{RUN}/evaluation/model_card.md")
+    assert exports["SSEKMSKeyId"] == keys["staging"]
+    # an import that stopped before the card: the next promotion finds the copy and writes its card
+    root.delete_model_card(ModelCardName=card_name(copy))
+    imported = import_package(
+        build["sm"], build["sm"], build["s3"], source,
+        target_group="mlops-staging-churn", target_bucket="staging-artifacts", target_key_arn=keys["staging"],
+    )  # fmt: skip
+    assert (imported.package_arn, imported.created, imported.model_card) == (copy, False, card_name(copy))
+    card, versions = _card(root, copy)
+    assert (versions[0], versions[-1]) == ("Draft", "Approved")
+    content = json.loads(card["Content"])
+    assert content["intended_uses"]["risk_rating"] == "Medium"
+    assert content["model_overview"]["model_artifact"] == [
+        f"s3://staging-artifacts/{RUN}/output/model.tar.gz"
+    ]
+
+
+def test_a_card_with_a_key_the_caller_cannot_use_is_refused(
+    world: dict[str, Any], build: dict[str, Any]
+) -> None:
+    """The build role may only decrypt dev's key (reading dev cards): encrypting a card with it is denied,
+    as SageMaker's kms:GenerateDataKey as the caller would be; an unknown key is a validation error."""
+    emu, keys = world["emu"], world["keys"]
+    request = {"ModelCardName": "mlops-staging-churn-99", "Content": "{}", "ModelCardStatus": "Draft"}
+    with pytest.raises(ClientError) as denied:
+        build["sm"].create_model_card(**request, SecurityConfig={"KmsKeyId": keys["dev"]})
+    assert denied.value.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied")
+    assert "kms:GenerateDataKey" in denied.value.response["Error"]["Message"]
+    missing = keys["dev"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    with pytest.raises(ClientError, match="does not exist"):
+        emu.client("sagemaker").create_model_card(**request, SecurityConfig={"KmsKeyId": missing})

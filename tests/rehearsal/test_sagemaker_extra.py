@@ -190,3 +190,33 @@ def test_model_card_updates_follow_aws(sm: Any) -> None:
         sm.update_model_card(ModelCardName="churn-1", Content=_card())
     with pytest.raises(ClientError, match="does not exist"):
         sm.update_model_card(ModelCardName="churn-2", ModelCardStatus="Approved")
+
+
+def test_a_card_key_must_be_an_enabled_symmetric_key_of_the_account(tmp_path: Path) -> None:
+    """SecurityConfig.KmsKeyId: SageMaker asks KMS for a data key of it, which fails for these keys."""
+    with Emulator(extensions=[SageMakerRegistryExtras()], workdir=tmp_path / "emu") as emu:
+        sm, kms = emu.client("sagemaker"), emu.client("kms")
+        good = kms.create_key()["KeyMetadata"]["Arn"]
+        disabled = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.disable_key(KeyId=disabled)
+        signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+        for key, problem in (
+            ("alias/no-such-key", "does not exist"),
+            (disabled, "is Disabled, not Enabled"),
+            (signing, "not a symmetric encryption key"),
+        ):
+            with pytest.raises(ClientError, match=problem):
+                sm.create_model_card(
+                    ModelCardName="churn-1", Content=_card(), ModelCardStatus="Draft",
+                    SecurityConfig={"KmsKeyId": key},
+                )  # fmt: skip
+        sm.create_model_card(
+            ModelCardName="churn-1",
+            Content=_card(),
+            ModelCardStatus="Draft",
+            SecurityConfig={"KmsKeyId": good},
+        )
+        sm.update_model_card(ModelCardName="churn-1", ModelCardStatus="Approved")
+        card = sm.describe_model_card(ModelCardName="churn-1")
+        assert card["SecurityConfig"] == {"KmsKeyId": good}  # kept by every version
+        assert card["ModelCardStatus"] == "Approved"

@@ -304,6 +304,56 @@ def test_every_trial_is_a_child_run_of_the_tuning_run(
     assert top.data.metrics["trials_failed"] == 1
 
 
+def test_the_tuning_run_and_its_trials_nest_under_the_training_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: the package's run (the evaluate step's training run of the best trial) leads to the
+    tuning run and every trial, and the lineage document lists them."""
+    from types import SimpleNamespace
+
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from pipelines.provenance import _tuning_lineage  # pyright: ignore[reportPrivateUsage]
+    from pipelines.tracking import Tracker, open_tracker
+    from pipelines.tuning import log_trials, nest_tuning_run
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
+    job = "churn-abc123-261201-083700"
+    trials = [f"{job}-001-0a1b2c3d", f"{job}-002-4e5f6a7b"]
+    result = {
+        "tuning_job_name": job, "best_training_job": trials[1], "objective_metric": "validation:auc",
+        "objective_type": "Maximize", "best_objective": 0.9, "best_hyperparameters": {"C": "0.5"},
+        "completed": 2, "failed": 0,
+        "trials": [
+            {"training_job_name": trials[0], "status": "Completed", "objective": 0.7,
+             "hyperparameters": {"C": "9.0"}, "failure_reason": None},
+            {"training_job_name": trials[1], "status": "Completed", "objective": 0.9,
+             "hyperparameters": {"C": "0.5"}, "failure_reason": None},
+        ],
+    }  # fmt: skip
+    settings = SimpleNamespace(tracking_uri=lambda: f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tuning_run = log_trials(settings, "mlops-dev-churn", result)  # type: ignore[arg-type]
+    tracker = open_tracker(settings)  # type: ignore[arg-type]
+    assert isinstance(tracker, Tracker)
+    with tracker.run("mlops-dev-churn", "untuned-run") as untuned:
+        assert nest_tuning_run(tracker, untuned.experiment_id, untuned.run_id, "untuned-run") is None
+    with tracker.run("mlops-dev-churn", trials[1]) as training:
+        assert nest_tuning_run(tracker, training.experiment_id, training.run_id, trials[1]) == tuning_run
+    client = tracker.client
+    assert client.get_run(str(tuning_run)).data.tags["mlflow.parentRunId"] == training.run_id
+    tags = client.get_run(training.run_id).data.tags
+    assert (tags["mlops.tuning_job"], tags["mlops.tuning_run_id"]) == (job, tuning_run)
+    lineage = _tuning_lineage(tracker, client.get_run(training.run_id))
+    assert lineage is not None
+    assert (lineage["run_id"], lineage["tuning_job"]) == (tuning_run, job)
+    assert [t["training_job"] for t in lineage["trials"]] == trials
+    assert [t["best"] for t in lineage["trials"]] == [False, True]
+    assert lineage["trials"][1]["metrics"] == {"validation_auc": 0.9}
+    assert _tuning_lineage(tracker, client.get_run(untuned.run_id)) is None
+
+
 def test_the_contracts_limits_are_the_platform_limits() -> None:
     """pipelines.contract runs in the training container without platform_contract: same numbers."""
     from pipelines import contract
