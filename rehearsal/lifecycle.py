@@ -82,6 +82,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.emr_containers import EmrContainersExtension
     from rehearsal.emulator import Emulator
     from rehearsal.endpoints import SageMakerHosting
+    from rehearsal.featurestore import FeatureStoreRuntime
     from rehearsal.iam import Authorizer
     from rehearsal.mwaa import MwaaExtension
     from rehearsal.sagemaker_extra import SageMakerRegistryExtras
@@ -102,6 +103,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
             SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
             SageMakerTransform(),
             EmrContainersExtension(),
+            FeatureStoreRuntime(),  # PutRecord from the feature job (rehearsal.featurestore)
             CodePipelineExtension(),
             MwaaExtension(),
             EksExtension(),
