@@ -115,6 +115,8 @@ class FeatureStoreRuntime:
         self._patched: list[tuple[Any, str, Any]] = []
         self.files_written: list[str] = []
         """Offline-store objects written (s3:// URIs), in order."""
+        self.received: dict[str, int] = {}
+        """PutRecord calls accepted, by feature group name."""
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -357,6 +359,7 @@ class FeatureStoreRuntime:
         now = datetime.now(UTC)
         full = False
         with self._lock:
+            self.received[group.name] = self.received.get(group.name, 0) + 1
             identifier = values[group.record_identifier]
             if "OnlineStore" in targets:
                 current = group.online_records.get(identifier)
@@ -534,3 +537,43 @@ class FeatureStoreRuntime:
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers]
         )
         return [payload]
+
+
+def feature_store_evidence(emulator: Emulator, group_name: str | None) -> dict[str, Any]:
+    """What a feature group received and what its offline store holds (the rehearsal's train stage).
+
+    Flushes the runtime's buffer (AWS replicates to the offline store within minutes), then counts the
+    rows of the offline-store Parquet under the group's ``ResolvedOutputS3Uri``.
+    """
+    import pandas as pd
+
+    if not group_name:
+        return {"group": None}
+    runtime = emulator.extension(FeatureStoreRuntime.name)
+    assert isinstance(runtime, FeatureStoreRuntime)
+    runtime.flush()
+    described = emulator.client("sagemaker").describe_feature_group(FeatureGroupName=group_name)
+    uri = str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+    bucket, _, prefix = uri[5:].partition("/")
+    s3 = emulator.client("s3")
+    keys = [
+        str(o["Key"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+        for o in page.get("Contents", [])
+        if str(o["Key"]).endswith(".parquet")
+    ]
+    rows = sum(
+        len(
+            pd.read_parquet(
+                io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()), columns=["is_deleted"]
+            )
+        )
+        for k in keys
+    )
+    return {
+        "group": group_name,
+        "records_received": runtime.received.get(described["FeatureGroupName"], 0),
+        "offline_rows": rows,
+        "offline_files": len(keys),
+        "offline_uri": uri,
+    }

@@ -187,3 +187,19 @@ def test_the_feature_job_ingestion_code_is_refused_a_bad_record(
         put_rows(client, group, [{**row, "tenure_months": 2.5}], "2026-11-20T00:00:00Z")
     (uri,) = runtime.flush()
     assert "/data/year=2026/month=11/day=20/hour=00/" in uri
+
+
+def test_the_train_stage_evidence_counts_records_and_offline_rows(
+    emulator: tuple[Emulator, FeatureStoreRuntime, str],
+) -> None:
+    from rehearsal.featurestore import feature_store_evidence
+
+    emu, _, key = emulator
+    group = _create_group(emu, key, online=False)
+    frame = _features(30)
+    assert ingest_frame(emu.client("sagemaker-featurestore-runtime"), group, frame) == 30
+    evidence = feature_store_evidence(emu, GROUP)
+    assert evidence["records_received"] == 30
+    assert evidence["offline_rows"] == 30
+    assert "/sagemaker/us-east-1/offline-store/" in evidence["offline_uri"]
+    assert feature_store_evidence(emu, None) == {"group": None}
