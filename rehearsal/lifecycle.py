@@ -369,7 +369,8 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     from rehearsal.tuning_stage import check_tuning, tuning_enabled
 
     store = evidence.get("feature_store") or {}
-    if store.get("group") and not (store.get("records_received") and store.get("offline_rows")):
+    ingesting = os.environ.get("MLOPS_FEATURE_INGESTION", "true").lower() not in ("false", "0", "no")
+    if ingesting and store.get("group") and not (store.get("records_received") and store.get("offline_rows")):
         return f"feature group {store['group']} received {store.get('records_received')} records, offline {store}"
     problem = check_card(evidence, package["ModelApprovalStatus"])
     if problem is None and tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
