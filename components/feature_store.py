@@ -40,6 +40,8 @@ INGESTION_ACTIONS = (
     "sagemaker:DescribeFeatureGroup",
 )
 """What an ingestion job calls on its feature groups (never Create/Delete/UpdateFeatureGroup)."""
+WRITER_ACTIONS = ("sagemaker:PutRecord", "sagemaker:DescribeFeatureGroup")
+"""What a feature job writing into the groups calls: read the definitions, put records."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +122,9 @@ class FeatureStoreArgs:
     """KMS key of the online store (the platform's ML key); required with ``online_store``."""
     online_ttl_days: int | None = None
     """Hard-delete online records this many days after their event time; None keeps them."""
+    writer_role_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Roles (by a short key) of jobs that ingest into these groups, e.g. the EMR feature job's role:
+    each gets :data:`WRITER_ACTIONS` on these groups' ARNs only."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -179,6 +184,25 @@ class FeatureStore(pulumi.ComponentResource):
             policy=policy_document(self._statements(args, account, part, group_arns)),
             opts=child_opts(self),
         )
+
+        for key, writer in sorted(args.writer_role_names.items()):
+            # PutRecord and DescribeFeatureGroup take the feature-group resource type
+            # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html)
+            aws.iam.RolePolicy(
+                f"{name}-feature-writer-{key}",
+                role=writer,
+                policy=policy_document(
+                    [
+                        {
+                            "Sid": "PutFeatureRecords",
+                            "Effect": "Allow",
+                            "Action": list(WRITER_ACTIONS),
+                            "Resource": list(group_arns),
+                        }
+                    ]
+                ),
+                opts=child_opts(self),
+            )
 
         self.feature_group_names, self.feature_group_arns = {}, {}
         self.offline_table_names, self.offline_store_uris = {}, {}

@@ -386,6 +386,10 @@ def publish_features_step(
         for k in list_keys(clients.s3, curated_bucket, curated_prefix(contract.name, ingest_date))
         if k.endswith(".parquet")
     ]
+    from pipelines.features.point_in_time import assemble_training_set
+
+    # the training set: each label row with the feature values as of its event time
+    as_of = assemble_training_set(clients, contract, ingest_date, features_uri)
     lineage_uri = write_lineage(clients, contract, features_uri, sources)
     from pipelines.datasets import read_manifest
 
@@ -395,6 +399,7 @@ def publish_features_step(
         "version": manifest["version"],
         "rows": manifest["row_count"],
         "features_uri": features_uri,
+        "point_in_time": as_of,
     }
 
 

@@ -169,6 +169,13 @@ class PipelineSettings(BaseSettings):
     )
 
     endpoint_url: str | None = Field(default=None, description="Endpoint URL for every AWS service.")
+    feature_group_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Feature Store group by model (stack output 'featureGroupNames'; empty: no feature store).",
+    )
+    feature_ingestion: bool = Field(
+        default=True, description="The feature job PutRecords each batch into the model's feature group."
+    )
     endpoint_urls: dict[str, str] = Field(
         default_factory=dict, description="Per-service endpoint URLs, e.g. {'s3': 'http://127.0.0.1:5000'}."
     )
@@ -256,6 +263,21 @@ class PipelineSettings(BaseSettings):
             return model_names(self.name_prefix, model)
         except InvalidNameError as exc:
             raise ModelSelectionError(str(exc)) from None
+
+    def feature_group_for(self, contract: str) -> str | None:
+        """The feature group the feature job of ``contract`` ingests into, or None (no feature store,
+        ingestion off, or the contract's model cannot be told: several models use it)."""
+        if not (self.feature_ingestion and self.feature_group_names):
+            return None
+        by_group = [
+            n for n, e in self.models.items() if e.model_package_group_name == self.model_package_group_name
+        ]
+        if self.model_package_group_name and len(by_group) == 1:
+            return self.feature_group_names.get(by_group[0])
+        try:
+            return self.feature_group_names.get(self.model_target(contract).model)
+        except ModelSelectionError:
+            return None
 
     def endpoint_for(self, service: str) -> str | None:
         """Endpoint URL override for ``service`` (per-service first, then the global one), or None."""

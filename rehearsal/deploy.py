@@ -629,6 +629,28 @@ def _model_create(ctx: Ctx, inputs: dict[str, Any], synth: Outputs) -> tuple[str
     return name, {"arn": arn, "name": name}
 
 
+def _feature_group_create(ctx: Ctx, inputs: dict[str, Any], synth: Outputs) -> tuple[str, Outputs]:
+    """CreateFeatureGroup with every input the component sets (record identifier, event time, feature
+    definitions, offline store with its key, Glue table and Iceberg format, online store, role)."""
+    name = inputs["featureGroupName"]
+    params: dict[str, Any] = {
+        "FeatureGroupName": name,
+        "RecordIdentifierFeatureName": inputs["recordIdentifierFeatureName"],
+        "EventTimeFeatureName": inputs["eventTimeFeatureName"],
+        "FeatureDefinitions": pascal(inputs["featureDefinitions"]),
+        "RoleArn": inputs["roleArn"],
+        "Tags": _tag_list(inputs.get("tags")),
+    }
+    if inputs.get("offlineStoreConfig"):
+        params["OfflineStoreConfig"] = pascal(inputs["offlineStoreConfig"])
+    if inputs.get("onlineStoreConfig"):
+        params["OnlineStoreConfig"] = pascal(inputs["onlineStoreConfig"])
+    if inputs.get("description"):
+        params["Description"] = inputs["description"]
+    arn = ctx.call("sagemaker", "create_feature_group", **params)["FeatureGroupArn"]
+    return name, {"arn": arn, "featureGroupName": name}
+
+
 _CONFIG_RENAMES = {"memorySizeInMb": "MemorySizeInMB"}
 
 
@@ -1616,6 +1638,10 @@ def _handlers() -> dict[str, Handler]:
         ),
         "aws:eks/cluster:Cluster": Handler(
             _eks_cluster_create, _call_delete("eks", "delete_cluster", "name")
+        ),
+        "aws:sagemaker/featureGroup:FeatureGroup": Handler(
+            _feature_group_create,
+            _call_delete("sagemaker", "delete_feature_group", "FeatureGroupName"),
         ),
         "aws:eks/nodeGroup:NodeGroup": Handler(
             _nodegroup_create,

@@ -110,15 +110,19 @@ class FeatureStoreRuntime:
         self._lock = threading.RLock()
         self._groups: dict[str, _Group] = {}
         self._online_configs: dict[str, bool] = {}
+        self._extras: dict[str, dict[str, Any]] = {}
         self._original_get_application: Callable[..., Any] | None = None
         self._patched: list[tuple[Any, str, Any]] = []
         self.files_written: list[str] = []
         """Offline-store objects written (s3:// URIs), in order."""
+        self.received: dict[str, int] = {}
+        """PutRecord calls accepted, by feature group name."""
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     def install(self, emulator: Emulator) -> None:
         """Route Feature Store runtime requests here; remember each group's online-store setting."""
+        from moto.core.responses import ActionResult
         from moto.sagemaker.responses import SageMakerResponse
 
         from rehearsal.emulator import EmulatorError
@@ -138,17 +142,119 @@ class FeatureStoreRuntime:
 
         dispatcher.get_application = get_application
         original_create = SageMakerResponse.create_feature_group
+        original_describe = SageMakerResponse.describe_feature_group
 
         def create_feature_group(response: Any) -> Any:
+            runtime._check_create(response)
+            offline = response._get_param("OfflineStoreConfig") or {}
+            catalog = dict(offline.get("DataCatalogConfig") or {})
             result = original_create(response)
             name = str(response._get_param("FeatureGroupName"))
             online = response._get_param("OnlineStoreConfig") or {}
             with runtime._lock:
                 runtime._online_configs[name.lower()] = bool(online.get("EnableOnlineStore"))
+                runtime._extras[name.lower()] = {
+                    k: v
+                    for k, v in (
+                        ("OnlineStoreConfig", online or None),
+                        ("Description", response._get_param("Description")),
+                    )
+                    if v
+                }
+            runtime._fix_offline_config(name, catalog)
             return result
 
+        def describe_feature_group(response: Any) -> Any:
+            result = original_describe(response)
+            name = str(response._get_param("FeatureGroupName")).rsplit("/", 1)[-1].lower()
+            with runtime._lock:
+                extras = dict(runtime._extras.get(name, {}))
+            return ActionResult({**cast(dict[str, Any], result.result), **extras}) if extras else result
+
+        def delete_feature_group(response: Any) -> Any:
+            return runtime._delete_group(str(response._get_param("FeatureGroupName")))
+
         self._patched.append((SageMakerResponse, "create_feature_group", original_create))
+        self._patched.append((SageMakerResponse, "describe_feature_group", original_describe))
+        self._patched.append(
+            (
+                SageMakerResponse,
+                "delete_feature_group",
+                getattr(SageMakerResponse, "delete_feature_group", None),
+            )
+        )
         SageMakerResponse.create_feature_group = create_feature_group  # type: ignore[method-assign]
+        SageMakerResponse.describe_feature_group = describe_feature_group  # type: ignore[method-assign]
+        SageMakerResponse.delete_feature_group = delete_feature_group  # type: ignore[attr-defined]
+
+    # --- CreateFeatureGroup / DeleteFeatureGroup, where moto drops or lacks what AWS does ----------
+
+    @staticmethod
+    def _check_create(response: Any) -> None:
+        """Refuse what CreateFeatureGroup refuses and moto accepts: a record identifier or event time
+        that is not a defined feature, an event time that is not String or Fractional
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateFeatureGroup.html)."""
+        from moto.sagemaker.exceptions import ValidationError
+
+        types = {
+            d.get("FeatureName"): d.get("FeatureType")
+            for d in response._get_param("FeatureDefinitions") or []
+        }
+        for param in ("RecordIdentifierFeatureName", "EventTimeFeatureName"):
+            if response._get_param(param) not in types:
+                raise ValidationError(
+                    f"{param} {response._get_param(param)!r} is not one of the FeatureDefinitions {sorted(types)}"
+                )
+        if types[response._get_param("EventTimeFeatureName")] not in ("String", "Fractional"):
+            raise ValidationError("the event time feature must be of type String or Fractional")
+
+    def _backend_group(self, name: str) -> Any:
+        from moto.sagemaker.models import sagemaker_backends
+
+        assert self._emulator is not None
+        key = name.rsplit("/", 1)[-1].lower()
+        backend = sagemaker_backends[self._emulator.account_id][self._emulator.region]
+        return backend, next(
+            (g for g in backend.feature_groups.values() if g.feature_group_name.lower() == key), None
+        )
+
+    def _fix_offline_config(self, name: str, catalog: dict[str, Any]) -> None:
+        """Keep the caller's DataCatalogConfig (moto replaces it with a generated one; AWS generates a
+        table only when none is given) and resolve the offline URI with AWS's ``sagemaker/`` segment
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3StorageConfig.html)."""
+        assert self._emulator is not None
+        _, group = self._backend_group(name)
+        if group is None or not group.offline_store_config:
+            return
+        config = group.offline_store_config
+        if catalog:
+            config["DataCatalogConfig"] = {"Catalog": "AwsDataCatalog", **catalog}
+        storage = config.get("S3StorageConfig") or {}
+        if storage.get("S3Uri"):
+            epoch = int(group.creation_time.timestamp())
+            storage["ResolvedOutputS3Uri"] = (
+                f"{str(storage['S3Uri']).rstrip('/')}/{self._emulator.account_id}/sagemaker/"
+                f"{self._emulator.region}/offline-store/{group.feature_group_name}-{epoch}/data"
+            )
+
+    def _delete_group(self, name: str) -> Any:
+        """DeleteFeatureGroup (moto has none): the group, its online records; offline files stay, as on AWS
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteFeatureGroup.html)."""
+        from moto.sagemaker.exceptions import ResourceNotFound
+
+        self.flush()
+        backend, group = self._backend_group(name)
+        if group is None:
+            raise ResourceNotFound(f"Resource Not Found: FeatureGroup {name!r} does not exist")
+        with self._lock:
+            del backend.feature_groups[group.arn]
+            key = group.feature_group_name.lower()
+            self._groups.pop(key, None)
+            self._online_configs.pop(key, None)
+            self._extras.pop(key, None)
+        from moto.core.responses import EmptyResult
+
+        return EmptyResult()
 
     def close(self) -> None:
         """Write what is buffered to the offline stores; restore moto's routing."""
@@ -161,7 +267,10 @@ class FeatureStoreRuntime:
             if self._original_get_application is not None and "get_application" in vars(dispatcher):
                 del dispatcher.get_application
             for cls, attr, original in reversed(self._patched):
-                setattr(cls, attr, original)
+                if original is None:
+                    delattr(cls, attr)
+                else:
+                    setattr(cls, attr, original)
             self._patched.clear()
             self._emulator = None
 
@@ -250,6 +359,7 @@ class FeatureStoreRuntime:
         now = datetime.now(UTC)
         full = False
         with self._lock:
+            self.received[group.name] = self.received.get(group.name, 0) + 1
             identifier = values[group.record_identifier]
             if "OnlineStore" in targets:
                 current = group.online_records.get(identifier)
@@ -427,3 +537,43 @@ class FeatureStoreRuntime:
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers]
         )
         return [payload]
+
+
+def feature_store_evidence(emulator: Emulator, group_name: str | None) -> dict[str, Any]:
+    """What a feature group received and what its offline store holds (the rehearsal's train stage).
+
+    Flushes the runtime's buffer (AWS replicates to the offline store within minutes), then counts the
+    rows of the offline-store Parquet under the group's ``ResolvedOutputS3Uri``.
+    """
+    import pandas as pd
+
+    if not group_name:
+        return {"group": None}
+    runtime = emulator.extension(FeatureStoreRuntime.name)
+    assert isinstance(runtime, FeatureStoreRuntime)
+    runtime.flush()
+    described = emulator.client("sagemaker").describe_feature_group(FeatureGroupName=group_name)
+    uri = str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+    bucket, _, prefix = uri[5:].partition("/")
+    s3 = emulator.client("s3")
+    keys = [
+        str(o["Key"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+        for o in page.get("Contents", [])
+        if str(o["Key"]).endswith(".parquet")
+    ]
+    rows = sum(
+        len(
+            pd.read_parquet(
+                io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()), columns=["is_deleted"]
+            )
+        )
+        for k in keys
+    )
+    return {
+        "group": group_name,
+        "records_received": runtime.received.get(described["FeatureGroupName"], 0),
+        "offline_rows": rows,
+        "offline_files": len(keys),
+        "offline_uri": uri,
+    }

@@ -82,6 +82,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
     from rehearsal.emr_containers import EmrContainersExtension
     from rehearsal.emulator import Emulator
     from rehearsal.endpoints import SageMakerHosting
+    from rehearsal.featurestore import FeatureStoreRuntime
     from rehearsal.iam import Authorizer
     from rehearsal.lineage_stage import start_tracking_store
     from rehearsal.mwaa import MwaaExtension
@@ -103,6 +104,7 @@ def start_full_emulator(ctx: RunContext) -> Evidence:
             SageMakerHosting(time_scale=TIME_SCALE, seed=ctx.options.seed),
             SageMakerTransform(),
             EmrContainersExtension(),
+            FeatureStoreRuntime(),  # PutRecord from the feature job (rehearsal.featurestore)
             CodePipelineExtension(),
             MwaaExtension(),
             EksExtension(),
@@ -404,6 +406,10 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     from rehearsal.governance import check_card
     from rehearsal.tuning_stage import check_tuning, tuning_enabled
 
+    store = evidence.get("feature_store") or {}
+    ingesting = os.environ.get("MLOPS_FEATURE_INGESTION", "true").lower() not in ("false", "0", "no")
+    if ingesting and store.get("group") and not (store.get("records_received") and store.get("offline_rows")):
+        return f"feature group {store['group']} received {store.get('records_received')} records, offline {store}"
     problem = check_card(evidence, package["ModelApprovalStatus"])
     if problem is None and tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
         return check_tuning(evidence)
@@ -422,6 +428,10 @@ def train(ctx: RunContext) -> Evidence:
     result = run_training_dag(ctx, {"batch_uri": uri, "ingest_date": day}, "training-1")
     evidence = _training_evidence(ctx, result, before)
     evidence["batch_uri"] = uri
+    from rehearsal.featurestore import feature_store_evidence  # the feature job's PutRecords
+
+    groups = _outputs(ctx).get("featureGroupNames") or {}
+    evidence["feature_store"] = feature_store_evidence(_emu(ctx), groups.get(rehearsed_model(ctx).model))
     if evidence.get("package_arn"):
         ctx.values.setdefault("packages", []).append(evidence["package_arn"])
         ctx.event("register", "model 1 trained and approved", package=evidence["package_arn"])
@@ -981,6 +991,11 @@ def headline_train(evidence: Evidence) -> str:
     text = headline(evidence)
     text += f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
     text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
+    store = evidence.get("feature_store") or {}
+    if store.get("group"):
+        text += (
+            f"; {store.get('records_received')} feature records ingested, {store.get('offline_rows')} offline"
+        )
     return f"{text} (training job {evidence.get('training_status')})"
 
 

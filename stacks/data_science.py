@@ -125,6 +125,12 @@ def build_data_science(
                 online_store=config.feature_store.online_enabled(env),
                 online_key_arn=ml_key,
                 online_ttl_days=config.feature_store.online_ttl_days,
+                # the EMR feature job (default Spark job class) PutRecords each batch into its group
+                writer_role_names={
+                    "emr-features": compute.spark.job_role_arns[config.spark.job_classes[0].name].apply(
+                        lambda arn: arn.rsplit("/", 1)[-1]
+                    )
+                },
                 tags=tags,
             ),
         )

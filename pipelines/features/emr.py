@@ -39,6 +39,12 @@ class JobRun:
     output_uri: str
 
 
+def batch_event_time(ingest_date: str) -> str:
+    """The event time of a batch's feature records without their own: its ingest date, 00:00 UTC
+    (deterministic, so a re-run of the date PutRecords the same (identifier, event time) records)."""
+    return f"{ingest_date}T00:00:00Z"
+
+
 def upload_job_script(clients: AwsClients) -> str:
     """Upload ``spark_job.py`` (content-addressed) to the artifacts bucket; return its S3 URI."""
     script = (Path(__file__).parent / "spark_job.py").read_bytes()
@@ -69,6 +75,11 @@ def job_run_request(
     emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
     if settings.data_lake_key_arn:
         emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.data_lake_key_arn
+    ingestion: list[str] = []
+    group = settings.feature_group_for(contract.name)
+    if group:  # the job PutRecords the batch into the model's group, as its execution role
+        ingestion = ["--feature-group", group, "--event-time", batch_event_time(ingest_date)]
+        ingestion += ["--region", settings.region]
     return {
         "name": f"features-{contract.name}-{ingest_date}",
         "virtualClusterId": settings.require("emr_virtual_cluster_id"),
@@ -85,6 +96,7 @@ def job_run_request(
                     output,
                     "--spec-json",
                     json.dumps(feature_spec(contract)),
+                    *ingestion,
                 ],
                 "sparkSubmitParameters": spark_parameters,
             }

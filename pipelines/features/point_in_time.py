@@ -21,6 +21,9 @@ from pipelines.errors import InputRejectedError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipelines.aws import AwsClients
+    from pipelines.contract import DatasetContract
+
 WRITE_TIME = "write_time"
 IS_DELETED = "is_deleted"
 _ROW = "__label_row__"
@@ -40,7 +43,8 @@ def _times(values: Any, what: str) -> Any:
     import pandas as pd
 
     try:
-        return pd.to_datetime(values, utc=True, format="ISO8601")
+        # one resolution on both sides: merge_asof refuses datetime64[s] against datetime64[us]
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601")).as_unit("us")
     except (ValueError, TypeError) as exc:
         raise PointInTimeError(f"{what}: not ISO-8601 timestamps ({exc})") from exc
 
@@ -136,3 +140,153 @@ def point_in_time_join_spark(
         .orderBy(_ROW)
         .select(*labels.columns, *feature_columns)
     )
+
+
+EVENT_TIME = "__event_time__"
+"""Event-time column of feature records while a training set is assembled (not in its output)."""
+
+
+def as_of_training_set(
+    batch: pd.DataFrame,
+    history: pd.DataFrame | None,
+    *,
+    key: str,
+    label_columns: list[str],
+    batch_time: str,
+    event_time_column: str | None = None,
+) -> pd.DataFrame:
+    """The training set of a batch: its label rows, each with the feature values as of its own time.
+
+    Args:
+        batch: the feature job's rows (key, features, label columns), in the job's column order.
+        history: earlier feature records of the same dataset (key, features, :data:`EVENT_TIME`);
+            values dated after a label are never used.
+        label_columns: what the label row keeps (target, split, sensitive columns); every other
+            column but the key is a feature taken from the records.
+        batch_time: the batch's event time (ISO-8601), for rows without their own.
+        event_time_column: the contract's ``event_time`` column, when it names one.
+
+    Returns:
+        ``batch``'s rows and columns, features from the latest record at or before each label's time.
+    """
+    import pandas as pd
+
+    _require(batch, [key, *label_columns], "the feature rows")
+    features = [c for c in batch.columns if c != key and c not in label_columns]
+    if event_time_column and event_time_column in batch.columns:
+        times = batch[event_time_column].map(lambda v: pd.Timestamp(v).isoformat())
+    else:
+        times = pd.Series(batch_time, index=batch.index)
+    labels = pd.DataFrame(batch[[key, *label_columns]]).copy()
+    labels[EVENT_TIME] = times.to_numpy()
+    records = pd.DataFrame(batch[[key, *features]]).copy()
+    records[EVENT_TIME] = times.to_numpy()
+    if history is not None and len(history):
+        _require(history, [key, EVENT_TIME, *features], "the feature history")
+        records = pd.concat([pd.DataFrame(history[[key, *features, EVENT_TIME]]), records], ignore_index=True)
+    joined = _join(labels, records, key, features)
+    out = pd.DataFrame(joined[list(batch.columns)])
+    for column, dtype in batch.dtypes.items():
+        if bool(out[column].notna().all()) and out[column].dtype != dtype:
+            out[column] = out[column].astype(dtype)
+    return out
+
+
+def _join(labels: pd.DataFrame, records: pd.DataFrame, key: str, features: list[str]) -> pd.DataFrame:
+    renamed = records.rename(columns={EVENT_TIME: "__feature_time__"})
+    return point_in_time_join(
+        labels,
+        renamed,
+        key=key,
+        label_time=EVENT_TIME,
+        feature_time="__feature_time__",
+        feature_columns=features,
+    )
+
+
+def assemble_training_set(
+    clients: AwsClients, contract: DatasetContract, ingest_date: str, features_uri: str
+) -> dict[str, Any]:
+    """Rewrite the feature job's part files under ``features_uri`` as the point-in-time training set.
+
+    The label rows are the batch's (event time: the contract's ``event_time`` column, else the
+    batch's, :func:`pipelines.features.emr.batch_event_time`); the feature records are the batch's
+    and every other ingest date's feature set of the dataset (the feature group's history, each at its
+    date's event time). Each part file keeps its key and rows, so the layout the lineage hashes stays.
+
+    Returns:
+        ``rows``, ``history_records``, ``future_records`` (history dated after the batch, never used)
+        and ``from_history`` (labels whose features came from an earlier record, not the batch's own).
+    """
+    import io
+
+    import pandas as pd
+
+    from pipelines.aws import list_keys, put_bytes, split_s3_uri
+    from pipelines.features.emr import batch_event_time
+    from pipelines.features.spark_job import SPLIT_COLUMN
+
+    s3 = clients.s3
+    bucket, prefix = split_s3_uri(features_uri)
+
+    def read(key: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+    parts = [
+        k for k in list_keys(s3, bucket, prefix) if k.endswith(".parquet") and "/" not in k[len(prefix) :]
+    ]
+    frames = [read(k) for k in parts]
+    if not frames:
+        raise PointInTimeError(f"no feature part files under {features_uri}: did the feature job write any?")
+    batch = pd.concat(frames, ignore_index=True)
+    key = contract.unique_keys[0] if len(contract.unique_keys) == 1 else None
+    if key is None:
+        raise PointInTimeError(
+            f"contract {contract.name!r}: a point-in-time training set needs one record identifier "
+            f"(unique_keys is {contract.unique_keys})"
+        )
+    batch_time = batch_event_time(ingest_date)
+    dataset_prefix = prefix.split("ingest_date=", 1)[0]
+    history_frames = []
+    for other in list_keys(s3, bucket, dataset_prefix):
+        rest = other[len(dataset_prefix) :]
+        date = rest.removeprefix("ingest_date=").split("/", 1)[0]
+        if date == ingest_date or not rest.startswith("ingest_date=") or rest.count("/") != 1:
+            continue
+        if other.endswith(".parquet"):
+            frame = read(other)
+            if set(batch.columns) <= set(frame.columns):  # not a feature set of an older contract
+                frame[EVENT_TIME] = batch_event_time(date)
+                history_frames.append(frame)
+    history = pd.concat(history_frames, ignore_index=True) if history_frames else None
+    labels = [c for c in [contract.target, SPLIT_COLUMN, *contract.passthrough_columns] if c in batch.columns]
+    training = as_of_training_set(
+        batch,
+        history,
+        key=key,
+        label_columns=labels,
+        batch_time=batch_time,
+        event_time_column=contract.event_time,
+    )
+    start = 0
+    for part_key, frame in zip(parts, frames, strict=True):
+        buffer = io.BytesIO()
+        training.iloc[start : start + len(frame)].to_parquet(buffer, index=False)
+        put_bytes(s3, bucket, part_key, buffer.getvalue(), clients.settings.data_lake_key_arn)
+        start += len(frame)
+    future = 0
+    from_history = 0
+    if history is not None:
+        later: Any = (history[EVENT_TIME] > batch_time) & history[key].isin(list(batch[key]))
+        future = int(later.sum())
+        features = [c for c in batch.columns if c != key and c not in labels]
+        same: Any = training[features].eq(batch[features]) | (
+            training[features].isna() & batch[features].isna()
+        )
+        from_history = int((~same.all(axis=1)).sum())
+    return {
+        "rows": len(training),
+        "history_records": 0 if history is None else len(history),
+        "future_records": future,
+        "from_history": from_history,
+    }

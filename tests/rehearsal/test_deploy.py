@@ -11,6 +11,9 @@ import pytest
 from pipelines.settings import load_settings
 from rehearsal.deploy import DeployResult, deploy
 from rehearsal.emulator import Emulator
+from rehearsal.featurestore import FeatureStoreRuntime
+from stacks.config.contracts import read_contract_schema
+from stacks.config.data_science import feature_group_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, DeployResult, Path]]:
     out = tmp_path_factory.mktemp("deploy")
-    with Emulator() as emu:
+    with Emulator(extensions=[FeatureStoreRuntime()]) as emu:
         yield emu, deploy(emu, out_dir=out), out
 
 
@@ -97,6 +100,32 @@ def test_outputs_file_is_the_pipeline_settings(dev: tuple[Emulator, DeployResult
     assert settings.private_subnet_ids
     assert settings.private_subnet_ids[0].startswith("subnet-")
     emu.client("emr-containers").describe_virtual_cluster(id=settings.emr_virtual_cluster_id)
+
+
+def test_feature_groups_are_created_from_the_contract(dev: tuple[Emulator, DeployResult, Path]) -> None:
+    """CreateFeatureGroup with the component's inputs: definitions, offline store, Glue table, key, role."""
+    emu, result, out = dev
+    outputs = json.loads((out / "outputs.json").read_text())
+    assert "aws:sagemaker/featureGroup:FeatureGroup" not in result.unsupported_types
+    (model, name), *_ = outputs["featureGroupNames"].items()
+    group = emu.client("sagemaker").describe_feature_group(FeatureGroupName=name)
+    plan = feature_group_plan(read_contract_schema(outputs["models"][model]["contract"]))
+    assert group["RecordIdentifierFeatureName"] == plan.record_identifier
+    assert group["EventTimeFeatureName"] == plan.event_time_feature
+    assert [(d["FeatureName"], d["FeatureType"]) for d in group["FeatureDefinitions"]] == list(plan.features)
+    offline = group["OfflineStoreConfig"]
+    assert offline["S3StorageConfig"]["S3Uri"].startswith(f"s3://{outputs['featuresBucket']}/feature-store/")
+    assert offline["S3StorageConfig"]["KmsKeyId"] == outputs["dataLakeKeyArn"]
+    assert "/sagemaker/" in offline["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    assert offline["TableFormat"] == "Iceberg"
+    assert offline["DataCatalogConfig"] == {
+        "Catalog": "AwsDataCatalog",
+        "Database": outputs["glueDatabaseName"],
+        "TableName": outputs["featureOfflineTables"][model],
+    }
+    assert group["RoleArn"] == outputs["featureIngestionRoleArn"]
+    assert group["Description"].startswith(f"Features of model {model}")
+    assert "OnlineStoreConfig" not in group  # off in dev
 
 
 def test_unsupported_types_are_recorded_and_listed(dev: tuple[Emulator, DeployResult, Path]) -> None:

@@ -164,3 +164,42 @@ def test_online_store_keeps_the_newest_event_and_is_refused_without_one(
         FeatureGroupName=GROUP, RecordIdentifierValueAsString="c-1", FeatureNames=["tenure_months"]
     )
     assert got["Record"] == [{"FeatureName": "tenure_months", "ValueAsString": "5"}]
+
+
+def test_the_feature_job_ingestion_code_is_refused_a_bad_record(
+    emulator: tuple[Emulator, FeatureStoreRuntime, str],
+) -> None:
+    """spark_job.put_rows (what each EMR partition runs) against the runtime: a good row is written,
+    a row without the record identifier and a non-integral Integral value are refused, naming them."""
+    from pipelines.features.spark_job import FeatureIngestionError, GroupSchema, put_rows
+
+    emu, runtime, key = emulator
+    _create_group(emu, key, online=False)
+    group = GroupSchema.describe(emu.client("sagemaker"), GROUP)
+    client = emu.client("sagemaker-featurestore-runtime")
+    row = _features(1).iloc[0].to_dict()
+    assert put_rows(client, group, [row], "2026-11-20T00:00:00Z") == 1
+    with pytest.raises(
+        FeatureIngestionError, match=r"refused the record of customer_id=None: ValidationError.*lacks"
+    ):
+        put_rows(client, group, [{**row, "customer_id": None}], "2026-11-20T00:00:00Z")
+    with pytest.raises(FeatureIngestionError, match=r"tenure_months.*not of type Integral"):
+        put_rows(client, group, [{**row, "tenure_months": 2.5}], "2026-11-20T00:00:00Z")
+    (uri,) = runtime.flush()
+    assert "/data/year=2026/month=11/day=20/hour=00/" in uri
+
+
+def test_the_train_stage_evidence_counts_records_and_offline_rows(
+    emulator: tuple[Emulator, FeatureStoreRuntime, str],
+) -> None:
+    from rehearsal.featurestore import feature_store_evidence
+
+    emu, _, key = emulator
+    group = _create_group(emu, key, online=False)
+    frame = _features(30)
+    assert ingest_frame(emu.client("sagemaker-featurestore-runtime"), group, frame) == 30
+    evidence = feature_store_evidence(emu, GROUP)
+    assert evidence["records_received"] == 30
+    assert evidence["offline_rows"] == 30
+    assert "/sagemaker/us-east-1/offline-store/" in evidence["offline_uri"]
+    assert feature_store_evidence(emu, None) == {"group": None}

@@ -245,3 +245,16 @@ def test_bad_group_specs_are_rejected(overrides: dict[str, Any], message: str) -
                                             "offline_prefix", "offline_table")}  # fmt: skip
     with pytest.raises(ValueError, match=message):
         FeatureGroupSpec(**{**values, **overrides})
+
+
+def test_writer_roles_may_put_records_into_these_groups_only() -> None:
+    result = _run(_args(writer_role_names={"emr-features": "mlops-test-default-emr-job"}))
+    grant = result.named("mlops-test-feature-writer-emr-features")
+    assert grant.inputs["role"] == "mlops-test-default-emr-job"
+    [statement] = statements(policy(grant))
+    assert sorted(as_list(statement["Action"])) == ["sagemaker:DescribeFeatureGroup", "sagemaker:PutRecord"]
+    assert sorted(as_list(statement["Resource"])) == [
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:feature-group/mlops-test-churn-features",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:feature-group/mlops-test-housing-features",
+    ]
+    assert not _run(_args()).of_type("aws:iam/rolePolicy:RolePolicy")[1:]  # only the ingestion role's

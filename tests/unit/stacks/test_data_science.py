@@ -161,6 +161,21 @@ def test_dev_stack_wires_studio_mlflow_and_feature_groups(synth_stack: Callable[
         assert offline["dataCatalogConfig"]["tableName"] == out["featureOfflineTables"][model]
         assert not groups[name].get("onlineStoreConfig")
         assert groups[name]["roleArn"] == out["featureIngestionRoleArn"]
+    # the EMR feature job's role may PutRecord into the groups, and nothing else of Feature Store
+    writers = [
+        rp
+        for rp in result.of_type("aws:iam/rolePolicy:RolePolicy")
+        for s in statements(policy(rp))
+        if "sagemaker:PutRecord" in as_list(s["Action"])
+    ]
+    emr_role = role_names[out["emrJobExecutionRoleArn"]]
+    assert {str(rp.inputs["role"]) for rp in writers} == {emr_role, "mlops-dev-feature-ingestion"}
+    job_grant = next(rp for rp in writers if rp.inputs["role"] == emr_role)
+    [statement] = statements(policy(job_grant))
+    assert sorted(as_list(statement["Resource"])) == sorted(
+        f"arn:aws:sagemaker:us-east-1:{out['accountId']}:feature-group/{n}"
+        for n in out["featureGroupNames"].values()
+    )
 
 
 def test_prod_stack_has_mlflow_and_online_store_but_no_studio(
