@@ -221,6 +221,8 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         "MLOPS_OUTPUTS_FILE": str(outputs_file),
+        # the feature job's PutRecords: --ingest-features (RehearsalOptions.ingest_features)
+        "MLOPS_FEATURE_INGESTION": "true" if ctx.options.ingest_features else "false",
         **(role or {}),
     }
     return env, home
@@ -407,9 +409,11 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     from rehearsal.tuning_stage import check_tuning, tuning_enabled
 
     store = evidence.get("feature_store") or {}
-    ingesting = os.environ.get("MLOPS_FEATURE_INGESTION", "true").lower() not in ("false", "0", "no")
+    ingesting = ctx.options.ingest_features
     if ingesting and store.get("group") and not (store.get("records_received") and store.get("offline_rows")):
         return f"feature group {store['group']} received {store.get('records_received')} records, offline {store}"
+    if not ingesting and store.get("records_received"):
+        return f"feature ingestion is off, yet {store['group']} received {store['records_received']} records"
     problem = check_card(evidence, package["ModelApprovalStatus"])
     if problem is None and tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
         return check_tuning(evidence)
@@ -992,7 +996,7 @@ def headline_train(evidence: Evidence) -> str:
     text += f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
     text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
     store = evidence.get("feature_store") or {}
-    if store.get("group"):
+    if store.get("group") and store.get("records_received"):
         text += (
             f"; {store.get('records_received')} feature records ingested, {store.get('offline_rows')} offline"
         )
