@@ -143,6 +143,7 @@ def point_in_time_join_spark(
 
 
 EVENT_TIME = "__event_time__"
+_ROW_KEY = "__label_key__"
 """Event-time column of feature records while a training set is assembled (not in its output)."""
 
 
@@ -177,14 +178,25 @@ def as_of_training_set(
         times = batch[event_time_column].map(lambda v: pd.Timestamp(v).isoformat())
     else:
         times = pd.Series(batch_time, index=batch.index)
+    # One join key per label row: a date may hold several batches with the same identifiers, and a
+    # row's own record (at its own time) must not be taken for another row's. History records of the
+    # identifier are copied to each of its label rows; the own record comes last, so it wins a tie.
     labels = pd.DataFrame(batch[[key, *label_columns]]).copy()
     labels[EVENT_TIME] = times.to_numpy()
-    records = pd.DataFrame(batch[[key, *features]]).copy()
-    records[EVENT_TIME] = times.to_numpy()
+    labels[_ROW_KEY] = range(len(labels))
+    own = pd.DataFrame(batch[features]).copy()
+    own[EVENT_TIME] = times.to_numpy()
+    own[_ROW_KEY] = range(len(own))
+    records = own
     if history is not None and len(history):
         _require(history, [key, EVENT_TIME, *features], "the feature history")
-        records = pd.concat([pd.DataFrame(history[[key, *features, EVENT_TIME]]), records], ignore_index=True)
-    joined = _join(labels, records, key, features)
+        earlier = labels[[key, _ROW_KEY]].merge(
+            pd.DataFrame(history[[key, *features, EVENT_TIME]]), on=key, how="inner"
+        )
+        records = pd.concat(
+            [pd.DataFrame(earlier[[*features, EVENT_TIME, _ROW_KEY]]), own], ignore_index=True
+        )
+    joined = _join(labels, records, _ROW_KEY, features)
     out = pd.DataFrame(joined[list(batch.columns)])
     for column, dtype in batch.dtypes.items():
         if bool(out[column].notna().all()) and out[column].dtype != dtype:

@@ -58,7 +58,7 @@ def test_the_dag_training_set_never_uses_a_later_feature_value(
     row = training.loc[training["customer_id"].astype(str) == first].iloc[0]
     assert row["monthly_charges"] != 999.0  # the 2026-11-25 value is after the label: excluded
     assert row["monthly_charges"] == batch["monthly_charges"].iloc[0]  # the latest at or before it
-    assert (training["monthly_charges"] != 999.0).all()
+    assert bool((training["monthly_charges"] != 999.0).all())
     pd.testing.assert_frame_equal(training, batch, check_dtype=True)
 
 
@@ -71,9 +71,23 @@ def test_a_label_between_two_records_takes_the_earlier_one(churn_contract: Datas
     history[EVENT_TIME] = [f"2026-11-0{d}T00:00:00Z" for d in (1, 5, 9) for _ in range(6)]
     joined = point_in_time_join(
         batch[["customer_id", "churned"]].assign(t="2026-11-06T00:00:00Z"),
-        history.rename(columns={EVENT_TIME: "ft"})[["customer_id", "ft", "monthly_charges"]],
+        pd.DataFrame(history.rename(columns={EVENT_TIME: "ft"})[["customer_id", "ft", "monthly_charges"]]),
         key="customer_id",
         label_time="t",
         feature_time="ft",
     )
-    assert (joined["monthly_charges"] == 20.0).all()  # 11-05 <= 11-06 < 11-09
+    assert bool((joined["monthly_charges"] == 20.0).all())  # 11-05 <= 11-06 < 11-09
+
+
+def test_two_batches_of_one_date_keep_their_own_rows(churn_contract: DatasetContract) -> None:
+    """Several curated batches of a date share identifiers: no row takes the other batch's record."""
+    from pipelines.features.point_in_time import as_of_training_set
+
+    one = build_features_pandas(generate("churn", 30, 1), feature_spec(churn_contract))
+    two = one.assign(monthly_charges=one["monthly_charges"] + 1000.0)
+    batch = pd.concat([one, two], ignore_index=True)
+    labels = ["churned", "__split__", *churn_contract.passthrough_columns]
+    out = as_of_training_set(
+        batch, None, key="customer_id", label_columns=labels, batch_time="2026-11-20T00:00:00Z"
+    )
+    pd.testing.assert_frame_equal(out, batch)
