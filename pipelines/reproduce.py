@@ -159,7 +159,46 @@ def bytes_reason(registered: LoadedModel, reproduced: LoadedModel) -> str | None
             "the registered pickle shares equal strings differently (pickled before canonical pickling); "
             "re-pickled canonically it is byte-identical to the reproduced one"
         )
-    return "the fitted states differ (same libraries and data: the estimator is not deterministic here)"
+    paths = state_differences(registered.model, reproduced.model)
+    if not paths:
+        return "the pickles differ though every attribute pickles alike (object sharing between attributes)"
+    return f"{len(paths)} fitted attribute(s) pickle differently: " + ", ".join(paths[:4])
+
+
+def state_differences(first: Any, second: Any, path: str = "model", limit: int = 8) -> list[str]:
+    """Paths of the leaves where two fitted models' states pickle to different bytes (estimator
+    attributes, list/tuple items and dict entries are walked; each leaf is pickled on its own)."""
+    import pickle
+
+    from sklearn.base import BaseEstimator
+
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(a, BaseEstimator) and type(a) is type(b):
+            names = sorted(set(vars(a)) | set(vars(b)))
+            for name in names:
+                walk(vars(a).get(name), vars(b).get(name), f"{where}.{name}")
+            return
+        if isinstance(a, list | tuple) and type(a) is type(b) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{where}[{i}]")
+            return
+        if isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b):
+            for key in a:
+                walk(a[key], b[key], f"{where}[{key!r}]")
+            return
+        try:
+            same = pickle.dumps(a, protocol=4) == pickle.dumps(b, protocol=4)
+        except Exception:  # an unpicklable leaf cannot be told apart here
+            same = True
+        if not same:
+            found.append(where)
+
+    walk(first, second, path)
+    return found
 
 
 def _train(
