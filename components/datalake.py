@@ -30,6 +30,20 @@ class BucketSpec:
     """
     expire_after_days: int | None = None
     """Delete current objects after this many days (None: keep)."""
+    write_once_prefixes: tuple[str, ...] = ()
+    """Key patterns (``*`` matches any characters, ``/`` included) where the bucket policy refuses a
+    PutObject without ``If-None-Match`` (:func:`write_once_statement`): the immutable dataset versions."""
+
+
+DATASET_VERSION_PREFIXES: dict[str, tuple[str, ...]] = {
+    # pipelines.datasets.version_prefix: <kind>/<dataset>/versions/<version>/, written with boto3 and
+    # If-None-Match (validated batches, curated tables, feature sets, splits). The working prefixes the
+    # Spark job writes through S3A/EMRFS (features/<name>/ingest_date=.../) cannot send the header and
+    # are not matched: "*" stands for the dataset name, which never holds "/versions/".
+    "curated": ("curated/*/versions/",),
+    "features": ("features/*/versions/",),
+}
+"""Write-once key patterns of the lake buckets, by bucket role (default :class:`BucketSpec` values)."""
 
 
 def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
@@ -42,13 +56,18 @@ def default_bucket_specs(capture_days: int = 90) -> tuple[BucketSpec, ...]:
             tiering_after_days=30,
         ),
         BucketSpec(
-            role="curated", purpose="Validated, typed datasets", key_domain="datalake", tiering_after_days=30
+            role="curated",
+            purpose="Validated, typed datasets",
+            key_domain="datalake",
+            tiering_after_days=30,
+            write_once_prefixes=DATASET_VERSION_PREFIXES["curated"],
         ),
         BucketSpec(
             role="features",
             purpose="Feature tables written by the Spark job",
             key_domain="datalake",
             tiering_after_days=30,
+            write_once_prefixes=DATASET_VERSION_PREFIXES["features"],
         ),
         BucketSpec(
             role="artifacts", purpose="Models, evaluation reports, code, DAGs, query results", key_domain="ml"
@@ -228,7 +247,17 @@ class DataLake(pulumi.ComponentResource):
             aws.s3.BucketPolicy(
                 f"{name}-{spec.role}-policy",
                 bucket=bucket.id,
-                policy=policy_document([*_tls_only_statements(bucket.arn), *shared]),
+                policy=policy_document(
+                    [
+                        *_tls_only_statements(bucket.arn),
+                        *shared,
+                        *(
+                            [write_once_statement(bucket.arn, spec.write_once_prefixes)]
+                            if spec.write_once_prefixes
+                            else []
+                        ),
+                    ]
+                ),
                 opts=child_opts(self, depends_on=guards),
             )
             aws.s3.BucketLogging(
@@ -395,6 +424,31 @@ def _cross_account_read_statement(
         },
         "Action": "s3:GetObject",
         "Resource": pulumi.Output.concat(bucket_arn, "/", read.prefix, "*"),
+    }
+
+
+def write_once_statement(bucket_arn: pulumi.Output[str], prefixes: Sequence[str]) -> dict[str, Any]:
+    """Deny ``s3:PutObject`` below ``prefixes`` unless the request carries ``If-None-Match`` (S3 then
+    refuses to replace an existing key: 412), for every principal.
+
+    AWS's form, "Enforce conditional writes on Amazon S3 buckets"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html): ``Null``
+    on ``s3:if-none-match`` (the header is absent), and ``s3:ObjectCreationOperation`` true, which
+    exempts CreateMultipartUpload/UploadPart/UploadPartCopy (they take no conditional header; the
+    completion does). ``If-None-Match`` accepts only ``*`` on PutObject (other values: 501), so no
+    ``StringNotEquals`` statement is needed. CopyObject into these prefixes is refused (403 without
+    the header, 501 with it): the platform uploads, it never copies there.
+    """
+    return {
+        "Sid": "DenyOverwritableDatasetWrites",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": [pulumi.Output.concat(bucket_arn, "/", p, "*") for p in prefixes],
+        "Condition": {
+            "Null": {"s3:if-none-match": "true"},
+            "Bool": {"s3:ObjectCreationOperation": "true"},
+        },
     }
 
 

@@ -64,6 +64,21 @@ def version_prefix(kind: str, dataset: str, version: str) -> str:
     return f"{kind}/{dataset}/versions/{version}/"
 
 
+def validated_dataset(contract_name: str) -> str:
+    """Dataset name of a contract's validated batches (``curated/<name>/validated/versions/<v>/``)."""
+    return f"{contract_name}/validated"
+
+
+def split_dataset(contract_name: str, split: str) -> str:
+    """Dataset name of one split of a feature set (``features/<name>/splits/<split>/versions/<v>/``)."""
+    return f"{contract_name}/splits/{split}"
+
+
+def manifest_uri_of(bucket: str, kind: str, dataset: str, data: Sequence[tuple[str, bytes]]) -> str:
+    """Where the manifest of ``data`` published as ``kind``/``dataset`` is (content-addressed)."""
+    return f"s3://{bucket}/{version_prefix(kind, dataset, version_of(content_sha256(data)))}{MANIFEST_FILE}"
+
+
 def producing_run() -> str:
     """The run producing a dataset: ``MLOPS_RUN_ID``, else the Airflow DAG run, else ``local-<epoch>``."""
     return (
@@ -129,6 +144,18 @@ def read_manifest(s3: Any, uri: str) -> dict[str, Any]:
     return value
 
 
+def manifest_ref(manifest: dict[str, Any]) -> dict[str, Any]:
+    """How a child manifest names a parent version: kind, dataset, version, URIs and content hash."""
+    return {
+        "kind": manifest["kind"],
+        "dataset": manifest["dataset"],
+        "version": manifest["version"],
+        "uri": manifest["uri"],
+        "manifest_uri": manifest["manifest_uri"],
+        "sha256": manifest["content_sha256"],
+    }
+
+
 def publish_dataset(
     s3: Any,
     bucket: str,
@@ -173,6 +200,7 @@ def publish_dataset(
         ],
         "row_count": int(row_count),
         "contract": contract.name if contract else None,
+        "contract_version": contract.version if contract else None,
         "contract_sha256": contract_sha256(contract) if contract else None,
         "parents": list(parents),
         "producing_run": run or producing_run(),
@@ -240,3 +268,54 @@ def split_counts(frames: Sequence[Any]) -> dict[str, int]:
             for split, n in frame[SPLIT_COLUMN].value_counts().items():
                 counts[str(split)] = counts.get(str(split), 0) + int(n)
     return dict(sorted(counts.items()))
+
+
+def dataset_chain(s3: Any, manifest_uri: str, splits: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The versions a dataset derives from, walked through the manifests' parents (the dataset itself
+    first, then its splits when given, then parents breadth first; a raw upload ends a branch).
+
+    Each entry: kind, dataset, version, manifest_uri, content hash, rows, contract, producing run and
+    the manifest URIs of its parents. An unreadable manifest is an entry with ``error``.
+    """
+    order = [manifest_uri, *(splits or {}).values()]
+    seen: set[str] = set()
+    chain: list[dict[str, Any]] = []
+    while order:
+        uri = order.pop(0)
+        if uri in seen:
+            continue
+        seen.add(uri)
+        try:
+            manifest = read_manifest(s3, uri)
+        except Exception as exc:  # a link that cannot be read is reported, not guessed
+            chain.append({"manifest_uri": uri, "error": str(exc)[:300]})
+            continue
+        parents = list(manifest.get("parents") or [])
+        chain.append(
+            {
+                "kind": manifest.get("kind"),
+                "dataset": manifest.get("dataset"),
+                "version": manifest.get("version"),
+                "uri": manifest.get("uri"),
+                "manifest_uri": manifest.get("manifest_uri", uri),
+                "content_sha256": manifest.get("content_sha256"),
+                "row_count": manifest.get("row_count"),
+                "contract": manifest.get("contract"),
+                "contract_version": manifest.get("contract_version"),
+                "producing_run": manifest.get("producing_run"),
+                "parents": [p.get("manifest_uri") or p.get("uri") for p in parents],
+            }
+        )
+        for parent in parents:
+            if parent.get("manifest_uri"):
+                order.append(str(parent["manifest_uri"]))
+            elif parent.get("uri") not in seen:
+                seen.add(str(parent.get("uri")))
+                chain.append(
+                    {
+                        "kind": parent.get("kind"),
+                        "uri": parent.get("uri"),
+                        "content_sha256": parent.get("sha256"),
+                    }
+                )
+    return chain

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.aws import object_exists, put_bytes, sha256_hex
+from pipelines.aws import object_exists, sha256_hex
+from pipelines.datasets import put_immutable
 from pipelines.errors import InputRejectedError
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ def ingest_bytes(
     key = raw_key(dataset, day, digest, safe_name)
     present = object_exists(clients.s3, bucket, key)
     if not present:
-        put_bytes(clients.s3, bucket, key, data, settings.data_lake_key_arn)
+        # the key is named by the content's hash: create it once (If-None-Match: *), so a landed batch
+        # is never replaced; a concurrent landing of the same bytes gets 412 and finds it present
+        present = not put_immutable(clients.s3, bucket, key, data, settings.data_lake_key_arn)
     return IngestResult(dataset, bucket, key, safe_name, digest, day, already_present=present)
 
 

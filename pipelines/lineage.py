@@ -62,6 +62,117 @@ def parquet_rows(parts: list[tuple[str, bytes]]) -> tuple[int, dict[str, int]]:
     return rows, split_counts(frames)
 
 
+def _read_all(s3: Any, bucket: str, keys: list[str]) -> list[tuple[str, bytes]]:
+    return [(key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in sorted(keys)]
+
+
+def _validated_parent(
+    s3: Any, curated_bucket: str, contract: DatasetContract, key: str, data: bytes
+) -> dict[str, Any]:
+    """The validated batch version a curated object was published as (validate step), else the object."""
+    from pipelines.datasets import (
+        ManifestMismatchError,
+        manifest_ref,
+        manifest_uri_of,
+        read_manifest,
+        validated_dataset,
+    )
+
+    uri = manifest_uri_of(
+        curated_bucket, "curated", validated_dataset(contract.name), [("data.parquet", data)]
+    )
+    try:
+        return manifest_ref(read_manifest(s3, uri))
+    except ManifestMismatchError:  # curated before versioned validated batches: the object itself
+        return {
+            "kind": "curated-object",
+            "uri": f"s3://{curated_bucket}/{key}",
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+
+def publish_curated(
+    s3: Any,
+    curated_bucket: str,
+    key_arn: str | None,
+    contract: DatasetContract,
+    curated: list[tuple[str, bytes]],
+) -> dict[str, Any]:
+    """Publish the curated objects a feature set is built from as one immutable curated-table version
+    (``curated/<name>/versions/<v>/part-NNNNN.parquet``, in key order, so its content hash is the
+    ``validated_data_sha256``); its parents are the validated batch versions. Return its manifest."""
+    from pipelines.datasets import publish_dataset
+
+    rows, _ = parquet_rows(curated)
+    return publish_dataset(
+        s3,
+        curated_bucket,
+        kind="curated",
+        dataset=contract.name,
+        files=[(f"part-{i:05d}.parquet", data) for i, (_, data) in enumerate(curated)],
+        key_arn=key_arn,
+        contract=contract,
+        parents=[_validated_parent(s3, curated_bucket, contract, key, data) for key, data in curated],
+        row_count=rows,
+        extra={"sources": [f"s3://{curated_bucket}/{key}" for key, _ in curated]},
+    )
+
+
+def split_parts(parts: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    """One Parquet file per ``__split__`` value of the feature parts (rows in part order; all columns)."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(io.BytesIO(data)) for _, data in sorted(parts)]
+    if not tables or "__split__" not in tables[0].schema.names:
+        return {}
+    table = pa.concat_tables(tables, promote_options="default")
+    labels = np.asarray(table.column("__split__").to_pylist(), dtype=object)
+    out: dict[str, bytes] = {}
+    for split in sorted({str(v) for v in labels if v is not None}):
+        buffer = io.BytesIO()
+        pq.write_table(table.filter(pa.array(labels == split, type=pa.bool_())), buffer)
+        out[split] = buffer.getvalue()
+    return out
+
+
+def publish_splits(
+    s3: Any,
+    features_bucket: str,
+    key_arn: str | None,
+    contract: DatasetContract,
+    parts: list[tuple[str, bytes]],
+    features: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Publish each split of a feature-set version as its own immutable version
+    (``features/<name>/splits/<split>/versions/<v>/``, parent: the feature set); return their refs."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from pipelines.datasets import manifest_ref, publish_dataset, split_dataset
+
+    refs: dict[str, dict[str, Any]] = {}
+    for split, data in split_parts(parts).items():
+        manifest = publish_dataset(
+            s3,
+            features_bucket,
+            kind="features",
+            dataset=split_dataset(contract.name, split),
+            files=[("part-00000.parquet", data)],
+            key_arn=key_arn,
+            contract=contract,
+            parents=[manifest_ref(features)],
+            row_count=pq.ParquetFile(io.BytesIO(data)).metadata.num_rows,
+            extra={"split": split, "selection": f"__split__ == {split!r} of {features['uri']}"},
+        )
+        refs[split] = manifest_ref(manifest)
+    return refs
+
+
 def publish_features(
     s3: Any,
     features_bucket: str,
@@ -71,12 +182,16 @@ def publish_features(
     curated_bucket: str,
     curated_keys: list[str],
 ) -> dict[str, Any]:
-    """Publish the part files as an immutable feature-set version; return its manifest (the lineage)."""
-    from pipelines.datasets import publish_dataset
+    """Publish the datasets of a feature step: the curated table it read, the feature set and its
+    splits, each an immutable version with its manifest (parents: split -> feature set -> curated
+    table -> validated batches -> raw uploads). Return the feature set's manifest plus
+    ``split_manifests`` (the refs of its splits): the working prefix's ``_lineage.json``."""
+    from pipelines.datasets import content_sha256, manifest_ref, publish_dataset
 
-    base = lineage(s3, curated_bucket, curated_keys, contract)
+    curated = _read_all(s3, curated_bucket, curated_keys)
+    table = publish_curated(s3, curated_bucket, key_arn, contract, curated)
     rows, splits = parquet_rows(parts)
-    return publish_dataset(
+    features = publish_dataset(
         s3,
         features_bucket,
         kind="features",
@@ -84,15 +199,21 @@ def publish_features(
         files=parts,
         key_arn=key_arn,
         contract=contract,
-        parents=source_digests(s3, curated_bucket, curated_keys),
+        parents=[manifest_ref(table)],
         row_count=rows,
         extra={
-            "validated_data_sha256": base["validated_data_sha256"],
-            "sources": base["sources"],
-            # the training/validation/test splits are views of this version (the __split__ column)
+            # the validated data's hash over the curated objects in key order (registration keys on it)
+            "validated_data_sha256": content_sha256(curated),
+            "sources": [f"s3://{curated_bucket}/{k}" for k, _ in curated],
+            # the training/validation/test splits are views of this version (the __split__ column),
+            # each also published as its own version (split_manifests in the working lineage)
             "splits": splits,
         },
     )
+    return {
+        **features,
+        "split_manifests": publish_splits(s3, features_bucket, key_arn, contract, parts, features),
+    }
 
 
 def lineage(

@@ -163,6 +163,23 @@ def _training_job(clients: AwsClients, name: str | None) -> dict[str, Any] | Non
     }
 
 
+def _datasets(clients: AwsClients, metadata: dict[str, Any], missing: list[str]) -> list[dict[str, Any]]:
+    """The training data's versions (pipelines.datasets manifests): feature set, splits, curated table,
+    validated batches, raw uploads."""
+    from pipelines.datasets import dataset_chain
+
+    uri = metadata.get("dataset_manifest")
+    if not uri or uri == "none":
+        missing.append("dataset manifests: the package names none (trained before versioned datasets)")
+        return []
+    splits = {
+        k[len("dataset_manifest_") :]: v for k, v in metadata.items() if k.startswith("dataset_manifest_")
+    }
+    chain = dataset_chain(clients.s3, str(uri), splits)
+    missing.extend(f"dataset manifest {e['manifest_uri']}: {e['error']}" for e in chain if "error" in e)
+    return chain
+
+
 def package_lineage(clients: AwsClients, package_arn: str, tracker: Tracker | None = None) -> dict[str, Any]:
     """Lineage of one model package: approval, MLflow run, training job, batches, validation, contract, code.
 
@@ -204,6 +221,7 @@ def package_lineage(clients: AwsClients, package_arn: str, tracker: Tracker | No
         missing.append(
             f"training job {metadata.get('run_id')!r} is not in SageMaker (trained locally, or expired)"
         )
+    node["datasets"] = _datasets(clients, metadata, missing)
     tracker = tracker or open_tracker(clients.settings)
     if tracker is None:
         missing.append(
@@ -383,6 +401,21 @@ def _package_tree(parent: Tree, node: dict[str, Any]) -> None:
         f"validated data sha256 {_fmt(node.get('validated_data_sha256'))}"
     )
     job_branch.add(f"code version {_fmt(node.get('code_version'))}")
+    datasets = node.get("datasets") or []
+    if datasets:
+        data_branch = job_branch.add("[bold]datasets[/] (manifests; parents follow)")
+        for entry in datasets:
+            if "error" in entry:
+                continue
+            if entry.get("manifest_uri"):
+                data_branch.add(
+                    f"{_fmt(entry['kind'])} {_fmt(entry['dataset'])} v{_fmt(entry['version'])}: "
+                    f"{_fmt(entry['row_count'])} rows, run {_fmt(entry['producing_run'])}, {_fmt(entry['manifest_uri'])}"
+                )
+            else:
+                data_branch.add(
+                    f"{_fmt(entry['kind'])} {_fmt(entry['uri'])} sha256 {_fmt(entry['content_sha256'])}"
+                )
     for gap in node.get("missing") or []:
         branch.add(f"[yellow]missing:[/] {_fmt(gap)}")
 

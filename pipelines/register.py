@@ -164,6 +164,11 @@ def package_request(
             "validated_data_sha256": str(lineage.get("validated_data_sha256", "unknown")),
             # the training data's immutable version (pipelines.datasets); mlops reproduce starts here
             "dataset_manifest": str(lineage.get("manifest_uri", "none"))[:256],
+            # and its splits' versions (the rows each split of training used)
+            **{
+                f"dataset_manifest_{split}"[:128]: str(ref.get("manifest_uri"))[:256]
+                for split, ref in sorted(dict(lineage.get("split_manifests") or {}).items())
+            },
             "run_id": str(metadata["run_id"]),
             "code_version": str(metadata["code_version"]),
             "serving_runtime": str(evaluation.get("serving_runtime", {}).get("runtime", "unchecked")),

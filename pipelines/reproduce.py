@@ -5,8 +5,10 @@ The model package's ``model.tar.gz`` carries the training data's manifest (``dat
 hyperparameters. Reproduction downloads the immutable feature version the manifest names (checking
 every file's hash), re-runs the same training entry point on it (here, or as a training job), and
 compares the new model with the registered one: the evaluation metrics on the version's ``test``
-split against the package's ``evaluation.json``, and the ``model.joblib`` hash when the libraries
-are the registered model's (training is deterministic then: fixed seeds, sorted rows).
+split against the package's ``evaluation.json``, and, when the libraries are the registered model's,
+the artifact: ``model.joblib`` byte-identical (training is deterministic: fixed seeds, sorted rows,
+a canonical pickle), or else bit-identical scores on the test split with the checked reason the
+bytes differ (:func:`bytes_reason`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Reproduction:
     hash_compared: bool
     """False when the libraries differ from the registered model's (the hash cannot be expected equal)."""
     mismatches: list[str] = field(default_factory=list)
+    bytes_reason: str | None = None
+    """Why ``model.joblib`` differs, as checked by :func:`bytes_reason` (None: byte-identical)."""
+    prediction_rows: int = 0
+    """Rows of the version's test split both models scored."""
+    same_predictions: bool = True
+    """Both models' scores are bit-identical on those rows."""
 
     @property
     def matches(self) -> bool:
@@ -67,7 +75,10 @@ class Reproduction:
             elif self.registered_model_sha256 == self.reproduced_model_sha256:
                 hashed = "model.joblib byte-identical"
             else:
-                hashed = "model.joblib bytes differ, predictions bit-identical on every row of the version"
+                hashed = (
+                    f"model.joblib bytes differ ({self.bytes_reason}), predictions bit-identical on the "
+                    f"{self.prediction_rows} rows of the test split"
+                )
             return f"REPRODUCED: {len(self.registered_metrics)} metrics equal, {hashed}"
         return "NOT REPRODUCED: " + "; ".join(self.mismatches)
 
@@ -115,6 +126,79 @@ def compare(
             f"reproduced {reproduced.metadata['model_sha256'][:12]}..., and their predictions differ"
         )
     return same_libraries, mismatches
+
+
+def bytes_reason(registered: LoadedModel, reproduced: LoadedModel) -> str | None:
+    """Why the two ``model.joblib`` differ, checked rather than assumed; None when byte-identical.
+
+    Equal libraries and a canonical pickle (``pipelines.train.canonical_strings``) give equal bytes
+    for an equal model; so the registered model is re-pickled canonically: if that gives the
+    reproduced bytes, only its pickle's string sharing differed (pickled before canonical pickling).
+    """
+    import hashlib
+
+    import joblib
+
+    from pipelines.train import canonical_strings
+
+    if registered.metadata["model_sha256"] == reproduced.metadata["model_sha256"]:
+        return None
+    ours, theirs = (
+        registered.metadata.get("library_versions") or {},
+        reproduced.metadata.get("library_versions") or {},
+    )
+    if ours != theirs:
+        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        return "library versions differ: " + ", ".join(
+            f"{k} {ours.get(k)} -> {theirs.get(k)}" for k in changed
+        )
+    buffer = io.BytesIO()
+    joblib.dump(canonical_strings(registered.model), buffer)
+    if hashlib.sha256(buffer.getvalue()).hexdigest() == reproduced.metadata["model_sha256"]:
+        return (
+            "the registered pickle shares equal strings differently (pickled before canonical pickling); "
+            "re-pickled canonically it is byte-identical to the reproduced one"
+        )
+    paths = state_differences(registered.model, reproduced.model)
+    if not paths:
+        return "the pickles differ though every attribute pickles alike (object sharing between attributes)"
+    return f"{len(paths)} fitted attribute(s) pickle differently: " + ", ".join(paths[:4])
+
+
+def state_differences(first: Any, second: Any, path: str = "model", limit: int = 8) -> list[str]:
+    """Paths of the leaves where two fitted models' states pickle to different bytes (estimator
+    attributes, list/tuple items and dict entries are walked; each leaf is pickled on its own)."""
+    import pickle
+
+    from sklearn.base import BaseEstimator
+
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(a, BaseEstimator) and type(a) is type(b):
+            names = sorted(set(vars(a)) | set(vars(b)))
+            for name in names:
+                walk(vars(a).get(name), vars(b).get(name), f"{where}.{name}")
+            return
+        if isinstance(a, list | tuple) and type(a) is type(b) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{where}[{i}]")
+            return
+        if isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b):
+            for key in a:
+                walk(a[key], b[key], f"{where}[{key!r}]")
+            return
+        try:
+            same = pickle.dumps(a, protocol=4) == pickle.dumps(b, protocol=4)
+        except Exception:  # an unpicklable leaf cannot be told apart here
+            same = True
+        if not same:
+            found.append(where)
+
+    walk(first, second, path)
+    return found
 
 
 def _train(
@@ -208,11 +292,13 @@ def reproduce_package(
         reproduced_metrics: dict[str, float | None] = dict(
             model_metrics(reproduced, split_rows(frame, "test"))
         )
-        inputs = model_inputs(frame, registered.contract)
+        # the artifact check when the bytes differ: the same scores on every row of the test split
+        inputs = model_inputs(split_rows(frame, "test"), registered.contract)
         same_predictions = bool(np.array_equal(registered.scores(inputs), reproduced.scores(inputs)))
     hash_compared, mismatches = compare(
         registered, reproduced, registered_metrics, reproduced_metrics, same_predictions
     )
+    reason = bytes_reason(registered, reproduced) if hash_compared else None
     return Reproduction(
         package_arn=package_arn,
         manifest_uri=str(manifest["manifest_uri"]),
@@ -223,4 +309,7 @@ def reproduce_package(
         reproduced_model_sha256=str(reproduced.metadata["model_sha256"]),
         hash_compared=hash_compared,
         mismatches=mismatches,
+        bytes_reason=reason,
+        prediction_rows=len(inputs),
+        same_predictions=same_predictions,
     )

@@ -12,6 +12,7 @@ the prebuilt SageMaker scikit-learn image with a ``requirements.txt`` for the la
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import importlib
 import io
@@ -294,6 +295,54 @@ def build_pipeline(contract: DatasetContract, hyperparameters: Mapping[str, Any]
     return Pipeline([("preprocess", preprocess), ("model", build_estimator(contract, hyperparameters))])
 
 
+def canonical_strings(model: Any) -> Any:
+    """Make every string in a fitted model's state the one interned object of its value, in place.
+
+    Pickle writes an object once and refers back to it where the same object recurs (its memo), so
+    two equal strings give different bytes depending on whether they are one object or two: that
+    depends on what else the process did (a model trained after another was loaded pickled
+    ``'drop'`` twice instead of once), not on the model. With every string interned, equal strings
+    are one object and the same model pickles to the same bytes in any process. Predictions are
+    unchanged (the values are equal).
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator
+
+    done: dict[int, Any] = {}
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, str):
+            return sys.intern(value) if type(value) is str else value
+        key = id(value)
+        if key in done:
+            return done[key]
+        if isinstance(value, dict | BaseEstimator):
+            done[key] = value
+            state = vars(value) if isinstance(value, BaseEstimator) else value
+            items = [(canon(k), canon(v)) for k, v in state.items()]
+            state.clear()
+            state.update(items)
+            return value
+        if isinstance(value, list):
+            done[key] = value
+            value[:] = [canon(v) for v in value]
+            return value
+        if isinstance(value, tuple) and type(value) is tuple:
+            rebuilt = tuple(canon(v) for v in value)
+            done[key] = rebuilt
+            return rebuilt
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            done[key] = value
+            flat = value.reshape(-1) if value.flags.c_contiguous else None
+            if flat is not None:
+                for i, item in enumerate(flat):
+                    flat[i] = canon(item)
+            return value
+        return value
+
+    return canon(model)
+
+
 def quick_metrics(model: Pipeline, frame: pd.DataFrame, contract: DatasetContract) -> dict[str, float]:
     """A few metrics on ``frame`` (reported by the training job; the gate uses the evaluate step)."""
     from sklearn import metrics
@@ -398,7 +447,7 @@ def train(
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
-    joblib.dump(model, model_path)
+    joblib.dump(canonical_strings(model), model_path)
     (model_dir / CONTRACT_FILE).write_bytes(Path(contract_path).read_bytes())
     write_serving_code(model_dir)  # an endpoint starts the model from model.tar.gz's code/ alone
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
@@ -599,7 +648,11 @@ def package_model(model_dir: Path) -> bytes:
         (p for p in model_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
         key=lambda p: p.relative_to(model_dir).as_posix(),
     )
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    # gzip's header carries a modification time (time.time() unless given): zero it too
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed,
+        tarfile.open(fileobj=packed, mode="w") as archive,
+    ):
         for path in files:
             info = archive.gettarinfo(str(path), arcname=path.relative_to(model_dir).as_posix())
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -690,7 +743,10 @@ def source_archive(contract_path: Path) -> bytes:
         **module_closure(TRAINING_ROOT_MODULES + SERVING_ROOT_MODULES),
     }
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed,
+        tarfile.open(fileobj=packed, mode="w") as archive,
+    ):
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644

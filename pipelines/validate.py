@@ -456,6 +456,8 @@ class ValidationOutcome:
     report: ValidationReport
     report_uri: str
     curated_uri: str
+    manifest: dict[str, Any] | None = None
+    """The validated batch's version manifest (``pipelines.datasets``)."""
 
 
 def curated_key(dataset: str, ingest_date: str, sha_prefix: str) -> str:
@@ -506,5 +508,38 @@ def validate_batch(
         raise BatchValidationError(report, report_uri)
     curated_bucket = settings.require("curated_bucket")
     key = curated_key(contract.name, batch.ingest_date, batch.sha256[:16])
-    uri = put_bytes(s3, curated_bucket, key, frame_to_parquet(curated), lake_key, "application/x-parquet")
-    return ValidationOutcome(report, report_uri, uri)
+    parquet = frame_to_parquet(curated)
+    uri = put_bytes(s3, curated_bucket, key, parquet, lake_key, "application/x-parquet")
+    manifest = publish_validated(clients, contract, batch, parquet, len(curated), report_uri, uri)
+    return ValidationOutcome(report, report_uri, uri, manifest)
+
+
+def publish_validated(
+    clients: AwsClients,
+    contract: DatasetContract,
+    batch: IngestResult,
+    parquet: bytes,
+    rows: int,
+    report_uri: str,
+    curated_uri: str,
+) -> dict[str, Any]:
+    """Publish a passing batch's typed data as an immutable version of ``<name>/validated`` in the
+    curated bucket (``pipelines.datasets``); its parent is the raw upload. Return the manifest."""
+    from pipelines.datasets import publish_dataset, validated_dataset
+
+    return publish_dataset(
+        clients.s3,
+        clients.settings.require("curated_bucket"),
+        kind="curated",
+        dataset=validated_dataset(contract.name),
+        files=[("data.parquet", parquet)],
+        key_arn=clients.settings.data_lake_key_arn,
+        contract=contract,
+        parents=[{"kind": "raw", "uri": batch.uri, "sha256": batch.sha256}],
+        row_count=rows,
+        extra={
+            "ingest_date": batch.ingest_date,
+            "validation_report": report_uri,
+            "curated_uri": curated_uri,
+        },
+    )

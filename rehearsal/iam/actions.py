@@ -167,10 +167,32 @@ def _s3_head(request: ApiRequest, resources: Resources) -> list[Check]:
     return [Check(action, _s3_object(bucket, key), {}, ("s3", bucket))]
 
 
+def _conditional_write_context(request: ApiRequest, creates: bool) -> dict[str, ContextValue]:
+    """``s3:ObjectCreationOperation`` (true for PutObject, CopyObject, CompleteMultipartUpload; false
+    for CreateMultipartUpload and UploadPart, which take no conditional header) and the request's
+    ``s3:if-none-match``/``s3:if-match`` when sent:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html"""
+    context: dict[str, ContextValue] = {"s3:ObjectCreationOperation": "true" if creates else "false"}
+    for member, key in (("IfNoneMatch", "s3:if-none-match"), ("IfMatch", "s3:if-match")):
+        if creates and request.params.get(member) is not None:
+            context[key] = str(request.params[member])
+    return context
+
+
 def _s3_put(request: ApiRequest, resources: Resources) -> list[Check]:
     bucket, key = str(request.params["Bucket"]), str(request.params["Key"])
     context, kms = _sse_put(request, resources, bucket, key)
+    context.update(_conditional_write_context(request, creates=True))
     return [Check("s3:PutObject", _s3_object(bucket, key), context, ("s3", bucket)), *kms]
+
+
+def _s3_multipart_step(creates: bool) -> Mapper:
+    def mapper(request: ApiRequest, resources: Resources) -> list[Check]:
+        bucket, key = str(request.params["Bucket"]), str(request.params["Key"])
+        context = _conditional_write_context(request, creates)
+        return [Check("s3:PutObject", _s3_object(bucket, key), context, ("s3", bucket))]
+
+    return mapper
 
 
 def _s3_copy(request: ApiRequest, resources: Resources) -> list[Check]:
@@ -191,6 +213,7 @@ def _s3_copy(request: ApiRequest, resources: Resources) -> list[Check]:
 def _s3_create_multipart(request: ApiRequest, resources: Resources) -> list[Check]:
     bucket, key = str(request.params["Bucket"]), str(request.params["Key"])
     context, kms = _sse_put(request, resources, bucket, key)
+    context.update(_conditional_write_context(request, creates=False))
     # multipart uploads need kms:Decrypt as well: S3 decrypts the data key for each part
     decrypt = [Check("kms:Decrypt", c.resource, c.context, c.resource_policy, True, why=c.why) for c in kms]
     return [Check("s3:PutObject", _s3_object(bucket, key), context, ("s3", bucket)), *kms, *decrypt]
@@ -723,8 +746,8 @@ MAPPING: dict[tuple[str, str], Mapper] = {
     ("s3", "CopyObject"): _s3_copy,
     ("s3", "DeleteObject"): _s3_object_action("s3:DeleteObject", "s3:DeleteObjectVersion"),
     ("s3", "CreateMultipartUpload"): _s3_create_multipart,
-    ("s3", "UploadPart"): _s3_object_action("s3:PutObject"),
-    ("s3", "CompleteMultipartUpload"): _s3_object_action("s3:PutObject"),
+    ("s3", "UploadPart"): _s3_multipart_step(creates=False),
+    ("s3", "CompleteMultipartUpload"): _s3_multipart_step(creates=True),
     ("s3", "AbortMultipartUpload"): _s3_object_action("s3:AbortMultipartUpload"),
     ("s3", "ListParts"): _s3_object_action("s3:ListMultipartUploadParts"),
     ("s3", "ListObjectsV2"): _s3_list,

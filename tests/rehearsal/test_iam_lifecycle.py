@@ -214,6 +214,53 @@ def test_the_raw_bucket_policy_refuses_plain_http_and_another_key(ctx: RunContex
     assert "aws:SecureTransport" in str(plain.value) or "bucket policy" in str(plain.value)
 
 
+def test_dataset_versions_are_write_once_by_bucket_policy_and_s3(ctx: RunContext) -> None:
+    """The deployed lake policy refuses an overwritable PutObject on a version prefix; S3 refuses a
+    second conditional write with 412; the working prefixes (the Spark job's) stay writable."""
+    assert ctx.emulator is not None
+    outputs = _outputs(ctx)
+    s3 = _as(ctx, "s3", base.airflow_role_credentials(ctx) or {})
+    curated, features = str(outputs["curatedBucket"]), str(outputs["featuresBucket"])
+    enc = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": str(outputs["dataLakeKeyArn"])}
+    written: list[tuple[str, str]] = []
+    try:
+        for bucket, key in (
+            (curated, "curated/churn/validated/versions/0iamtest/data.parquet"),
+            (features, "features/churn/splits/test/versions/0iamtest/part-00000.parquet"),
+        ):
+            with pytest.raises(ClientError) as unconditional:
+                s3.put_object(Bucket=bucket, Key=key, Body=b"rows", **enc)
+            assert unconditional.value.response["Error"]["Code"] == "AccessDenied"
+            assert "bucket policy" in str(unconditional.value)
+            s3.put_object(Bucket=bucket, Key=key, Body=b"rows", IfNoneMatch="*", **enc)
+            written.append((bucket, key))
+            with pytest.raises(ClientError) as second:
+                s3.put_object(Bucket=bucket, Key=key, Body=b"other rows", IfNoneMatch="*", **enc)
+            assert second.value.response["Error"]["Code"] == "PreconditionFailed"
+            assert second.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        # multipart: creating and uploading parts is exempt (no conditional header there), completing is not
+        key = "features/churn/versions/0iamtest/part-00001.parquet"
+        upload = s3.create_multipart_upload(Bucket=features, Key=key, **enc)["UploadId"]
+        etag = s3.upload_part(Bucket=features, Key=key, UploadId=upload, PartNumber=1, Body=b"rows")["ETag"]
+        parts = {"Parts": [{"ETag": etag, "PartNumber": 1}]}
+        with pytest.raises(ClientError) as incomplete:
+            s3.complete_multipart_upload(Bucket=features, Key=key, UploadId=upload, MultipartUpload=parts)
+        assert incomplete.value.response["Error"]["Code"] == "AccessDenied"
+        s3.complete_multipart_upload(
+            Bucket=features, Key=key, UploadId=upload, MultipartUpload=parts, IfNoneMatch="*"
+        )
+        written.append((features, key))
+        # the working prefixes, which the Spark job writes through S3A/EMRFS, take plain writes
+        working = "features/churn/ingest_date=2026-01-01/part-iamtest.parquet"
+        s3.put_object(Bucket=features, Key=working, Body=b"rows", **enc)
+        s3.put_object(Bucket=features, Key=working, Body=b"rows again", **enc)
+        written.append((features, working))
+    finally:
+        root = ctx.emulator.client("s3")
+        for bucket, key in written:
+            root.delete_object(Bucket=bucket, Key=key)
+
+
 def test_the_iam_stage_reports_a_known_unused_grant(ctx: RunContext) -> None:
     stage = iam_stage()
     evidence = stage.run(ctx)

@@ -537,3 +537,36 @@ def test_mapped_actions_resources_and_keys_are_the_documented_ones(service: str,
             assert _key_known(key, documented | set(_sar("conditionKeys", prefix))), (
                 f"{key} is not a condition key of {check.action}"
             )
+
+
+def test_conditional_write_keys_reach_the_bucket_policy() -> None:
+    """s3:if-none-match as sent, and s3:ObjectCreationOperation: true on PutObject and the multipart
+    completion, false on the steps that take no conditional header (the write-once bucket policy)."""
+    put = {"Bucket": "b-data", "Key": "features/churn/versions/v/p", "Body": b"x"}
+    plain = parse_request(*_wire("s3", "PutObject", put))
+    conditional = parse_request(*_wire("s3", "PutObject", {**put, "IfNoneMatch": "*"}))
+    assert plain is not None
+    assert conditional is not None
+    plain_check, conditional_check = (
+        checks_for(plain, FakeResources())[0],
+        checks_for(conditional, FakeResources())[0],
+    )
+    assert "s3:if-none-match" not in plain_check.context
+    assert conditional_check.context["s3:if-none-match"] == "*"
+    assert plain_check.context["s3:ObjectCreationOperation"] == "true"
+    target = {"Bucket": "b-data", "Key": "k", "UploadId": "u"}
+    steps = {
+        "CreateMultipartUpload": ({"Bucket": "b-data", "Key": "k"}, "false"),
+        "UploadPart": ({**target, "PartNumber": 1, "Body": b"x"}, "false"),
+        "CompleteMultipartUpload": ({**target, "IfNoneMatch": "*"}, "true"),
+    }
+    for operation, (params, creates) in steps.items():
+        request = parse_request(*_wire("s3", operation, params))
+        assert request is not None
+        check = checks_for(request, FakeResources())[0]
+        assert (check.action, check.context["s3:ObjectCreationOperation"]) == ("s3:PutObject", creates), (
+            operation
+        )
+    complete = parse_request(*_wire("s3", "CompleteMultipartUpload", steps["CompleteMultipartUpload"][0]))
+    assert complete is not None
+    assert checks_for(complete, FakeResources())[0].context["s3:if-none-match"] == "*"

@@ -161,7 +161,13 @@ def test_validate_a_landed_batch_by_uri(platform: Platform, tmp_path: Path) -> N
     result = runner.invoke(app, ["pipeline", "validate", uri, "-o", outputs])
     assert result.exit_code == 0, result.output
     assert "50 rows passed contract 'churn'" in result.output
-    assert len(all_keys(platform.s3, platform.settings.curated_bucket)) == 1
+    curated = all_keys(platform.s3, platform.settings.curated_bucket)
+    # the working copy, and the validated batch's immutable version with its manifest
+    assert len([k for k in curated if "/versions/" not in k]) == 1
+    assert [k.rsplit("/", 1)[1] for k in curated if "/validated/versions/" in k] == [
+        "_lineage.json",
+        "data.parquet",
+    ]
 
 
 def test_missing_credentials_name_the_settings_that_fix_them(

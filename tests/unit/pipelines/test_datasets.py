@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -51,7 +52,8 @@ def test_feature_step_publishes_a_content_addressed_version_with_its_manifest(
             "Body"
         ].read()
     )
-    assert lineage == read_manifest(platform.s3, manifest["manifest_uri"]) == manifest
+    version = read_manifest(platform.s3, manifest["manifest_uri"])
+    assert lineage == manifest == {**version, "split_manifests": manifest["split_manifests"]}
     # and the version's objects are encrypted with the lake key
     for key in all_keys(platform.s3, bucket):
         assert (
@@ -109,7 +111,17 @@ def test_reproduction_from_the_manifest_gives_the_same_metrics_and_model(
 ) -> None:
     arn, manifest = _registered(platform, churn_contract)
     package = platform.clients.sagemaker.describe_model_package(ModelPackageName=arn)
-    assert package["CustomerMetadataProperties"]["dataset_manifest"] == manifest["manifest_uri"]
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["dataset_manifest"] == manifest["manifest_uri"]
+    splits: dict[str, Any] = manifest["split_manifests"]  # pyright: ignore[reportAssignmentType]
+    for split in ("train", "validation", "test"):
+        assert metadata[f"dataset_manifest_{split}"] == splits[split]["manifest_uri"]
+    # mlops lineage walks them: feature set, its splits, curated table, validated batch, raw upload
+    from pipelines.provenance import package_lineage
+
+    chain = package_lineage(platform.clients, arn)["datasets"]
+    assert [e["kind"] for e in chain] == ["features"] * 4 + ["curated", "curated", "raw"]
+    assert [e.get("dataset") for e in chain[4:6]] == ["churn", "churn/validated"]
     # the working features change afterwards (a later run overwrites them): reproduction does not care
     platform.s3.delete_object(
         Bucket=platform.settings.features_bucket,
@@ -157,3 +169,61 @@ def test_a_different_metric_or_hash_is_a_mismatch() -> None:
     result = Reproduction("arn", "s3://b/m", "v", {"auc": 0.8}, {"auc": 0.79}, "a", "b", True, mismatches)
     assert not result.matches
     assert result.verdict().startswith("NOT REPRODUCED: auc: registered 0.8, reproduced 0.79")
+
+
+def test_every_dataset_has_a_manifest_and_the_parents_chain_to_the_raw_upload(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    import io
+
+    import pandas as pd
+
+    result = prepare_features(platform, churn_contract)
+    features = result.manifest
+    assert features is not None
+    s3 = platform.s3
+    splits = features["split_manifests"]
+    assert set(splits) == {"train", "validation", "test"}
+    table = read_manifest(s3, features["parents"][0]["manifest_uri"])
+    assert table["kind"] == "curated"
+    assert table["dataset"] == "churn"
+    assert (
+        table["uri"] == f"s3://{platform.settings.curated_bucket}/curated/churn/versions/{table['version']}/"
+    )
+    # the curated table's content hash is the validated data's (registration keys models on it)
+    assert table["content_sha256"] == features["validated_data_sha256"]
+    (validated_ref,) = table["parents"]
+    validated = read_manifest(s3, validated_ref["manifest_uri"])
+    assert validated["dataset"] == "churn/validated"
+    assert validated["validation_report"].endswith("/validation.json")
+    (raw,) = validated["parents"]
+    assert raw["kind"] == "raw"
+    assert raw["uri"].startswith(f"s3://{platform.settings.raw_bucket}/raw/churn/")
+    raw_bytes = s3.get_object(Bucket=platform.settings.raw_bucket, Key=raw["uri"].split("/", 3)[3])[
+        "Body"
+    ].read()
+    assert content_sha256([("x", raw_bytes)]) == raw["sha256"]
+    total = 0
+    for name, ref in splits.items():
+        split = read_manifest(s3, ref["manifest_uri"])
+        assert split["dataset"] == f"churn/splits/{name}"
+        assert split["split"] == name
+        assert [p["manifest_uri"] for p in split["parents"]] == [features["manifest_uri"]]
+        assert split["row_count"] == features["splits"][name]
+        bucket, key = split["uri"][len("s3://") :].split("/", 1)
+        frame = pd.read_parquet(
+            io.BytesIO(s3.get_object(Bucket=bucket, Key=key + "part-00000.parquet")["Body"].read())
+        )
+        assert set(frame["__split__"]) == {name}
+        total += len(frame)
+    assert total == features["row_count"] == validated["row_count"] == table["row_count"]
+    for manifest in (
+        validated,
+        table,
+        features,
+        *[read_manifest(s3, r["manifest_uri"]) for r in splits.values()],
+    ):
+        assert manifest["contract"] == "churn"
+        assert manifest["contract_version"] == churn_contract.version
+        assert manifest["producing_run"]
+        assert len(manifest["content_sha256"]) == 64

@@ -37,7 +37,9 @@ def test_full_lifecycle_layout_and_encryption(platform: Platform, churn_contract
     assert model_uri == f"s3://{artifacts}/models/churn/run-1/output/model.tar.gz"
     features = all_keys(platform.s3, platform.settings.features_bucket)
     version = [k for k in features if k.startswith("features/churn/versions/")]
-    assert [k for k in features if k not in version] == [
+    splits = [k for k in features if k.startswith("features/churn/splits/")]
+    assert len(splits) == 6  # train, validation, test: each a version with its manifest
+    assert [k for k in features if k not in version + splits] == [
         "features/churn/ingest_date=2026-11-24/_lineage.json",
         "features/churn/ingest_date=2026-11-24/part-00000.parquet",
     ]
