@@ -93,7 +93,7 @@ def _churn_package(ctx: RunContext, tmp: Path) -> tuple[str, pd.DataFrame]:
             "SupportedResponseMIMETypes": ["text/csv"],
         },
     )["ModelPackageArn"]
-    held_out = features[features["__split__"] == "test"].reset_index(drop=True)
+    held_out = pd.DataFrame(features[features["__split__"] == "test"]).reset_index(drop=True)
     return str(package), held_out
 
 
