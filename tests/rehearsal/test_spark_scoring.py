@@ -188,3 +188,81 @@ def test_spark_scores_on_emr_equal_the_transform_jobs_predictions(ctx: RunContex
     assert partition["Partition"]["StorageDescriptor"]["Location"] == result["output_uri"]
     columns = [c["Name"] for c in partition["Partition"]["StorageDescriptor"]["Columns"]]
     assert columns[-2:] == ["prediction", "label"]
+
+
+@pytest.mark.timeout(1800)
+def test_the_spark_drift_job_runs_as_the_job_role_and_gives_the_in_process_verdicts(
+    ctx: RunContext, tmp_path: Path
+) -> None:
+    """The monitoring DAG's Spark branch under enforced IAM: the plan and script written as the Airflow
+    role, the job reading the capture bucket and writing its state as the job role, the same verdicts."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipelines.features.emr import JobRun, wait_for_job_run
+    from pipelines.monitoring.capture import capture_key
+    from pipelines.monitoring.spark_drift import spark_drift_monitor, spark_drift_request
+    from pipelines.orchestration import monitor_step
+    from rehearsal.stages import _clients  # pyright: ignore[reportPrivateUsage]
+    from tests.unit.monitoring.capture_fixture import capture_lines
+    from tests.unit.serving.model_fixture import sample_rows, write_artifact
+
+    assert ctx.emulator is not None
+    assert ctx.deployment is not None
+    outputs = ctx.deployment.outputs
+    s3 = ctx.emulator.client("s3")  # the administrator lands the baseline and the capture
+    ml_key = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": str(outputs["mlKeyArn"])}
+    artifacts, capture = str(outputs["artifactsBucket"]), str(outputs["captureBucket"])
+    model_dir = write_artifact(tmp_path / "model", rows=3000)
+    evaluation = "models/churn/drift-test/evaluation/"
+    for name in ("baseline.json", "baseline_sample.parquet"):
+        s3.put_object(Bucket=artifacts, Key=evaluation + name, Body=(model_dir / name).read_bytes(), **ml_key)
+    start = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    rows = sample_rows(400, seed=6)
+    rows["monthly_charges"] = rows["monthly_charges"] + 25
+    endpoint, prefix = "mlops-dev-churn", "datacapture/churn"
+    for offset, minute in ((0, 5), (200, 35)):
+        when = start + timedelta(minutes=minute)
+        lines = capture_lines(rows.iloc[offset : offset + 200], [0.5] * 200, when, rows_per_request=10)
+        key = capture_key(prefix, endpoint, "AllTraffic", when)
+        s3.put_object(Bucket=capture, Key=key, Body=("\n".join(lines) + "\n").encode(), **ml_key)
+
+    clients = _clients(ctx)  # the MWAA execution role, as the DAG's tasks and operators have it
+    request = spark_drift_request(
+        clients, endpoint, prefix, f"s3://{artifacts}/{evaluation}", start, end, tmp_path / "plan"
+    )
+    response = clients.client("emr-containers").start_job_run(
+        name=request["name"],
+        virtualClusterId=request["virtual_cluster_id"],
+        executionRoleArn=request["execution_role_arn"],
+        releaseLabel=request["release_label"],
+        jobDriver=request["job_driver"],
+        configurationOverrides=request["configuration_overrides"],
+        clientToken=request["client_request_token"],
+    )
+    wait_for_job_run(
+        clients, JobRun(response["virtualClusterId"], response["id"], request["state_uri"]), poll_s=1.0
+    )
+    on_spark = spark_drift_monitor(
+        clients, endpoint, f"s3://{artifacts}/{evaluation}", start, end, request["state_uri"], tmp_path / "s"
+    )["report"]
+    in_process = monitor_step(
+        clients, endpoint, prefix, f"s3://{artifacts}/{evaluation}", start, end, tmp_path / "in-process"
+    )["report"]
+
+    authorizer = ctx.emulator.authorizer
+    assert isinstance(authorizer, Authorizer)
+    job_role = str(outputs["emrJobExecutionRoleArn"])
+    made = {(c.role_arn, c.action, c.resource) for c in authorizer.authorized}
+    state_key = request["state_uri"].removeprefix(f"s3://{artifacts}/")
+    assert (job_role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/{state_key}") in made
+    assert any(r == job_role and a == "s3:GetObject" and res.startswith(f"arn:aws:s3:::{capture}/{prefix}/")
+               for r, a, res in made)  # fmt: skip
+    head = s3.head_object(Bucket=artifacts, Key=state_key)
+    assert head["SSEKMSKeyId"] == outputs["mlKeyArn"]
+    assert on_spark["context"]["engine"] == "spark"
+    assert on_spark["current_rows"] == in_process["current_rows"] == 400
+    assert on_spark["drifted_features"] == in_process["drifted_features"]
+    verdicts = {f["name"]: (f["method"], f["status"]) for f in in_process["features"]}
+    assert {f["name"]: (f["method"], f["status"]) for f in on_spark["features"]} == verdicts
+    assert "monthly_charges" in on_spark["drifted_features"]
