@@ -14,6 +14,10 @@ noise (about ``1/sqrt(reservoir_size)``) of its threshold. Sums are added in a d
 (floating-point rounding in the last bits of means and standard deviations). Past ``max_categories``
 distinct values the in-process engine keeps the first seen, the Spark one the most frequent.
 
+On the platform the monitoring DAG submits the job to EMR on EKS when a window holds at least the
+model's ``sparkDriftMinBytes`` of capture (:func:`choose_engine`, :func:`spark_drift_request`, then
+:func:`spark_drift_monitor` writes the report as the in-process monitor does).
+
 Not covered by the Spark engine: prediction (score) drift (the response payload is not decoded) and
 JSON/base64 or quoted-CSV request payloads (counted as ``unsupported_records``; the in-process engine
 handles them).

@@ -9,6 +9,10 @@ session: ``StartJobRun`` on the platform's virtual cluster as the Airflow role, 
 job reads the package's ``model.tar.gz`` from S3 and answers each row with the package's inference
 handler. Its output must be the Glue partition ``run=<id>`` and must equal, row by row, the answers of
 a SageMaker batch transform job over the same package and rows (the container the endpoint runs).
+
+The same deployment runs the monitoring DAG's Spark drift branch (``spark_drift_request``, StartJobRun,
+``spark_drift_monitor``) over a captured window: the job reads the capture bucket and writes its state
+as the job role, and its verdicts are the in-process engine's.
 """
 
 from __future__ import annotations
