@@ -9,8 +9,11 @@ records both times, whether the verdicts agree, and the load average (the machin
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/spark_drift_bench.py --sizes 1000000             # check the script
+    .venv/bin/python benchmarks/spark_drift_bench.py --sizes 200000              # check the script
     .venv/bin/python benchmarks/spark_drift_bench.py --sizes 10000000,50000000    # the recorded run
+
+A size up to 1M rows gets a file of exactly that many rows; a larger size must be a multiple of 1M
+(copies of the 1M-row file). ``--out FILE`` also writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -100,8 +103,12 @@ def main() -> None:
     parser.add_argument(
         "--skip-in-process-above", type=int, default=0, help="0: run both engines at every size"
     )
+    parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    for size in sizes:
+        if size < 1 or (size > FILE_ROWS and size % FILE_ROWS):
+            parser.error(f"--sizes: {size} must be 1 to {FILE_ROWS:,} rows, or a multiple of {FILE_ROWS:,}")
     features = [FeatureSpec(n, "numeric") for n in NUMERIC] + [
         FeatureSpec(n, "categorical") for n in CATEGORICAL
     ]
@@ -110,13 +117,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="spark-drift-bench-") as scratch:
         folder = Path(scratch)
         base = folder / "base.jsonl"
-        write_capture(base, min(FILE_ROWS, max(sizes)))
+        if any(size >= FILE_ROWS for size in sizes):
+            write_capture(base, FILE_ROWS)
         spark = spark_session("mlops-drift-bench", cores=2)
         try:
             for size in sizes:
-                copies = max(1, size // FILE_ROWS)
                 paths = []
-                for k in range(copies):
+                if size < FILE_ROWS:
+                    paths.append(folder / f"size{size}.jsonl")
+                    write_capture(paths[0], size)
+                for k in range(size // FILE_ROWS):
                     link = folder / f"size{size}-part{k:03d}.jsonl"
                     link.symlink_to(base)
                     paths.append(link)
@@ -133,7 +143,10 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         finally:
             spark.stop()
-    print(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2))
+    summary = {"cpus": os.cpu_count(), "command": " ".join(sys.argv), "results": results}
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

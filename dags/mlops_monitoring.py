@@ -2,6 +2,12 @@
 drift report -> metrics -> retrain decision, which triggers the model's training DAG once per window
 (the triggered run's id is derived from the window, and Airflow refuses a duplicate).
 
+The drift report is computed in the task (``drift_report``) unless the window holds at least the model's
+``sparkDriftMinBytes`` of capture: then ``drift_engine`` branches to the Spark drift job on EMR on EKS
+(``prepare_spark_drift`` -> ``spark_drift`` (``EmrContainerOperator``) -> ``wait_for_spark_drift`` ->
+``spark_drift_report``), which gives the same report; ``drift_result`` passes on whichever ran, so metrics,
+quality and the retrain decision are the same downstream.
+
 The steps run in the workers' pipeline interpreter (``@task.external_python``), so each step function
 below is self-contained; only the branch, which reads the decision, runs in Airflow's own process.
 """
@@ -17,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator
+from airflow.providers.amazon.aws.sensors.emr import EmrContainerSensor
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, task
@@ -66,6 +74,84 @@ def drift_report(
             datetime.fromisoformat(window["end"]),
             Path(scratch),
         )
+
+
+def prepare_spark_drift(
+    outputs: str, group: str, endpoint: str, capture_prefix: str, window: dict, champion: dict
+) -> dict:
+    """Write the Spark drift job's plan and script; the EMR on EKS job run's arguments."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    from pipelines.monitoring.spark_drift import spark_drift_request
+    from pipelines.orchestration import model_clients
+
+    with tempfile.TemporaryDirectory(prefix="mlops-spark-drift-") as scratch:
+        return spark_drift_request(
+            model_clients(outputs, group, endpoint),
+            endpoint,
+            capture_prefix,
+            champion["evaluation_prefix"],
+            datetime.fromisoformat(window["start"]),
+            datetime.fromisoformat(window["end"]),
+            Path(scratch),
+        )
+
+
+def spark_drift_report(
+    outputs: str, group: str, endpoint: str, window: dict, champion: dict, job: dict
+) -> dict:
+    """The Spark job's state -> the drift report, written to S3 as ``drift_report`` writes it."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    from pipelines.monitoring.spark_drift import spark_drift_monitor
+    from pipelines.orchestration import model_clients
+
+    with tempfile.TemporaryDirectory(prefix="mlops-spark-drift-") as scratch:
+        return spark_drift_monitor(
+            model_clients(outputs, group, endpoint),
+            endpoint,
+            champion["evaluation_prefix"],
+            datetime.fromisoformat(window["start"]),
+            datetime.fromisoformat(window["end"]),
+            job["state_uri"],
+            Path(scratch),
+        )
+
+
+def drift_engine(
+    outputs: str, group: str, endpoint: str, capture_prefix: str, window: dict[str, Any], min_bytes: int
+) -> str:
+    """Branch (in Airflow's process: one S3 listing): the Spark drift job when the window holds at least
+    ``min_bytes`` of capture (the model's ``sparkDriftMinBytes``), else the in-process report."""
+    from datetime import datetime
+
+    from pipelines.monitoring.spark_drift import choose_engine
+    from pipelines.orchestration import model_clients
+
+    chosen = choose_engine(
+        model_clients(outputs, group, endpoint),
+        endpoint,
+        capture_prefix,
+        datetime.fromisoformat(window["start"]),
+        datetime.fromisoformat(window["end"]),
+        min_bytes,
+    )
+    print(
+        f"drift engine: {chosen['engine']} ({chosen['window_bytes']} captured bytes, Spark from {min_bytes})"
+    )
+    return "prepare_spark_drift" if chosen["engine"] == "spark" else "drift_report"
+
+
+def drift_result(in_process: dict[str, Any] | None, on_spark: dict[str, Any] | None) -> dict[str, Any]:
+    """The drift report of whichever engine ran (the branch skipped the other)."""
+    result = in_process if in_process is not None else on_spark
+    if result is None:
+        raise RuntimeError("neither drift engine produced a report")
+    return result
 
 
 def model_quality(
@@ -170,7 +256,39 @@ def build_monitoring_dag(settings: DagSettings, model: ModelDag) -> DAG:
             "{{ dag_run.run_after.isoformat() }}",
         )
         champion = step(champion_baseline)(*common, model.contract, model.model)
-        drift = step(drift_report)(*common, model.names.capture_prefix, window, champion)
+        aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
+        route = task.branch(task_id="drift_engine")(drift_engine)(
+            *common, model.names.capture_prefix, window, model.spark_drift_min_bytes
+        )
+        in_process = step(drift_report)(*common, model.names.capture_prefix, window, champion)
+        job = step(prepare_spark_drift, multiple_outputs=True)(
+            *common, model.names.capture_prefix, window, champion
+        )
+        route >> [in_process, job]
+        spark_job = EmrContainerOperator(
+            task_id="spark_drift",
+            name=job["name"],
+            virtual_cluster_id=job["virtual_cluster_id"],
+            execution_role_arn=job["execution_role_arn"],
+            release_label=job["release_label"],
+            job_driver=job["job_driver"],
+            configuration_overrides=job["configuration_overrides"],
+            tags={"mlops:model": model.model, "mlops:step": "drift"},
+            wait_for_completion=False,
+            **aws,
+        )
+        spark_done = EmrContainerSensor(
+            task_id="wait_for_spark_drift",
+            virtual_cluster_id=job["virtual_cluster_id"],
+            job_id=spark_job.output,
+            poll_interval=settings.poll_seconds,
+            **aws,
+        )
+        on_spark = step(spark_drift_report)(*common, window, champion, job)
+        job >> spark_job >> spark_done >> on_spark
+        drift = task(task_id="drift_result", trigger_rule="none_failed_min_one_success")(drift_result)(
+            in_process, on_spark
+        )
         published = step(publish_metrics)(*common, window, drift)
         contract_path = str(settings.contracts_dir / f"{model.contract}.yaml")
         quality = step(model_quality)(*common, contract_path, model.names.capture_prefix, window, champion)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from platform_contract.limits import SPARK_DRIFT_MIN_BYTES
 from platform_contract.naming import ModelNames, model_names
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ class ModelDag:
     """Trials of the model's tuning job (stack config ``models[].tuning.maxJobs``; used when it tunes)."""
     tuning_max_parallel_jobs: int = 2
     """Trials at once (``models[].tuning.maxParallelJobs``)."""
+    spark_drift_min_bytes: int = SPARK_DRIFT_MIN_BYTES["dev"]
+    """Captured bytes of a window from which the monitoring DAG runs drift as the Spark job on EMR on EKS
+    (stack output ``models[].sparkDriftMinBytes``; default: the environment's)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,12 @@ def load_dag_settings(dags_folder: Path) -> DagSettings:
                 ),
                 tuning_max_jobs=_int(entry, "tuningMaxJobs", 10, path),
                 tuning_max_parallel_jobs=_int(entry, "tuningMaxParallelJobs", 2, path),
+                spark_drift_min_bytes=_int(
+                    entry,
+                    "sparkDriftMinBytes",
+                    SPARK_DRIFT_MIN_BYTES.get(environment, SPARK_DRIFT_MIN_BYTES["dev"]),
+                    path,
+                ),
             )
         )
     conn = outputs.get("airflowAwsConnId", "aws_default")

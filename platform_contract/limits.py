@@ -136,3 +136,14 @@ TUNING_MAX_METRIC_DEFINITIONS = 20
 """Metric definitions of one tuning job's training definition."""
 TUNING_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
 """``HyperParameterTuningJobName``: 1-32 characters (API_CreateHyperParameterTuningJob.html)."""
+
+
+SPARK_DRIFT_MIN_BYTES = {"dev": 4 * 1024**3, "staging": 4 * 1024**3, "prod": 4 * 1024**3}
+"""Per environment, the captured bytes of a monitoring window from which drift runs as the Spark job
+on EMR on EKS instead of in the monitoring task (stack config ``models[].monitoring.sparkDriftMinBytes``
+overrides it per model). Unmeasured: 4 GiB is a placeholder until ``benchmarks/spark_drift_bench.py``
+records the crossover at 10M/50M rows on a quiet machine (docs/benchmarks.md); the environments share
+it until then."""
+
+SPARK_DRIFT_MIN_BYTES_FLOOR = 1
+"""Smallest ``sparkDriftMinBytes`` accepted (1 byte: every non-empty window goes to Spark)."""

@@ -188,6 +188,9 @@ def build_ml_services(config: PlatformConfig, foundation: Foundation, compute: C
                     (arns["artifacts"], "monitoring/"),
                     # features step: the content-addressed Spark script, then the EMR job's output
                     (arns["artifacts"], "code/features/"),
+                    # monitoring: the Spark drift job's content-addressed script (its plan and state
+                    # go under monitoring/)
+                    (arns["artifacts"], "code/monitoring/"),
                     (arns["features"], "features/"),
                     # batch inference: the rows to score and the Spark scoring output (pipelines.batch)
                     (arns["features"], "predictions/"),

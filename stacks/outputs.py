@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from platform_contract.limits import SPARK_DRIFT_MIN_BYTES
+
 if TYPE_CHECKING:
     from stacks.platform import Platform
 
@@ -68,6 +70,8 @@ def _models(p: Platform) -> dict[str, dict[str, Any]]:
             "monitoringDagId": m.names.monitoring_dag_id,
             "trainingJobPrefix": m.names.training_job_prefix,
             "monitoringSchedule": m.config.monitoring.schedule,
+            "sparkDriftMinBytes": m.config.monitoring.spark_drift_min_bytes
+            or SPARK_DRIFT_MIN_BYTES[p.config.environment],
             "tuningJobPrefix": m.names.tuning_job_prefix,
             "tuningMaxJobs": m.config.tuning.max_jobs,
             "tuningMaxParallelJobs": m.config.tuning.max_parallel_jobs,
@@ -174,7 +178,7 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
                 lambda p: {name: m.group_name for name, m in p.ml.models.items()}),
     StackOutput("models", "The model catalog: model -> contract, modelPackageGroupName, endpointName (null "
                 "without endpoint), capturePrefix, glueCaptureTable, pipeline, trainingDagId, monitoringDagId, "
-                "trainingJobPrefix, monitoringSchedule, tuningJobPrefix, tuningMaxJobs, "
+                "trainingJobPrefix, monitoringSchedule, sparkDriftMinBytes, tuningJobPrefix, tuningMaxJobs, "
                 "tuningMaxParallelJobs.", _models),
     StackOutput("sagemakerExecutionRoleArn", "SageMaker execution role ARN (training, processing, hosting).",
                 lambda p: p.ml.registry.execution_role_arn),

@@ -66,18 +66,64 @@ def run_monitor(
         positive_index=positive_index,
     ):
         accumulator.update(batch)
-    window = window_label(start, end)
     report = accumulator.result(
-        {
-            "endpoint_name": endpoint_name,
-            "environment": environment,
-            "variant": variant,
-            "window_start": start.astimezone(UTC).isoformat(),
-            "window_end": end.astimezone(UTC).isoformat(),
-            "generated_at": datetime.now(UTC).isoformat(),
-            "capture": stats.as_dict(),
-        }
+        window_context(endpoint_name, environment, variant, start, end, {"capture": stats.as_dict()})
     )
+    return finish_monitor(
+        s3=s3,
+        report=report,
+        reference=reference,
+        capture=stats,
+        endpoint_name=endpoint_name,
+        start=start,
+        end=end,
+        output_dir=output_dir,
+        config=config,
+        environment=environment,
+        artifacts_bucket=artifacts_bucket,
+        kms_key_id=kms_key_id,
+        cloudwatch=cloudwatch,
+    )
+
+
+def window_context(
+    endpoint_name: str,
+    environment: str,
+    variant: str | None,
+    start: datetime,
+    end: datetime,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report's ``context``: endpoint, environment, variant, window and when it was computed."""
+    return {
+        "endpoint_name": endpoint_name,
+        "environment": environment,
+        "variant": variant,
+        "window_start": start.astimezone(UTC).isoformat(),
+        "window_end": end.astimezone(UTC).isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
+        **(extra or {}),
+    }
+
+
+def finish_monitor(
+    *,
+    s3: Any,
+    report: DriftReport,
+    reference: Reference,
+    capture: CaptureStats,
+    endpoint_name: str,
+    start: datetime,
+    end: datetime,
+    output_dir: str | Path,
+    config: DriftConfig,
+    environment: str = "dev",
+    artifacts_bucket: str | None = None,
+    kms_key_id: str | None = None,
+    cloudwatch: Any = None,
+) -> MonitorResult:
+    """Write a window's report files (locally, then to S3 when ``artifacts_bucket`` is set) and publish
+    its metrics (when a ``cloudwatch`` client is given): the same for either drift engine."""
     constraints = baseline_constraints(reference, config.jensenshannon_threshold)
     files = write_reports(
         report,
@@ -89,7 +135,7 @@ def run_monitor(
             "constraints.json": constraints,
         },
     )
-    result = MonitorResult(report=report, capture=stats, files=files, window=window)
+    result = MonitorResult(report=report, capture=capture, files=files, window=window_label(start, end))
     if artifacts_bucket:
         result.s3_keys = upload_reports(
             s3, artifacts_bucket, report_prefix(endpoint_name, start, end), files, kms_key_id=kms_key_id

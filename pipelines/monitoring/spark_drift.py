@@ -14,6 +14,10 @@ noise (about ``1/sqrt(reservoir_size)``) of its threshold. Sums are added in a d
 (floating-point rounding in the last bits of means and standard deviations). Past ``max_categories``
 distinct values the in-process engine keeps the first seen, the Spark one the most frequent.
 
+On the platform the monitoring DAG submits the job to EMR on EKS when a window holds at least the
+model's ``sparkDriftMinBytes`` of capture (:func:`choose_engine`, :func:`spark_drift_request`, then
+:func:`spark_drift_monitor` writes the report as the in-process monitor does).
+
 Not covered by the Spark engine: prediction (score) drift (the response payload is not decoded) and
 JSON/base64 or quoted-CSV request payloads (counted as ``unsupported_records``; the in-process engine
 handles them).
@@ -26,17 +30,27 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipelines.monitoring.drift import OTHER_CATEGORY, DriftAccumulator, DriftConfig, DriftReport, Reference
+from platform_contract.limits import SPARK_DRIFT_MIN_BYTES
+
+if TYPE_CHECKING:
+    from pipelines.aws import AwsClients
 
 JOB_SCRIPT = Path(__file__).with_name("spark_drift_job.py")
 """The PySpark entry point to upload and submit."""
-DEFAULT_SPARK_MIN_BYTES = 4 * 1024**3
-"""Window size (captured bytes) from which drift goes to Spark; a placeholder until the crossover is
-measured on a quiet machine (benchmarks/spark_drift_bench.py, docs/benchmarks.md)."""
+DEFAULT_SPARK_MIN_BYTES = SPARK_DRIFT_MIN_BYTES["dev"]
+"""Window size (captured bytes) from which drift goes to Spark when the stack sets none; UNMEASURED:
+a placeholder until the crossover is measured on a quiet machine (benchmarks/spark_drift_bench.py,
+docs/benchmarks.md). The monitoring DAG reads the model's ``sparkDriftMinBytes`` stack output."""
+SPARK_DRIFT_PARAMETERS = (
+    "--conf spark.executor.instances=2 --conf spark.executor.cores=2 --conf spark.executor.memory=4G "
+    "--conf spark.driver.cores=1 --conf spark.driver.memory=2G"
+)
+"""spark-submit parameters of the drift job (the feature job's sizes)."""
 
 
 def _stamp(value: datetime) -> str:
@@ -150,3 +164,188 @@ def report_from_state(
 def load_state(text: str) -> dict[str, Any]:
     """Parse the job's state file."""
     return json.loads(text)
+
+
+# ------------------------------------------------------------------------------ on EMR on EKS
+
+
+def window_capture(
+    s3: Any, bucket: str, prefix: str, endpoint: str, start: datetime, end: datetime
+) -> tuple[int, list[str]]:
+    """The captured bytes of the window's hour folders (every variant) and those folders
+    (``s3://`` URIs) that hold capture files: what decides the engine and what the Spark job reads."""
+    from pipelines.monitoring.capture import endpoint_prefix, hour_prefixes
+
+    base = endpoint_prefix(prefix, endpoint)
+    paginator = s3.get_paginator("list_objects_v2")
+    variants = [
+        entry["Prefix"]
+        for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/")
+        for entry in page.get("CommonPrefixes", [])
+    ]
+    size, folders = 0, []
+    for variant in variants:
+        for hour in hour_prefixes(start, end):
+            found = [
+                obj
+                for page in paginator.paginate(Bucket=bucket, Prefix=variant + hour)
+                for obj in page.get("Contents", [])
+                if obj["Key"].endswith(".jsonl")
+            ]
+            if found:
+                size += sum(int(obj["Size"]) for obj in found)
+                folders.append(f"s3://{bucket}/{variant}{hour}")
+    return size, folders
+
+
+def _reference(clients: AwsClients, evaluation_prefix: str, folder: Path) -> Reference:
+    """The champion's drift reference, downloaded from its evaluation prefix into ``folder``."""
+    from pipelines.aws import split_s3_uri
+    from pipelines.monitoring.drift import load_reference
+
+    bucket, prefix = split_s3_uri(evaluation_prefix)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("baseline.json", "baseline_sample.parquet"):
+        body = clients.s3.get_object(Bucket=bucket, Key=prefix + name)["Body"].read()
+        (folder / name).write_bytes(body)
+    return load_reference(folder)
+
+
+def spark_drift_request(
+    clients: AwsClients,
+    endpoint: str,
+    capture_prefix: str,
+    evaluation_prefix: str,
+    start: datetime,
+    end: datetime,
+    scratch: Path,
+    config: DriftConfig | None = None,
+) -> dict[str, Any]:
+    """Write the job's plan and script to the artifacts bucket and return the EMR on EKS StartJobRun
+    request (keys as :class:`EmrContainerOperator` takes them) plus ``state_uri``, where the job writes
+    its state. The job reads the window's capture hour folders as the job execution role."""
+    import uuid
+
+    from pipelines.aws import put_bytes, sha256_hex
+    from pipelines.monitoring.report import report_prefix
+
+    settings = clients.settings
+    artifacts = settings.require("artifacts_bucket")
+    capture_bucket = settings.require("capture_bucket")
+    reference = _reference(clients, evaluation_prefix, scratch / "baseline")
+    _, folders = window_capture(clients.s3, capture_bucket, capture_prefix, endpoint, start, end)
+    if not folders:
+        raise FileNotFoundError(
+            f"no capture files under s3://{capture_bucket}/{capture_prefix} for {endpoint} in the window"
+        )
+    prefix = report_prefix(endpoint, start, end) + "spark/"
+    plan = json.dumps(drift_plan(reference, config, start, end)).encode()
+    plan_uri = put_bytes(
+        clients.s3, artifacts, f"{prefix}plan.json", plan, settings.ml_key_arn, "application/json"
+    )
+    script = JOB_SCRIPT.read_bytes()
+    script_uri = put_bytes(
+        clients.s3,
+        artifacts,
+        f"code/monitoring/{sha256_hex(script)[:16]}/spark_drift_job.py",
+        script,
+        settings.ml_key_arn,
+        "text/x-python",
+    )
+    state_uri = f"s3://{artifacts}/{prefix}state.json"
+    monitoring: dict[str, Any] = {
+        "persistentAppUI": "ENABLED",
+        "s3MonitoringConfiguration": {
+            "logUri": settings.emr_logs_s3_uri or f"s3://{artifacts}/logs/emr-on-eks/"
+        },
+    }
+    if settings.emr_log_group_name:
+        monitoring["cloudWatchMonitoringConfiguration"] = {
+            "logGroupName": settings.emr_log_group_name,
+            "logStreamNamePrefix": f"drift-{endpoint}"[:512],
+        }
+    # the state goes to the artifacts bucket, encrypted with the ML key like the reports beside it
+    emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
+    if settings.ml_key_arn:
+        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.ml_key_arn
+    return {
+        "name": f"drift-{endpoint}-{start.astimezone(UTC):%Y%m%dT%H%M}"[:64],
+        "virtual_cluster_id": settings.require("emr_virtual_cluster_id"),
+        "execution_role_arn": settings.require("emr_job_role_arn"),
+        "release_label": settings.emr_release_label,
+        "client_request_token": str(uuid.uuid4()),
+        "job_driver": {
+            "sparkSubmitJobDriver": {
+                "entryPoint": script_uri,
+                "entryPointArguments": ["--plan", plan_uri, "--output", state_uri, *folders],
+                "sparkSubmitParameters": SPARK_DRIFT_PARAMETERS,
+            }
+        },
+        "configuration_overrides": {
+            "applicationConfiguration": [
+                {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
+                {"classification": "emrfs-site", "properties": emrfs},
+            ],
+            "monitoringConfiguration": monitoring,
+        },
+        "state_uri": state_uri,
+    }
+
+
+def spark_drift_monitor(
+    clients: AwsClients,
+    endpoint: str,
+    evaluation_prefix: str,
+    start: datetime,
+    end: datetime,
+    state_uri: str,
+    output_dir: Path,
+    config: DriftConfig | None = None,
+) -> dict[str, Any]:
+    """After the EMR job: its state -> the drift report, written and uploaded exactly as the in-process
+    monitor writes it (``monitor_step``'s result: ``window``, ``report``, ``s3_keys``)."""
+    from pipelines.aws import split_s3_uri
+    from pipelines.monitoring.capture import CaptureStats
+    from pipelines.monitoring.monitor import finish_monitor, window_context
+
+    config = config or DriftConfig()
+    settings = clients.settings
+    reference = _reference(clients, evaluation_prefix, output_dir / "baseline")
+    bucket, key = split_s3_uri(state_uri)
+    state = load_state(clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
+    capture = CaptureStats()
+    capture.records = int(state["records"])
+    capture.rows = int(state["rows"])
+    if state.get("malformed_records"):
+        capture.malformed["malformed_csv"] = int(state["malformed_records"])
+    if state.get("unsupported_records"):
+        capture.malformed["unsupported_payload"] = int(state["unsupported_records"])
+    extra = {"capture": capture.as_dict(), "state_uri": state_uri}
+    context = window_context(endpoint, settings.environment, None, start, end, extra)
+    report = report_from_state(reference, state, config, context)
+    result = finish_monitor(
+        s3=clients.s3,
+        report=report,
+        reference=reference,
+        capture=capture,
+        endpoint_name=endpoint,
+        start=start,
+        end=end,
+        output_dir=output_dir / "report",
+        config=config,
+        environment=settings.environment,
+        artifacts_bucket=settings.require("artifacts_bucket"),
+        kms_key_id=settings.ml_key_arn,
+    )
+    return {"window": result.window, "report": report.to_dict(), "s3_keys": result.s3_keys}
+
+
+def choose_engine(
+    clients: AwsClients, endpoint: str, capture_prefix: str, start: datetime, end: datetime, min_bytes: int
+) -> dict[str, Any]:
+    """``{"engine": "spark" | "in_process", "window_bytes": n, "min_bytes": m}`` for the window:
+    Spark on EMR on EKS from ``min_bytes`` captured bytes (the model's ``sparkDriftMinBytes``)."""
+    bucket = clients.settings.require("capture_bucket")
+    size, _ = window_capture(clients.s3, bucket, capture_prefix, endpoint, start, end)
+    engine = "spark" if size and use_spark(size, min_bytes) else "in_process"
+    return {"engine": engine, "window_bytes": size, "min_bytes": min_bytes}

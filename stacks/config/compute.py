@@ -368,10 +368,12 @@ def _default_job_classes() -> list[JobClassConfig]:
                 S3GrantConfig(bucket="curated", prefix="curated/"),
                 S3GrantConfig(bucket="artifacts", prefix="code/"),
                 S3GrantConfig(bucket="artifacts", prefix="models/"),  # Spark scoring loads the model
+                S3GrantConfig(bucket="capture", prefix="datacapture/"),  # Spark drift reads the capture
             ],
             write=[
                 S3GrantConfig(bucket="features", prefix="features/"),
                 S3GrantConfig(bucket="features", prefix="predictions/"),  # Spark scoring output
+                S3GrantConfig(bucket="artifacts", prefix="monitoring/"),  # Spark drift: plan in, state out
             ],
         )
     ]

@@ -43,6 +43,14 @@ class MonitoringConfig(_Section):
     missing_value_rate_threshold: float = Field(
         default=0.1, description="Alarm when MissingValueRate of captured rows exceeds this (0-1)."
     )
+    spark_drift_min_bytes: int | None = Field(
+        default=None,
+        description=(
+            "Captured bytes of a window from which the monitoring DAG computes drift with the Spark job on "
+            "EMR on EKS instead of in process (default: the environment's, "
+            "platform_contract.limits.SPARK_DRIFT_MIN_BYTES)."
+        ),
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -50,6 +58,18 @@ class MonitoringConfig(_Section):
         if not _CRON_OR_PRESET.match(value.strip()):
             raise ValueError("must be an Airflow preset such as @hourly or a 5-field cron like '0 * * * *'")
         return value.strip()
+
+    @field_validator("spark_drift_min_bytes")
+    @classmethod
+    def _spark_bytes(cls, value: int | None) -> int | None:
+        from platform_contract.limits import SPARK_DRIFT_MIN_BYTES_FLOOR
+
+        if value is not None and value < SPARK_DRIFT_MIN_BYTES_FLOOR:
+            raise ValueError(
+                f"must be at least {SPARK_DRIFT_MIN_BYTES_FLOOR} byte(s) of captured data (e.g. 4294967296 "
+                "for 4 GiB); leave it out for the environment's default"
+            )
+        return value
 
     @field_validator("drift_share_threshold", "missing_value_rate_threshold")
     @classmethod

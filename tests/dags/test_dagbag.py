@@ -25,9 +25,29 @@ TRAINING = {
     "promote_dev": set(),
 }
 MONITORING = {
-    "capture_window": {"drift_report", "publish_metrics", "model_quality"},
-    "champion_baseline": {"drift_report", "retrain_policy", "model_quality"},
-    "drift_report": {"publish_metrics", "retrain_policy"},
+    "capture_window": {
+        "drift_engine",
+        "drift_report",
+        "prepare_spark_drift",
+        "spark_drift_report",
+        "publish_metrics",
+        "model_quality",
+    },
+    "champion_baseline": {
+        "drift_report",
+        "prepare_spark_drift",
+        "spark_drift_report",
+        "retrain_policy",
+        "model_quality",
+    },
+    # the window's capture size picks the engine: in process, or the Spark drift job on EMR on EKS
+    "drift_engine": {"drift_report", "prepare_spark_drift"},
+    "drift_report": {"drift_result"},
+    "prepare_spark_drift": {"spark_drift", "wait_for_spark_drift", "spark_drift_report"},
+    "spark_drift": {"wait_for_spark_drift"},
+    "wait_for_spark_drift": {"spark_drift_report"},
+    "spark_drift_report": {"drift_result"},
+    "drift_result": {"publish_metrics", "retrain_policy"},
     "model_quality": {"retrain_policy"},
     "publish_metrics": {"retrain_decision"},
     "retrain_policy": {"retrain_decision"},

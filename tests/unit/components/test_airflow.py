@@ -297,6 +297,7 @@ def test_stacks_grant_the_features_and_athena_writes_and_deny_approval_outside_d
     writes = platform["WriteLakePrefixes"]["Resource"]
     for location in (
         f"{artifacts}/code/features/*",
+        f"{artifacts}/code/monitoring/*",  # the Spark drift job's script
         f"{features}/features/*",
         f"{artifacts}/athena-results/*",
     ):

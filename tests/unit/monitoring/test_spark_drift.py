@@ -132,3 +132,66 @@ def test_plan_and_threshold(model_dir: Path) -> None:
     assert plan["window_start"] == "2026-11-24T16:00:00.000Z"
     assert use_spark(5 * 1024**3)
     assert not use_spark(10 * 1024**2)
+
+
+def test_the_emr_request_plans_the_window_and_reads_only_its_hour_folders(
+    aws: dict[str, Any], model_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from pipelines.aws import AwsClients
+    from pipelines.monitoring.spark_drift import choose_engine, spark_drift_request, window_capture
+    from pipelines.settings import PipelineSettings
+    from tests.unit.monitoring.capture_fixture import capture_lines, put_capture_file
+
+    s3 = aws["s3"]
+    for name in ("baseline.json", "baseline_sample.parquet"):
+        s3.put_object(
+            Bucket="artifacts-bucket-test", Key=f"eval/{name}", Body=(model_dir / name).read_bytes()
+        )
+    rows = sample_rows(40, seed=3)
+    for minute, variant in ((5, "AllTraffic"), (30, "Canary")):
+        when = START + timedelta(minutes=minute)
+        put_capture_file(s3, "capture-bucket-test", "datacapture/churn", "ep", variant, when,
+                         capture_lines(rows, [0.5] * len(rows), when, rows_per_request=4))  # fmt: skip
+    later = END + timedelta(minutes=5)  # the next hour: not in the window
+    put_capture_file(s3, "capture-bucket-test", "datacapture/churn", "ep", "AllTraffic", later,
+                     capture_lines(rows, [0.5] * len(rows), later))  # fmt: skip
+    size, folders = window_capture(s3, "capture-bucket-test", "datacapture/churn", "ep", START, END)
+    assert folders == [
+        "s3://capture-bucket-test/datacapture/churn/ep/AllTraffic/2026/11/24/16/",
+        "s3://capture-bucket-test/datacapture/churn/ep/Canary/2026/11/24/16/",
+    ]
+    settings = PipelineSettings(
+        capture_bucket="capture-bucket-test",
+        artifacts_bucket="artifacts-bucket-test",
+        ml_key_arn=aws["key_arn"],
+        emr_virtual_cluster_id="vc-1",
+        emr_job_role_arn="arn:aws:iam::123456789012:role/emr-job",
+    )
+    clients = AwsClients(settings, session=boto3_session())
+    assert choose_engine(clients, "ep", "datacapture/churn", START, END, size)["engine"] == "spark"
+    stays = choose_engine(clients, "ep", "datacapture/churn", START, END, size + 1)
+    assert (stays["engine"], stays["window_bytes"]) == ("in_process", size)
+
+    request = spark_drift_request(clients, "ep", "datacapture/churn", "s3://artifacts-bucket-test/eval/",
+                                  START, END, tmp_path)  # fmt: skip
+    arguments = request["job_driver"]["sparkSubmitJobDriver"]["entryPointArguments"]
+    assert arguments[4:] == folders
+    assert request["execution_role_arn"] == "arn:aws:iam::123456789012:role/emr-job"
+    prefix = "monitoring/ep/20261124T160000Z_20261124T170000Z/spark/"
+    assert arguments[:4] == [
+        "--plan", f"s3://artifacts-bucket-test/{prefix}plan.json", "--output", request["state_uri"]
+    ]  # fmt: skip
+    assert request["state_uri"] == f"s3://artifacts-bucket-test/{prefix}state.json"
+    plan = s3.get_object(Bucket="artifacts-bucket-test", Key=f"{prefix}plan.json")
+    assert plan["SSEKMSKeyId"] == aws["key_arn"]
+    assert json.loads(plan["Body"].read()) == drift_plan(load_reference(model_dir), None, START, END)
+    emrfs = request["configuration_overrides"]["applicationConfiguration"][1]["properties"]
+    assert emrfs["fs.s3.serverSideEncryption.kms.keyId"] == aws["key_arn"]  # the state: ML key
+
+
+def boto3_session() -> Any:
+    import boto3
+
+    return boto3.Session(region_name="us-east-1")

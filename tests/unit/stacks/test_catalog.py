@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from platform_contract.limits import SPARK_DRIFT_MIN_BYTES
 from platform_contract.naming import model_names
 from stacks.config import ConfigError, parse_config
 from stacks.synth import SynthResult, read_stack_config, run_program, stack_config_file
@@ -195,6 +196,7 @@ def test_models_output_and_first_model_keys(dev_two_models: SynthResult) -> None
             "monitoringDagId": names.monitoring_dag_id,
             "trainingJobPrefix": names.training_job_prefix,
             "monitoringSchedule": "@hourly",
+            "sparkDriftMinBytes": SPARK_DRIFT_MIN_BYTES["dev"],  # the environment's default
             "tuningJobPrefix": names.tuning_job_prefix,
             "tuningMaxJobs": 10,
             "tuningMaxParallelJobs": 2,
@@ -238,6 +240,7 @@ def test_pipeline_readers_take_the_synthesized_catalog(dev_two_models: SynthResu
     assert by_model["housing"].model_package_group == "mlops-dev-housing"
     assert by_model["housing"].endpoint == "mlops-dev-housing"
     assert by_model["housing"].monitoring_schedule == "@hourly"
+    assert by_model["housing"].spark_drift_min_bytes == SPARK_DRIFT_MIN_BYTES["dev"]
 
 
 def test_batch_model_has_no_endpoint_and_a_null_endpoint_name(pulumi_mock: Any) -> None:
@@ -291,3 +294,27 @@ def test_tuning_limits_outside_the_quotas_are_refused(tuning: dict[str, int], me
         ModelConfig.model_validate({"name": "churn", "contract": "churn", "tuning": tuning})
     ok = ModelConfig.model_validate({"name": "churn", "contract": "churn", "tuning": {"maxJobs": 3}})
     assert (ok.tuning.max_jobs, ok.tuning.max_parallel_jobs) == (3, 2)
+
+
+def test_spark_drift_threshold_is_validated_and_defaults_per_environment() -> None:
+    from pydantic import ValidationError
+
+    from stacks.config.models import ModelConfig
+
+    with pytest.raises(ValidationError, match="at least 1 byte"):
+        ModelConfig.model_validate(
+            {"name": "churn", "contract": "churn", "monitoring": {"sparkDriftMinBytes": 0}}
+        )
+    with pytest.raises(ValidationError, match="sparkDriftMinBytes"):
+        ModelConfig.model_validate(
+            {"name": "churn", "contract": "churn", "monitoring": {"sparkDriftMinBytes": "big"}}
+        )
+    set_ = ModelConfig.model_validate(
+        {"name": "churn", "contract": "churn", "monitoring": {"sparkDriftMinBytes": 1024**3}}
+    )
+    assert set_.monitoring.spark_drift_min_bytes == 1024**3
+    assert (
+        ModelConfig.model_validate({"name": "churn", "contract": "churn"}).monitoring.spark_drift_min_bytes
+        is None
+    )
+    assert set(SPARK_DRIFT_MIN_BYTES) == {"dev", "staging", "prod"}

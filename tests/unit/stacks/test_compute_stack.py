@@ -95,12 +95,15 @@ def test_layer_is_wired_to_the_foundation(each_stack: SynthResult) -> None:
         f"{out['curatedBucketArn']}/curated/*",
         f"{out['artifactsBucketArn']}/code/*",
         f"{out['artifactsBucketArn']}/models/*",
+        f"{out['captureBucketArn']}/datacapture/*",  # Spark drift reads the data capture
         f"{out['featuresBucketArn']}/features/*",
         f"{out['featuresBucketArn']}/predictions/*",
+        f"{out['artifactsBucketArn']}/monitoring/*",
     ]
     assert job["WriteLakePrefixes"]["Resource"] == [
         f"{out['featuresBucketArn']}/features/*",
         f"{out['featuresBucketArn']}/predictions/*",
+        f"{out['artifactsBucketArn']}/monitoring/*",  # ... and writes its state beside the report
     ]
     assert out["rawBucketArn"] not in json.dumps(job)
     assert job["UseLakeKeys"]["Resource"] == [out["dataLakeKeyArn"], out["mlKeyArn"]]
