@@ -415,7 +415,7 @@ def scoring_request(
     import json
     import uuid
 
-    from pipelines.features.emr import DEFAULT_SPARK_PARAMETERS
+    from pipelines.features.emr import DEFAULT_SPARK_PARAMETERS, configuration_overrides
 
     settings = clients.settings
     output = f"s3://{settings.require('features_bucket')}/{run_prefix(target, 'spark', run_id)}"
@@ -433,21 +433,6 @@ def scoring_request(
     ]
     if split:
         arguments += ["--split", split]
-    artifacts = settings.require("artifacts_bucket")
-    monitoring: dict[str, Any] = {
-        "persistentAppUI": "ENABLED",
-        "s3MonitoringConfiguration": {
-            "logUri": settings.emr_logs_s3_uri or f"s3://{artifacts}/logs/emr-on-eks/"
-        },
-    }
-    if settings.emr_log_group_name:
-        monitoring["cloudWatchMonitoringConfiguration"] = {
-            "logGroupName": settings.emr_log_group_name,
-            "logStreamNamePrefix": f"score-{target.names.slug}",
-        }
-    emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
-    if settings.data_lake_key_arn:
-        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.data_lake_key_arn
     return {
         "name": f"score-{target.names.slug}-{run_id}"[:64],
         "virtualClusterId": settings.require("emr_virtual_cluster_id"),
@@ -461,13 +446,9 @@ def scoring_request(
                 "sparkSubmitParameters": spark_parameters or DEFAULT_SPARK_PARAMETERS,
             }
         },
-        "configurationOverrides": {
-            "applicationConfiguration": [
-                {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
-                {"classification": "emrfs-site", "properties": emrfs},
-            ],
-            "monitoringConfiguration": monitoring,
-        },
+        "configurationOverrides": configuration_overrides(
+            settings, f"score-{target.names.slug}", settings.data_lake_key_arn
+        ),
         "tags": {
             "mlops:model": target.model,
             "mlops:step": "score",

@@ -17,6 +17,7 @@ from pipelines.features.spec import feature_spec
 if TYPE_CHECKING:
     from pipelines.aws import AwsClients
     from pipelines.contract import DatasetContract
+    from pipelines.settings import PipelineSettings
 
 TERMINAL_OK = {"COMPLETED"}
 TERMINAL_BAD = {"FAILED", "CANCELLED"}
@@ -53,13 +54,12 @@ def upload_job_script(clients: AwsClients) -> str:
     return put_bytes(clients.s3, bucket, key, script, clients.settings.ml_key_arn, "text/x-python")
 
 
-def job_run_request(
-    clients: AwsClients, contract: DatasetContract, ingest_date: str, script_uri: str, spark_parameters: str
+def configuration_overrides(
+    settings: PipelineSettings, log_stream_prefix: str, key_arn: str | None
 ) -> dict[str, Any]:
-    """The StartJobRun request for ``contract``'s features of ``ingest_date`` (see docs/pipelines.md)."""
-    settings = clients.settings
-    curated = f"s3://{settings.require('curated_bucket')}/{curated_prefix(contract.name, ingest_date)}"
-    output = f"s3://{settings.require('features_bucket')}/{features_prefix(contract.name, ingest_date)}"
+    """A job run's ``configurationOverrides``: Spark sessions in UTC, EMRFS writes encrypted (SSE-KMS with
+    ``key_arn``, else S3's default key), logs to S3 (``emr_logs_s3_uri``, else the artifacts bucket) and,
+    when the stack names a log group, to CloudWatch under ``log_stream_prefix``."""
     artifacts = settings.require("artifacts_bucket")
     monitoring: dict[str, Any] = {
         "persistentAppUI": "ENABLED",
@@ -70,11 +70,27 @@ def job_run_request(
     if settings.emr_log_group_name:
         monitoring["cloudWatchMonitoringConfiguration"] = {
             "logGroupName": settings.emr_log_group_name,
-            "logStreamNamePrefix": f"features-{contract.name}",
+            "logStreamNamePrefix": log_stream_prefix,
         }
     emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
-    if settings.data_lake_key_arn:
-        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.data_lake_key_arn
+    if key_arn:
+        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = key_arn
+    return {
+        "applicationConfiguration": [
+            {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
+            {"classification": "emrfs-site", "properties": emrfs},
+        ],
+        "monitoringConfiguration": monitoring,
+    }
+
+
+def job_run_request(
+    clients: AwsClients, contract: DatasetContract, ingest_date: str, script_uri: str, spark_parameters: str
+) -> dict[str, Any]:
+    """The StartJobRun request for ``contract``'s features of ``ingest_date`` (see docs/pipelines.md)."""
+    settings = clients.settings
+    curated = f"s3://{settings.require('curated_bucket')}/{curated_prefix(contract.name, ingest_date)}"
+    output = f"s3://{settings.require('features_bucket')}/{features_prefix(contract.name, ingest_date)}"
     ingestion: list[str] = []
     group = settings.feature_group_for(contract.name)
     if group:  # the job PutRecords the batch into the model's group, as its execution role
@@ -101,13 +117,9 @@ def job_run_request(
                 "sparkSubmitParameters": spark_parameters,
             }
         },
-        "configurationOverrides": {
-            "applicationConfiguration": [
-                {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
-                {"classification": "emrfs-site", "properties": emrfs},
-            ],
-            "monitoringConfiguration": monitoring,
-        },
+        "configurationOverrides": configuration_overrides(
+            settings, f"features-{contract.name}", settings.data_lake_key_arn
+        ),
         "tags": {
             "mlops:dataset": contract.name,
             "mlops:step": "features",

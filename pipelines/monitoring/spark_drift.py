@@ -227,6 +227,7 @@ def spark_drift_request(
     import uuid
 
     from pipelines.aws import put_bytes, sha256_hex
+    from pipelines.features.emr import configuration_overrides
     from pipelines.monitoring.report import report_prefix
 
     settings = clients.settings
@@ -253,21 +254,6 @@ def spark_drift_request(
         "text/x-python",
     )
     state_uri = f"s3://{artifacts}/{prefix}state.json"
-    monitoring: dict[str, Any] = {
-        "persistentAppUI": "ENABLED",
-        "s3MonitoringConfiguration": {
-            "logUri": settings.emr_logs_s3_uri or f"s3://{artifacts}/logs/emr-on-eks/"
-        },
-    }
-    if settings.emr_log_group_name:
-        monitoring["cloudWatchMonitoringConfiguration"] = {
-            "logGroupName": settings.emr_log_group_name,
-            "logStreamNamePrefix": f"drift-{endpoint}"[:512],
-        }
-    # the state goes to the artifacts bucket, encrypted with the ML key like the reports beside it
-    emrfs: dict[str, str] = {"fs.s3.enableServerSideEncryption": "true"}
-    if settings.ml_key_arn:
-        emrfs["fs.s3.serverSideEncryption.kms.keyId"] = settings.ml_key_arn
     return {
         "name": f"drift-{endpoint}-{start.astimezone(UTC):%Y%m%dT%H%M}"[:64],
         "virtual_cluster_id": settings.require("emr_virtual_cluster_id"),
@@ -281,13 +267,10 @@ def spark_drift_request(
                 "sparkSubmitParameters": SPARK_DRIFT_PARAMETERS,
             }
         },
-        "configuration_overrides": {
-            "applicationConfiguration": [
-                {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
-                {"classification": "emrfs-site", "properties": emrfs},
-            ],
-            "monitoringConfiguration": monitoring,
-        },
+        # the state goes to the artifacts bucket, encrypted with the ML key like the reports beside it
+        "configuration_overrides": configuration_overrides(
+            settings, f"drift-{endpoint}"[:512], settings.ml_key_arn
+        ),
         "state_uri": state_uri,
     }
 

@@ -212,3 +212,38 @@ def test_emr_start_job_run_throttling_is_retried(
     run = submit_features_job(platform.clients, churn_contract, "2026-11-24")
     assert len(calls) == 3
     assert _backend_job(run.job_run_id).state == "RUNNING"
+
+
+def test_configuration_overrides_of_every_emr_job(platform: Platform) -> None:
+    """The features, scoring and drift jobs share one configurationOverrides: UTC sessions, EMRFS
+    writes under the given key (S3's default without one), S3 logs, CloudWatch only with a log group."""
+    from pipelines.features.emr import configuration_overrides
+
+    settings = platform.settings
+    settings.emr_log_group_name = "/mlops/emr"
+    keyed = configuration_overrides(settings, "score-churn", "arn:aws:kms:us-east-1:1:key/k")
+    assert keyed["applicationConfiguration"] == [
+        {"classification": "spark-defaults", "properties": {"spark.sql.session.timeZone": "UTC"}},
+        {
+            "classification": "emrfs-site",
+            "properties": {
+                "fs.s3.enableServerSideEncryption": "true",
+                "fs.s3.serverSideEncryption.kms.keyId": "arn:aws:kms:us-east-1:1:key/k",
+            },
+        },
+    ]
+    assert keyed["monitoringConfiguration"]["cloudWatchMonitoringConfiguration"] == {
+        "logGroupName": settings.emr_log_group_name,
+        "logStreamNamePrefix": "score-churn",
+    }
+    settings.emr_log_group_name = None
+    settings.emr_logs_s3_uri = "s3://logs/emr/"
+    plain = configuration_overrides(settings, "drift-x", None)
+    assert plain["applicationConfiguration"][1]["properties"] == {"fs.s3.enableServerSideEncryption": "true"}
+    assert plain["monitoringConfiguration"] == {
+        "persistentAppUI": "ENABLED",
+        "s3MonitoringConfiguration": {"logUri": "s3://logs/emr/"},
+    }
+    settings.artifacts_bucket = None
+    with pytest.raises(SettingMissingError):
+        configuration_overrides(settings, "features-churn", None)
