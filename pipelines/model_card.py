@@ -132,6 +132,18 @@ def _evaluation_details(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _package_details(package: dict[str, Any]) -> dict[str, Any]:
+    """The card's ``model_package_details`` of ``package`` (a DescribeModelPackage answer)."""
+    arn = str(package["ModelPackageArn"])
+    return {
+        "model_package_arn": arn,
+        "model_package_group_name": str(package.get("ModelPackageGroupName", "")),
+        "model_package_version": int(arn.rsplit("/", 1)[-1]),
+        "model_approval_status": str(package.get("ModelApprovalStatus", "PendingManualApproval")),
+        "model_package_description": str(package.get("ModelPackageDescription", ""))[:1024],
+    }
+
+
 def card_content(
     contract: DatasetContract,
     metadata: dict[str, Any],
@@ -171,13 +183,7 @@ def card_content(
             "model_artifact": [str(container["ModelDataUrl"])],
             "inference_environment": {"container_image": [str(container["Image"])]},
         },
-        "model_package_details": {
-            "model_package_arn": arn,
-            "model_package_group_name": str(package.get("ModelPackageGroupName", "")),
-            "model_package_version": int(arn.rsplit("/", 1)[-1]),
-            "model_approval_status": str(package.get("ModelApprovalStatus", "PendingManualApproval")),
-            "model_package_description": str(package.get("ModelPackageDescription", ""))[:1024],
-        },
+        "model_package_details": _package_details(package),
         "intended_uses": {
             "purpose_of_model": governance.purpose or (contract.description or contract.name),
             "intended_uses": governance.intended_use,
@@ -474,7 +480,6 @@ def imported_card_content(
     fairness, gate). Intended use and risk come from the contract, which the package does not carry:
     the risk rating is ``Unknown`` and the card says where the full card is."""
     metadata = dict(package.get("CustomerMetadataProperties") or {})
-    arn = str(package["ModelPackageArn"])
     container = package["InferenceSpecification"]["Containers"][0]
     model = str(metadata.get("model") or metadata.get("contract") or "model")
     src_region, src_account = source_arn.split(":")[3], source_arn.split(":")[4]
@@ -495,13 +500,7 @@ def imported_card_content(
             "model_artifact": [str(container["ModelDataUrl"])],
             "inference_environment": {"container_image": [str(container["Image"])]},
         },
-        "model_package_details": {
-            "model_package_arn": arn,
-            "model_package_group_name": str(package.get("ModelPackageGroupName", "")),
-            "model_package_version": int(arn.rsplit("/", 1)[-1]),
-            "model_approval_status": str(package.get("ModelApprovalStatus", "PendingManualApproval")),
-            "model_package_description": str(package.get("ModelPackageDescription", ""))[:1024],
-        },
+        "model_package_details": _package_details(package),
         "intended_uses": {
             "purpose_of_model": f"as for {source_arn}{source_card}"[:2048],
             "intended_uses": "as stated on the source package's card",
@@ -547,14 +546,10 @@ def _carried_content(
     """The source card's content for the copy: its S3 URIs rewritten to this environment's bucket, the
     package details the copy's, the source named."""
     carried: dict[str, Any] = rewrite(json.loads(json.dumps(content)))
-    arn = str(package["ModelPackageArn"])
     details = carried.setdefault("model_package_details", {})
-    details.update(
-        model_package_arn=arn,
-        model_package_group_name=str(package.get("ModelPackageGroupName", "")),
-        model_package_version=int(arn.rsplit("/", 1)[-1]),
-        model_approval_status=str(package.get("ModelApprovalStatus", "PendingManualApproval")),
-    )
+    own = _package_details(package)
+    own.pop("model_package_description")  # the source card's description is carried
+    details.update(own)
     details.pop("approval_description", None)
     info = carried.setdefault("additional_information", {})
     custom = info.setdefault("custom_details", {})
