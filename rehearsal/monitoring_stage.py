@@ -31,7 +31,6 @@ training DAG run to a registered, promoted package.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
 
     from pipelines.synthetic import DriftSpec, FrameDrift
 
-REPO = Path(__file__).resolve().parents[1]
-DAGS_FOLDER = REPO / "dags"
 
 REHEARSAL_DRIFT_FEATURES = (
     "monthly_charges",
@@ -270,40 +267,11 @@ def monitoring_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         from rehearsal.lifecycle import _airflow_env
 
         return _airflow_env(ctx)
-    home = (ctx.out / "airflow").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not _callers_airflow(k)}
-    env.update(_airflow_settings(home))
-    env.update(
-        {
-            "MLOPS_OUTPUTS_FILE": str(Path(ctx.values["dag_outputs_file"]).resolve()),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-        }
-    )
-    return env, home
+    from rehearsal.lifecycle import _airflow_base_env, airflow_home
 
-
-def _callers_airflow(key: str) -> bool:
-    return key.startswith("AIRFLOW")
-
-
-def _airflow_settings(home: Path) -> dict[str, str]:
-    bundle = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(DAGS_FOLDER)},
-        }
-    ]
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundle),
-    }
+    home = airflow_home(ctx)
+    outputs = str(Path(ctx.values["dag_outputs_file"]).resolve())
+    return {**_airflow_base_env(home), "MLOPS_OUTPUTS_FILE": outputs}, home
 
 
 def send_traffic(
