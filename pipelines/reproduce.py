@@ -7,8 +7,8 @@ every file's hash), re-runs the same training entry point on it (here, or as a t
 compares the new model with the registered one: the evaluation metrics on the version's ``test``
 split against the package's ``evaluation.json``, and, when the libraries are the registered model's,
 the artifact: ``model.joblib`` byte-identical (training is deterministic: fixed seeds, sorted rows,
-a canonical pickle), or else bit-identical scores on the test split with the checked reason the
-bytes differ (:func:`bytes_reason`).
+a canonical pickle, ``pipelines.train.dump_model``), or else bit-identical scores on the test split
+with the checked reason the bytes differ (:func:`bytes_reason`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ class Reproduction:
             if not self.hash_compared:
                 hashed = "artifact not compared (libraries differ)"
             elif self.registered_model_sha256 == self.reproduced_model_sha256:
-                hashed = "model.joblib byte-identical"
+                hashed = (
+                    f"model.joblib byte-identical (artifact sha256 {self.reproduced_model_sha256[:12]} equal)"
+                )
             else:
                 hashed = (
                     f"model.joblib bytes differ ({self.bytes_reason}), predictions bit-identical on the "
@@ -131,15 +133,14 @@ def compare(
 def bytes_reason(registered: LoadedModel, reproduced: LoadedModel) -> str | None:
     """Why the two ``model.joblib`` differ, checked rather than assumed; None when byte-identical.
 
-    Equal libraries and a canonical pickle (``pipelines.train.canonical_strings``) give equal bytes
-    for an equal model; so the registered model is re-pickled canonically: if that gives the
-    reproduced bytes, only its pickle's string sharing differed (pickled before canonical pickling).
+    Equal libraries and the canonical pickle (``pipelines.train.dump_model``) give equal bytes for an
+    equal model in any process, and a loaded model re-pickles canonically to its own canonical bytes;
+    so the registered model is re-pickled canonically: if that gives the reproduced bytes, only the
+    registered pickle's writing differed (pickled before canonical pickling), not the model.
     """
     import hashlib
 
-    import joblib
-
-    from pipelines.train import canonical_strings
+    from pipelines.train import dump_model
 
     if registered.metadata["model_sha256"] == reproduced.metadata["model_sha256"]:
         return None
@@ -153,11 +154,12 @@ def bytes_reason(registered: LoadedModel, reproduced: LoadedModel) -> str | None
             f"{k} {ours.get(k)} -> {theirs.get(k)}" for k in changed
         )
     buffer = io.BytesIO()
-    joblib.dump(canonical_strings(registered.model), buffer)
+    dump_model(registered.model, buffer)
     if hashlib.sha256(buffer.getvalue()).hexdigest() == reproduced.metadata["model_sha256"]:
         return (
-            "the registered pickle shares equal strings differently (pickled before canonical pickling); "
-            "re-pickled canonically it is byte-identical to the reproduced one"
+            "the registered model.joblib was pickled before canonical pickling (equal values shared by "
+            "identity, or a pickler another library had changed); re-pickled canonically it is "
+            "byte-identical to the reproduced one"
         )
     paths = state_differences(registered.model, reproduced.model)
     if not paths:

@@ -12,6 +12,7 @@ the prebuilt SageMaker scikit-learn image with a ``requirements.txt`` for the la
 from __future__ import annotations
 
 import ast
+import functools
 import gzip
 import hashlib
 import importlib
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from pipelines.contract import SPLIT_COLUMN, DatasetContract, contract_sha256, load_contract
 from pipelines.errors import PipelineError
@@ -295,52 +296,83 @@ def build_pipeline(contract: DatasetContract, hyperparameters: Mapping[str, Any]
     return Pipeline([("preprocess", preprocess), ("model", build_estimator(contract, hyperparameters))])
 
 
-def canonical_strings(model: Any) -> Any:
-    """Make every string in a fitted model's state the one interned object of its value, in place.
+def _stock_pickle_dispatch() -> dict[type, Any]:
+    """The pure-Python pickler's type dispatch table as this Python ships it.
 
-    Pickle writes an object once and refers back to it where the same object recurs (its memo), so
-    two equal strings give different bytes depending on whether they are one object or two: that
-    depends on what else the process did (a model trained after another was loaded pickled
-    ``'drop'`` twice instead of once), not on the model. With every string interned, equal strings
-    are one object and the same model pickles to the same bytes in any process. Predictions are
-    unchanged (the values are equal).
+    joblib pickles with ``pickle._Pickler`` (pure Python) and copies its ``dispatch`` dict when
+    ``joblib.numpy_pickle`` is first imported. That dict is process-wide state: ``import dill`` (which
+    ``pulumi`` and Airflow import) replaces its ``type``, ``function`` and ``dict`` entries in place,
+    so in a process that imported dill before joblib, ``slice`` (``ColumnTransformer.output_indices_``)
+    pickles as ``dill._dill._load_type('slice')``: other bytes, and a pickle the serving image (no
+    dill) cannot load. A fresh, private copy of the ``pickle`` module gives the untouched table; its
+    entries are mapped to the same-named methods of ``pickle._Pickler`` (identical code).
     """
+    import importlib.util
+    import pickle
+
+    spec = importlib.util.find_spec("pickle")
+    if spec is None or spec.loader is None:
+        raise TrainingError("the standard library's pickle module source cannot be found")
+    fresh = importlib.util.module_from_spec(spec)  # not put in sys.modules: nothing else sees it
+    spec.loader.exec_module(fresh)
+    return {kind: getattr(pickle._Pickler, save.__name__) for kind, save in fresh._Pickler.dispatch.items()}
+
+
+@functools.cache
+def _canonical_pickler() -> type:
+    """joblib's ``NumpyPickler`` with the stock dispatch table and value-based sharing (built once)."""
+    import pickle
+
     import numpy as np
-    from sklearn.base import BaseEstimator
+    from joblib.numpy_pickle import NumpyPickler
 
-    done: dict[int, Any] = {}
+    def interned(value: Any) -> Any:
+        return sys.intern(value) if type(value) is str else value
 
-    def canon(value: Any) -> Any:
-        if isinstance(value, str):
-            return sys.intern(value) if type(value) is str else value
-        key = id(value)
-        if key in done:
-            return done[key]
-        if isinstance(value, dict | BaseEstimator):
-            done[key] = value
-            state = vars(value) if isinstance(value, BaseEstimator) else value
-            items = [(canon(k), canon(v)) for k, v in state.items()]
-            state.clear()
-            state.update(items)
-            return value
-        if isinstance(value, list):
-            done[key] = value
-            value[:] = [canon(v) for v in value]
-            return value
-        if isinstance(value, tuple) and type(value) is tuple:
-            rebuilt = tuple(canon(v) for v in value)
-            done[key] = rebuilt
-            return rebuilt
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            done[key] = value
-            flat = value.reshape(-1) if value.flags.c_contiguous else None
-            if flat is not None:
-                for i, item in enumerate(flat):
-                    flat[i] = canon(item)
-            return value
-        return value
+    intern_items = np.frompyfunc(interned, 1, 1)
 
-    return canon(model)
+    class CanonicalPickler(NumpyPickler):
+        """Pickles equal values alike whatever their identity: every ``str`` as its interned object,
+        every numpy dtype as the first one of its pickled value, object arrays with interned items."""
+
+        dispatch = _stock_pickle_dispatch()
+
+        def __init__(self, handle: Any) -> None:
+            super().__init__(handle, protocol=None)  # joblib.dump's default protocol
+            self._dtypes: dict[bytes, Any] = {}
+
+        def save(self, obj: Any) -> None:
+            if type(obj) is str:
+                obj = sys.intern(obj)
+            elif isinstance(obj, np.dtype):
+                obj = self._dtypes.setdefault(pickle.dumps(obj), obj)
+            elif type(obj) is np.ndarray and obj.dtype == object and obj.ndim:
+                # joblib pickles an object array's items with a separate pickle.dump (its own memo),
+                # so they are interned in a copy (same shape and memory order; the model keeps its own)
+                obj = intern_items(obj)
+            super().save(obj)
+
+    return CanonicalPickler
+
+
+def dump_model(model: Any, target: Path | IO[bytes]) -> None:
+    """Write a fitted model as ``model.joblib`` (what ``joblib.dump(model, path)`` writes), canonically.
+
+    Pickle writes an object once and refers back to it where the *same object* recurs (its memo), and
+    the pure-Python pickler joblib uses takes its per-type handlers from process-wide state; so the
+    same model could pickle to other bytes depending on what else the process did: a model trained
+    after another was loaded pickled ``'drop'`` twice instead of once, object arrays read back from a
+    pickle carry one dtype object each, and after ``import dill`` (pulumi, Airflow) ``slice`` pickled
+    through dill. Here equal strings and equal dtypes are written once whatever their identity and
+    the stock handlers are used, so equal fitted models give equal bytes in any process with the
+    same library versions. The model is not modified; ``joblib.load`` (the serving image) reads it.
+    """
+    pickler = _canonical_pickler()
+    if isinstance(target, Path):
+        with target.open("wb") as handle:
+            pickler(handle).dump(model)
+    else:
+        pickler(target).dump(model)
 
 
 def quick_metrics(model: Pipeline, frame: pd.DataFrame, contract: DatasetContract) -> dict[str, float]:
@@ -431,8 +463,6 @@ def train(
     code_version: str | None = None,
 ) -> TrainingResult:
     """Fit the contract's pipeline on ``train_dir`` and write ``model.joblib``, ``metadata.json``, ``contract.yaml``."""
-    import joblib
-
     contract = load_contract(contract_path)
     given = dict(hyperparameters or {})
     params = {
@@ -447,7 +477,7 @@ def train(
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
-    joblib.dump(canonical_strings(model), model_path)
+    dump_model(model, model_path)
     (model_dir / CONTRACT_FILE).write_bytes(Path(contract_path).read_bytes())
     write_serving_code(model_dir)  # an endpoint starts the model from model.tar.gz's code/ alone
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
