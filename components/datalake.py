@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,6 +13,7 @@ import pulumi_aws as aws
 from components._util import account_id, child_opts, partition, policy_document
 
 KeyDomain = Literal["datalake", "ml"]
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,7 +34,8 @@ class BucketSpec:
     """Delete current objects after this many days (None: keep)."""
     write_once_prefixes: tuple[str, ...] = ()
     """Key patterns (``*`` matches any characters, ``/`` included) where the bucket policy refuses a
-    PutObject without ``If-None-Match`` (:func:`write_once_statement`): the immutable dataset versions."""
+    PutObject without ``If-None-Match`` (:func:`write_once_statement`) and any DeleteObject or
+    DeleteObjectVersion (:func:`version_delete_statement`): the immutable dataset versions."""
 
 
 DATASET_VERSION_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -121,6 +124,11 @@ class DataLakeArgs:
     cross_account_reads: Sequence[CrossAccountRead] = ()
     """Read-only grants to other accounts (e.g. ``models/`` of ``artifacts`` for cross-account CreateModel and
     promotion). Empty: the bucket policies admit no other account."""
+    version_erasure_role_arns: Sequence[str] = ()
+    """IAM role ARNs exempt from the deny on deleting dataset-version objects (a GDPR erasure role, say):
+    the only principals that may delete there, with an identity policy of their own that allows it. Empty
+    (the default): no principal can; erasing a version then needs a reviewed change to this list first.
+    Full role ARNs only, no wildcards (``aws:PrincipalArn`` of a role session is the role's ARN)."""
 
     def __post_init__(self) -> None:
         if self.protect and self.force_destroy:
@@ -136,6 +144,12 @@ class DataLakeArgs:
         unknown = sorted(set(self.eventbridge_roles) - set(roles))
         if unknown:
             raise ValueError(f"DataLakeArgs.eventbridge_roles: no buckets with roles {unknown}")
+        bad_erasers = [a for a in self.version_erasure_role_arns if not _ROLE_ARN.match(a)]
+        if bad_erasers:
+            raise ValueError(
+                f"DataLakeArgs.version_erasure_role_arns: {bad_erasers} are not IAM role ARNs like "
+                "arn:aws:iam::123456789012:role/name (no wildcards: name each role)"
+            )
         for read in self.cross_account_reads:
             if read.role not in roles:
                 raise ValueError(f"DataLakeArgs.cross_account_reads: no bucket with role {read.role!r}")
@@ -252,7 +266,12 @@ class DataLake(pulumi.ComponentResource):
                         *_tls_only_statements(bucket.arn),
                         *shared,
                         *(
-                            [write_once_statement(bucket.arn, spec.write_once_prefixes)]
+                            [
+                                write_once_statement(bucket.arn, spec.write_once_prefixes),
+                                version_delete_statement(
+                                    bucket.arn, spec.write_once_prefixes, args.version_erasure_role_arns
+                                ),
+                            ]
                             if spec.write_once_prefixes
                             else []
                         ),
@@ -450,6 +469,37 @@ def write_once_statement(bucket_arn: pulumi.Output[str], prefixes: Sequence[str]
             "Bool": {"s3:ObjectCreationOperation": "true"},
         },
     }
+
+
+def version_delete_statement(
+    bucket_arn: pulumi.Output[str], prefixes: Sequence[str], erasure_role_arns: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Deny ``s3:DeleteObject`` and ``s3:DeleteObjectVersion`` below ``prefixes`` for every principal
+    except ``erasure_role_arns`` (matched on ``aws:PrincipalArn``, the role's ARN for its sessions).
+
+    Without it a version could be deleted (a delete marker in a versioned bucket) and then written
+    again with different bytes: ``If-None-Match: *`` succeeds when the current version is a delete
+    marker. DeleteObjects is authorized per key as ``s3:DeleteObject`` (or ``s3:DeleteObjectVersion``
+    with a version id), so it is covered too; S3 answers a refused key in the result's ``Error`` list.
+
+    Lifecycle expiration stays possible: S3 Lifecycle acts through S3's internal endpoints, not as a
+    principal calling DeleteObject, which is why AWS says denying a user deletes also takes denying
+    ``s3:PutLifecycleConfiguration``
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketLifecycleConfiguration.html,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-and-other-bucket-config.html).
+    That action stays with the deployer (no platform role is granted it). ``pulumi destroy`` of a
+    force-destroy bucket deletes this policy before the bucket, so dev teardown still empties it.
+    """
+    statement: dict[str, Any] = {
+        "Sid": "DenyDatasetVersionDeletes",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+        "Resource": [pulumi.Output.concat(bucket_arn, "/", p, "*") for p in prefixes],
+    }
+    if erasure_role_arns:
+        statement["Condition"] = {"ArnNotEquals": {"aws:PrincipalArn": sorted(set(erasure_role_arns))}}
+    return statement
 
 
 def _tls_only_statements(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:

@@ -126,10 +126,13 @@ def drift_engine(
     outputs: str, group: str, endpoint: str, capture_prefix: str, window: dict[str, Any], min_bytes: int
 ) -> str:
     """Branch (in Airflow's process: one S3 listing): the Spark drift job when the window holds at least
-    ``min_bytes`` of capture (the model's ``sparkDriftMinBytes``), else the in-process report."""
+    ``min_bytes`` of capture (the model's ``sparkDriftMinBytes``), else the in-process report.
+
+    Airflow's own interpreter has only Airflow's requirements (on MWAA, no numpy): this imports the
+    standard library, boto3 and :mod:`pipelines.monitoring.capture_window` only (tested)."""
     from datetime import datetime
 
-    from pipelines.monitoring.spark_drift import choose_engine
+    from pipelines.monitoring.capture_window import choose_engine
     from pipelines.orchestration import model_clients
 
     chosen = choose_engine(

@@ -11,8 +11,12 @@ Every object of a version is written with ``If-None-Match: *`` (S3 conditional w
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html): S3 refuses a second
 write to the same key with ``412 Precondition Failed``, so a version, once its manifest exists, can
 never be changed by the platform's writers. The manifest is written last: a version is complete
-when its manifest exists. Publishing the same content again (a re-run) writes nothing and returns
-the first run's manifest; :func:`publish_dataset` with ``exist_ok=False`` refuses instead.
+when its manifest exists. Publishing the same content again (a re-run) looks for the version's
+manifest first (one HeadObject, authorized as ``s3:GetObject``; the manifest carries its content
+hash as ``x-amz-meta-content-sha256``), sends no data PUTs and returns the first run's manifest;
+:func:`publish_dataset` with ``exist_ok=False`` refuses instead. A manifest there with another
+content hash is :class:`DatasetVersionConflictError`. The conditional PUTs stay the real guard: a
+concurrent publisher that loses the race gets 412 and is treated as "already there".
 """
 
 from __future__ import annotations
@@ -34,12 +38,19 @@ MANIFEST_FILE = "_lineage.json"
 """The manifest's name in a version folder (``pipelines.lineage.LINEAGE_FILE``: one mechanism)."""
 MANIFEST_SCHEMA_VERSION = 2
 """Schema of a manifest (1: the feature step's lineage without the dataset fields)."""
+CONTENT_SHA256_METADATA = "content-sha256"
+"""User metadata of a manifest object (``x-amz-meta-content-sha256``): its ``content_sha256``, so a
+HeadObject tells whether a version holds this content without reading the manifest."""
 VERSION_DIGITS = 20
 """Hex digits of the content hash that name a version (80 bits)."""
 
 
 class DatasetVersionExistsError(PipelineError, FileExistsError):
     """A write to an existing dataset version was refused (versions are immutable)."""
+
+
+class DatasetVersionConflictError(PipelineError):
+    """A version's manifest records other content than the content being published under its name."""
 
 
 class ManifestMismatchError(InputRejectedError, ValueError):
@@ -99,12 +110,20 @@ def _precondition_failed(exc: Exception) -> bool:
 
 
 def put_immutable(
-    s3: Any, bucket: str, key: str, body: bytes, key_arn: str | None, content_type: str | None = None
+    s3: Any,
+    bucket: str,
+    key: str,
+    body: bytes,
+    key_arn: str | None,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> bool:
     """Create ``s3://bucket/key`` only if it does not exist (``If-None-Match: *``); False when it exists."""
     from pipelines.aws import sse_kms
 
-    extra: dict[str, str] = {"ContentType": content_type} if content_type else {}
+    extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+    if metadata:
+        extra["Metadata"] = metadata
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **sse_kms(key_arn), **extra)
     except Exception as exc:
@@ -144,6 +163,34 @@ def read_manifest(s3: Any, uri: str) -> dict[str, Any]:
     return value
 
 
+def existing_content_sha256(s3: Any, bucket: str, key: str) -> str | None:
+    """The ``content_sha256`` of the manifest at ``s3://bucket/key``, None when there is none.
+
+    One HeadObject (``x-amz-meta-content-sha256``); a manifest written before that metadata is read.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+    recorded = (head.get("Metadata") or {}).get(CONTENT_SHA256_METADATA)
+    if recorded:
+        return str(recorded)
+    return str(read_manifest(s3, f"s3://{bucket}/{key}")["content_sha256"])
+
+
+def _conflict(uri: str, sha: str, recorded: str) -> DatasetVersionConflictError:
+    return DatasetVersionConflictError(
+        f"dataset version {uri} already has a manifest, {uri}{MANIFEST_FILE}, for content_sha256 "
+        f"{recorded}, but the content published under that name hashes to {sha}: content addressing "
+        "is broken there (a version name collision, or a manifest written by something else)",
+        hint=f"nothing was written; find out what wrote {uri}{MANIFEST_FILE} before publishing again",
+    )
+
+
 def manifest_ref(manifest: dict[str, Any]) -> dict[str, Any]:
     """How a child manifest names a parent version: kind, dataset, version, URIs and content hash."""
     return {
@@ -174,8 +221,12 @@ def publish_dataset(
     """Write ``files`` as an immutable version of ``dataset`` with its manifest; return the manifest.
 
     ``files`` are (name, bytes) pairs, names relative to the version folder. When the version's
-    manifest already exists nothing is overwritten: the existing manifest is returned, or, with
-    ``exist_ok=False``, :class:`DatasetVersionExistsError` is raised.
+    manifest already exists (checked first, with one HeadObject) nothing is written: the existing
+    manifest is returned, or, with ``exist_ok=False``, :class:`DatasetVersionExistsError` is raised.
+    A concurrent publisher's manifest (our conditional PUT answered 412) is handled the same way.
+
+    Raises:
+        DatasetVersionConflictError: the version's manifest records a different content hash.
     """
     from pipelines.contract import contract_sha256
 
@@ -207,12 +258,24 @@ def publish_dataset(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
-    for name, data in files:
-        put_immutable(s3, bucket, prefix + name, data, key_arn)
-    if put_immutable(
-        s3, bucket, prefix + MANIFEST_FILE, manifest_bytes(manifest), key_arn, "application/json"
-    ):
-        return manifest
+    manifest_key = prefix + MANIFEST_FILE
+    recorded = existing_content_sha256(s3, bucket, manifest_key)
+    if recorded is None:
+        for name, data in files:
+            put_immutable(s3, bucket, prefix + name, data, key_arn)  # False: an earlier, unfinished try
+        if put_immutable(
+            s3,
+            bucket,
+            manifest_key,
+            manifest_bytes(manifest),
+            key_arn,
+            "application/json",
+            {CONTENT_SHA256_METADATA: sha},
+        ):
+            return manifest
+        recorded = existing_content_sha256(s3, bucket, manifest_key)  # another publisher won the race
+    if recorded != sha:
+        raise _conflict(uri, sha, str(recorded))
     if not exist_ok:
         raise DatasetVersionExistsError(
             f"dataset version {uri} already exists and is immutable; its manifest is {uri}{MANIFEST_FILE}",

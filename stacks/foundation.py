@@ -126,6 +126,7 @@ def build_foundation(config: PlatformConfig) -> Foundation:
             force_destroy=config.data_protection.force_destroy_buckets,
             tags=tags,
             cross_account_reads=shared_model_reads(config),
+            version_erasure_role_arns=config.data_protection.dataset_erasure_role_arns,
             # an S3 delivery source is started by an EventBridge rule on its upload (issue 12 item 11)
             eventbridge_roles=(
                 ["artifacts"] if config.delivery.enabled and config.delivery.source.kind == "s3" else []

@@ -23,12 +23,17 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from pipelines.errors import InputRejectedError
+from pipelines.monitoring.capture_window import (
+    MalformedCaptureError,
+    endpoint_prefix,
+    hour_prefixes,
+)
+from pipelines.monitoring.capture_window import utc as _utc
 from pipelines.serving.artifact import FeatureSpec
 from pipelines.serving.codec import InputError, align_to_features, decode_body, decode_prediction_scores
 
@@ -80,33 +85,8 @@ class CaptureStats:
         }
 
 
-class MalformedCaptureError(InputRejectedError, ValueError):
-    """A capture line that cannot be used; the message is the reason counted in :class:`CaptureStats`."""
-
-
 # --------------------------------------------------------------------------------------------------
-# keys
-
-
-def endpoint_prefix(prefix: str, endpoint: str, variant: str | None = None) -> str:
-    """``<prefix>/<endpoint>/`` or ``<prefix>/<endpoint>/<variant>/`` (prefix may be empty)."""
-    parts = [p.strip("/") for p in (prefix, endpoint, variant) if p and p.strip("/")]
-    return "/".join(parts) + "/"
-
-
-def hour_prefixes(start: datetime, end: datetime) -> list[str]:
-    """The ``yyyy/mm/dd/hh/`` folders that can hold events in ``[start, end)`` (UTC)."""
-    start_utc, end_utc = _utc(start), _utc(end)
-    if end_utc <= start_utc:
-        raise MalformedCaptureError(
-            f"window end {end_utc.isoformat()} is not after its start {start_utc.isoformat()}"
-        )
-    hour = start_utc.replace(minute=0, second=0, microsecond=0)
-    out = []
-    while hour < end_utc:
-        out.append(hour.strftime("%Y/%m/%d/%H/"))
-        hour += timedelta(hours=1)
-    return out
+# keys (the layout lives in pipelines.monitoring.capture_window, importable without numpy)
 
 
 def capture_key(prefix: str, endpoint: str, variant: str, when: datetime, file_id: str | None = None) -> str:
@@ -145,10 +125,6 @@ def list_capture_keys(
 
 # --------------------------------------------------------------------------------------------------
 # records
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse_time(text: str) -> datetime:

@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ROOT_ACCESS_KEY = "testing"
 
+_REQUEST = threading.local()
+"""Per request thread: ``refused_keys``, the object ARNs of a DeleteObjects request IAM refused."""
+
 
 class AccessDeniedError(RuntimeError):
     """The rehearsal made a call IAM would refuse; carries the denials."""
@@ -320,7 +323,10 @@ class Authorizer:
             environ["wsgi.input"] = io.BytesIO(body)
             refusal = self._judge(environ, body)
             if refusal is None:
-                return app(environ, start_response)
+                try:
+                    return app(environ, start_response)
+                finally:
+                    _REQUEST.refused_keys = frozenset()
             status, headers, payload = refusal
             start_response(status, [*headers, ("Content-Length", str(len(payload)))])
             return [payload]
@@ -338,6 +344,10 @@ class Authorizer:
             self._moto_bucket_check = FakeBucket.__dict__["get_permission"]
 
             def neutral(bucket: Any, action: str, resource: str) -> Any:
+                # moto asks per key of a DeleteObjects (as s3:DeleteObject) and answers a DENIED key in
+                # the result's Error list, HTTP 200, as S3 does: the keys IAM refused are denied here
+                if action == "s3:DeleteObject" and resource in getattr(_REQUEST, "refused_keys", ()):
+                    return PermissionResult.DENIED
                 return PermissionResult.NEUTRAL
 
             FakeBucket.get_permission = neutral  # type: ignore[method-assign]
@@ -647,6 +657,9 @@ class Authorizer:
             with self._lock:
                 self._denials.append(denial)
             return _error(request, "AccessDenied", str(exc), 403) if self.enforce else None
+        if operation == "s3:DeleteObjects":
+            self._judge_each_key(session, request, checks, operation)
+            return None
         denial = self.authorize(session, checks, operation, request)
         if denial is None or not self.enforce:
             return None
@@ -655,6 +668,22 @@ class Authorizer:
             f"{denial.resource} because {denial.decisive}"
         )
         return _error(request, "AccessDenied", message, 403)
+
+    def _judge_each_key(
+        self, session: Session, request: ApiRequest, checks: Sequence[Check], operation: str
+    ) -> None:
+        """DeleteObjects: each key is authorized on its own (``s3:DeleteObject``, or
+        ``s3:DeleteObjectVersion`` with a version id), and a refused key is an ``AccessDenied`` entry of
+        the 200 response's ``Error`` list while the others are deleted
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: "For each key, Amazon
+        S3 performs a delete operation and returns the result of that delete, success or failure").
+        Every refusal is recorded as a denial, so the rehearsal stage still fails on it."""
+        refused = {
+            check.resource
+            for check in checks
+            if self.authorize(session, [check], operation, request) is not None
+        }
+        _REQUEST.refused_keys = frozenset(refused) if self.enforce else frozenset()
 
     def _unparsed(
         self, environ: Mapping[str, Any], failure: str

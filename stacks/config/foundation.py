@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -10,6 +11,8 @@ from pydantic import Field, field_validator
 
 from platform_contract.limits import CLOUDWATCH_RETENTION_DAYS, KMS_DELETION_WINDOW_DAYS, within
 from stacks.config.base import _Section
+
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 if TYPE_CHECKING:  # component args are built lazily in to_args(): importing this module needs no Pulumi
     import pulumi
@@ -127,3 +130,21 @@ class DataProtectionConfig(_Section):
         default=False,
         description="Allow `pulumi destroy` to empty and delete non-empty buckets (dev only).",
     )
+    dataset_erasure_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM role ARNs that may still delete dataset-version objects (the lake bucket "
+        "policies deny `s3:DeleteObject`/`s3:DeleteObjectVersion` on `*/versions/` to everyone else), "
+        "e.g. an administrator role for GDPR erasure; that role needs its own identity grant too. Full "
+        "role ARNs, no wildcards. Empty: nobody can delete a version until this list is changed and "
+        "deployed (docs/pipelines.md, datasets).",
+    )
+
+    @field_validator("dataset_erasure_role_arns")
+    @classmethod
+    def _erasure_arns(cls, value: list[str]) -> list[str]:
+        bad = [arn for arn in value if not _ROLE_ARN.match(arn)]
+        if bad:
+            raise ValueError(
+                f"{bad} are not IAM role ARNs like arn:aws:iam::123456789012:role/name (no wildcards)"
+            )
+        return value

@@ -261,6 +261,56 @@ def test_dataset_versions_are_write_once_by_bucket_policy_and_s3(ctx: RunContext
             root.delete_object(Bucket=bucket, Key=key)
 
 
+def test_dataset_version_objects_cannot_be_deleted_by_the_pipeline_roles(ctx: RunContext) -> None:
+    """The lake policy's DenyDatasetVersionDeletes: DeleteObject (with or without a version id) of a
+    version object is AccessDenied to the MWAA role, DeleteObjects answers that key with an AccessDenied
+    entry (HTTP 200) and deletes the rest, a working object of the same bucket is still deleted; the
+    other roles with deletes on features/ (EMR job role) are refused too. The version stays immutable."""
+    assert ctx.emulator is not None
+    outputs = _outputs(ctx)
+    authorizer = _authorizer(ctx)
+    s3 = _as(ctx, "s3", base.airflow_role_credentials(ctx) or {})
+    root = ctx.emulator.client("s3")
+    features = str(outputs["featuresBucket"])
+    enc = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": str(outputs["dataLakeKeyArn"])}
+    version_key = "features/churn/versions/0deltest/part-00000.parquet"
+    working_key = "features/churn/ingest_date=2026-01-02/part-deltest.parquet"
+    s3.put_object(Bucket=features, Key=version_key, Body=b"rows", IfNoneMatch="*", **enc)
+    try:
+        version_id = root.head_object(Bucket=features, Key=version_key)["VersionId"]
+        for extra in ({}, {"VersionId": version_id}):
+            with pytest.raises(ClientError) as refused:
+                s3.delete_object(Bucket=features, Key=version_key, **extra)
+            assert refused.value.response["Error"]["Code"] == "AccessDenied"
+            assert "DenyDatasetVersionDeletes" in str(refused.value)
+        assert authorizer.denials[-1].action == "s3:DeleteObjectVersion"
+        for _ in range(2):  # the working object: deleted by the role that could before (twice: idempotent)
+            s3.put_object(Bucket=features, Key=working_key, Body=b"rows", **enc)
+            result = s3.delete_objects(
+                Bucket=features, Delete={"Objects": [{"Key": version_key}, {"Key": working_key}]}
+            )
+            assert result["ResponseMetadata"]["HTTPStatusCode"] == 200
+            assert [(e["Key"], e["Code"]) for e in result.get("Errors", [])] == [
+                (version_key, "AccessDenied")
+            ]
+            assert [d["Key"] for d in result.get("Deleted", [])] == [working_key]
+        assert authorizer.denials[-1].operation == "s3:DeleteObjects"
+        assert authorizer.denials[-1].resource == f"arn:aws:s3:::{features}/{version_key}"
+        emr_role = str(outputs["emrJobExecutionRoleArn"])
+        for key, refused_as in ((version_key, "DenyDatasetVersionDeletes"), (working_key, None)):
+            denial = authorizer.authorize_call(
+                emr_role, "s3", "DeleteObject", {"Bucket": features, "Key": key}
+            )
+            assert (denial is not None and refused_as in str(denial)) if refused_as else denial is None
+        # still there, still the same bytes, still not writable again
+        assert root.get_object(Bucket=features, Key=version_key)["Body"].read() == b"rows"
+        with pytest.raises(ClientError) as again:
+            s3.put_object(Bucket=features, Key=version_key, Body=b"other", IfNoneMatch="*", **enc)
+        assert again.value.response["Error"]["Code"] == "PreconditionFailed"
+    finally:
+        root.delete_object(Bucket=features, Key=version_key)  # the deployer (root) is not judged
+
+
 def test_the_iam_stage_reports_a_known_unused_grant(ctx: RunContext) -> None:
     stage = iam_stage()
     evidence = stage.run(ctx)

@@ -10,7 +10,9 @@ from botocore.exceptions import ClientError
 
 from pipelines.contract import DatasetContract
 from pipelines.datasets import (
+    CONTENT_SHA256_METADATA,
     MANIFEST_FILE,
+    DatasetVersionConflictError,
     DatasetVersionExistsError,
     ManifestMismatchError,
     content_sha256,
@@ -90,6 +92,110 @@ def test_a_second_write_to_a_version_is_refused(platform: Platform, churn_contra
     assert again["producing_run"] == "run-1"
     key = first["uri"][len(f"s3://{bucket}/") :] + "part-00000.parquet"
     assert platform.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"rows"
+
+
+def _publish_args(platform: Platform, contract: DatasetContract, data: bytes = b"rows") -> dict[str, Any]:
+    return {
+        "kind": "features",
+        "dataset": "churn",
+        "files": [("part-00000.parquet", data), ("part-00001.parquet", data + b"!")],
+        "key_arn": platform.settings.data_lake_key_arn,
+        "contract": contract,
+        "parents": [],
+        "row_count": 2,
+    }
+
+
+def _count_calls(s3: Any) -> dict[str, list[str]]:
+    calls: dict[str, list[str]] = {}
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.setdefault(model.name, []).append(str(params.get("Key")))
+
+    s3.meta.events.register("provide-client-params.s3.*", record)
+    return calls
+
+
+def test_republishing_a_version_sends_no_data_puts(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    bucket = platform.settings.require("features_bucket")
+    args = _publish_args(platform, churn_contract)
+    first = publish_dataset(platform.s3, bucket, run="run-1", **args)
+    manifest_key = first["manifest_uri"][len(f"s3://{bucket}/") :]
+    head = platform.s3.head_object(Bucket=bucket, Key=manifest_key)
+    assert head["Metadata"] == {CONTENT_SHA256_METADATA: first["content_sha256"]}
+    calls = _count_calls(platform.s3)
+    again = publish_dataset(platform.s3, bucket, run="run-2", **args)
+    assert again == first
+    assert again["producing_run"] == "run-1"
+    assert calls == {"HeadObject": [manifest_key], "GetObject": [manifest_key]}  # no PutObject at all
+    calls.clear()
+    with pytest.raises(DatasetVersionExistsError, match="immutable"):
+        publish_dataset(platform.s3, bucket, run="run-3", exist_ok=False, **args)
+    assert "PutObject" not in calls
+
+
+def test_a_manifest_with_another_content_hash_is_a_conflict_naming_the_key(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    bucket = platform.settings.require("features_bucket")
+    args = _publish_args(platform, churn_contract)
+    sha = content_sha256(args["files"])
+    prefix = f"features/churn/versions/{version_of(sha)}/"
+    other = {"content_sha256": "f" * 64, "uri": f"s3://{bucket}/{prefix}"}
+    for metadata in ({CONTENT_SHA256_METADATA: "f" * 64}, {}):  # a HEAD answers, or (older) the manifest does
+        platform.s3.put_object(
+            Bucket=bucket, Key=prefix + MANIFEST_FILE, Body=json.dumps(other).encode(), Metadata=metadata
+        )
+        calls = _count_calls(platform.s3)
+        with pytest.raises(DatasetVersionConflictError) as conflict:
+            publish_dataset(platform.s3, bucket, run="run-1", **args)
+        assert f"s3://{bucket}/{prefix}{MANIFEST_FILE}" in str(conflict.value)
+        assert sha in str(conflict.value)
+        assert "f" * 64 in str(conflict.value)
+        assert "PutObject" not in calls
+        platform.s3.meta.events.unregister("provide-client-params.s3.*")
+    assert not [k for k in all_keys(platform.s3, bucket) if k.startswith(prefix) and k.endswith(".parquet")]
+
+
+class _LateHead:
+    """An S3 client whose first HeadObject answers 404: another publisher wrote between our look and our
+    PUTs, so the conditional PUTs meet 412."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self.looked = False
+
+    def head_object(self, **kwargs: Any) -> Any:
+        if not self.looked:
+            self.looked = True
+            raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+        return self._s3.head_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def test_a_lost_race_is_already_there_or_a_conflict(
+    platform: Platform, churn_contract: DatasetContract
+) -> None:
+    bucket = platform.settings.require("features_bucket")
+    args = _publish_args(platform, churn_contract)
+    first = publish_dataset(platform.s3, bucket, run="run-1", **args)
+    calls = _count_calls(platform.s3)
+    racing = _LateHead(platform.s3)
+    assert publish_dataset(racing, bucket, run="run-2", **args) == first
+    # each conditional PUT was sent and refused with 412 (handled as "already there"), nothing changed
+    assert len(calls["PutObject"]) == 3
+    assert platform.s3.get_object(Bucket=bucket, Key=calls["PutObject"][0])["Body"].read() == b"rows"
+    # the winner's manifest records other content: a conflict, not a silent success
+    manifest_key = first["manifest_uri"][len(f"s3://{bucket}/") :]
+    platform.s3.put_object(
+        Bucket=bucket, Key=manifest_key, Body=b"{}", Metadata={CONTENT_SHA256_METADATA: "0" * 64}
+    )
+    with pytest.raises(DatasetVersionConflictError, match=manifest_key):
+        publish_dataset(_LateHead(platform.s3), bucket, run="run-3", **args)
 
 
 def test_a_manifest_must_exist(platform: Platform) -> None:
