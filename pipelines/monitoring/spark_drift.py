@@ -1,7 +1,7 @@
 """Drift on Spark: the in-process engine's statistics from a PySpark job, for windows too large for one machine.
 
-The split of work: the job (:mod:`pipelines.monitoring.spark_drift_job`, self-contained) makes one
-pass over the captured rows and returns the sufficient statistics the streaming
+The split of work: the job (:mod:`pipelines.monitoring.spark_drift_job`, self-contained) decodes
+the captured rows once and returns the sufficient statistics the streaming
 :class:`~pipelines.monitoring.drift.DriftAccumulator` keeps; this module writes the job's plan (the
 reference's PSI and plot bin edges, the bounds) and loads the state back into an accumulator, whose
 ``result()`` runs the very same tests (KS, Wasserstein, chi-square, Z, Jensen-Shannon, PSI) and the
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipelines.monitoring.capture_window import window_capture
 from pipelines.monitoring.drift import OTHER_CATEGORY, DriftAccumulator, DriftConfig, DriftReport, Reference
 from platform_contract.limits import SPARK_DRIFT_MIN_BYTES
 
@@ -84,6 +85,7 @@ def drift_plan(
         "features": features,
         "reservoir_size": config.reservoir_size,
         "low_cardinality_max": config.low_cardinality_max,
+        "max_categories": config.max_categories,
         "seed": config.seed,
         "window_start": _stamp(start) if start else None,
         "window_end": _stamp(end) if end else None,
@@ -124,6 +126,8 @@ def accumulator_from_state(
             other = sum(v for k, v in counts.items() if k not in kept)
             counts = Counter(kept)
             counts[OTHER_CATEGORY] += other
+        if values.get("other"):  # the job sends the most frequent max_categories and the rest's total
+            counts[OTHER_CATEGORY] += int(values["other"])
         column.counts = counts
         column.missing = int(values["missing"])
     return accumulator
@@ -167,35 +171,6 @@ def load_state(text: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ on EMR on EKS
-
-
-def window_capture(
-    s3: Any, bucket: str, prefix: str, endpoint: str, start: datetime, end: datetime
-) -> tuple[int, list[str]]:
-    """The captured bytes of the window's hour folders (every variant) and those folders
-    (``s3://`` URIs) that hold capture files: what decides the engine and what the Spark job reads."""
-    from pipelines.monitoring.capture import endpoint_prefix, hour_prefixes
-
-    base = endpoint_prefix(prefix, endpoint)
-    paginator = s3.get_paginator("list_objects_v2")
-    variants = [
-        entry["Prefix"]
-        for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/")
-        for entry in page.get("CommonPrefixes", [])
-    ]
-    size, folders = 0, []
-    for variant in variants:
-        for hour in hour_prefixes(start, end):
-            found = [
-                obj
-                for page in paginator.paginate(Bucket=bucket, Prefix=variant + hour)
-                for obj in page.get("Contents", [])
-                if obj["Key"].endswith(".jsonl")
-            ]
-            if found:
-                size += sum(int(obj["Size"]) for obj in found)
-                folders.append(f"s3://{bucket}/{variant}{hour}")
-    return size, folders
 
 
 def _reference(clients: AwsClients, evaluation_prefix: str, folder: Path) -> Reference:
@@ -321,14 +296,3 @@ def spark_drift_monitor(
         kms_key_id=settings.ml_key_arn,
     )
     return {"window": result.window, "report": report.to_dict(), "s3_keys": result.s3_keys}
-
-
-def choose_engine(
-    clients: AwsClients, endpoint: str, capture_prefix: str, start: datetime, end: datetime, min_bytes: int
-) -> dict[str, Any]:
-    """``{"engine": "spark" | "in_process", "window_bytes": n, "min_bytes": m}`` for the window:
-    Spark on EMR on EKS from ``min_bytes`` captured bytes (the model's ``sparkDriftMinBytes``)."""
-    bucket = clients.settings.require("capture_bucket")
-    size, _ = window_capture(clients.s3, bucket, capture_prefix, endpoint, start, end)
-    engine = "spark" if size and use_spark(size, min_bytes) else "in_process"
-    return {"engine": engine, "window_bytes": size, "min_bytes": min_bytes}

@@ -137,7 +137,7 @@ def _report(emu: Emulator) -> dict[str, Any]:
 def test_a_big_window_goes_to_spark_with_the_in_process_verdicts(
     airflow_db: Path, emulator: Emulator, model_dir: Path, outputs: Callable[..., Path], tmp_path: Path
 ) -> None:
-    from pipelines.monitoring.spark_drift import window_capture
+    from pipelines.monitoring.capture_window import window_capture
 
     _write_window(emulator, model_dir, _drifted(600))
     size, folders = window_capture(

@@ -1,5 +1,5 @@
-"""The light capture-window module (what the monitoring DAG's branch imports in Airflow's process)
-agrees with the Spark drift request's listing and engine choice on the same capture (moto)."""
+"""The light capture-window module (what the monitoring DAG's branch imports in Airflow's process):
+one key layout, the window's size and folders, and the engine choice (moto)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_the_key_layout_is_one_definition() -> None:
         capture_window.hour_prefixes(END, START)
 
 
-def test_window_size_and_engine_match_the_spark_drift_module(aws: dict[str, Any]) -> None:
+def test_window_size_folders_and_engine(aws: dict[str, Any]) -> None:
     s3 = aws["s3"]
     settings = PipelineSettings(
         capture_bucket="capture-bucket-test", artifacts_bucket="artifacts-bucket-test"
@@ -41,13 +41,13 @@ def test_window_size_and_engine_match_the_spark_drift_module(aws: dict[str, Any]
         put_capture_file(s3, "capture-bucket-test", "datacapture/churn", "ep", variant, when,
                          capture_lines(rows, [0.5] * len(rows), when, rows_per_request=5))  # fmt: skip
     light = capture_window.window_capture(s3, "capture-bucket-test", "datacapture/churn", "ep", START, END)
-    assert light == spark_drift.window_capture(
-        s3, "capture-bucket-test", "datacapture/churn", "ep", START, END
-    )
+    assert spark_drift.window_capture is capture_window.window_capture  # the Spark job reads these folders
     size, folders = light
     assert len(folders) == 2
     assert size > 0
-    for threshold in (size, size + 1):
-        assert capture_window.choose_engine(
-            clients, "ep", "datacapture/churn", START, END, threshold
-        ) == spark_drift.choose_engine(clients, "ep", "datacapture/churn", START, END, threshold)
+    for threshold, engine in ((size, "spark"), (size + 1, "in_process")):
+        assert capture_window.choose_engine(clients, "ep", "datacapture/churn", START, END, threshold) == {
+            "engine": engine,
+            "window_bytes": size,
+            "min_bytes": threshold,
+        }

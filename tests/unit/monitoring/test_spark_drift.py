@@ -140,7 +140,8 @@ def test_the_emr_request_plans_the_window_and_reads_only_its_hour_folders(
     import json
 
     from pipelines.aws import AwsClients
-    from pipelines.monitoring.spark_drift import choose_engine, spark_drift_request, window_capture
+    from pipelines.monitoring.capture_window import choose_engine, window_capture
+    from pipelines.monitoring.spark_drift import spark_drift_request
     from pipelines.settings import PipelineSettings
     from tests.unit.monitoring.capture_fixture import capture_lines, put_capture_file
 
@@ -195,3 +196,29 @@ def boto3_session() -> Any:
     import boto3
 
     return boto3.Session(region_name="us-east-1")
+
+
+@pytest.mark.timeout(1800)
+def test_a_high_cardinality_column_brings_only_its_most_frequent_values_to_the_driver(
+    tmp_path: Path, model_dir: Path, spark: Any
+) -> None:
+    from pipelines.monitoring import spark_drift_job
+    from pipelines.monitoring.drift import OTHER_CATEGORY
+    from pipelines.monitoring.spark_drift import accumulator_from_state
+
+    frame = _drifted(600, 3)
+    paths = _window(tmp_path, frame)
+    config = DriftConfig(max_categories=1)
+    reference = load_reference(model_dir)
+    plan = drift_plan(reference, config, START, END)
+    state = spark_drift_job.compute_state(spark, [str(p) for p in paths], plan)
+    plan_state = state["categorical"]["plan"]
+    # the most frequent value ("premium", a third of the rows plus its share of the rest) and the
+    # others' total, which together are every present value
+    assert list(plan_state["counts"]) == ["premium"]
+    present = int(frame["plan"].notna().sum())
+    assert plan_state["counts"]["premium"] + plan_state["other"] == present
+    assert plan_state["other"] == int((frame["plan"].notna() & (frame["plan"] != "premium")).sum())
+    counts = accumulator_from_state(reference, state, config)._categorical["plan"].counts
+    assert counts[OTHER_CATEGORY] == plan_state["other"]
+    assert state["records"] == len(_lines(frame, START)) + 2  # the window's good and malformed records
