@@ -72,6 +72,10 @@ class Resources(Protocol):
         """(the SSE-KMS key reference an existing object is encrypted with or None, bucket key)."""
         ...
 
+    def object_exists(self, bucket: str, key: str) -> bool | None:
+        """Whether the bucket holds a current object at ``key``; None when there is no such bucket."""
+        ...
+
     def next_model_package_version(self, region: str, group: str) -> int:
         """The version number CreateModelPackage would give the next package of ``group``."""
         ...
@@ -147,11 +151,23 @@ def _sse_put(
     ) if effective else []
 
 
+def _missing_key_checks(request: ApiRequest, resources: Resources, bucket: str, key: str) -> list[Check]:
+    """A GET or HEAD of a key that does not exist answers 404 only to a caller who may also
+    s3:ListBucket the bucket; any other caller gets 403 AccessDenied, so that it cannot learn which
+    keys exist (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, "Permissions").
+    Code that tests for a key with HeadObject and expects 404 therefore needs ListBucket too."""
+    if request.params.get("VersionId") or resources.object_exists(bucket, key) is not False:
+        return []
+    why = "the key does not exist: S3 answers 404 only to a caller allowed s3:ListBucket, else 403"
+    return [Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {}, ("s3", bucket), why=why)]
+
+
 def _s3_get(request: ApiRequest, resources: Resources) -> list[Check]:
     bucket, key = str(request.params["Bucket"]), str(request.params["Key"])
     versioned = bool(request.params.get("VersionId"))
     action = "s3:GetObjectVersion" if versioned else "s3:GetObject"
     checks = [Check(action, _s3_object(bucket, key), {}, ("s3", bucket))]
+    checks += _missing_key_checks(request, resources, bucket, key)
     key_ref, bucket_key = resources.object_kms_key(bucket, key)
     s3_arn = f"arn:aws:s3:::{bucket}" if bucket_key else _s3_object(bucket, key)
     checks += _kms_checks(
@@ -164,7 +180,10 @@ def _s3_head(request: ApiRequest, resources: Resources) -> list[Check]:
     # HeadObject is authorized as s3:GetObject; S3 does not call KMS for a HEAD
     bucket, key = str(request.params["Bucket"]), str(request.params["Key"])
     action = "s3:GetObjectVersion" if request.params.get("VersionId") else "s3:GetObject"
-    return [Check(action, _s3_object(bucket, key), {}, ("s3", bucket))]
+    return [
+        Check(action, _s3_object(bucket, key), {}, ("s3", bucket)),
+        *_missing_key_checks(request, resources, bucket, key),
+    ]
 
 
 def _conditional_write_context(request: ApiRequest, creates: bool) -> dict[str, ContextValue]:

@@ -144,6 +144,16 @@ class MotoResources:
             return None, False
         return str(obj.kms_key_id or "alias/aws/s3"), bool(getattr(obj, "bucket_key_enabled", False))
 
+    def object_exists(self, bucket: str, key: str) -> bool | None:
+        """Whether moto's bucket holds a current (not delete-marked) object at ``key``."""
+        found = self._s3().buckets.get(bucket)
+        if found is None:
+            return None
+        from moto.s3.models import FakeDeleteMarker
+
+        obj = found.keys.get(key)
+        return obj is not None and not isinstance(obj, FakeDeleteMarker)
+
     def next_model_package_version(self, region: str, group: str) -> int:
         """One more than the highest version moto holds for ``group``."""
         from moto.sagemaker.models import sagemaker_backends

@@ -533,6 +533,7 @@ def test_service_side_calls_are_judged_through_the_same_mapping(
 ) -> None:
     """What an executor does for SageMaker: read the training channel as the job's role."""
     emu.client("s3").create_bucket(Bucket="channel-bucket")
+    emu.client("s3").put_object(Bucket="channel-bucket", Key="train/a.csv", Body=b"1,2\n")
     role = make_role(
         emu,
         "channel-sagemaker",
@@ -602,3 +603,32 @@ def test_with_enforcement_off_denials_are_recorded_but_not_answered(
     ]
     with pytest.raises(ClientError):
         s3.put_object(Bucket="audit-only", Key="k2", Body=b"x")
+
+
+def test_a_missing_key_answers_404_only_to_a_caller_who_may_list_the_bucket(
+    emu: Emulator, authorizer: Authorizer
+) -> None:
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html: without s3:ListBucket a
+    # missing key is 403, so an existence check by HeadObject needs the listing grant too
+    emu.client("s3").create_bucket(Bucket="mlops-dev-missing")
+    emu.client("s3").put_object(Bucket="mlops-dev-missing", Key="there.json", Body=b"{}")
+    objects = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlops-dev-missing/*"}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::mlops-dev-missing"}
+    blind = make_role(emu, "mlops-dev-reader-blind", [objects])
+    lister = make_role(emu, "mlops-dev-reader-lister", [objects, listing])
+    for role, missing in ((blind, "403"), (lister, "404")):
+        s3 = as_role(emu, authorizer.issue_credentials(role, service=SAGEMAKER), "s3")
+        assert s3.head_object(Bucket="mlops-dev-missing", Key="there.json")["ContentLength"] == 2
+        with pytest.raises(ClientError) as exc:
+            s3.head_object(Bucket="mlops-dev-missing", Key="absent.json")
+        assert error_code(exc) == missing
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket="mlops-dev-missing", Key="absent.json")
+        assert error_code(exc) == ("AccessDenied" if missing == "403" else "NoSuchKey")
+    refused = [d for d in authorizer.denials if d.role_arn == blind]
+    assert [(d.operation, d.action, d.resource) for d in refused] == [
+        ("s3:HeadObject", "s3:ListBucket", "arn:aws:s3:::mlops-dev-missing"),
+        ("s3:GetObject", "s3:ListBucket", "arn:aws:s3:::mlops-dev-missing"),
+    ]
+    assert "only to a caller allowed s3:ListBucket" in refused[0].decisive
+    assert not [d for d in authorizer.denials if d.role_arn == lister]

@@ -315,6 +315,9 @@ class FakeResources:
     def object_kms_key(self, bucket: str, key: str) -> tuple[str | None, bool]:
         return f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1", True
 
+    def object_exists(self, bucket: str, key: str) -> bool | None:
+        return True
+
     def next_model_package_version(self, region: str, group: str) -> int:
         return 1
 
