@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 JOB_SCRIPT = Path(__file__).with_name("spark_drift_job.py")
 """The PySpark entry point to upload and submit."""
 DEFAULT_SPARK_MIN_BYTES = SPARK_DRIFT_MIN_BYTES["dev"]
-"""Window size (captured bytes) from which drift goes to Spark when the stack sets none; UNMEASURED:
-a placeholder until the crossover is measured on a quiet machine (benchmarks/spark_drift_bench.py,
-docs/benchmarks.md). The monitoring DAG reads the model's ``sparkDriftMinBytes`` stack output."""
+"""Window size (captured bytes) from which drift goes to Spark when the stack sets none (2 GiB, set
+from the measured crossover: ``platform_contract.limits.SPARK_DRIFT_MIN_BYTES``, docs/benchmarks.md).
+The monitoring DAG reads the model's ``sparkDriftMinBytes`` stack output."""
 SPARK_DRIFT_PARAMETERS = (
     "--conf spark.executor.instances=2 --conf spark.executor.cores=2 --conf spark.executor.memory=4G "
     "--conf spark.driver.cores=1 --conf spark.driver.memory=2G"
