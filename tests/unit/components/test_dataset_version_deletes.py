@@ -173,9 +173,18 @@ def test_the_emulator_denies_a_version_delete_to_all_but_the_eraser(action: str)
         assert by_eraser.allowed is bool(erasers)
 
 
+class _NoManifestYet:
+    """What the IAM mapping reads of S3 for a HeadObject: the manifest of a new version is not there."""
+
+    def object_exists(self, bucket: str, key: str) -> bool | None:
+        return False
+
+
 def test_the_publishing_role_may_head_every_version_manifest(each_stack: SynthResult) -> None:
-    """pipelines.datasets.publish_dataset looks for a version's manifest with HeadObject (authorized as
-    s3:GetObject, rehearsal/iam/actions.py) before any PUT; the DAG tasks publish as the MWAA role."""
+    """pipelines.datasets.publish_dataset looks for a version's manifest with HeadObject before any PUT;
+    the DAG tasks publish as the MWAA role. For a new version the manifest is missing, and S3 answers
+    that with 404 only to a caller who may also s3:ListBucket the bucket (403 otherwise), so the
+    mapping (rehearsal/iam/actions.py) checks s3:GetObject and s3:ListBucket: both must be allowed."""
     from rehearsal.iam.actions import checks_for
     from rehearsal.iam.requests import ApiRequest
 
@@ -199,7 +208,8 @@ def test_the_publishing_role_may_head_every_version_manifest(each_stack: SynthRe
         bucket = str(buckets[kind].outputs["bucket"])
         key = version_prefix(kind, dataset, "0" * 20) + "_lineage.json"
         head = ApiRequest("s3", "HeadObject", {"Bucket": bucket, "Key": key}, "us-east-1")
-        (check,) = checks_for(head, None)  # pyright: ignore[reportArgumentType]  (HeadObject reads none)
-        assert check.action == "s3:GetObject"
-        decision = evaluate(principal, check.action, check.resource, _context(principal), identity)
-        assert decision.allowed, (kind, decision.reason)
+        checks = checks_for(head, _NoManifestYet())  # pyright: ignore[reportArgumentType]
+        assert [c.action for c in checks] == ["s3:GetObject", "s3:ListBucket"]
+        for check in checks:
+            decision = evaluate(principal, check.action, check.resource, _context(principal), identity)
+            assert decision.allowed, (kind, check.action, decision.reason)
