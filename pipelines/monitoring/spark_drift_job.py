@@ -190,6 +190,11 @@ def compute_state(spark: Any, paths: list[str], plan: dict[str, Any]) -> dict[st
     fraction = min(1.0, plan["reservoir_size"] / total_rows) if total_rows else 1.0
     sample = good if fraction >= 1.0 else good.sample(False, fraction, plan.get("seed", 0))
     sampled = sample.select(*[f"c{i}" for i in numeric]).collect() if numeric and total_rows else []
+    # each numeric column's finite sampled values, read out of the rows once
+    samples = {
+        i: [float(v) for v in (r[f"c{i}"] for r in sampled) if v is not None and math.isfinite(v)]
+        for i in numeric
+    }
     # pass 3: every numeric column's (PSI bin, plot bin) counts, keyed by one long per value so the
     # grouping is on a primitive (cheap map-side combining)
     histograms: dict[int, dict[str, list[int]]] = {
@@ -221,13 +226,7 @@ def compute_state(spark: Any, paths: list[str], plan: dict[str, Any]) -> dict[st
             histograms[f]["plot"][rest % _BIN] += row["count"]
     # pass 4 (only when the sample shows a numeric column with few values): those columns' exact
     # value counts; a column with more than low_cardinality_max values in the window gets none
-    low_cardinality = [
-        i
-        for i in numeric
-        if len({r[f"c{i}"] for r in sampled if r[f"c{i}"] is not None and math.isfinite(r[f"c{i}"])})
-        <= DISTINCT_CHECK
-        and int(totals[f"n{i}"])
-    ]
+    low_cardinality = [i for i in numeric if len(set(samples[i])) <= DISTINCT_CHECK and int(totals[f"n{i}"])]
     values: dict[int, dict[float, int]] = {i: {} for i in low_cardinality}
     if low_cardinality:
         pairs = F.array(
@@ -265,7 +264,6 @@ def compute_state(spark: Any, paths: list[str], plan: dict[str, Any]) -> dict[st
         distinct: dict[str, int] | None = None
         if i in values and len(values[i]) <= plan["low_cardinality_max"]:
             distinct = {repr(v): c for v, c in values[i].items()}
-        column = [r[f"c{i}"] for r in sampled]
         state["numeric"][features[i]["name"]] = {
             "count": count,
             "missing": total_rows - count,
@@ -276,7 +274,7 @@ def compute_state(spark: Any, paths: list[str], plan: dict[str, Any]) -> dict[st
             "psi_counts": histograms[i]["psi"],
             "plot_counts": histograms[i]["plot"],
             "distinct": distinct,
-            "sample": [float(v) for v in column if v is not None and math.isfinite(v)],
+            "sample": samples[i],
             "sample_is_all": fraction >= 1.0,
         }
     for i in categorical:  # what the kept values do not cover: the count of the others
