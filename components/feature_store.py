@@ -42,6 +42,15 @@ INGESTION_ACTIONS = (
 """What an ingestion job calls on its feature groups (never Create/Delete/UpdateFeatureGroup)."""
 WRITER_ACTIONS = ("sagemaker:PutRecord", "sagemaker:DescribeFeatureGroup")
 """What a feature job writing into the groups calls: read the definitions, put records."""
+OFFLINE_WRITER_ACTIONS = {
+    "feature-group": ("sagemaker:DescribeFeatureGroup",),
+    # pyiceberg's Glue catalog: load_table is GetTable; a commit is UpdateTable (with the VersionId it read)
+    "glue": ("glue:GetTable", "glue:UpdateTable"),
+    # data and metadata files are only ever added (a new Iceberg snapshot); nothing is deleted or replaced
+    "objects": ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"),
+    "key": ("kms:Decrypt", "kms:GenerateDataKey"),
+}
+"""What a role committing to and reading the Iceberg offline tables calls, by resource type."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +134,10 @@ class FeatureStoreArgs:
     writer_role_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Roles (by a short key) of jobs that ingest into these groups, e.g. the EMR feature job's role:
     each gets :data:`WRITER_ACTIONS` on these groups' ARNs only."""
+    offline_writer_role_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Roles (by a short key) that commit batches straight to the groups' Iceberg offline tables and
+    read them back (``pipelines.features.offline_store``, the DAG workers' role): each gets
+    :data:`OFFLINE_WRITER_ACTIONS` on these groups, their tables, their offline prefixes and the offline key."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child."""
 
@@ -204,6 +217,14 @@ class FeatureStore(pulumi.ComponentResource):
                 opts=child_opts(self),
             )
 
+        for key, writer in sorted(args.offline_writer_role_names.items()):
+            aws.iam.RolePolicy(
+                f"{name}-offline-writer-{key}",
+                role=writer,
+                policy=policy_document(self._offline_writer_statements(args, account, part, group_arns)),
+                opts=child_opts(self),
+            )
+
         self.feature_group_names, self.feature_group_arns = {}, {}
         self.offline_table_names, self.offline_store_uris = {}, {}
         for spec in args.groups:
@@ -266,6 +287,76 @@ class FeatureStore(pulumi.ComponentResource):
                 "ingestion_role_name": self.ingestion_role_name,
             }
         )
+
+    @staticmethod
+    def _table_arns(
+        args: FeatureStoreArgs, account: pulumi.Output[str], part: pulumi.Output[str]
+    ) -> list[Any]:
+        """The Glue catalog, the database and the groups' offline tables: GetTable and UpdateTable
+        authorize on all three (https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html)."""
+        glue = "arn:{0}:glue:{1}:{2}:"
+        return [
+            pulumi.Output.format(glue + "catalog", part, args.region, account),
+            pulumi.Output.format(glue + "database/{3}", part, args.region, account, args.glue_database_name),
+            *(
+                pulumi.Output.format(
+                    glue + "table/{3}/{4}",
+                    part,
+                    args.region,
+                    account,
+                    args.glue_database_name,
+                    g.offline_table,
+                )
+                for g in args.groups
+            ),
+        ]
+
+    @classmethod
+    def _offline_writer_statements(
+        cls,
+        args: FeatureStoreArgs,
+        account: pulumi.Output[str],
+        part: pulumi.Output[str],
+        group_arns: Sequence[pulumi.Output[str]],
+    ) -> list[dict[str, Any]]:
+        """A direct offline-store writer's permissions (:data:`OFFLINE_WRITER_ACTIONS`)."""
+        prefixes = [g.offline_prefix for g in args.groups]
+        return [
+            {
+                "Sid": "DescribeFeatureGroups",
+                "Effect": "Allow",
+                "Action": list(OFFLINE_WRITER_ACTIONS["feature-group"]),
+                "Resource": list(group_arns),
+            },
+            {
+                "Sid": "CommitOfflineTables",
+                "Effect": "Allow",
+                "Action": list(OFFLINE_WRITER_ACTIONS["glue"]),
+                "Resource": cls._table_arns(args, account, part),
+            },
+            {
+                "Sid": "OfflineTableFiles",
+                "Effect": "Allow",
+                "Action": list(OFFLINE_WRITER_ACTIONS["objects"]),
+                "Resource": [pulumi.Output.concat(args.offline_bucket_arn, "/", p, "/*") for p in prefixes],
+            },
+            {
+                # A HeadObject of a key not yet written answers 404 only to a caller who may list the
+                # bucket, 403 otherwise; pyarrow checks that a new file's key is free before writing it
+                # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, Permissions).
+                "Sid": "ListOfflineTableFiles",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": args.offline_bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
+            },
+            {
+                "Sid": "UseOfflineKey",
+                "Effect": "Allow",
+                "Action": list(OFFLINE_WRITER_ACTIONS["key"]),
+                "Resource": args.offline_key_arn,
+            },
+        ]
 
     @staticmethod
     def _statements(

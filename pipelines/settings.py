@@ -174,7 +174,12 @@ class PipelineSettings(BaseSettings):
         description="Feature Store group by model (stack output 'featureGroupNames'; empty: no feature store).",
     )
     feature_ingestion: bool = Field(
-        default=True, description="The feature job PutRecords each batch into the model's feature group."
+        default=True,
+        description=(
+            "Ingest each batch into the model's feature group: its offline store by one Iceberg commit "
+            "(the publish step, which also reads earlier batches back for the point-in-time training "
+            "set), its online store, where the group has one, by the feature job's PutRecords."
+        ),
     )
     endpoint_urls: dict[str, str] = Field(
         default_factory=dict, description="Per-service endpoint URLs, e.g. {'s3': 'http://127.0.0.1:5000'}."

@@ -131,6 +131,13 @@ def build_data_science(
                         lambda arn: arn.rsplit("/", 1)[-1]
                     )
                 },
+                # the DAG workers commit each feature batch to its group's Iceberg offline table and
+                # read earlier batches back for point-in-time training sets (publish_features)
+                offline_writer_role_names={
+                    "airflow": ml.airflow.execution_role_arn.apply(lambda arn: arn.rsplit("/", 1)[-1])
+                }
+                if ml.airflow is not None
+                else {},
                 tags=tags,
             ),
         )

@@ -14,7 +14,7 @@ A pandas engine (``merge_asof``) and a Spark engine (range join + window) give t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pipelines.errors import InputRejectedError
 
@@ -223,12 +223,18 @@ def assemble_training_set(
 
     The label rows are the batch's (event time: the contract's ``event_time`` column, else the
     batch's, :func:`pipelines.features.emr.batch_event_time`); the feature records are the batch's
-    and every other ingest date's feature set of the dataset (the feature group's history, each at its
-    date's event time). Each part file keeps its key and rows, so the layout the lineage hashes stays.
+    and the history: when the contract's model has a feature group, the records of the batch's
+    identifiers in its offline store (read back from the Iceberg table); else every other ingest
+    date's feature set of the dataset, each at its date's event time. Then the batch is ingested into
+    the offline store (:func:`pipelines.features.offline_store.append_batch`, one Iceberg commit; a
+    re-run commits nothing). Each part file keeps its key and rows, so the layout the lineage hashes
+    stays.
 
     Returns:
-        ``rows``, ``history_records``, ``future_records`` (history dated after the batch, never used)
-        and ``from_history`` (labels whose features came from an earlier record, not the batch's own).
+        ``rows``, ``history_source`` (``offline_store`` or ``feature_sets``), ``history_records``,
+        ``future_records`` (history dated after the batch, never used), ``from_history`` (labels whose
+        features came from an earlier record, not the batch's own) and ``offline_store`` (what the
+        append committed, or None without a feature group).
     """
     import io
 
@@ -258,20 +264,17 @@ def assemble_training_set(
             f"(unique_keys is {contract.unique_keys})"
         )
     batch_time = batch_event_time(ingest_date)
-    dataset_prefix = prefix.split("ingest_date=", 1)[0]
-    history_frames = []
-    for other in list_keys(s3, bucket, dataset_prefix):
-        rest = other[len(dataset_prefix) :]
-        date = rest.removeprefix("ingest_date=").split("/", 1)[0]
-        if date == ingest_date or not rest.startswith("ingest_date=") or rest.count("/") != 1:
-            continue
-        if other.endswith(".parquet"):
-            frame = read(other)
-            if set(batch.columns) <= set(frame.columns):  # not a feature set of an older contract
-                frame[EVENT_TIME] = batch_event_time(date)
-                history_frames.append(frame)
-    history = pd.concat(history_frames, ignore_index=True) if history_frames else None
     labels = [c for c in [contract.target, SPLIT_COLUMN, *contract.passthrough_columns] if c in batch.columns]
+    group = clients.settings.feature_group_for(contract.name)
+    offline = None
+    if group:  # the group's offline store holds every batch ingested before this one
+        from pipelines.features.offline_store import offline_table
+
+        offline = offline_table(clients, group)
+        features = [c for c in batch.columns if c != key and c not in labels]
+        history = offline_history(offline, batch, key, features)
+    else:
+        history = _feature_set_history(clients, features_uri, ingest_date, batch)
     training = as_of_training_set(
         batch,
         history,
@@ -286,6 +289,13 @@ def assemble_training_set(
         training.iloc[start : start + len(frame)].to_parquet(buffer, index=False)
         put_bytes(s3, bucket, part_key, buffer.getvalue(), clients.settings.data_lake_key_arn)
         start += len(frame)
+    ingested: dict[str, Any] | None = None
+    if offline is not None:  # direct offline-store ingestion: the batch's records, one Iceberg commit
+        from pipelines.features.offline_store import append_batch
+
+        ingested = append_batch(
+            offline, batch, batch_id=batch_id(contract.name, ingest_date, batch), event_time=batch_time
+        )
     future = 0
     from_history = 0
     if history is not None:
@@ -298,7 +308,80 @@ def assemble_training_set(
         from_history = int((~same.all(axis=1)).sum())
     return {
         "rows": len(training),
+        "history_source": "offline_store" if offline is not None else "feature_sets",
         "history_records": 0 if history is None else len(history),
         "future_records": future,
         "from_history": from_history,
+        "offline_store": ingested,
     }
+
+
+def batch_id(dataset: str, ingest_date: str, batch: pd.DataFrame) -> str:
+    """A batch's id in the offline store: its dataset, date and a hash of its values (so a re-run of
+    the same batch is recognised, and a changed batch of the same date is not)."""
+    import hashlib
+
+    from pandas.util import hash_pandas_object
+
+    hashed: Any = cast(Any, hash_pandas_object)(batch[sorted(batch.columns)], index=False)
+    hashes = hashed.to_numpy()
+    return f"{dataset}/{ingest_date}/{hashlib.sha256(hashes.tobytes()).hexdigest()[:32]}"
+
+
+def offline_history(table: Any, batch: pd.DataFrame, key: str, features: list[str]) -> pd.DataFrame | None:
+    """The feature records of ``batch``'s identifiers in the group's offline store (``table``, an
+    :class:`pipelines.features.offline_store.OfflineTable`), as :func:`as_of_training_set` takes them:
+    ``key``, ``features`` and :data:`EVENT_TIME` (superseded writes and deletions dropped)."""
+    import pandas as pd
+
+    from pipelines.features.offline_store import read_records
+    from pipelines.features.spark_job import iso_time
+
+    missing = [f for f in features if f not in table.types]
+    if missing:
+        raise PointInTimeError(
+            f"feature group {table.group!r} does not define {missing}, which the feature job now makes: "
+            "its definitions come from an older contract; deploy the stack again (pulumi up) so the "
+            "group matches the contract"
+        )
+    records = read_records(table, identifiers=batch[key].dropna().unique().tolist())
+    if records.empty:
+        return None
+    history = pd.DataFrame(records[[key, *features]]).copy()
+    times = records[table.event_time]
+    if table.types[table.event_time] == "Fractional":
+        times = pd.to_datetime(times, unit="s", utc=True)
+        history[EVENT_TIME] = [iso_time(t.to_pydatetime()) for t in times]
+    else:
+        history[EVENT_TIME] = times.to_numpy()
+    return history
+
+
+def _feature_set_history(
+    clients: AwsClients, features_uri: str, ingest_date: str, batch: pd.DataFrame
+) -> pd.DataFrame | None:
+    """Without a feature group: every other ingest date's published feature set of the dataset, each
+    at its date's event time (a feature set of an older contract, without the batch's columns, is
+    left out)."""
+    import io
+
+    import pandas as pd
+
+    from pipelines.aws import list_keys, split_s3_uri
+    from pipelines.features.emr import batch_event_time
+
+    s3 = clients.s3
+    bucket, prefix = split_s3_uri(features_uri)
+    dataset_prefix = prefix.split("ingest_date=", 1)[0]
+    frames = []
+    for other in list_keys(s3, bucket, dataset_prefix):
+        rest = other[len(dataset_prefix) :]
+        date = rest.removeprefix("ingest_date=").split("/", 1)[0]
+        if date == ingest_date or not rest.startswith("ingest_date=") or rest.count("/") != 1:
+            continue
+        if other.endswith(".parquet"):
+            frame = pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=other)["Body"].read()))
+            if set(batch.columns) <= set(frame.columns):
+                frame[EVENT_TIME] = batch_event_time(date)
+                frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else None

@@ -9,8 +9,11 @@ point with no other code shipped. Usage::
 ``--spec`` (a JSON file path) may replace ``--spec-json``. The spec comes from
 ``pipelines.features.spec.feature_spec(contract)``.
 
-With ``--feature-group NAME`` the job also ingests every feature row into that Feature Store group:
-``PutRecord`` from each partition (``--ingest-partitions`` x ``--ingest-workers`` calls in flight),
+With ``--feature-group NAME`` the job also ingests every feature row into that group's online store
+(when the group has one; the offline store, an Iceberg table, gets the batch in one Iceberg commit
+from the DAG's publish step, ``pipelines.features.offline_store``, as the SageMaker Feature Store
+Spark connector splits them: PutRecord with ``TargetStores=["OnlineStore"]``, then a direct offline
+write): ``PutRecord`` from each partition (``--ingest-partitions`` x ``--ingest-workers`` calls in flight),
 throttling retried with jittered exponential backoff, as the job's execution role. Each record has the
 group's features the row has a value for, and the event time: the contract's ``event_time`` column
 when the row has it, else ``--event-time`` (the batch's event time, ISO-8601). PutRecord is idempotent
@@ -112,9 +115,16 @@ class FeatureIngestionError(RuntimeError):
 class GroupSchema:
     """What ingestion needs of a feature group: its name, record identifier, event time and types."""
 
-    def __init__(self, name: str, record_identifier: str, event_time: str, types: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        record_identifier: str,
+        event_time: str,
+        types: Mapping[str, str],
+        online: bool = True,
+    ) -> None:
         self.name, self.record_identifier, self.event_time = name, record_identifier, event_time
-        self.types = dict(types)
+        self.types, self.online = dict(types), online
 
     @classmethod
     def describe(cls, sagemaker: Any, name: str) -> GroupSchema:
@@ -125,6 +135,7 @@ class GroupSchema:
             group["RecordIdentifierFeatureName"],
             group["EventTimeFeatureName"],
             {d["FeatureName"]: d["FeatureType"] for d in group["FeatureDefinitions"]},
+            online=bool((group.get("OnlineStoreConfig") or {}).get("EnableOnlineStore")),
         )
 
 
@@ -138,9 +149,12 @@ class Ingestion:
         client_factory: Callable[[], Any],
         partitions: int = 2,
         workers: int = 8,
+        target_stores: tuple[str, ...] | None = None,
     ) -> None:
         self.group, self.event_time, self.client_factory = group, event_time, client_factory
         self.partitions, self.workers = max(1, partitions), max(1, workers)
+        self.target_stores = target_stores
+        """PutRecord's ``TargetStores`` (None: every store the group has)."""
 
 
 def iso_time(value: Any) -> str:
@@ -194,6 +208,7 @@ def put_rows(
     workers: int = 8,
     max_attempts: int = MAX_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
+    target_stores: tuple[str, ...] | None = None,
 ) -> int:
     """PutRecord every row, at most ``workers`` calls in flight, throttling retried; the records written.
 
@@ -201,11 +216,13 @@ def put_rows(
         FeatureIngestionError: a record was refused, or still throttled after ``max_attempts``.
     """
 
+    stores = {"TargetStores": list(target_stores)} if target_stores else {}
+
     def put(row: Mapping[str, Any]) -> None:
         record = feature_record(row, group, event_time)
         for attempt in range(1, max_attempts + 1):
             try:
-                client.put_record(FeatureGroupName=group.name, Record=record)
+                client.put_record(FeatureGroupName=group.name, Record=record, **stores)
                 return
             except Exception as exc:
                 error = getattr(exc, "response", {}).get("Error", {})
@@ -229,16 +246,18 @@ def put_rows(
 
 def ingest_dataframe(frame: Any, ingestion: Ingestion) -> int:
     """PutRecord a Spark DataFrame's rows from ``ingestion.partitions`` partitions; the records written."""
-    group, event_time, factory, workers = (
+    group, event_time, factory, workers, stores = (
         ingestion.group,
         ingestion.event_time,
         ingestion.client_factory,
         ingestion.workers,
+        ingestion.target_stores,
     )
     columns = [c for c in frame.columns if c in group.types]
 
     def partition(rows: Iterator[Any]) -> Iterator[int]:
-        yield put_rows(factory(), group, (row.asDict() for row in rows), event_time, workers)
+        rows_of = (row.asDict() for row in rows)
+        yield put_rows(factory(), group, rows_of, event_time, workers, target_stores=stores)
 
     selected = frame.select(*columns).repartition(ingestion.partitions)
     return int(sum(selected.rdd.mapPartitions(partition).collect()))
@@ -266,16 +285,25 @@ class _RuntimeClient:
 
 
 def job_ingestion(args: argparse.Namespace) -> Ingestion | None:
-    """The ingestion the command line asks for (``--feature-group``), or None."""
+    """The online-store ingestion the command line asks for (``--feature-group``), or None (none asked,
+    or the group has no online store: its offline store gets the batch from the publish step)."""
     if not args.feature_group:
         return None
     import boto3
 
     sagemaker = boto3.client("sagemaker", region_name=args.region)
     group = GroupSchema.describe(sagemaker, args.feature_group)
+    if not group.online:
+        print(json.dumps({"feature_group": group.name, "online_store": False, "records": 0}))
+        return None
     event_time = args.event_time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Ingestion(
-        group, event_time, _RuntimeClient(args.region), args.ingest_partitions, args.ingest_workers
+        group,
+        event_time,
+        _RuntimeClient(args.region),
+        args.ingest_partitions,
+        args.ingest_workers,
+        target_stores=("OnlineStore",),
     )
 
 
@@ -287,7 +315,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spec", help="feature spec JSON file")
     parser.add_argument("--spec-json", help="feature spec as a JSON string")
     parser.add_argument("--partitions", type=int, default=1, help="output files to write")
-    parser.add_argument("--feature-group", help="also PutRecord the rows into this Feature Store group")
+    parser.add_argument("--feature-group", help="also PutRecord the rows into this group's online store")
     parser.add_argument("--event-time", help="the batch's event time (ISO-8601) for rows without one")
     parser.add_argument("--region", help="region of the feature group (default: the environment's)")
     parser.add_argument("--ingest-partitions", type=int, default=2, help="partitions that PutRecord")

@@ -258,3 +258,41 @@ def test_writer_roles_may_put_records_into_these_groups_only() -> None:
         f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:feature-group/mlops-test-housing-features",
     ]
     assert not _run(_args()).of_type("aws:iam/rolePolicy:RolePolicy")[1:]  # only the ingestion role's
+
+
+def test_offline_writer_roles_may_commit_to_and_read_these_tables_only() -> None:
+    """The DAG workers' role appends batches to the Iceberg offline tables and reads them back: the
+    groups' definitions, GetTable/UpdateTable on these tables (and their catalog and database), objects
+    under the offline prefixes (add only: no delete), listing only there, and the offline key."""
+    result = _run(_args(offline_writer_role_names={"airflow": "mlops-test-airflow-execution"}))
+    grant = result.named("mlops-test-offline-writer-airflow")
+    assert grant.inputs["role"] == "mlops-test-airflow-execution"
+    by_sid = {s["Sid"]: s for s in statements(policy(grant))}
+    assert sorted(by_sid) == [
+        "CommitOfflineTables",
+        "DescribeFeatureGroups",
+        "ListOfflineTableFiles",
+        "OfflineTableFiles",
+        "UseOfflineKey",
+    ]
+    groups = by_sid["DescribeFeatureGroups"]
+    assert as_list(groups["Action"]) == ["sagemaker:DescribeFeatureGroup"]
+    assert len(as_list(groups["Resource"])) == 2
+    tables = by_sid["CommitOfflineTables"]
+    assert sorted(as_list(tables["Action"])) == ["glue:GetTable", "glue:UpdateTable"]
+    glue = f"arn:aws:glue:us-east-1:{ACCOUNT}:"
+    names = [model_names("mlops-test", m).feature_offline_table for m in ("churn", "housing")]
+    assert sorted(as_list(tables["Resource"])) == sorted(
+        [f"{glue}catalog", f"{glue}database/mlops_test_lake"]
+        + [f"{glue}table/mlops_test_lake/{n}" for n in names]
+    )
+    files = by_sid["OfflineTableFiles"]
+    assert sorted(as_list(files["Action"])) == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    prefixes = [model_names("mlops-test", m).feature_offline_prefix for m in ("churn", "housing")]
+    assert sorted(as_list(files["Resource"])) == sorted(f"{FEATURES}/{p}/*" for p in prefixes)
+    listing = by_sid["ListOfflineTableFiles"]
+    assert listing["Resource"] == FEATURES
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == sorted(f"{p}/*" for p in prefixes)
+    key = by_sid["UseOfflineKey"]
+    assert sorted(as_list(key["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert key["Resource"] == LAKE_KEY

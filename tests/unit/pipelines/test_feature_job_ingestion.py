@@ -67,3 +67,54 @@ def test_the_job_is_told_the_feature_group_from_the_settings(platform: Platform,
     assert got[got.index("--event-time") + 1] == "2026-11-20T00:00:00Z"
     off = settings.model_copy(update={"feature_ingestion": False})
     assert "--feature-group" not in args(AwsClients(off))
+
+
+class _Recording:
+    """PutRecord that keeps each call's arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def put_record(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {}
+
+
+def test_the_job_puts_records_into_the_online_store_only_and_not_at_all_without_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The offline store gets the batch from the publish step's Iceberg commit, so the job's PutRecords
+    target the online store alone (no second, replicated copy offline), and a group without an online
+    store gets none."""
+    import argparse
+
+    from pipelines.features import spark_job
+
+    client = _Recording()
+    put_rows(client, GROUP, [{"id": "a"}], "t", target_stores=("OnlineStore",))
+    assert client.calls[0]["TargetStores"] == ["OnlineStore"]
+    put_rows(client, GROUP, [{"id": "b"}], "t")
+    assert "TargetStores" not in client.calls[1]
+
+    described: dict[str, Any] = {
+        "FeatureGroupName": "g",
+        "RecordIdentifierFeatureName": "id",
+        "EventTimeFeatureName": "event_time",
+        "FeatureDefinitions": [{"FeatureName": "id", "FeatureType": "String"}],
+    }
+
+    class _SageMaker:
+        def describe_feature_group(self, **_: Any) -> dict[str, Any]:
+            return described
+
+    import boto3
+
+    monkeypatch.setattr(boto3, "client", lambda *_a, **_k: _SageMaker())
+    args = argparse.Namespace(
+        feature_group="g", region="us-east-1", event_time="t", ingest_partitions=2, ingest_workers=4
+    )
+    assert spark_job.job_ingestion(args) is None  # no online store: nothing to PutRecord
+    described["OnlineStoreConfig"] = {"EnableOnlineStore": True}
+    ingestion = spark_job.job_ingestion(args)
+    assert ingestion is not None
+    assert ingestion.target_stores == ("OnlineStore",)
