@@ -31,8 +31,8 @@ def rehearse(
         bool,
         typer.Option(
             "--ingest-features",
-            help="Let the feature job PutRecord every row into the feature group (about 70 s more per "
-            "training run on the emulator).",
+            help="Give the feature groups an online store, so the feature job also PutRecords every row "
+            "(about 70 s more per training run on the emulator; the offline store is written either way).",
         ),
     ] = False,
 ) -> None:

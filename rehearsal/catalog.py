@@ -145,7 +145,10 @@ def catalog_overrides(ctx: RunContext, packages: dict[str, str]) -> dict[str, An
     for entry in catalog:
         if entry["name"] in packages:
             entry["endpoint"] = {**entry["endpoint"], "modelPackageArn": packages[entry["name"]]}
-    return {"mlops-platform:models": catalog}
+    overrides: dict[str, Any] = {"mlops-platform:models": catalog}
+    if ctx.options.ingest_features:  # feature groups with an online store, as staging and prod have
+        overrides["mlops-platform:featureStore"] = {"onlineStore": True}
+    return overrides
 
 
 def model_entry(ctx: RunContext, name: str | None = None) -> dict[str, Any]:

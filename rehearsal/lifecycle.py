@@ -221,8 +221,9 @@ def _airflow_env(ctx: RunContext) -> tuple[dict[str, str], Path]:
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn),
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         "MLOPS_OUTPUTS_FILE": str(outputs_file),
-        # the feature job's PutRecords: --ingest-features (RehearsalOptions.ingest_features)
-        "MLOPS_FEATURE_INGESTION": "true" if ctx.options.ingest_features else "false",
+        # every batch goes to the model's feature group: its offline store by one Iceberg commit; the
+        # online store (PutRecord per row) exists only with --ingest-features (catalog_overrides)
+        "MLOPS_FEATURE_INGESTION": "true",
         **(role or {}),
     }
     return env, home
@@ -409,11 +410,16 @@ def check_training(evidence: Evidence, ctx: RunContext) -> str | None:
     from rehearsal.tuning_stage import check_tuning, tuning_enabled
 
     store = evidence.get("feature_store") or {}
-    ingesting = ctx.options.ingest_features
-    if ingesting and store.get("group") and not (store.get("records_received") and store.get("offline_rows")):
-        return f"feature group {store['group']} received {store.get('records_received')} records, offline {store}"
-    if not ingesting and store.get("records_received"):
-        return f"feature ingestion is off, yet {store['group']} received {store['records_received']} records"
+    online = ctx.options.ingest_features  # the group has an online store only then
+    if store.get("group") and not store.get("offline_rows"):
+        return f"feature group {store['group']}'s offline store holds no records after training: {store}"
+    if online and store.get("group") and not store.get("records_received"):
+        return f"feature group {store['group']} has an online store, yet the feature job PutRecord no records"
+    if not online and store.get("records_received"):
+        return (
+            f"feature group {store['group']} has no online store, yet received {store['records_received']} "
+            "PutRecords (the offline store is written by one Iceberg commit per batch)"
+        )
     problem = check_card(evidence, package["ModelApprovalStatus"])
     if problem is None and tuning_enabled(ctx):  # every training DAG run of the rehearsed model tunes
         return check_tuning(evidence)
@@ -996,10 +1002,10 @@ def headline_train(evidence: Evidence) -> str:
     text += f"AUC {auc:.3f}; " if isinstance(auc, (int, float)) else ""
     text += f"package {_version(evidence.get('package_arn'))} {evidence.get('approval')}"
     store = evidence.get("feature_store") or {}
-    if store.get("group") and store.get("records_received"):
-        text += (
-            f"; {store.get('records_received')} feature records ingested, {store.get('offline_rows')} offline"
-        )
+    if store.get("group") and store.get("offline_rows"):
+        text += f"; {store.get('offline_rows')} feature records offline"
+        if store.get("records_received"):
+            text += f", {store['records_received']} online"
     return f"{text} (training job {evidence.get('training_status')})"
 
 
