@@ -59,6 +59,7 @@ WORKER_DISTRIBUTIONS: Mapping[str, str] = {
     "numpy": "numpy",
     "pandas": "pandas",
     "pyarrow": "pyarrow",
+    "pyiceberg": "pyiceberg",
     "scipy": "scipy",
     "sklearn": "scikit-learn",
     "joblib": "scikit-learn",
