@@ -22,7 +22,6 @@ Feature types map to Iceberg as Feature Store maps them (``String`` to string, `
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,32 +179,37 @@ def offline_table(clients: AwsClients, group_name: str) -> OfflineTable:
     )
 
 
-def _moment(value: Any, group: str) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise OfflineStoreError(
-            f"feature group {group!r}: event time {value!r} is not an ISO-8601 time"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _event_times(values: Any, count: int, kind: str, default: str, group: str) -> Any:
+    """A batch's event times as the group stores them (an Arrow array): ISO-8601
+    ``yyyy-MM-ddTHH:mm:ssZ`` strings (UTC), or epoch seconds for a ``Fractional`` event time; a
+    missing one is ``default``."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute
 
-
-def _event_times(values: Iterable[Any], kind: str, default: str, group: str) -> list[Any]:
-    """Event-time values as the group stores them: ISO-8601 ``...Z`` strings, or epoch seconds."""
-    from pipelines.features.spark_job import iso_time
-
-    out: list[Any] = []
-    for value in values:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            value = default
+    pc: Any = pyarrow.compute  # its functions are generated: not visible to the type checker
+    fallback: Any = pd.Timestamp(default.replace("Z", "+00:00"))
+    fallback = fallback.tz_localize("UTC") if fallback.tzinfo is None else fallback.tz_convert("UTC")
+    if values is None or not bool(values.notna().any()):
         if kind == "Fractional":
-            numeric = isinstance(value, (int, float))
-            out.append(float(value) if numeric else _moment(value, group).timestamp())
-        else:
-            out.append(iso_time(_moment(value, group)))
-    return out
+            return pa.array([float(fallback.timestamp())] * count, type=pa.float64())
+        return pa.array([fallback.strftime("%Y-%m-%dT%H:%M:%SZ")] * count, type=pa.string())
+    if kind == "Fractional" and pd.api.types.is_numeric_dtype(values):
+        return pa.array(values.astype("float64").fillna(float(fallback.timestamp())).to_numpy())
+    try:
+        parsed = pd.to_datetime(values.reset_index(drop=True), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0].removesuffix(" You might want to try:")
+        raise OfflineStoreError(
+            f"feature group {group!r}: an event time is not an ISO-8601 time ({reason}); fix the "
+            "contract's event_time column"
+        ) from None
+    stamps = pa.array(parsed.fillna(fallback), type=pa.timestamp("us", tz="UTC"))
+    if kind == "Fractional":
+        return pc.divide(stamps.cast(pa.int64()).cast(pa.float64()), 1_000_000.0)
+    # whole seconds first: Arrow's %S prints a finer unit's fraction
+    seconds = stamps.cast(pa.timestamp("s", tz="UTC"), safe=False)
+    return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
 
 
 def offline_records(
@@ -220,37 +224,40 @@ def offline_records(
     feature); the event time is the row's own value, else ``event_time``; the added columns say the
     records were written now and are not deletions; rows are sorted by event time.
     """
+    import numpy as np
     import pyarrow as pa
 
-    missing = [table.record_identifier] if table.record_identifier not in frame.columns else []
-    if missing:
+    if table.record_identifier not in frame.columns:
         raise OfflineStoreError(
-            f"feature group {table.group!r}: the batch lacks its record identifier column {missing[0]!r}"
+            f"feature group {table.group!r}: the batch lacks its record identifier column "
+            f"{table.record_identifier!r}"
         )
-    stamp = now or datetime.now(UTC)
-    arrow_schema = table.table.schema().as_arrow()
-    columns: dict[str, Any] = {}
+    count = len(frame)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    arrays: dict[str, Any] = {}
     for name, kind in table.types.items():
         if name == table.event_time:
-            source = list(frame[name]) if name in frame.columns else [None] * len(frame)
-            columns[name] = _event_times(source, kind, event_time, table.group)
+            source = frame[name] if name in frame.columns else None
+            arrays[name] = _event_times(source, count, kind, event_time, table.group)
             continue
         if name not in frame.columns:
-            columns[name] = [None] * len(frame)
+            target = {"Integral": pa.int64(), "Fractional": pa.float64()}.get(kind, pa.string())
+            arrays[name] = pa.nulls(count, type=target)
             continue
-        series = frame[name]
+        series = frame[name].reset_index(drop=True)
         if kind == "Integral":
-            series = series.astype("Int64")
+            arrays[name] = pa.array(series.astype("Int64"), type=pa.int64())
         elif kind == "Fractional":
-            series = series.astype("float64")
+            arrays[name] = pa.array(series.astype("float64").to_numpy(), type=pa.float64(), from_pandas=True)
         else:
-            series = series.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
-        columns[name] = series.to_numpy(dtype=object, na_value=None)
-    columns[API_INVOCATION_TIME] = [stamp] * len(frame)
-    columns[WRITE_TIME] = [stamp] * len(frame)
-    columns[IS_DELETED] = [False] * len(frame)
-    arrays = [pa.array(list(columns[f.name]), type=f.type) for f in arrow_schema]
-    records = pa.Table.from_arrays(arrays, schema=arrow_schema)
+            arrays[name] = pa.array(series.astype("string"), type=pa.string())
+    micros = np.full(count, int(stamp.timestamp() * 1_000_000), dtype="int64")
+    written = pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    arrays[API_INVOCATION_TIME] = written
+    arrays[WRITE_TIME] = written
+    arrays[IS_DELETED] = pa.array(np.zeros(count, dtype=bool))
+    schema = table.table.schema().as_arrow()
+    records = pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
     return records.sort_by(table.event_time)
 
 
