@@ -256,8 +256,10 @@ def offline_records(
     arrays[API_INVOCATION_TIME] = written
     arrays[WRITE_TIME] = written
     arrays[IS_DELETED] = pa.array(np.zeros(count, dtype=bool))
+    # cast to the table's own types: a table made elsewhere may say timestamp (no zone) or large_string
     schema = table.table.schema().as_arrow()
-    records = pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
+    columns = [arrays[f.name].cast(f.type) if f.name in arrays else pa.nulls(count, f.type) for f in schema]
+    records = pa.Table.from_arrays(columns, schema=schema)
     return records.sort_by(table.event_time)
 
 
