@@ -341,14 +341,15 @@ class FeatureStore(pulumi.ComponentResource):
                 "Resource": [pulumi.Output.concat(args.offline_bucket_arn, "/", p, "/*") for p in prefixes],
             },
             {
-                # A HeadObject of a key not yet written answers 404 only to a caller who may list the
-                # bucket, 403 otherwise; pyarrow checks that a new file's key is free before writing it
+                # pyiceberg's commit checks that a new metadata file's key is free (HeadObject) before
+                # writing it, and a HeadObject of a missing key answers 404 only to a caller with
+                # s3:ListBucket on the bucket, 403 otherwise
                 # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, Permissions).
+                # That check carries no s3:prefix, so a prefix-conditioned grant would not count.
                 "Sid": "ListOfflineTableFiles",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": args.offline_bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
             },
             {
                 "Sid": "UseOfflineKey",

@@ -11,7 +11,7 @@ tests read these tables with), against AWS or the emulator alike:
 * :func:`append_batch` is direct offline-store batch ingestion, the Spark connector's
   ``ingest_data(..., target_stores=["OfflineStore"])``: the batch's records with Feature Store's
   ``api_invocation_time``, ``write_time`` and ``is_deleted`` columns, sorted by event time, in one
-  Iceberg append (one snapshot), encrypted with the group's offline-store key. The snapshot is tagged
+  Iceberg append (one snapshot), encrypted by the bucket's default key. The snapshot is tagged
   with the batch's id, so a re-run of the same batch commits nothing.
 * :func:`read_records` reads a group's records back (optionally only some identifiers), dropping
   superseded writes and deletions the way the Feature Store documentation's point-in-time queries do.
@@ -84,15 +84,14 @@ def table_location(resolved_output_uri: str) -> str:
     return resolved_output_uri.rstrip("/").removesuffix("/data")
 
 
-def file_io_properties(
-    *,
-    region: str,
-    endpoint_url: str | None,
-    credentials: Any | None,
-    kms_key_id: str | None,
-) -> dict[str, str]:
-    """pyiceberg S3 properties: the region, an endpoint override, explicit credentials (a boto3
-    frozen-credentials object, else the SDK's default chain) and SSE-KMS with the offline-store key."""
+def file_io_properties(*, region: str, endpoint_url: str | None, credentials: Any | None) -> dict[str, str]:
+    """pyiceberg S3 properties: the region, an endpoint override and explicit credentials (a boto3
+    frozen-credentials object, else the SDK's default chain).
+
+    No encryption settings: pyiceberg's pyarrow FileIO (0.12) sends no SSE-KMS headers, so its objects
+    get the bucket's default encryption. The stack makes the features bucket's default key the groups'
+    offline-store key (``tests/unit/stacks/test_data_science.py`` holds it to that).
+    """
     props: dict[str, str] = {"s3.region": region}
     if endpoint_url:
         props["s3.endpoint"] = endpoint_url
@@ -101,9 +100,6 @@ def file_io_properties(
         props["s3.secret-access-key"] = credentials.secret_key
         if credentials.token:
             props["s3.session-token"] = credentials.token
-    if kms_key_id:
-        props["s3.server-side-encryption"] = "aws:kms"
-        props["s3.sse-kms-key-id"] = kms_key_id
     return props
 
 
@@ -145,7 +141,6 @@ def offline_table(clients: AwsClients, group_name: str) -> OfflineTable:
             "TableFormat Iceberg, as the FeatureStore component does)"
         )
     catalog_config = offline.get("DataCatalogConfig") or {}
-    storage = offline.get("S3StorageConfig") or {}
     session = clients.session
     if session is None:
         clients.client("sagemaker")
@@ -155,7 +150,6 @@ def offline_table(clients: AwsClients, group_name: str) -> OfflineTable:
         region=clients.settings.region,
         endpoint_url=clients.settings.endpoint_for("s3"),
         credentials=credentials.get_frozen_credentials() if credentials is not None else None,
-        kms_key_id=storage.get("KmsKeyId"),
     )
     catalog = glue_catalog(clients.client("glue"), properties)
     database, name = str(catalog_config.get("Database", "")), str(catalog_config.get("TableName", ""))

@@ -176,6 +176,23 @@ def test_dev_stack_wires_studio_mlflow_and_feature_groups(synth_stack: Callable[
         f"arn:aws:sagemaker:us-east-1:{out['accountId']}:feature-group/{n}"
         for n in out["featureGroupNames"].values()
     )
+    # the DAG workers commit batches to the offline tables: pyarrow sends no SSE-KMS header, so the
+    # features bucket's default key must be the groups' offline key
+    features_sse = next(
+        r.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+        for r in result.of_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if r.inputs["bucket"] == out["featuresBucket"]
+    )
+    assert features_sse["kmsMasterKeyId"] == out["dataLakeKeyArn"]
+    offline_writers = {
+        str(rp.inputs["role"])
+        for rp in result.of_type("aws:iam/rolePolicy:RolePolicy")
+        for s in statements(policy(rp))
+        if s.get("Sid") == "CommitOfflineTables"
+    }
+    assert offline_writers == {role_names[out["airflowExecutionRoleArn"]]}
 
 
 def test_prod_stack_has_mlflow_and_online_store_but_no_studio(
