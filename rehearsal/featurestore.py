@@ -136,6 +136,7 @@ class FeatureStoreRuntime:
         from rehearsal.iam.identities import RoleSessions
 
         self._sessions = RoleSessions()
+        self._warmup: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -148,6 +149,10 @@ class FeatureStoreRuntime:
 
         if emulator.moto_app is None:
             raise EmulatorError("FeatureStoreRuntime needs a started emulator (moto_app is not set)")
+        # pyiceberg takes ~1.5 s to import; load it while the deploy waits on other resources, so the
+        # first Iceberg CreateFeatureGroup does not pay for it.
+        self._warmup = threading.Thread(target=_import_pyiceberg, name="pyiceberg-import", daemon=True)
+        self._warmup.start()
         self._emulator = emulator
         dispatcher = emulator.moto_app
         original = dispatcher.get_application
@@ -287,7 +292,12 @@ class FeatureStoreRuntime:
             credentials=credentials,
             kms_key_id=kms_key,
         )
-        return glue_catalog(client_as(self._emulator, "glue", issued), properties)
+        catalog = glue_catalog(client_as(self._emulator, "glue", issued), properties)
+        # Feature Store's own Iceberg writer puts a new metadata file without probing for it first;
+        # pyiceberg's default HeadObject probe would need s3:ListBucket on the whole bucket (a missing
+        # key's 404), a grant the service's writes do not need.
+        catalog._write_metadata = catalog._write_metadata_no_exist_check  # pyright: ignore[reportPrivateUsage]
+        return catalog
 
     def _create_offline_table(self, name: str, catalog_given: bool) -> str | None:
         """CreateFeatureGroup's Iceberg table (see the module docstring); the FailureReason when the
@@ -371,6 +381,9 @@ class FeatureStoreRuntime:
 
     def close(self) -> None:
         """Write what is buffered to the offline stores; restore moto's routing."""
+        if self._warmup is not None:
+            self._warmup.join()
+            self._warmup = None
         if self._emulator is None:
             return
         try:
@@ -604,9 +617,24 @@ class FeatureStoreRuntime:
         if not rows or group.offline_uri is None:
             return []
         if group.iceberg:
+            from botocore.exceptions import ClientError
+            from pyiceberg.exceptions import CommitFailedException
+
             with group.write_lock:
-                written = self._append_iceberg(group, rows)
+                try:
+                    written = self._append_iceberg(group, rows)
+                except (ClientError, OSError, CommitFailedException) as exc:
+                    # Replication is asynchronous on AWS: PutRecord still succeeds, and the group's
+                    # OfflineStoreStatus turns Blocked with the reason (API_OfflineStoreStatus).
+                    with self._lock:
+                        group.pending[:0] = rows  # kept for the next flush
+                        self._extras.setdefault(group.name.lower(), {})["OfflineStoreStatus"] = {
+                            "Status": "Blocked",
+                            "BlockedReason": f"the Iceberg append as role {group.role_arn} failed: {exc}",
+                        }
+                    return []
             with self._lock:
+                self._extras.setdefault(group.name.lower(), {})["OfflineStoreStatus"] = {"Status": "Active"}
                 self.files_written += written
             return written
         bucket, _, base = group.offline_uri[5:].partition("/")
@@ -696,6 +724,14 @@ class FeatureStoreRuntime:
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers]
         )
         return [payload]
+
+
+def _import_pyiceberg() -> None:
+    import pyiceberg.catalog.glue
+    import pyiceberg.io.pyarrow
+    import pyiceberg.table
+
+    del pyiceberg
 
 
 def added_data_files(table: Any, snapshot: Any) -> list[str]:

@@ -388,9 +388,14 @@ def test_a_role_that_may_not_create_the_table_fails_the_group() -> None:
                 }
             ],
         }
-        glue_actions = ["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"]
+        glue_actions = ["glue:GetDatabase", "glue:GetTable"]
         roles = {}
-        for role, extra in (("no-create", []), ("ingest", ["glue:CreateTable"])):
+        grants = (
+            ("no-create", ["glue:UpdateTable"]),
+            ("no-update", ["glue:CreateTable"]),
+            ("ingest", ["glue:CreateTable", "glue:UpdateTable"]),
+        )
+        for role, extra in grants:
             roles[role] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
                 "Arn"
             ]
@@ -418,6 +423,22 @@ def test_a_role_that_may_not_create_the_table_fails_the_group() -> None:
         assert not emu.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents")
         assert [d.action for d in authorizer.denials] == ["glue:CreateTable"], described["FailureReason"]
         emu.client("sagemaker").delete_feature_group(FeatureGroupName=GROUP)
+        authorizer.clear()
+
+        # a role that may create the table but not commit to it: PutRecord succeeds, replication is
+        # Blocked (OfflineStoreStatus) and the records wait for the next flush
+        _create_group(emu, key, online=False, catalog=CATALOG, role=roles["no-update"])
+        group = GroupDefinition.describe(emu.client("sagemaker"), GROUP)
+        ingest_frame(emu.client("sagemaker-featurestore-runtime"), group, _features(3))
+        assert runtime.flush() == []
+        described = emu.client("sagemaker").describe_feature_group(FeatureGroupName=GROUP)
+        assert described["FeatureGroupStatus"] == "Created"
+        assert described["OfflineStoreStatus"]["Status"] == "Blocked"
+        assert "role" in described["OfflineStoreStatus"]["BlockedReason"]
+        assert {d.action for d in authorizer.denials} == {"glue:UpdateTable"}
+        assert feature_store_evidence(emu, GROUP)["offline_rows"] == 0
+        emu.client("sagemaker").delete_feature_group(FeatureGroupName=GROUP)
+        emu.client("glue").delete_table(DatabaseName=CATALOG["Database"], Name=CATALOG["TableName"])
         authorizer.clear()
 
         _create_group(emu, key, online=False, catalog=CATALOG, role=roles["ingest"])
