@@ -449,3 +449,30 @@ def test_a_role_that_may_not_create_the_table_fails_the_group() -> None:
         assert len(runtime.flush()) == 1
         assert feature_store_evidence(emu, GROUP)["offline_rows"] == 10
         assert authorizer.denials == []
+
+
+def test_the_deploy_stops_on_a_group_that_ends_create_failed(
+    emulator: tuple[Emulator, FeatureStoreRuntime, str],
+) -> None:
+    """The deploy's feature-group handler, as Pulumi's provider waits for Created: CreateFailed is a
+    deploy error naming the FailureReason (here: the Glue database is missing)."""
+    from rehearsal.deploy import Ctx, DeployError, _feature_group_create  # pyright: ignore[reportPrivateUsage]
+
+    emu, _, key = emulator
+    inputs = {
+        "featureGroupName": GROUP,
+        "recordIdentifierFeatureName": "customer_id",
+        "eventTimeFeatureName": "event_time",
+        "featureDefinitions": [
+            {"featureName": "customer_id", "featureType": "String"},
+            {"featureName": "event_time", "featureType": "String"},
+        ],
+        "roleArn": "arn:aws:iam::123456789012:role/mlops-dev-feature-ingestion",
+        "offlineStoreConfig": {
+            "s3StorageConfig": {"s3Uri": f"s3://{BUCKET}/feature-store/churn", "kmsKeyId": key},
+            "tableFormat": "Iceberg",
+            "dataCatalogConfig": CATALOG,
+        },
+    }
+    with pytest.raises(DeployError, match=r"CreateFailed: Glue database 'mlops_dev_features'"):
+        _feature_group_create(Ctx(emu, [], 60.0), inputs, {})
