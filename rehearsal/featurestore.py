@@ -136,7 +136,6 @@ class FeatureStoreRuntime:
         from rehearsal.iam.identities import RoleSessions
 
         self._sessions = RoleSessions()
-        self._warmup: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -149,10 +148,6 @@ class FeatureStoreRuntime:
 
         if emulator.moto_app is None:
             raise EmulatorError("FeatureStoreRuntime needs a started emulator (moto_app is not set)")
-        # pyiceberg takes ~1.5 s to import; load it while the deploy waits on other resources, so the
-        # first Iceberg CreateFeatureGroup does not pay for it.
-        self._warmup = threading.Thread(target=_import_pyiceberg, name="pyiceberg-import", daemon=True)
-        self._warmup.start()
         self._emulator = emulator
         dispatcher = emulator.moto_app
         original = dispatcher.get_application
@@ -381,9 +376,6 @@ class FeatureStoreRuntime:
 
     def close(self) -> None:
         """Write what is buffered to the offline stores; restore moto's routing."""
-        if self._warmup is not None:
-            self._warmup.join()
-            self._warmup = None
         if self._emulator is None:
             return
         try:
@@ -724,14 +716,6 @@ class FeatureStoreRuntime:
             status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers]
         )
         return [payload]
-
-
-def _import_pyiceberg() -> None:
-    import pyiceberg.catalog.glue
-    import pyiceberg.io.pyarrow
-    import pyiceberg.table
-
-    del pyiceberg
 
 
 def added_data_files(table: Any, snapshot: Any) -> list[str]:
