@@ -299,11 +299,30 @@ def test_an_iceberg_group_gets_its_table_and_put_records_append_to_it(
 def test_a_missing_database_or_a_left_over_table_fails_the_create(
     emulator: tuple[Emulator, FeatureStoreRuntime, str],
 ) -> None:
-    """CreateFeatureGroup returns, the group is CreateFailed with a FailureReason and takes no records;
-    DeleteFeatureGroup keeps the table and its files, so a re-created group meets the old table."""
+    """CreateFeatureGroup returns, the group is CreateFailed with a FailureReason and takes no records
+    (the deploy's handler stops on it, as Pulumi's provider waits for Created); DeleteFeatureGroup keeps
+    the table and its files, so a re-created group meets the old table."""
+    from rehearsal.deploy import Ctx, DeployError, _feature_group_create  # pyright: ignore[reportPrivateUsage]
+
     emu, _, key = emulator
     sagemaker = emu.client("sagemaker")
-    _create_group(emu, key, online=False, catalog=CATALOG)
+    inputs = {
+        "featureGroupName": GROUP,
+        "recordIdentifierFeatureName": "customer_id",
+        "eventTimeFeatureName": "event_time",
+        "featureDefinitions": [
+            {"featureName": "customer_id", "featureType": "String"},
+            {"featureName": "event_time", "featureType": "String"},
+        ],
+        "roleArn": "arn:aws:iam::123456789012:role/mlops-dev-feature-ingestion",
+        "offlineStoreConfig": {
+            "s3StorageConfig": {"s3Uri": f"s3://{BUCKET}/feature-store/churn", "kmsKeyId": key},
+            "tableFormat": "Iceberg",
+            "dataCatalogConfig": CATALOG,
+        },
+    }
+    with pytest.raises(DeployError, match=r"CreateFailed: Glue database 'mlops_dev_features'"):
+        _feature_group_create(Ctx(emu, [], 60.0), inputs, {})
     described = sagemaker.describe_feature_group(FeatureGroupName=GROUP)
     assert described["FeatureGroupStatus"] == "CreateFailed"
     assert "Glue database 'mlops_dev_features'" in described["FailureReason"]
@@ -449,30 +468,3 @@ def test_a_role_that_may_not_create_the_table_fails_the_group() -> None:
         assert len(runtime.flush()) == 1
         assert feature_store_evidence(emu, GROUP)["offline_rows"] == 10
         assert authorizer.denials == []
-
-
-def test_the_deploy_stops_on_a_group_that_ends_create_failed(
-    emulator: tuple[Emulator, FeatureStoreRuntime, str],
-) -> None:
-    """The deploy's feature-group handler, as Pulumi's provider waits for Created: CreateFailed is a
-    deploy error naming the FailureReason (here: the Glue database is missing)."""
-    from rehearsal.deploy import Ctx, DeployError, _feature_group_create  # pyright: ignore[reportPrivateUsage]
-
-    emu, _, key = emulator
-    inputs = {
-        "featureGroupName": GROUP,
-        "recordIdentifierFeatureName": "customer_id",
-        "eventTimeFeatureName": "event_time",
-        "featureDefinitions": [
-            {"featureName": "customer_id", "featureType": "String"},
-            {"featureName": "event_time", "featureType": "String"},
-        ],
-        "roleArn": "arn:aws:iam::123456789012:role/mlops-dev-feature-ingestion",
-        "offlineStoreConfig": {
-            "s3StorageConfig": {"s3Uri": f"s3://{BUCKET}/feature-store/churn", "kmsKeyId": key},
-            "tableFormat": "Iceberg",
-            "dataCatalogConfig": CATALOG,
-        },
-    }
-    with pytest.raises(DeployError, match=r"CreateFailed: Glue database 'mlops_dev_features'"):
-        _feature_group_create(Ctx(emu, [], 60.0), inputs, {})
