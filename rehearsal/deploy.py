@@ -648,6 +648,11 @@ def _feature_group_create(ctx: Ctx, inputs: dict[str, Any], synth: Outputs) -> t
     if inputs.get("description"):
         params["Description"] = inputs["description"]
     arn = ctx.call("sagemaker", "create_feature_group", **params)["FeatureGroupArn"]
+    # CreateFeatureGroup returns before the group is made; the provider waits for Created and fails
+    # on CreateFailed (an Iceberg group whose role may not create its Glue table, for one).
+    described = ctx.call("sagemaker", "describe_feature_group", FeatureGroupName=name)
+    if described.get("FeatureGroupStatus") == "CreateFailed":
+        raise DeployError(f"feature group {name} is CreateFailed: {described.get('FailureReason', '')}")
     return name, {"arn": arn, "featureGroupName": name}
 
 

@@ -11,8 +11,8 @@ identifier and event time are present; the event time is ISO-8601 ``yyyy-MM-ddTH
 
 Online store: the latest record per identifier (a record with an older event time does not replace
 a newer one), only for groups created with ``OnlineStoreConfig.EnableOnlineStore``; GetRecord on a
-group without one is refused as AWS refuses it. Offline store: records are buffered and written as
-Parquet in the layout AWS documents
+group without one is refused as AWS refuses it. Offline store: records are buffered and, for a
+Glue-format group, written as Parquet in the layout AWS documents
 (https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html)::
 
     <S3Uri>/<account>/sagemaker/<region>/offline-store/<group>-<creation epoch>/data/
@@ -21,6 +21,13 @@ Parquet in the layout AWS documents
 with ``write_time``, ``api_invocation_time`` and ``is_deleted`` columns, encrypted with the group's
 offline-store key, on :meth:`FeatureStoreRuntime.flush` (AWS replicates within minutes; here on
 demand, when the buffer is full, and when the emulator stops).
+
+An ``Iceberg`` group's offline store is an Iceberg table in Glue, as on AWS: CreateFeatureGroup creates
+it (``pipelines.features.offline_store``'s schema and location, unpartitioned) as the group's role
+assumed by ``sagemaker.amazonaws.com``; when the role may not, or the Glue database does not exist, the
+call still returns and the group ends ``CreateFailed`` with a ``FailureReason``
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeFeatureGroup.html). Each flush
+is one Iceberg append to that table, as the role.
 """
 
 from __future__ import annotations
@@ -59,7 +66,9 @@ def _validation(message: str) -> FeatureStoreRequestError:
 
 
 @dataclass
-class _Group:
+class GroupState:
+    """A feature group as the runtime keeps it: its definition, online records, pending offline rows."""
+
     name: str
     arn: str
     record_identifier: str
@@ -70,6 +79,13 @@ class _Group:
     online: bool
     online_records: dict[str, tuple[float, list[dict[str, str]]]] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    iceberg: bool = False
+    """The offline store is an Iceberg table (``TableFormat`` Iceberg), else Glue-format Parquet."""
+    database: str = ""
+    table_name: str = ""
+    role_arn: str = ""
+    definitions: list[tuple[str, str]] = field(default_factory=list)
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def event_time_seconds(value: str, kind: str) -> float:
@@ -108,7 +124,7 @@ class FeatureStoreRuntime:
         self.flush_rows = flush_rows
         self._emulator: Emulator | None = None
         self._lock = threading.RLock()
-        self._groups: dict[str, _Group] = {}
+        self._groups: dict[str, GroupState] = {}
         self._online_configs: dict[str, bool] = {}
         self._extras: dict[str, dict[str, Any]] = {}
         self._original_get_application: Callable[..., Any] | None = None
@@ -117,6 +133,9 @@ class FeatureStoreRuntime:
         """Offline-store objects written (s3:// URIs), in order."""
         self.received: dict[str, int] = {}
         """PutRecord calls accepted, by feature group name."""
+        from rehearsal.iam.identities import RoleSessions
+
+        self._sessions = RoleSessions()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -162,6 +181,13 @@ class FeatureStoreRuntime:
                     if v
                 }
             runtime._fix_offline_config(name, catalog)
+            if str(offline.get("TableFormat") or "Glue") == "Iceberg":
+                failure = runtime._create_offline_table(name, bool(catalog))
+                if failure is not None:
+                    with runtime._lock:
+                        runtime._extras[name.lower()].update(
+                            FeatureGroupStatus="CreateFailed", FailureReason=failure
+                        )
             return result
 
         def describe_feature_group(response: Any) -> Any:
@@ -237,6 +263,98 @@ class FeatureStoreRuntime:
                 f"{self._emulator.region}/offline-store/{group.feature_group_name}-{epoch}/data"
             )
 
+    def _catalog(self, role_arn: str | None, source_arn: str, kms_key: str | None) -> Any:
+        """pyiceberg's Glue catalog signed as ``role_arn`` assumed by SageMaker for ``source_arn`` (Glue
+        and the S3 FileIO alike; root credentials for ``role_arn`` None or an emulator without IAM)."""
+        from botocore.credentials import ReadOnlyCredentials
+
+        from pipelines.features.offline_store import file_io_properties, glue_catalog
+        from rehearsal.iam.identities import SAGEMAKER_SERVICE, client_as, client_kwargs
+
+        assert self._emulator is not None
+        issued = (
+            self._sessions.service(self._emulator, role_arn, SAGEMAKER_SERVICE, source_arn)
+            if role_arn
+            else None
+        )
+        kwargs = client_kwargs(self._emulator, issued)
+        credentials = ReadOnlyCredentials(
+            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"], kwargs.get("aws_session_token")
+        )
+        properties = file_io_properties(
+            region=self._emulator.region,
+            endpoint_url=self._emulator.endpoint_url,
+            credentials=credentials,
+            kms_key_id=kms_key,
+        )
+        catalog = glue_catalog(client_as(self._emulator, "glue", issued), properties)
+        # Feature Store's own Iceberg writer puts a new metadata file without probing for it first;
+        # pyiceberg's default HeadObject probe would need s3:ListBucket on the whole bucket (a missing
+        # key's 404), a grant the service's writes do not need.
+        catalog._write_metadata = catalog._write_metadata_no_exist_check  # pyright: ignore[reportPrivateUsage]
+        return catalog
+
+    def _create_offline_table(self, name: str, catalog_given: bool) -> str | None:
+        """CreateFeatureGroup's Iceberg table (see the module docstring); the FailureReason when the
+        group cannot have it (nothing of the table is left behind then), else None."""
+        from botocore.exceptions import ClientError
+        from pyiceberg.exceptions import NoSuchNamespaceError, TableAlreadyExistsError
+
+        from pipelines.features.offline_store import offline_schema, table_location
+        from rehearsal.iam import TrustDeniedError
+
+        assert self._emulator is not None
+        _, group = self._backend_group(name)
+        config = group.offline_store_config
+        catalog_config = config.get("DataCatalogConfig") or {}
+        database, table = str(catalog_config["Database"]), str(catalog_config["TableName"])
+        storage = config.get("S3StorageConfig") or {}
+        location = table_location(str(storage["ResolvedOutputS3Uri"]))
+        glue = self._emulator.client("glue")  # the service's own look-ups, not calls of the role
+        try:
+            glue.get_database(Name=database)
+        except glue.exceptions.EntityNotFoundException:
+            if catalog_given:
+                return f"Glue database {database!r} of the offline store does not exist (create it first)"
+            # No DataCatalogConfig: Feature Store creates its default database and table itself (they
+            # are "automatically created for your OfflineStore",
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteFeatureGroup.html).
+            glue.create_database(DatabaseInput={"Name": database})
+        try:
+            glue.get_table(DatabaseName=database, Name=table)
+        except glue.exceptions.EntityNotFoundException:
+            pass
+        else:
+            # AWS does not document a re-created group meeting its old table (DeleteFeatureGroup keeps it).
+            return (
+                f"the offline store's Glue table {database}.{table} already exists (a deleted group's "
+                "table stays: drop it or choose another TableName)"
+            )
+        bucket, _, prefix = location[5:].partition("/")
+        before = self._keys(bucket, prefix + "/metadata/")
+        schema = offline_schema([(d["FeatureName"], d["FeatureType"]) for d in group.feature_definitions])
+        try:
+            catalog = self._catalog(group.role_arn, group.arn, storage.get("KmsKeyId"))
+            catalog.create_table((database, table), schema=schema, location=location)
+        except (ClientError, OSError, TrustDeniedError, NoSuchNamespaceError, TableAlreadyExistsError) as exc:
+            s3 = self._emulator.client("s3")
+            for key in sorted(self._keys(bucket, prefix + "/metadata/") - before):
+                s3.delete_object(Bucket=bucket, Key=key)  # no half-made table
+            return (
+                f"the offline store's Iceberg table {database}.{table} could not be created as role "
+                f"{group.role_arn}: {exc}"
+            )
+        return None
+
+    def _keys(self, bucket: str, prefix: str) -> set[str]:
+        assert self._emulator is not None
+        s3 = self._emulator.client("s3")
+        return {
+            str(o["Key"])
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+        }
+
     def _delete_group(self, name: str) -> Any:
         """DeleteFeatureGroup (moto has none): the group, its online records; offline files stay, as on AWS
         (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteFeatureGroup.html)."""
@@ -272,6 +390,7 @@ class FeatureStoreRuntime:
                 else:
                     setattr(cls, attr, original)
             self._patched.clear()
+            self._sessions.clear()
             self._emulator = None
 
     @staticmethod
@@ -283,7 +402,7 @@ class FeatureStoreRuntime:
 
     # --- groups -----------------------------------------------------------------------------------
 
-    def _group(self, name: str) -> _Group:
+    def _group(self, name: str) -> GroupState:
         from moto.sagemaker.models import sagemaker_backends
 
         assert self._emulator is not None
@@ -308,7 +427,15 @@ class FeatureStoreRuntime:
                     f"{self._emulator.region}/offline-store/{group.feature_group_name}-{epoch}/data"
                 )
                 storage["ResolvedOutputS3Uri"] = offline_uri  # moto leaves out "sagemaker/"
-            resolved = _Group(
+            status = self._extras.get(key, {}).get("FeatureGroupStatus", "Created")
+            if status != "Created":
+                raise _validation(
+                    f"feature group {group.feature_group_name!r} is {status}: "
+                    f"{self._extras[key].get('FailureReason', '')}"
+                )
+            offline = group.offline_store_config or {}
+            catalog = offline.get("DataCatalogConfig") or {}
+            resolved = GroupState(
                 name=group.feature_group_name,
                 arn=group.arn,
                 record_identifier=group.record_identifier_feature_name,
@@ -317,6 +444,11 @@ class FeatureStoreRuntime:
                 offline_uri=offline_uri,
                 offline_key=storage.get("KmsKeyId"),
                 online=self._online_configs.get(key, False),
+                iceberg=offline.get("TableFormat") == "Iceberg",
+                database=str(catalog.get("Database", "")),
+                table_name=str(catalog.get("TableName", "")),
+                role_arn=str(group.role_arn or ""),
+                definitions=[(d["FeatureName"], d["FeatureType"]) for d in group.feature_definitions],
             )
             self._groups[key] = resolved
             return resolved
@@ -468,7 +600,7 @@ class FeatureStoreRuntime:
             written += self._flush_group(group)
         return written
 
-    def _flush_group(self, group: _Group) -> list[str]:
+    def _flush_group(self, group: GroupState) -> list[str]:
         import pandas as pd
 
         assert self._emulator is not None
@@ -476,6 +608,27 @@ class FeatureStoreRuntime:
             rows, group.pending = group.pending, []
         if not rows or group.offline_uri is None:
             return []
+        if group.iceberg:
+            from botocore.exceptions import ClientError
+            from pyiceberg.exceptions import CommitFailedException
+
+            with group.write_lock:
+                try:
+                    written = self._append_iceberg(group, rows)
+                except (ClientError, OSError, CommitFailedException) as exc:
+                    # Replication is asynchronous on AWS: PutRecord still succeeds, and the group's
+                    # OfflineStoreStatus turns Blocked with the reason (API_OfflineStoreStatus).
+                    with self._lock:
+                        group.pending[:0] = rows  # kept for the next flush
+                        self._extras.setdefault(group.name.lower(), {})["OfflineStoreStatus"] = {
+                            "Status": "Blocked",
+                            "BlockedReason": f"the Iceberg append as role {group.role_arn} failed: {exc}",
+                        }
+                    return []
+            with self._lock:
+                self._extras.setdefault(group.name.lower(), {})["OfflineStoreStatus"] = {"Status": "Active"}
+                self.files_written += written
+            return written
         bucket, _, base = group.offline_uri[5:].partition("/")
         s3 = self._emulator.client("s3")
         frame = pd.DataFrame(rows)
@@ -501,6 +654,32 @@ class FeatureStoreRuntime:
         with self._lock:
             self.files_written += written
         return written
+
+    def group(self, name: str) -> GroupState:
+        """The feature group ``name`` (or ARN) as the runtime sees it; ResourceNotFound, or ValidationError
+        for a group that is not ``Created``."""
+        return self._group(name)
+
+    def iceberg_table(self, group: GroupState, role_arn: str | None = None) -> Any:
+        """``group``'s Iceberg offline table, loaded as ``role_arn`` (root when None)."""
+        return self._catalog(role_arn, group.arn, group.offline_key).load_table(
+            (group.database, group.table_name)
+        )
+
+    def _append_iceberg(self, group: GroupState, rows: list[dict[str, Any]]) -> list[str]:
+        """One Iceberg append of ``rows`` as the group's role; the data files it added."""
+        import pyarrow as pa
+
+        table = self.iceberg_table(group, group.role_arn)
+        schema = table.schema().as_arrow()
+        rows = sorted(rows, key=lambda r: r["__event__"])
+        records = pa.Table.from_arrays(
+            [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema], schema=schema
+        )
+        table.append(records)
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        return added_data_files(table, snapshot)
 
     # --- HTTP -------------------------------------------------------------------------------------
 
@@ -539,11 +718,27 @@ class FeatureStoreRuntime:
         return [payload]
 
 
+def added_data_files(table: Any, snapshot: Any) -> list[str]:
+    """The data files (s3:// URIs) ``snapshot`` of the Iceberg ``table`` added."""
+    from pyiceberg.manifest import ManifestEntryStatus
+
+    added: list[str] = []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
+                added.append(str(entry.data_file.file_path))
+    return added
+
+
 def feature_store_evidence(emulator: Emulator, group_name: str | None) -> dict[str, Any]:
     """What a feature group received and what its offline store holds (the rehearsal's train stage).
 
     Flushes the runtime's buffer (AWS replicates to the offline store within minutes), then counts the
-    rows of the offline-store Parquet under the group's ``ResolvedOutputS3Uri``.
+    offline rows and files: for an Iceberg group those of its table's current snapshot (files under
+    ``data/`` that no snapshot lists are invisible to Athena), else the Parquet under the group's
+    ``ResolvedOutputS3Uri``.
     """
     import pandas as pd
 
@@ -554,6 +749,18 @@ def feature_store_evidence(emulator: Emulator, group_name: str | None) -> dict[s
     runtime.flush()
     described = emulator.client("sagemaker").describe_feature_group(FeatureGroupName=group_name)
     uri = str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+    if described["OfflineStoreConfig"].get("TableFormat") == "Iceberg":
+        group = runtime.group(group_name)
+        table = runtime.iceberg_table(group)
+        tasks = list(table.scan().plan_files()) if table.current_snapshot() is not None else []
+        return {
+            "group": group_name,
+            "records_received": runtime.received.get(described["FeatureGroupName"], 0),
+            "offline_rows": sum(int(t.file.record_count) for t in tasks),
+            "offline_files": len(tasks),
+            "offline_uri": uri,
+            "offline_table": f"{group.database}.{group.table_name}",
+        }
     bucket, _, prefix = uri[5:].partition("/")
     s3 = emulator.client("s3")
     keys = [

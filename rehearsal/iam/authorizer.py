@@ -329,7 +329,13 @@ class Authorizer:
 
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
+            if not length and environ.get("wsgi.input_terminated"):
+                # A chunked body without a Content-Length (the AWS SDK for C++ behind pyarrow's S3
+                # FileSystem uploads so): werkzeug's input reads it to its end.
+                body = environ["wsgi.input"].read()
+                environ["CONTENT_LENGTH"] = str(len(body))
+            else:
+                body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             refusal = self._judge(environ, body)
             if refusal is None:
