@@ -263,7 +263,7 @@ class FeatureStoreRuntime:
                 f"{self._emulator.region}/offline-store/{group.feature_group_name}-{epoch}/data"
             )
 
-    def _catalog(self, role_arn: str | None, source_arn: str, kms_key: str | None) -> Any:
+    def _catalog(self, role_arn: str | None, source_arn: str) -> Any:
         """pyiceberg's Glue catalog signed as ``role_arn`` assumed by SageMaker for ``source_arn`` (Glue
         and the S3 FileIO alike; root credentials for ``role_arn`` None or an emulator without IAM)."""
         from botocore.credentials import ReadOnlyCredentials
@@ -285,7 +285,6 @@ class FeatureStoreRuntime:
             region=self._emulator.region,
             endpoint_url=self._emulator.endpoint_url,
             credentials=credentials,
-            kms_key_id=kms_key,
         )
         catalog = glue_catalog(client_as(self._emulator, "glue", issued), properties)
         # Feature Store's own Iceberg writer puts a new metadata file without probing for it first;
@@ -334,7 +333,7 @@ class FeatureStoreRuntime:
         before = self._keys(bucket, prefix + "/metadata/")
         schema = offline_schema([(d["FeatureName"], d["FeatureType"]) for d in group.feature_definitions])
         try:
-            catalog = self._catalog(group.role_arn, group.arn, storage.get("KmsKeyId"))
+            catalog = self._catalog(group.role_arn, group.arn)
             catalog.create_table((database, table), schema=schema, location=location)
         except (ClientError, OSError, TrustDeniedError, NoSuchNamespaceError, TableAlreadyExistsError) as exc:
             s3 = self._emulator.client("s3")
@@ -662,9 +661,7 @@ class FeatureStoreRuntime:
 
     def iceberg_table(self, group: GroupState, role_arn: str | None = None) -> Any:
         """``group``'s Iceberg offline table, loaded as ``role_arn`` (root when None)."""
-        return self._catalog(role_arn, group.arn, group.offline_key).load_table(
-            (group.database, group.table_name)
-        )
+        return self._catalog(role_arn, group.arn).load_table((group.database, group.table_name))
 
     def _append_iceberg(self, group: GroupState, rows: list[dict[str, Any]]) -> list[str]:
         """One Iceberg append of ``rows`` as the group's role; the data files it added."""

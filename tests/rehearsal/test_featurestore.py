@@ -74,7 +74,6 @@ def _root_catalog(emu: Emulator) -> Any:
         region=emu.region,
         endpoint_url=emu.endpoint_url,
         credentials=ReadOnlyCredentials("testing", "testing", None),
-        kms_key_id=None,
     )
     return glue_catalog(emu.client("glue"), props)
 
