@@ -286,12 +286,7 @@ class FeatureStoreRuntime:
             endpoint_url=self._emulator.endpoint_url,
             credentials=credentials,
         )
-        catalog = glue_catalog(client_as(self._emulator, "glue", issued), properties)
-        # Feature Store's own Iceberg writer puts a new metadata file without probing for it first;
-        # pyiceberg's default HeadObject probe would need s3:ListBucket on the whole bucket (a missing
-        # key's 404), a grant the service's writes do not need.
-        catalog._write_metadata = catalog._write_metadata_no_exist_check  # pyright: ignore[reportPrivateUsage]
-        return catalog
+        return glue_catalog(client_as(self._emulator, "glue", issued), properties)
 
     def _create_offline_table(self, name: str, catalog_given: bool) -> str | None:
         """CreateFeatureGroup's Iceberg table (see the module docstring); the FailureReason when the

@@ -104,10 +104,19 @@ def file_io_properties(*, region: str, endpoint_url: str | None, credentials: An
 
 
 def glue_catalog(glue_client: Any, properties: Mapping[str, str]) -> Any:
-    """pyiceberg's Glue catalog over ``glue_client`` (its role, region and endpoint)."""
+    """pyiceberg's Glue catalog over ``glue_client`` (its role, region and endpoint).
+
+    A new metadata file (its name has a fresh UUID) is put without pyiceberg's HeadObject probe, as
+    Iceberg's own S3FileIO puts it: the probe of a key that does not exist answers 404 only to a caller
+    allowed ``s3:ListBucket`` on the whole bucket, else 403, which fails the commit
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html); a prefix-scoped
+    ``s3:ListBucket`` grant does not cover a HeadObject.
+    """
     from pyiceberg.catalog.glue import GlueCatalog
 
-    return GlueCatalog("glue", client=glue_client, **dict(properties))
+    catalog = GlueCatalog("glue", client=glue_client, **dict(properties))
+    catalog._write_metadata = catalog._write_metadata_no_exist_check  # pyright: ignore[reportPrivateUsage]
+    return catalog
 
 
 @dataclass(frozen=True)

@@ -424,7 +424,12 @@ def test_a_role_that_may_not_create_the_table_fails_the_group() -> None:
                     "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
                     "Resource": f"arn:aws:s3:::{BUCKET}/feature-store/*",
                 },
-                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"},
+                {  # as the component scopes it: no HeadObject of a missing key is covered
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": f"arn:aws:s3:::{BUCKET}",
+                    "Condition": {"StringLike": {"s3:prefix": ["feature-store/*"]}},
+                },
                 {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key},
             ]
             iam.put_role_policy(
