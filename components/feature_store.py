@@ -46,7 +46,8 @@ OFFLINE_WRITER_ACTIONS = {
     "feature-group": ("sagemaker:DescribeFeatureGroup",),
     # pyiceberg's Glue catalog: load_table is GetTable; a commit is UpdateTable (with the VersionId it read)
     "glue": ("glue:GetTable", "glue:UpdateTable"),
-    # data and metadata files are only ever added (a new Iceberg snapshot); nothing is deleted or replaced
+    # data and metadata files are only ever added (a new Iceberg snapshot); nothing is deleted or replaced.
+    # No s3:ListBucket: new files are put without a HeadObject probe (offline_store.glue_catalog)
     "objects": ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"),
     "key": ("kms:Decrypt", "kms:GenerateDataKey"),
 }
@@ -341,17 +342,6 @@ class FeatureStore(pulumi.ComponentResource):
                 "Resource": [pulumi.Output.concat(args.offline_bucket_arn, "/", p, "/*") for p in prefixes],
             },
             {
-                # pyiceberg's commit checks that a new metadata file's key is free (HeadObject) before
-                # writing it, and a HeadObject of a missing key answers 404 only to a caller with
-                # s3:ListBucket on the bucket, 403 otherwise
-                # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, Permissions).
-                # That check carries no s3:prefix, so a prefix-conditioned grant would not count.
-                "Sid": "ListOfflineTableFiles",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": args.offline_bucket_arn,
-            },
-            {
                 "Sid": "UseOfflineKey",
                 "Effect": "Allow",
                 "Action": list(OFFLINE_WRITER_ACTIONS["key"]),
@@ -368,7 +358,6 @@ class FeatureStore(pulumi.ComponentResource):
     ) -> list[dict[str, Any]]:
         """The ingestion role's permissions: these groups, their prefixes, their tables, their keys."""
         prefixes = [g.offline_prefix for g in args.groups]
-        glue = "arn:{0}:glue:{1}:{2}:"
         statements: list[dict[str, Any]] = [
             {
                 "Sid": "IngestRecords",
@@ -401,23 +390,7 @@ class FeatureStore(pulumi.ComponentResource):
                 "Sid": "OfflineStoreTables",
                 "Effect": "Allow",
                 "Action": ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable"],
-                "Resource": [
-                    pulumi.Output.format(glue + "catalog", part, args.region, account),
-                    pulumi.Output.format(
-                        glue + "database/{3}", part, args.region, account, args.glue_database_name
-                    ),
-                    *(
-                        pulumi.Output.format(
-                            glue + "table/{3}/{4}",
-                            part,
-                            args.region,
-                            account,
-                            args.glue_database_name,
-                            g.offline_table,
-                        )
-                        for g in args.groups
-                    ),
-                ],
+                "Resource": FeatureStore._table_arns(args, account, part),
             },
             {
                 "Sid": "UseStoreKeys",

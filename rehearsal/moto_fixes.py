@@ -28,6 +28,7 @@ def apply_moto_fixes() -> None:
         _fix_codebuild_codepipeline_location()
         _fix_bucket_policy_conditions()
         _fix_update_model_package()
+        _fix_glue_update_table_version()
         _applied = True
 
 
@@ -222,3 +223,58 @@ def _fix_update_model_package() -> None:
         return package.arn
 
     SageMakerModelBackend.update_model_package = update_model_package  # type: ignore[method-assign]
+
+
+def _fix_glue_update_table_version() -> None:
+    """UpdateTable: moto 5.2 ignores ``VersionId``, so of two writers that read the same table version
+    the second silently replaces the first one's update. Glue updates only at the version given and
+    otherwise answers ``ConcurrentModificationException``
+    (https://docs.aws.amazon.com/glue/latest/webapi/API_UpdateTable.html: VersionId, "the version ID at
+    which to update the table contents"). An Iceberg commit through Glue relies on exactly this: it
+    reads the table, writes new metadata and swaps the pointer at the version it read, so a lost race
+    fails instead of dropping the other writer's snapshot.
+    """
+    from moto.glue.exceptions import GlueClientError
+    from moto.glue.models import GlueBackend
+
+    original = GlueBackend.update_table
+    lock = threading.Lock()
+
+    class ConcurrentModificationError(GlueClientError):
+        def __init__(self, message: str) -> None:
+            super().__init__("ConcurrentModificationException", message)
+
+    def update_table(
+        self: Any,
+        database_name: str,
+        table_name: str,
+        table_input: dict[str, Any],
+        version_id: str | None = None,
+    ) -> None:
+        with lock:
+            if version_id is not None:
+                current = str(self.get_table(database_name, table_name)._current_version)
+                if str(version_id) != current:
+                    raise ConcurrentModificationError(
+                        f"Table {database_name}.{table_name} is at version {current}, not {version_id}: "
+                        "another update came first"
+                    )
+            original(self, database_name, table_name, table_input)
+
+    from moto.glue.responses import GlueResponse
+
+    def update_table_response(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        database_name = self.parameters.get("DatabaseName")
+        table_input = self.parameters.get("TableInput")
+        update_table(
+            self.glue_backend,
+            database_name,
+            table_input.get("Name"),
+            table_input,
+            self.parameters.get("VersionId"),
+        )
+        return EmptyResult()
+
+    GlueResponse.update_table = update_table_response  # type: ignore[method-assign]

@@ -295,8 +295,8 @@ def append_batch(
         table.table.append(records, snapshot_properties={BATCH_PROPERTY: batch_id})
     except CommitFailedException as exc:
         raise OfflineStoreError(
-            f"feature group {table.group!r}: the Iceberg commit to {name} failed ({exc}); another writer "
-            "committed first: re-run the step (a committed batch is not written twice)"
+            f"feature group {table.group!r}: the Iceberg commit to {name} failed ({exc}); other writers "
+            "kept committing first: re-run the step (a committed batch is not written twice)"
         ) from exc
     snapshot = table.table.current_snapshot()
     return {

@@ -155,3 +155,41 @@ def test_a_group_without_a_feature_the_batch_has_is_refused_naming_it(
     batch = build_features_pandas(raw, feature_spec(contract)).assign(new_feature=1.5)
     with pytest.raises(PointInTimeError, match=r"does not define \['new_feature'\].*pulumi up"):
         _publish(clients, "2026-11-20", batch, raw)
+
+
+def test_a_commit_that_lost_a_race_is_redone_on_the_winners_snapshot(
+    platform: tuple[Emulator, AwsClients],
+) -> None:
+    """Two writers that read the same table version: the second's commit no longer matches the table
+    (Iceberg's branch requirement), so pyiceberg refreshes and re-applies its append on top of the
+    first's: both batches are in the table, neither is lost."""
+    from pipelines.features.offline_store import append_batch
+
+    _, clients = platform
+    contract = load_contract(resolve_contract_path("churn"))
+    batch = build_features_pandas(generate("churn", 8, 7), feature_spec(contract))
+    first, second = offline_table(clients, GROUP), offline_table(clients, GROUP)
+    assert append_batch(first, batch, batch_id="a", event_time="2026-11-20T00:00:00Z")["records"] == 8
+    assert (
+        append_batch(second, batch.head(3), batch_id="b", event_time="2026-11-21T00:00:00Z")["records"] == 3
+    )
+    table = offline_table(clients, GROUP)
+    assert len(read_records(table)) == 8 + 3
+    snapshots = table.table.snapshots()
+    assert len(snapshots) == 2
+    assert snapshots[1].parent_snapshot_id == snapshots[0].snapshot_id
+
+
+def test_glue_updates_a_table_only_at_the_version_given(platform: tuple[Emulator, AwsClients]) -> None:
+    """The emulator's UpdateTable honours ``VersionId`` as Glue does (moto alone ignores it): the swap
+    of an Iceberg table's metadata pointer at a version another writer already moved is refused."""
+    from botocore.exceptions import ClientError
+
+    emu, _ = platform
+    glue = emu.client("glue")
+    table = glue.get_table(DatabaseName=DATABASE, Name=TABLE)["Table"]
+    update = {"Name": TABLE, "TableType": table["TableType"], "Parameters": table["Parameters"]}
+    glue.update_table(DatabaseName=DATABASE, TableInput=update, VersionId=table["VersionId"])
+    with pytest.raises(ClientError, match="ConcurrentModificationException"):
+        glue.update_table(DatabaseName=DATABASE, TableInput=update, VersionId=table["VersionId"])
+    glue.update_table(DatabaseName=DATABASE, TableInput=update)  # no VersionId: unconditional, as on Glue
