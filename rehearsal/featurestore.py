@@ -24,8 +24,9 @@ demand, when the buffer is full, and when the emulator stops).
 
 An ``Iceberg`` group's offline store is an Iceberg table in Glue, as on AWS: CreateFeatureGroup creates
 it (``pipelines.features.offline_store``'s schema and location, unpartitioned) as the group's role
-assumed by ``sagemaker.amazonaws.com``; when the role may not, or the Glue database does not exist, the
-call still returns and the group ends ``CreateFailed`` with a ``FailureReason``
+assumed by ``sagemaker.amazonaws.com`` (a missing database is created first); when the role may not,
+or a table of that name exists, the call still returns and the group ends ``CreateFailed`` with a
+``FailureReason``
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeFeatureGroup.html). Each flush
 is one Iceberg append to that table, as the role.
 """
@@ -182,7 +183,7 @@ class FeatureStoreRuntime:
                 }
             runtime._fix_offline_config(name, catalog)
             if str(offline.get("TableFormat") or "Glue") == "Iceberg":
-                failure = runtime._create_offline_table(name, bool(catalog))
+                failure = runtime._create_offline_table(name)
                 if failure is not None:
                     with runtime._lock:
                         runtime._extras[name.lower()].update(
@@ -288,7 +289,7 @@ class FeatureStoreRuntime:
         )
         return glue_catalog(client_as(self._emulator, "glue", issued), properties)
 
-    def _create_offline_table(self, name: str, catalog_given: bool) -> str | None:
+    def _create_offline_table(self, name: str) -> str | None:
         """CreateFeatureGroup's Iceberg table (see the module docstring); the FailureReason when the
         group cannot have it (nothing of the table is left behind then), else None."""
         from botocore.exceptions import ClientError
@@ -308,18 +309,21 @@ class FeatureStoreRuntime:
         try:
             glue.get_database(Name=database)
         except glue.exceptions.EntityNotFoundException:
-            if catalog_given:
-                return f"Glue database {database!r} of the offline store does not exist (create it first)"
-            # No DataCatalogConfig: Feature Store creates its default database and table itself (they
-            # are "automatically created for your OfflineStore",
-            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteFeatureGroup.html).
+            # Feature Store creates a missing database: its default one without a DataCatalogConfig
+            # ("automatically created for your OfflineStore",
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteFeatureGroup.html), and
+            # the named one of an Iceberg group ("Database created if it doesn't exist": the SageMaker
+            # SDK's DataCatalogConfig example, aws/sagemaker-python-sdk
+            # v3-examples/ml-ops-examples/v3-feature-store-examples/data-catalog-config).
             glue.create_database(DatabaseInput={"Name": database})
         try:
             glue.get_table(DatabaseName=database, Name=table)
         except glue.exceptions.EntityNotFoundException:
             pass
         else:
-            # AWS does not document a re-created group meeting its old table (DeleteFeatureGroup keeps it).
+            # With DataCatalogConfig names "the table must not already exist" and a group meeting one
+            # goes CreateFailed (the SageMaker SDK's DataCatalogConfig example, cited above); a deleted
+            # group's table stays (DeleteFeatureGroup keeps it), so a re-created group meets it.
             return (
                 f"the offline store's Glue table {database}.{table} already exists (a deleted group's "
                 "table stays: drop it or choose another TableName)"

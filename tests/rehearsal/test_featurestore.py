@@ -295,16 +295,30 @@ def test_an_iceberg_group_gets_its_table_and_put_records_append_to_it(
     assert evidence["offline_table"] == "mlops_dev_features.churn_features"
 
 
-def test_a_missing_database_or_a_left_over_table_fails_the_create(
+def test_a_missing_database_is_made_and_a_left_over_table_fails_the_create(
     emulator: tuple[Emulator, FeatureStoreRuntime, str],
 ) -> None:
-    """CreateFeatureGroup returns, the group is CreateFailed with a FailureReason and takes no records
-    (the deploy's handler stops on it, as Pulumi's provider waits for Created); DeleteFeatureGroup keeps
-    the table and its files, so a re-created group meets the old table."""
+    """An Iceberg group's named database is created when missing; DeleteFeatureGroup keeps the table
+    and its files, so a re-created group meets the old table: CreateFeatureGroup returns, the group is
+    CreateFailed with a FailureReason, writes nothing and takes no records, and the deploy's handler
+    stops on it, as Pulumi's provider waits for Created."""
     from rehearsal.deploy import Ctx, DeployError, _feature_group_create  # pyright: ignore[reportPrivateUsage]
 
     emu, _, key = emulator
     sagemaker = emu.client("sagemaker")
+    record = [
+        {"FeatureName": "customer_id", "ValueAsString": "c-1"},
+        {"FeatureName": "event_time", "ValueAsString": "2026-11-24T00:00:00Z"},
+    ]
+    _create_group(emu, key, online=False, catalog=CATALOG)  # the database does not exist yet
+    assert sagemaker.describe_feature_group(FeatureGroupName=GROUP)["FeatureGroupStatus"] == "Created"
+    emu.client("glue").get_database(Name=CATALOG["Database"])
+    emu.client("sagemaker-featurestore-runtime").put_record(FeatureGroupName=GROUP, Record=record)
+    sagemaker.delete_feature_group(FeatureGroupName=GROUP)  # flushes; the table and files stay
+    table = _root_catalog(emu).load_table((CATALOG["Database"], CATALOG["TableName"]))
+    assert len(table.scan().to_arrow()) == 1
+    objects = emu.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"]
+
     inputs = {
         "featureGroupName": GROUP,
         "recordIdentifierFeatureName": "customer_id",
@@ -320,31 +334,17 @@ def test_a_missing_database_or_a_left_over_table_fails_the_create(
             "dataCatalogConfig": CATALOG,
         },
     }
-    with pytest.raises(DeployError, match=r"CreateFailed: Glue database 'mlops_dev_features'"):
+    with pytest.raises(
+        DeployError, match=r"CreateFailed: .*mlops_dev_features\.churn_features already exists"
+    ):
         _feature_group_create(Ctx(emu, [], 60.0), inputs, {})
     described = sagemaker.describe_feature_group(FeatureGroupName=GROUP)
     assert described["FeatureGroupStatus"] == "CreateFailed"
-    assert "Glue database 'mlops_dev_features'" in described["FailureReason"]
-    record = [
-        {"FeatureName": "customer_id", "ValueAsString": "c-1"},
-        {"FeatureName": "event_time", "ValueAsString": "2026-11-24T00:00:00Z"},
-    ]
+    assert "mlops_dev_features.churn_features already exists" in described["FailureReason"]
     refused = _put(emu, record)
     assert refused["Code"] == "ValidationError"
     assert "CreateFailed" in refused["Message"]
-    assert not emu.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents")
-    sagemaker.delete_feature_group(FeatureGroupName=GROUP)
-
-    emu.client("glue").create_database(DatabaseInput={"Name": CATALOG["Database"]})
-    _create_group(emu, key, online=False, catalog=CATALOG)
-    emu.client("sagemaker-featurestore-runtime").put_record(FeatureGroupName=GROUP, Record=record)
-    sagemaker.delete_feature_group(FeatureGroupName=GROUP)  # flushes; the table and files stay
-    table = _root_catalog(emu).load_table((CATALOG["Database"], CATALOG["TableName"]))
-    assert len(table.scan().to_arrow()) == 1
-    _create_group(emu, key, online=False, catalog=CATALOG)
-    described = sagemaker.describe_feature_group(FeatureGroupName=GROUP)
-    assert described["FeatureGroupStatus"] == "CreateFailed"
-    assert "mlops_dev_features.churn_features already exists" in described["FailureReason"]
+    assert emu.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == objects  # nothing written
 
 
 def test_the_offline_store_module_reads_and_appends_a_group_the_emulator_made(
