@@ -120,3 +120,19 @@ def test_prediction_shapes_by_task() -> None:
             {"predictions": [{"label": 1, "score": 3.0, "probabilities": []}]}, 1, regression=False
         )
     )
+
+
+def test_ingest_features_gives_the_feature_groups_an_online_store(tmp_path: Path) -> None:
+    """``--ingest-features``: every deploy of the rehearsal declares the groups with an online store
+    (as staging and prod have), so the feature job PutRecords; without it, dev's offline-only groups."""
+    ctx = _ctx(tmp_path)
+    base = {"environment": "dev", "region": "us-east-1", "owner": "me", "costCenter": "cc"}
+    plain = catalog_overrides(ctx, {})
+    assert "mlops-platform:featureStore" not in plain
+    assert not parse_config(base).feature_store.online_enabled("dev")
+    ctx.options = RehearsalOptions(out=tmp_path / "out", ingest_features=True)
+    overrides = catalog_overrides(ctx, {})
+    section = overrides["mlops-platform:featureStore"]
+    config = parse_config({**base, "featureStore": section, "models": overrides["mlops-platform:models"]})
+    assert config.feature_store.enabled
+    assert config.feature_store.online_enabled("dev")
