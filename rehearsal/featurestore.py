@@ -328,30 +328,23 @@ class FeatureStoreRuntime:
                 f"the offline store's Glue table {database}.{table} already exists (a deleted group's "
                 "table stays: drop it or choose another TableName)"
             )
+        from pipelines.aws import list_keys
+
+        s3 = self._emulator.client("s3")
         bucket, _, prefix = location[5:].partition("/")
-        before = self._keys(bucket, prefix + "/metadata/")
+        before = set(list_keys(s3, bucket, prefix + "/metadata/"))
         schema = offline_schema([(d["FeatureName"], d["FeatureType"]) for d in group.feature_definitions])
         try:
             catalog = self._catalog(group.role_arn, group.arn)
             catalog.create_table((database, table), schema=schema, location=location)
         except (ClientError, OSError, TrustDeniedError, NoSuchNamespaceError, TableAlreadyExistsError) as exc:
-            s3 = self._emulator.client("s3")
-            for key in sorted(self._keys(bucket, prefix + "/metadata/") - before):
+            for key in sorted(set(list_keys(s3, bucket, prefix + "/metadata/")) - before):
                 s3.delete_object(Bucket=bucket, Key=key)  # no half-made table
             return (
                 f"the offline store's Iceberg table {database}.{table} could not be created as role "
                 f"{group.role_arn}: {exc}"
             )
         return None
-
-    def _keys(self, bucket: str, prefix: str) -> set[str]:
-        assert self._emulator is not None
-        s3 = self._emulator.client("s3")
-        return {
-            str(o["Key"])
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])
-        }
 
     def _delete_group(self, name: str) -> Any:
         """DeleteFeatureGroup (moto has none): the group, its online records; offline files stay, as on AWS
@@ -667,11 +660,8 @@ class FeatureStoreRuntime:
         import pyarrow as pa
 
         table = self.iceberg_table(group, group.role_arn)
-        schema = table.schema().as_arrow()
         rows = sorted(rows, key=lambda r: r["__event__"])
-        records = pa.Table.from_arrays(
-            [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema], schema=schema
-        )
+        records = pa.Table.from_pylist(rows, schema=table.schema().as_arrow())  # "__event__" left out
         table.append(records)
         snapshot = table.current_snapshot()
         assert snapshot is not None

@@ -150,11 +150,8 @@ def offline_table(clients: AwsClients, group_name: str) -> OfflineTable:
             "TableFormat Iceberg, as the FeatureStore component does)"
         )
     catalog_config = offline.get("DataCatalogConfig") or {}
-    session = clients.session
-    if session is None:
-        clients.client("sagemaker")
-        session = clients.session
-    credentials = session.get_credentials() if session is not None else None
+    # the DescribeFeatureGroup above made the clients' session: pyarrow signs with its credentials
+    credentials = clients.session.get_credentials()
     properties = file_io_properties(
         region=clients.settings.region,
         endpoint_url=clients.settings.endpoint_for("s3"),

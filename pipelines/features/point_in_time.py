@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from pipelines.aws import AwsClients
     from pipelines.contract import DatasetContract
+    from pipelines.features.offline_store import OfflineTable
 
 WRITE_TIME = "write_time"
 IS_DELETED = "is_deleted"
@@ -328,9 +329,11 @@ def batch_id(dataset: str, ingest_date: str, batch: pd.DataFrame) -> str:
     return f"{dataset}/{ingest_date}/{hashlib.sha256(hashes.tobytes()).hexdigest()[:32]}"
 
 
-def offline_history(table: Any, batch: pd.DataFrame, key: str, features: list[str]) -> pd.DataFrame | None:
-    """The feature records of ``batch``'s identifiers in the group's offline store (``table``, an
-    :class:`pipelines.features.offline_store.OfflineTable`), as :func:`as_of_training_set` takes them:
+def offline_history(
+    table: OfflineTable, batch: pd.DataFrame, key: str, features: list[str]
+) -> pd.DataFrame | None:
+    """The feature records of ``batch``'s identifiers in the group's offline store, as
+    :func:`as_of_training_set` takes them:
     ``key``, ``features`` and :data:`EVENT_TIME` (superseded writes and deletions dropped)."""
     import pandas as pd
 
